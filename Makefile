@@ -1,0 +1,49 @@
+# Heshi — the two commands: `make run` and `make test`. Both set up what they need.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Debian packages the test suite drives: a real browser, CJK fonts (Chinese renders as
+# empty boxes without them), and a Redis server for the multi-node tests.
+TEST_DEBS := chromium fonts-noto-cjk redis-server
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test venv system-deps migrate demo bench clean messages
+
+run: $(STAMP)
+	$(VENV)/bin/heshi migrate
+	$(VENV)/bin/heshi serve
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+system-deps:
+	@missing=""; for p in $(TEST_DEBS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+test: $(STAMP) system-deps
+	$(PY) -m pytest
+
+demo: $(STAMP)
+	$(VENV)/bin/heshi migrate
+	$(VENV)/bin/heshi demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache
+
+messages: $(STAMP)
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ --no-location --sort-output -o web/locale/messages.pot .
+	for l in zh en; do \
+	  if [ -f web/locale/$$l/LC_MESSAGES/messages.po ]; then \
+	    $(VENV)/bin/pybabel update --no-fuzzy-matching -i web/locale/messages.pot -d web/locale -l $$l; \
+	  else $(VENV)/bin/pybabel init -i web/locale/messages.pot -d web/locale -l $$l; fi; done

@@ -1,0 +1,265 @@
+"""REST handlers under /api/v1 and their route table.
+
+Each handler: parse and validate → authenticate → call one service → shape the response.
+The table carries what the OpenAPI document needs; see openapi.py.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Awaitable, Callable
+
+import segno
+from aiohttp import web
+from pydantic import BaseModel
+
+from server.auth.passwords import generate_password
+from server.domain.cases import PartyInput
+from server.domain.errors import Unauthenticated
+from server.http.keys import CORE
+from server.http.requests import (CSRF_HEADER, STAFF_COOKIE, client_address, json_response, parse_query,
+                                  read_json, require_staff, staff_session)
+from server.services import accounts, cases, invitations, orgs, sessions, signin
+
+from . import schemas as S
+from .views import (account_view, case_summary, case_view, event_view, invitation_view, org_view,
+                    session_view)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    status: int = 200
+    auth: str = "staff"  # staff | none
+    produces: str = "application/json"
+
+
+def set_staff_cookie(request: web.Request, response: web.StreamResponse, session: signin.BrowserSession) -> None:
+    core = request.app[CORE]
+    response.set_cookie(STAFF_COOKIE, session.token, httponly=True, samesite="Lax", path="/",
+                        secure=core.settings.cookie_secure, max_age=core.settings.staff_session_hours * 3600)
+
+
+def _me(p: signin.Principal) -> dict[str, object]:
+    return {"account_id": p.account_id, "display_name": p.display_name,
+            "role": p.staff_role.value if p.staff_role else None, "org_id": p.org_id}
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request, S.LoginIn)
+    session = await signin.login(request.app[CORE], body.username, body.password, client_address(request))
+    response = json_response({**_me(session.principal), "csrf_token": session.csrf_token})
+    set_staff_cookie(request, response, session)
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    await require_staff(request)
+    await signin.logout(request.app[CORE], request.cookies.get(STAFF_COOKIE))
+    response = json_response({"ok": True})
+    response.del_cookie(STAFF_COOKIE, path="/")
+    return response
+
+
+async def me(request: web.Request) -> web.StreamResponse:
+    found = await staff_session(request)
+    if found is None:
+        raise Unauthenticated("sign in first")
+    principal, csrf = found
+    return json_response({**_me(principal), "csrf_token": csrf})
+
+
+async def list_orgs(request: web.Request) -> web.StreamResponse:
+    p = await require_staff(request)
+    return json_response({"orgs": [org_view(o) for o in await orgs.list_orgs(request.app[CORE], p)]})
+
+
+async def create_org(request: web.Request) -> web.StreamResponse:
+    p = await require_staff(request)
+    body = await read_json(request, S.OrgIn)
+    org = await orgs.create_org(request.app[CORE], p, name=body.name, code=body.code, kind=body.kind,
+                                level=body.level, parent_id=body.parent_id)
+    return json_response(org_view(org), status=201)
+
+
+async def get_org(request: web.Request) -> web.StreamResponse:
+    await require_staff(request)
+    return json_response(org_view(await orgs.get_org(request.app[CORE], request.match_info["org_id"])))
+
+
+async def list_accounts(request: web.Request) -> web.StreamResponse:
+    p = await require_staff(request)
+    q = parse_query(request, S.AccountQuery)
+    rows = await accounts.list_accounts(request.app[CORE], p, role=q.role, org_id=q.org_id)
+    return json_response({"accounts": [account_view(a) for a in rows]})
+
+
+async def create_account(request: web.Request) -> web.StreamResponse:
+    p = await require_staff(request)
+    body = await read_json(request, S.AccountIn)
+    password = body.password or generate_password()
+    account = await accounts.create_account(request.app[CORE], p, username=body.username,
+                                            display_name=body.display_name, role=body.role, org_id=body.org_id,
+                                            password=password, phone=body.phone)
+    out = account_view(account)
+    if body.password is None:
+        out["generated_password"] = password
+    return json_response(out, status=201)
+
+
+async def list_cases(request: web.Request) -> web.StreamResponse:
+    p = await require_staff(request)
+    q = parse_query(request, S.CaseQuery)
+    rows, total = await cases.list_cases(request.app[CORE], p, cases.CaseFilters(**q.model_dump()))
+    return json_response({"cases": [case_summary(c) for c in rows], "total": total,
+                          "limit": q.limit, "offset": q.offset})
+
+
+async def create_case(request: web.Request) -> web.StreamResponse:
+    p = await require_staff(request)
+    body = await read_json(request, S.CaseIn)
+    parties = [PartyInput(**party.model_dump()) for party in body.parties]
+    case = await cases.create_case(request.app[CORE], p, title=body.title, summary=body.summary,
+                                   dispute_type=body.dispute_type, source=body.source, parties=parties,
+                                   org_id=body.org_id, mediator_id=body.mediator_id)
+    return json_response(case_view(case, can_manage=await cases.can_manage(request.app[CORE], p, case)), status=201)
+
+
+async def get_case(request: web.Request) -> web.StreamResponse:
+    p = await require_staff(request)
+    core = request.app[CORE]
+    case = await cases.get_case(core, p, request.match_info["case_id"])
+    return json_response(case_view(case, can_manage=await cases.can_manage(core, p, case)))
+
+
+async def transition_case(request: web.Request) -> web.StreamResponse:
+    p = await require_staff(request)
+    body = await read_json(request, S.TransitionIn)
+    core = request.app[CORE]
+    case = await cases.transition(core, p, request.match_info["case_id"], body.to, body.note)
+    return json_response(case_view(case, can_manage=True))
+
+
+async def add_party(request: web.Request) -> web.StreamResponse:
+    p = await require_staff(request)
+    body = await read_json(request, S.PartyIn)
+    from .views import party_view
+
+    party = await cases.add_party(request.app[CORE], p, request.match_info["case_id"], PartyInput(**body.model_dump()))
+    return json_response(party_view(party), status=201)
+
+
+async def case_events(request: web.Request) -> web.StreamResponse:
+    p = await require_staff(request)
+    rows = await cases.case_events(request.app[CORE], p, request.match_info["case_id"])
+    return json_response({"events": [event_view(e) for e in rows]})
+
+
+async def list_sessions(request: web.Request) -> web.StreamResponse:
+    p = await require_staff(request)
+    rows = await sessions.list_sessions(request.app[CORE], p, request.match_info["case_id"])
+    return json_response({"sessions": [session_view(s) for s in rows]})
+
+
+async def create_session(request: web.Request) -> web.StreamResponse:
+    p = await require_staff(request)
+    body = await read_json(request, S.SessionIn)
+    session = await sessions.schedule_session(request.app[CORE], p, request.match_info["case_id"],
+                                              scheduled_at=body.scheduled_at, title=body.title)
+    return json_response(session_view(session), status=201)
+
+
+async def get_session(request: web.Request) -> web.StreamResponse:
+    p = await require_staff(request)
+    return json_response(session_view(await sessions.get_session(request.app[CORE], p, request.match_info["session_id"])))
+
+
+def _invitation_out(request: web.Request, inv: invitations.Invitation) -> dict[str, object]:
+    core = request.app[CORE]
+    return invitation_view(inv, link=invitations.link_for(core, inv), now=core.clock.now())
+
+
+async def list_invitations(request: web.Request) -> web.StreamResponse:
+    p = await require_staff(request)
+    rows = await invitations.list_for_case(request.app[CORE], p, request.match_info["case_id"])
+    return json_response({"invitations": [_invitation_out(request, i) for i in rows]})
+
+
+async def issue_invitation(request: web.Request) -> web.StreamResponse:
+    p = await require_staff(request)
+    body = await read_json(request, S.InvitationIn)
+    inv = await invitations.issue(request.app[CORE], p, request.match_info["session_id"], role=body.role,
+                                  party_id=body.party_id, account_id=body.account_id,
+                                  display_name=body.display_name, direct_entry=body.direct_entry,
+                                  ttl=timedelta(hours=body.ttl_hours) if body.ttl_hours else None)
+    return json_response(_invitation_out(request, inv), status=201)
+
+
+async def get_invitation(request: web.Request) -> web.StreamResponse:
+    p = await require_staff(request)
+    return json_response(_invitation_out(request, await invitations.get(request.app[CORE], p,
+                                                                        request.match_info["invitation_id"])))
+
+
+async def revoke_invitation(request: web.Request) -> web.StreamResponse:
+    p = await require_staff(request)
+    body = await read_json(request, S.RevokeIn)
+    inv = await invitations.revoke(request.app[CORE], p, request.match_info["invitation_id"], body.reason)
+    return json_response(_invitation_out(request, inv))
+
+
+async def invitation_qr(request: web.Request) -> web.StreamResponse:
+    p = await require_staff(request)
+    core = request.app[CORE]
+    inv = invitations.check_usable(core, await invitations.get(core, p, request.match_info["invitation_id"]))
+    buf = io.BytesIO()
+    segno.make(invitations.link_for(core, inv), error="m").save(buf, kind="png", scale=8, border=2)
+    return web.Response(body=buf.getvalue(), content_type="image/png",
+                        headers={"Cache-Control": "private, no-store"})
+
+
+V1 = "/api/v1"
+ROUTES: list[Route] = [
+    Route("POST", f"{V1}/auth/login", login, "Sign in with username and password", body=S.LoginIn, auth="none"),
+    Route("POST", f"{V1}/auth/logout", logout, "Sign out this browser session"),
+    Route("GET", f"{V1}/auth/me", me, "Who is signed in, and the CSRF token for unsafe requests"),
+    Route("GET", f"{V1}/orgs", list_orgs, "List orgs (the whole tree)"),
+    Route("POST", f"{V1}/orgs", create_org, "Create an org (admin)", body=S.OrgIn, status=201),
+    Route("GET", f"{V1}/orgs/{{org_id}}", get_org, "Read one org"),
+    Route("GET", f"{V1}/accounts", list_accounts, "List staff accounts in the caller's org subtree",
+          query=S.AccountQuery),
+    Route("POST", f"{V1}/accounts", create_account, "Create a staff account (admin)", body=S.AccountIn, status=201),
+    Route("GET", f"{V1}/cases", list_cases, "List the cases the caller may see, with filters", query=S.CaseQuery),
+    Route("POST", f"{V1}/cases", create_case, "Create a case with its parties", body=S.CaseIn, status=201),
+    Route("GET", f"{V1}/cases/{{case_id}}", get_case, "Read a case (personal data masked)"),
+    Route("POST", f"{V1}/cases/{{case_id}}/transitions", transition_case, "Move a case to another status",
+          body=S.TransitionIn),
+    Route("POST", f"{V1}/cases/{{case_id}}/parties", add_party, "Add a party to a case", body=S.PartyIn, status=201),
+    Route("GET", f"{V1}/cases/{{case_id}}/events", case_events, "The case's hash-chained event log"),
+    Route("GET", f"{V1}/cases/{{case_id}}/sessions", list_sessions, "List a case's sessions"),
+    Route("POST", f"{V1}/cases/{{case_id}}/sessions", create_session, "Schedule a session", body=S.SessionIn,
+          status=201),
+    Route("GET", f"{V1}/cases/{{case_id}}/invitations", list_invitations, "List a case's invitations"),
+    Route("GET", f"{V1}/sessions/{{session_id}}", get_session, "Read a session"),
+    Route("POST", f"{V1}/sessions/{{session_id}}/invitations", issue_invitation,
+          "Issue an invitation (one person, one session, one role)", body=S.InvitationIn, status=201),
+    Route("GET", f"{V1}/invitations/{{invitation_id}}", get_invitation, "Read an invitation and its link"),
+    Route("POST", f"{V1}/invitations/{{invitation_id}}/revoke", revoke_invitation,
+          "Revoke an invitation; sessions opened with it end", body=S.RevokeIn),
+    Route("GET", f"{V1}/invitations/{{invitation_id}}/qr.png", invitation_qr, "The join link as a QR code",
+          produces="image/png"),
+]
+
+
+def add_routes(app: web.Application) -> None:
+    for r in ROUTES:
+        app.router.add_route(r.method, r.path, r.handler)

@@ -1,0 +1,63 @@
+"""The aiohttp application: route table, middlewares, and resource lifetimes."""
+
+from __future__ import annotations
+
+import logging
+from typing import AsyncIterator
+
+import jinja2
+from aiohttp import web
+
+from server.api import openapi
+from server.api.routes import add_routes as add_api_routes
+from server.config import Settings
+from server.domain.clock import Clock
+from server.http import middleware
+from server.http.keys import CATALOGS, CORE, TEMPLATES
+from server.http.requests import json_response
+from server.i18n import load_catalogs
+from server.pages import views as pages
+from server.services.core import Core
+
+log = logging.getLogger("heshi")
+
+
+async def healthz(request: web.Request) -> web.StreamResponse:
+    from server import __version__
+
+    try:
+        await request.app[CORE].db.ping()
+    except Exception:  # noqa: BLE001 — a health check reports, it does not raise
+        log.exception("health check: database unreachable")
+        return json_response({"status": "error", "database": "unreachable", "version": __version__}, status=503)
+    return json_response({"status": "ok", "database": "ok", "version": __version__})
+
+
+def make_templates(settings: Settings) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(settings.web_dir / "templates"),
+                             autoescape=True, extensions=["jinja2.ext.i18n"],
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.policies["ext.i18n.trimmed"] = True
+    return env
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None, core: Core | None = None) -> web.Application:
+    """Build the app. The Core (database, clock, keys) is created here unless a test passes one."""
+    app = web.Application(client_max_size=settings.max_body_bytes,
+                          middlewares=[middleware.errors, middleware.security_headers, middleware.same_origin])
+    app[CORE] = core or Core.build(settings, clock=clock)
+    app[TEMPLATES] = make_templates(app[CORE].settings)
+    app[CATALOGS] = load_catalogs(app[CORE].settings.web_dir / "locale")
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await app[CORE].close()
+
+    app.cleanup_ctx.append(lifetime)
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/api/openapi.json", openapi.openapi)
+    add_api_routes(app)
+    pages.add_routes(app)
+    app.router.add_static("/static", app[CORE].settings.web_dir / "static", append_version=True)
+    return app

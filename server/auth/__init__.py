@@ -1,0 +1,1 @@
+"""Authentication: password hashing, invitation tokens, browser sessions, CSRF, login rate limits."""

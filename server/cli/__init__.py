@@ -1,0 +1,1 @@
+"""The `heshi` command line: serve, migrate, create-org, create-user, demo."""

@@ -1,0 +1,202 @@
+"""Configuration: HESHI_* environment variables over an optional TOML file, validated at start.
+
+A bad value raises ConfigError with a one-line message naming the setting; `heshi serve`
+prints it and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlparse
+
+PREFIX = "HESHI_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """A setting has a bad value. The message is one line and names the setting."""
+
+
+def _positive_int(name: str, raw: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name.upper()}: expected a whole number, got {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise ConfigError(f"{PREFIX}{name.upper()}: must be {bounds}, got {value}")
+    return value
+
+
+def _bool(name: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{PREFIX}{name.upper()}: expected true or false, got {raw!r}")
+
+
+def _url(name: str, raw: Any, schemes: tuple[str, ...]) -> str:
+    text = str(raw).strip()
+    parsed = urlparse(text)
+    if parsed.scheme not in schemes or not (parsed.netloc or parsed.path):
+        raise ConfigError(f"{PREFIX}{name.upper()}: expected a URL starting with {' or '.join(s + '://' for s in schemes)}, got {text!r}")
+    return text.rstrip("/") if name == "public_url" else text
+
+
+def _list(raw: Any) -> list[str]:
+    if isinstance(raw, list):
+        return [str(x).strip() for x in raw if str(x).strip()]
+    return [p.strip() for p in str(raw).split(",") if p.strip()]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of Heshi. The README's configuration table lists the same names."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""  # defaults to http://host:port
+    data_dir: Path = field(default_factory=lambda: Path("data"))
+    database_url: str = ""  # defaults to SQLite under data_dir
+    redis_url: str | None = None
+    secret_key: str = ""  # defaults to a key generated once into data_dir/secret_key
+    language: str = "zh"
+    log_level: str = "INFO"
+    invitation_ttl_hours: int = 168
+    staff_session_hours: int = 12
+    login_max_failures: int = 5
+    login_window_seconds: int = 900
+    max_body_bytes: int = 1_048_576
+    cookie_secure: bool = False
+    allowed_origins: tuple[str, ...] = ()
+    web_dir: Path = field(default_factory=lambda: REPO_ROOT / "web")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+LANGUAGES = ("zh", "en")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _from_raw(raw: Mapping[str, Any]) -> Settings:
+    known = {f.name for f in fields(Settings)}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{PREFIX}{key.upper()}: unknown setting")
+    s: dict[str, Any] = {}
+    if "host" in raw:
+        s["host"] = str(raw["host"]).strip() or "127.0.0.1"
+    if "port" in raw:
+        s["port"] = _positive_int("port", raw["port"], maximum=65535)
+    if "public_url" in raw and str(raw["public_url"]).strip():
+        s["public_url"] = _url("public_url", raw["public_url"], ("http", "https"))
+    if "data_dir" in raw:
+        s["data_dir"] = Path(str(raw["data_dir"])).expanduser()
+    if "database_url" in raw and str(raw["database_url"]).strip():
+        s["database_url"] = normalise_database_url(str(raw["database_url"]))
+    if "redis_url" in raw and str(raw["redis_url"]).strip():
+        s["redis_url"] = _url("redis_url", raw["redis_url"], ("redis", "rediss", "unix"))
+    if "secret_key" in raw and str(raw["secret_key"]).strip():
+        key = str(raw["secret_key"]).strip()
+        if len(key) < 32:
+            raise ConfigError(f"{PREFIX}SECRET_KEY: must be at least 32 characters, got {len(key)}")
+        s["secret_key"] = key
+    if "language" in raw:
+        lang = str(raw["language"]).strip()
+        if lang not in LANGUAGES:
+            raise ConfigError(f"{PREFIX}LANGUAGE: must be one of {', '.join(LANGUAGES)}, got {lang!r}")
+        s["language"] = lang
+    if "log_level" in raw:
+        level = str(raw["log_level"]).strip().upper()
+        if level not in LOG_LEVELS:
+            raise ConfigError(f"{PREFIX}LOG_LEVEL: must be one of {', '.join(LOG_LEVELS)}, got {raw['log_level']!r}")
+        s["log_level"] = level
+    for name, maximum in (("invitation_ttl_hours", 24 * 90), ("staff_session_hours", 24 * 30),
+                          ("login_max_failures", 1000), ("login_window_seconds", 86400),
+                          ("max_body_bytes", 64 * 1024 * 1024)):
+        if name in raw:
+            s[name] = _positive_int(name, raw[name], maximum=maximum)
+    if "cookie_secure" in raw:
+        s["cookie_secure"] = _bool("cookie_secure", raw["cookie_secure"])
+    if "allowed_origins" in raw:
+        s["allowed_origins"] = tuple(_url("allowed_origins", o, ("http", "https")).rstrip("/")
+                                     for o in _list(raw["allowed_origins"]))
+    if "web_dir" in raw:
+        s["web_dir"] = Path(str(raw["web_dir"])).expanduser()
+    return Settings(**s)
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the URLs people paste (postgresql://, sqlite:///) and pick the async driver."""
+    url = url.strip()
+    if url.startswith(("postgres://", "postgresql://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///"):]
+    if url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite:///")):
+        return url
+    raise ConfigError(f"{PREFIX}DATABASE_URL: expected sqlite:///PATH or postgresql://…, got {url.split('://')[0]!r} URL")
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read HESHI_CONFIG (TOML) then HESHI_* variables, then explicit overrides; fill defaults."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    config_file = env.get(PREFIX + "CONFIG")
+    if config_file:
+        path = Path(config_file)
+        try:
+            with path.open("rb") as fh:
+                raw.update({k.lower(): v for k, v in tomllib.load(fh).items()})
+        except FileNotFoundError:
+            raise ConfigError(f"{PREFIX}CONFIG: file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{PREFIX}CONFIG: {path} is not valid TOML: {exc}") from None
+    for key, value in env.items():
+        if key.startswith(PREFIX) and key != PREFIX + "CONFIG":
+            raw[key[len(PREFIX):].lower()] = value
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    return complete(_from_raw(raw))
+
+
+def complete(s: Settings) -> Settings:
+    """Fill the defaults that depend on other settings."""
+    from dataclasses import replace
+
+    data_dir = s.data_dir.resolve()
+    public_url = s.public_url or f"http://{s.host}:{s.port}"
+    database_url = s.database_url or f"sqlite+aiosqlite:///{data_dir / 'heshi.db'}"
+    return replace(s, data_dir=data_dir, public_url=public_url, database_url=database_url,
+                   cookie_secure=s.cookie_secure or public_url.startswith("https://"))
+
+
+def ensure_secret_key(s: Settings) -> Settings:
+    """Use the configured key, else one generated once into data_dir/secret_key (mode 0600).
+
+    Several nodes must share one key: set HESHI_SECRET_KEY on each of them.
+    """
+    from dataclasses import replace
+
+    if s.secret_key:
+        return s
+    path = s.data_dir / "secret_key"
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise ConfigError(f"{PREFIX}SECRET_KEY: the key in {path} is shorter than 32 characters; delete it or set the variable")
+    return replace(s, secret_key=key)

@@ -1,0 +1,28 @@
+"""An injectable clock, so that expiry and grace periods are tested without sleeping."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+class FrozenClock:
+    """A clock that moves only when told to (tests)."""
+
+    def __init__(self, start: datetime | None = None):
+        self._now = start or datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, **delta: float) -> None:
+        self._now += timedelta(**delta)

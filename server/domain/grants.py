@@ -1,0 +1,67 @@
+"""Who may do what in a live session: the roles-and-grants table of DESIGN.md, in one place.
+
+Signaling, recording and minutes check these grants first thing in every call; nothing else
+decides what a role may do.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from .errors import Forbidden
+
+
+class SessionRole(enum.StrEnum):
+    mediator = "mediator"
+    applicant = "applicant"
+    respondent = "respondent"
+    agent = "agent"
+    expert = "expert"
+    observer = "observer"
+
+
+class Grant(enum.StrEnum):
+    join = "join"
+    publish = "publish"
+    chat = "chat"
+    read_chat = "read_chat"
+    moderate = "moderate"  # admit/deny lobby, mute, remove, end
+    control_recording = "control_recording"
+    consent_recording = "consent_recording"
+    caucus = "caucus"
+    write_minutes = "write_minutes"
+    read_minutes = "read_minutes"
+    add_expert_opinion = "add_expert_opinion"
+    sign = "sign"
+
+
+_PARTY = frozenset({Grant.join, Grant.publish, Grant.chat, Grant.read_chat, Grant.consent_recording,
+                    Grant.read_minutes, Grant.sign})
+
+ROLE_GRANTS: dict[SessionRole, frozenset[Grant]] = {
+    SessionRole.mediator: frozenset({Grant.join, Grant.publish, Grant.chat, Grant.read_chat, Grant.moderate,
+                                     Grant.control_recording, Grant.caucus, Grant.write_minutes,
+                                     Grant.read_minutes}),
+    SessionRole.applicant: _PARTY,
+    SessionRole.respondent: _PARTY,
+    SessionRole.agent: _PARTY,
+    SessionRole.expert: frozenset({Grant.join, Grant.publish, Grant.chat, Grant.read_chat,
+                                   Grant.consent_recording, Grant.read_minutes, Grant.add_expert_opinion}),
+    SessionRole.observer: frozenset({Grant.join, Grant.read_chat, Grant.read_minutes}),
+}
+
+# Roles that wait in the lobby unless their invitation allows direct entry.
+LOBBY_BY_DEFAULT = frozenset({SessionRole.applicant, SessionRole.respondent, SessionRole.agent,
+                              SessionRole.observer, SessionRole.expert})
+
+PARTY_ROLES = frozenset({SessionRole.applicant, SessionRole.respondent, SessionRole.agent})
+
+
+def has_grant(role: SessionRole, grant: Grant) -> bool:
+    return grant in ROLE_GRANTS[role]
+
+
+def ensure_grant(role: SessionRole, grant: Grant) -> None:
+    """Raise Forbidden unless `role` holds `grant`."""
+    if grant not in ROLE_GRANTS[role]:
+        raise Forbidden(f"role '{role.value}' may not {grant.value.replace('_', ' ')}", grant=grant.value)

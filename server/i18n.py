@@ -1,0 +1,99 @@
+"""Translations: gettext catalogs (web/locale/<lang>/LC_MESSAGES/messages.po) read with Babel.
+
+Message ids are English; Simplified Chinese is the default language. The .po files are
+compiled in memory at start, so there is no build step and no stale .mo file.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+from server.domain.cases import CaseSource, CaseStatus, DisputeType, PartySide
+from server.domain.grants import SessionRole
+from server.domain.orgs import OrgKind, OrgLevel
+from server.domain.accounts import StaffRole
+from server.domain.sessions import SessionStatus
+
+LANGUAGES = {"zh": "zh_Hans_CN", "en": "en"}
+LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction; it is translated where it is shown."""
+    return message
+
+
+# Labels of the domain's enums, shown on pages.
+LABELS: dict[object, str] = {
+    DisputeType.neighbour: N_("Neighbour dispute"), DisputeType.family: N_("Marriage and family"),
+    DisputeType.land: N_("Land"), DisputeType.labour: N_("Labour"), DisputeType.medical: N_("Medical"),
+    DisputeType.property: N_("Property and tenancy"), DisputeType.contract: N_("Contract and debt"),
+    DisputeType.traffic: N_("Traffic accident"), DisputeType.ip: N_("Intellectual property"),
+    DisputeType.finance: N_("Finance and insurance"), DisputeType.other: N_("Other"),
+    CaseSource.self_applied: N_("Applied by a party"), CaseSource.on_site: N_("Found on site"),
+    CaseSource.court: N_("Court referral"), CaseSource.police: N_("Police referral"),
+    CaseSource.petition: N_("Petition office referral"),
+    CaseStatus.registered: N_("Registered"), CaseStatus.accepted: N_("Accepted"),
+    CaseStatus.declined: N_("Declined"), CaseStatus.mediating: N_("In mediation"),
+    CaseStatus.settled: N_("Settled"), CaseStatus.unsettled: N_("Not settled"),
+    CaseStatus.withdrawn: N_("Withdrawn"), CaseStatus.closed: N_("Closed"),
+    PartySide.applicant: N_("Applicant"), PartySide.respondent: N_("Respondent"),
+    SessionRole.mediator: N_("Mediator"), SessionRole.applicant: N_("Applicant"),
+    SessionRole.respondent: N_("Respondent"), SessionRole.agent: N_("Agent"),
+    SessionRole.expert: N_("Expert"), SessionRole.observer: N_("Observer"),
+    SessionStatus.scheduled: N_("Scheduled"), SessionStatus.live: N_("Live"), SessionStatus.ended: N_("Ended"),
+    StaffRole.admin: N_("Administrator"), StaffRole.reviewer: N_("Reviewer"),
+    OrgLevel.city: N_("City"), OrgLevel.district: N_("District"), OrgLevel.town: N_("Town"),
+    OrgLevel.village: N_("Village"),
+    OrgKind.justice_bureau: N_("Justice bureau"), OrgKind.people: N_("People's mediation committee"),
+    OrgKind.professional: N_("Professional committee"), OrgKind.court: N_("Court-stationed"),
+    OrgKind.police: N_("Police-stationed"), OrgKind.petition: N_("Petition-office-stationed"),
+}
+# StaffRole.mediator / expert share their label with the session roles of the same name.
+LABELS[StaffRole.mediator] = LABELS[SessionRole.mediator]
+LABELS[StaffRole.expert] = LABELS[SessionRole.expert]
+
+
+def load_catalogs(locale_dir: Path) -> dict[str, NullTranslations]:
+    catalogs: dict[str, NullTranslations] = {"en": NullTranslations()}
+    for lang, locale in LANGUAGES.items():
+        po = locale_dir / lang / "LC_MESSAGES" / "messages.po"
+        if not po.exists():
+            continue
+        with po.open("rb") as fh:
+            catalog = read_po(fh, locale=locale)
+        buf = io.BytesIO()
+        write_mo(buf, catalog)
+        buf.seek(0)
+        catalogs[lang] = Translations(buf)
+    return catalogs
+
+
+def pick_language(cookie: str | None, query: str | None, default: str) -> str:
+    for candidate in (query, cookie):
+        if candidate in LANGUAGES:
+            return candidate
+    return default
+
+
+# Titles of the error page, by error code; the detail message follows in English.
+ERROR_TITLES = {
+    "unauthenticated": N_("Please sign in"), "forbidden": N_("Not allowed"), "not_found": N_("Not found"),
+    "invalid_token": N_("This link cannot be used"), "rate_limited": N_("Too many attempts"),
+    "invalid_input": N_("Some fields are not right"), "invalid_transition": N_("Not possible in this status"),
+    "conflict": N_("Not possible right now"), "payload_too_large": N_("Too much data"),
+    "internal_error": N_("Something went wrong on the server"),
+}
+INVALID_TOKEN_REASONS = {
+    "malformed": N_("This is not a valid invitation link. Check that the whole link was copied."),
+    "bad_signature": N_("This invitation link has been altered or was not issued by this server."),
+    "expired": N_("This invitation link has expired. Ask the mediator for a new one."),
+    "revoked": N_("This invitation has been withdrawn by the mediator."),
+    "unknown": N_("This invitation does not exist."),
+    "session_ended": N_("This mediation session has ended."),
+}

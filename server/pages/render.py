@@ -1,0 +1,78 @@
+"""Rendering pages in the reader's language, and the error page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+import jinja2
+from aiohttp import web
+from markupsafe import Markup
+
+from server.http.keys import CATALOGS, CORE, TEMPLATES
+from server.domain.cases import CaseSource, CaseStatus, DisputeType, PartySide
+from server.domain.grants import SessionRole
+from server.domain.sessions import SessionStatus
+from server.i18n import ERROR_TITLES, LABELS, LANGUAGE_NAMES, pick_language
+
+LANG_COOKIE = "heshi_lang"
+CHINA = ZoneInfo("Asia/Shanghai")
+# Enums the templates label with label_of(Enum, value).
+ENUMS = {e.__name__: e for e in (CaseSource, CaseStatus, DisputeType, PartySide, SessionRole, SessionStatus)}
+
+
+def language(request: web.Request) -> str:
+    return pick_language(request.cookies.get(LANG_COOKIE), request.query.get("lang"),
+                         request.app[CORE].settings.language)
+
+
+def _gettext_callables(tr: Any) -> dict[str, Callable[..., str]]:
+    """New-style gettext for Jinja: translate, mark safe only what autoescape made safe, then format."""
+
+    @jinja2.pass_context
+    def gettext(ctx: jinja2.runtime.Context, message: str, **variables: Any) -> str:
+        rv = tr.gettext(message)
+        if ctx.eval_ctx.autoescape:
+            rv = Markup(rv)
+        return rv % variables if variables else rv
+
+    @jinja2.pass_context
+    def ngettext(ctx: jinja2.runtime.Context, singular: str, plural: str, n: int, **variables: Any) -> str:
+        variables.setdefault("num", n)
+        rv = tr.ngettext(singular, plural, n)
+        if ctx.eval_ctx.autoescape:
+            rv = Markup(rv)
+        return rv % variables
+
+    return {"gettext": gettext, "ngettext": ngettext, "_": gettext}
+
+
+def render(request: web.Request, template: str, context: dict[str, Any] | None = None, *,
+           status: int = 200, principal: Any = None, csrf_token: str | None = None) -> web.Response:
+    lang = language(request)
+    tr = request.app[CATALOGS].get(lang) or request.app[CATALOGS]["en"]
+
+    def label_of(enum_cls: type, value: str) -> str:
+        try:
+            return tr.gettext(LABELS[enum_cls(value)])
+        except (ValueError, KeyError):
+            return value
+
+    def localtime(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.astimezone(CHINA).strftime(fmt) if value else ""
+
+    ctx = {"lang": lang, "languages": LANGUAGE_NAMES, "principal": principal, "csrf_token": csrf_token,
+           "label_of": label_of, "localtime": localtime, "request_path": request.path_qs,
+           "error_titles": ERROR_TITLES, **ENUMS,
+           **_gettext_callables(tr), **(context or {})}
+    html = request.app[TEMPLATES].get_template(template).render(ctx)
+    response = web.Response(text=html, content_type="text/html", status=status)
+    response.headers["Content-Language"] = "zh-CN" if lang == "zh" else "en"
+    return response
+
+
+def render_error(request: web.Request, status: int, code: str, message: str) -> web.Response:
+    return render(request, "error.html", {"status": status, "code": code, "message": message}, status=status)

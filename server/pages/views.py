@@ -1,0 +1,341 @@
+"""Page handlers. Like the API handlers they are thin: read the form, call a service, render."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from server.api.views import case_summary, case_view, invitation_view, session_view
+from server.domain.access import Principal
+from server.domain.accounts import StaffRole
+from server.domain.cases import CaseSource, CaseStatus, DisputeType, PartyInput, PartySide
+from server.domain.errors import DomainError, InvalidToken, ValidationFailed
+from server.domain.grants import SessionRole
+from server.http.keys import CORE
+from server.http.requests import JOIN_COOKIE, STAFF_COOKIE, check_csrf, client_address, join_session, staff_session
+from server.i18n import INVALID_TOKEN_REASONS, LANGUAGES
+from server.services import accounts, cases, invitations, sessions, signin
+
+from .render import CHINA, LANG_COOKIE, render
+
+LOGIN_CSRF_COOKIE = "heshi_login_csrf"
+PARTY_ROWS = 4
+
+
+def safe_next(value: str | None, default: str = "/cases") -> str:
+    """Only local paths: a `next` parameter must never send someone to another site."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return default
+
+
+async def page_staff(request: web.Request) -> tuple[Principal, str]:
+    found = await staff_session(request)
+    if found is None:
+        raise web.HTTPFound(f"/login?next={quote(request.path_qs)}")
+    return found
+
+
+async def form_staff(request: web.Request) -> tuple[Principal, MultiDictProxy[str]]:
+    """A signed-in staff member posting a form with a valid CSRF token."""
+    principal, csrf = await page_staff(request)
+    form = await request.post()
+    check_csrf(request, csrf, str(form.get("csrf_token", "")))
+    return principal, form  # type: ignore[return-value]
+
+
+# ---- sign-in --------------------------------------------------------------------------------
+
+async def index(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/cases" if await staff_session(request) else "/login")
+
+
+def _login_page(request: web.Request, *, error: str | None = None, status: int = 200,
+                username: str = "") -> web.Response:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = render(request, "login.html", {"error": error, "username": username, "login_csrf": token,
+                                              "next": safe_next(request.query.get("next"))}, status=status)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/login",
+                        secure=request.app[CORE].settings.cookie_secure)
+    return response
+
+
+async def login_form(request: web.Request) -> web.StreamResponse:
+    return _login_page(request)
+
+
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    username = str(form.get("username", ""))
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected:
+        return _login_page(request, error="session_expired", status=403, username=username)
+    check_csrf(request, expected, str(form.get("csrf_token", "")))
+    try:
+        session = await signin.login(request.app[CORE], username, str(form.get("password", "")),
+                                     client_address(request))
+    except DomainError as exc:
+        response = _login_page(request, error=exc.code, status=exc.http_status, username=username)
+        if exc.code == "rate_limited":
+            response.headers["Retry-After"] = str(exc.details.get("retry_after", 60))
+        return response
+    response = web.HTTPFound(safe_next(str(form.get("next", "")) or request.query.get("next")))
+    from server.api.routes import set_staff_cookie
+
+    set_staff_cookie(request, response, session)
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    raise response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    await form_staff(request)
+    await signin.logout(request.app[CORE], request.cookies.get(STAFF_COOKIE))
+    response = web.HTTPFound("/login")
+    response.del_cookie(STAFF_COOKIE, path="/")
+    raise response
+
+
+async def set_language(request: web.Request) -> web.StreamResponse:
+    lang = request.match_info["lang"]
+    if lang not in LANGUAGES:
+        raise ValidationFailed(f"unknown language '{lang}'", fields={"lang": "unknown"})
+    response = web.HTTPFound(safe_next(request.query.get("next"), "/"))
+    response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, path="/", samesite="Lax")
+    raise response
+
+
+# ---- cases ----------------------------------------------------------------------------------
+
+async def case_list(request: web.Request) -> web.StreamResponse:
+    principal, csrf = await page_staff(request)
+    q = request.query
+    try:
+        filters = cases.CaseFilters(
+            status=CaseStatus(q["status"]) if q.get("status") else None,
+            dispute_type=DisputeType(q["dispute_type"]) if q.get("dispute_type") else None,
+            q=q.get("q", "")[:100] or None,
+            offset=max(0, min(int(q.get("offset", "0") or 0), 1_000_000)), limit=50)
+    except ValueError:
+        raise ValidationFailed("unknown filter value") from None
+    rows, total = await cases.list_cases(request.app[CORE], principal, filters)
+    return render(request, "cases.html", {
+        "cases": [case_summary(c) for c in rows], "total": total, "filters": filters,
+        "statuses": list(CaseStatus), "dispute_types": list(DisputeType),
+        "can_create": principal.staff_role in (StaffRole.admin, StaffRole.mediator),
+    }, principal=principal, csrf_token=csrf)
+
+
+async def _new_case_page(request: web.Request, principal: Principal, csrf: str, *, form: Any = None,
+                         error: DomainError | None = None) -> web.Response:
+    mediators = await accounts.list_accounts(request.app[CORE], principal, role=StaffRole.mediator)
+    return render(request, "case_new.html", {
+        "form": form or {}, "error": error, "dispute_types": list(DisputeType), "sources": list(CaseSource),
+        "sides": list(PartySide), "party_rows": PARTY_ROWS, "mediators": mediators,
+    }, principal=principal, csrf_token=csrf, status=error.http_status if error else 200)
+
+
+async def case_new(request: web.Request) -> web.StreamResponse:
+    principal, csrf = await page_staff(request)
+    return await _new_case_page(request, principal, csrf)
+
+
+def parties_from_form(form: MultiDictProxy[str]) -> list[PartyInput]:
+    parties = []
+    for i in range(PARTY_ROWS):
+        name = str(form.get(f"party{i}_name", "")).strip()
+        if not name:
+            continue
+        side = str(form.get(f"party{i}_side", ""))
+        if side not in PartySide.__members__:
+            raise ValidationFailed("choose applicant or respondent for every party", fields={f"party{i}_side": "invalid"})
+        parties.append(PartyInput(side=PartySide(side), name=name[:100],
+                                  phone=str(form.get(f"party{i}_phone", ""))[:32] or None,
+                                  id_number=str(form.get(f"party{i}_id_number", ""))[:18] or None,
+                                  agent_name=str(form.get(f"party{i}_agent_name", ""))[:100] or None))
+    return parties
+
+
+async def case_create(request: web.Request) -> web.StreamResponse:
+    principal, form = await form_staff(request)
+    _, csrf = await page_staff(request)
+    try:
+        dispute = str(form.get("dispute_type", ""))
+        source = str(form.get("source", ""))
+        if dispute not in DisputeType.__members__:
+            raise ValidationFailed("choose a dispute type", fields={"dispute_type": "required"})
+        if source not in CaseSource.__members__:
+            raise ValidationFailed("choose where the case came from", fields={"source": "required"})
+        case = await cases.create_case(
+            request.app[CORE], principal, title=str(form.get("title", ""))[:200], summary=str(form.get("summary", ""))[:10_000],
+            dispute_type=DisputeType(dispute), source=CaseSource(source), parties=parties_from_form(form),
+            mediator_id=str(form.get("mediator_id", "")) or None)
+    except DomainError as exc:
+        return await _new_case_page(request, principal, csrf, form=form, error=exc)
+    raise web.HTTPFound(f"/cases/{case.id}")
+
+
+async def _case_page(request: web.Request, principal: Principal, csrf: str, case_id: str,
+                     error: DomainError | None = None) -> web.Response:
+    core = request.app[CORE]
+    case = await cases.get_case(core, principal, case_id)
+    manage = await cases.can_manage(core, principal, case)
+    session_rows = await sessions.list_sessions(core, principal, case_id)
+    invs = await invitations.list_for_case(core, principal, case_id)
+    now = core.clock.now()
+    by_session: dict[str, list[dict[str, Any]]] = {s.id: [] for s in session_rows}
+    for inv in invs:
+        by_session[inv.session_id].append(invitation_view(inv, link=invitations.link_for(core, inv), now=now))
+    invitable = []
+    if manage:
+        for role in (StaffRole.expert, StaffRole.mediator):
+            invitable += await accounts.list_accounts(core, principal, role=role)
+    return render(request, "case_detail.html", {
+        "case": case_view(case, can_manage=manage), "sessions": [session_view(s) for s in session_rows],
+        "invitations": by_session, "error": error, "roles": list(SessionRole), "accounts": invitable, "now_local": now.astimezone(CHINA),
+    }, principal=principal, csrf_token=csrf, status=error.http_status if error else 200)
+
+
+async def case_detail(request: web.Request) -> web.StreamResponse:
+    principal, csrf = await page_staff(request)
+    return await _case_page(request, principal, csrf, request.match_info["case_id"])
+
+
+async def _form_action(request: web.Request, case_id: str, action: Any) -> web.StreamResponse:
+    """Run a case-page form action; on a user error show the case page again with the message."""
+    principal, form = await form_staff(request)
+    _, csrf = await page_staff(request)
+    try:
+        await action(principal, form)
+    except (ValidationFailed, DomainError) as exc:
+        if exc.http_status == 404:
+            raise
+        return await _case_page(request, principal, csrf, case_id, error=exc)
+    raise web.HTTPFound(f"/cases/{case_id}")
+
+
+async def case_transition(request: web.Request) -> web.StreamResponse:
+    case_id = request.match_info["case_id"]
+
+    async def act(p: Principal, form: MultiDictProxy[str]) -> None:
+        target = str(form.get("to", ""))
+        if target not in CaseStatus.__members__:
+            raise ValidationFailed("choose the new status", fields={"to": "required"})
+        await cases.transition(request.app[CORE], p, case_id, CaseStatus(target), str(form.get("note", ""))[:2000])
+
+    return await _form_action(request, case_id, act)
+
+
+async def session_schedule(request: web.Request) -> web.StreamResponse:
+    case_id = request.match_info["case_id"]
+
+    async def act(p: Principal, form: MultiDictProxy[str]) -> None:
+        try:
+            when = datetime.fromisoformat(str(form.get("scheduled_at", ""))).replace(tzinfo=CHINA)
+        except ValueError:
+            raise ValidationFailed("enter the date and time of the session", fields={"scheduled_at": "invalid"}) from None
+        await sessions.schedule_session(request.app[CORE], p, case_id, scheduled_at=when,
+                                        title=str(form.get("title", ""))[:200] or None)
+
+    return await _form_action(request, case_id, act)
+
+
+async def invitation_issue(request: web.Request) -> web.StreamResponse:
+    core = request.app[CORE]
+    session = await sessions.load_session(core, request.match_info["session_id"])
+
+    async def act(p: Principal, form: MultiDictProxy[str]) -> None:
+        role = str(form.get("role", ""))
+        if role not in SessionRole.__members__:
+            raise ValidationFailed("choose a role", fields={"role": "required"})
+        await invitations.issue(core, p, session.id, role=SessionRole(role),
+                                party_id=str(form.get("party_id", "")) or None,
+                                account_id=str(form.get("account_id", "")) or None,
+                                display_name=str(form.get("display_name", ""))[:100] or None,
+                                direct_entry=True if form.get("direct_entry") else None)
+
+    return await _form_action(request, session.case_id, act)
+
+
+async def invitation_revoke(request: web.Request) -> web.StreamResponse:
+    core = request.app[CORE]
+    principal, _ = await page_staff(request)
+    inv = await invitations.get(core, principal, request.match_info["invitation_id"])
+
+    async def act(p: Principal, form: MultiDictProxy[str]) -> None:
+        await invitations.revoke(core, p, inv.id, str(form.get("reason", ""))[:200] or None)
+
+    return await _form_action(request, inv.case_id, act)
+
+
+# ---- join links and the session page --------------------------------------------------------
+
+async def join(request: web.Request) -> web.StreamResponse:
+    """A join link: sign the holder into its one session and role, then open the session page."""
+    core = request.app[CORE]
+    try:
+        session, inv = await signin.open_invitation(core, request.match_info["token"])
+    except InvalidToken as exc:
+        return render(request, "join_refused.html", {"reason": exc.reason,
+                                                     "explanation": INVALID_TOKEN_REASONS[exc.reason]},
+                      status=exc.http_status)
+    response = web.HTTPFound(f"/s/{inv.session_id}")
+    response.set_cookie(JOIN_COOKIE, session.token, httponly=True, samesite="Lax", path="/",
+                        secure=core.settings.cookie_secure,
+                        max_age=max(60, int((inv.expires_at - core.clock.now()).total_seconds())))
+    raise response
+
+
+async def session_page(request: web.Request) -> web.StreamResponse:
+    """The session's page: who you are, what the session is, and (issue 4) the room itself."""
+    core = request.app[CORE]
+    session_id = request.match_info["session_id"]
+    joined = await join_session(request)
+    if joined is not None and joined[0].session_id == session_id:
+        principal, csrf = joined
+        session = await sessions.load_session(core, session_id)
+        case = await cases.load_case(core, session.case_id)
+        return render(request, "session.html", {
+            "session": session_view(session), "case_number": case.number, "case_title": case.title,
+            "role": principal.session_role.value if principal.session_role else None,
+            "name": principal.display_name, "staff": False,
+        }, csrf_token=csrf)
+    found = await staff_session(request)
+    if found is None:
+        if joined is not None:
+            from server.domain.errors import Forbidden
+
+            raise Forbidden("your invitation is for another session")
+        raise web.HTTPFound(f"/login?next={quote(request.path_qs)}")
+    principal, csrf = found
+    session = await sessions.get_session(core, principal, session_id)
+    case = await cases.get_case(core, principal, session.case_id)
+    manage = await cases.can_manage(core, principal, case)
+    return render(request, "session.html", {
+        "session": session_view(session), "case_number": case.number, "case_title": case.title,
+        "case_id": case.id, "role": SessionRole.mediator.value if manage else SessionRole.observer.value,
+        "name": principal.display_name, "staff": True,
+    }, principal=principal, csrf_token=csrf)
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/", index)
+    r.add_get("/login", login_form)
+    r.add_post("/login", login_submit)
+    r.add_post("/logout", logout)
+    r.add_get("/lang/{lang}", set_language)
+    r.add_get("/cases", case_list)
+    r.add_get("/cases/new", case_new)
+    r.add_post("/cases/new", case_create)
+    r.add_get("/cases/{case_id}", case_detail)
+    r.add_post("/cases/{case_id}/transition", case_transition)
+    r.add_post("/cases/{case_id}/sessions", session_schedule)
+    r.add_post("/sessions/{session_id}/invitations", invitation_issue)
+    r.add_post("/invitations/{invitation_id}/revoke", invitation_revoke)
+    r.add_get("/j/{token}", join)
+    r.add_get("/s/{session_id}", session_page)

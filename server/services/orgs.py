@@ -1,0 +1,70 @@
+"""Orgs: the tree of mediation organisations."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from server.domain.access import Principal, ensure_staff, ensure_staff_role
+from server.domain.accounts import StaffRole
+from server.domain.errors import Conflict, NotFound, ValidationFailed
+from server.domain.orgs import OrgKind, OrgLevel, child_path
+from server.storage.models import Org, new_id
+
+from .core import Core
+
+CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")
+
+
+async def create_org(core: Core, p: Principal | None, *, name: str, code: str, kind: OrgKind,
+                     level: OrgLevel | None = None, parent_id: str | None = None) -> Org:
+    """Create an org. `p` is None only for the CLI, which runs with the operator's authority."""
+    if p is not None:
+        ensure_staff_role(p, StaffRole.admin)
+    name = name.strip()
+    code = code.strip().upper()
+    if not name:
+        raise ValidationFailed("org name is required", fields={"name": "required"})
+    if not CODE_RE.match(code):
+        raise ValidationFailed("org code must be 1-32 characters of A-Z, 0-9 and '-'; it prefixes case numbers",
+                               fields={"code": "invalid"})
+    async with core.db.write() as s:
+        parent_path = None
+        if parent_id is not None:
+            parent = await s.get(Org, parent_id)
+            if parent is None:
+                raise NotFound("parent org not found", fields={"parent_id": "not_found"})
+            parent_path = parent.path
+        org_id = new_id()
+        org = Org(id=org_id, parent_id=parent_id, path=child_path(parent_path, org_id), name=name, code=code,
+                  kind=kind.value, level=level.value if level else None, created_at=core.clock.now())
+        s.add(org)
+        try:
+            await s.flush()
+        except IntegrityError:
+            raise Conflict(f"org code '{code}' is already in use", fields={"code": "taken"}) from None
+    return org
+
+
+async def list_orgs(core: Core, p: Principal) -> list[Org]:
+    ensure_staff(p)
+    async with core.db.read() as s:
+        return list((await s.execute(select(Org).order_by(Org.path))).scalars())
+
+
+async def get_org(core: Core, org_id: str) -> Org:
+    async with core.db.read() as s:
+        org = await s.get(Org, org_id)
+    if org is None:
+        raise NotFound("org not found")
+    return org
+
+
+async def find_org_by_code(core: Core, code: str) -> Org:
+    async with core.db.read() as s:
+        org = (await s.execute(select(Org).where(Org.code == code.strip().upper()))).scalar_one_or_none()
+    if org is None:
+        raise NotFound(f"no org with code '{code}'")
+    return org

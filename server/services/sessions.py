@@ -1,0 +1,96 @@
+"""Mediation sessions of a case: schedule, list, and the status state machine."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from server.domain.access import Principal, ensure_manage_case
+from server.domain.cases import CaseStatus, is_open
+from server.domain.errors import Conflict, NotFound, ValidationFailed
+from server.domain.sessions import SessionStatus, check_session_transition
+from server.storage.models import Case, MediationSession
+
+from . import eventlog
+from .cases import actor_of, get_case, scope_of
+from .core import Core
+
+
+async def schedule_session(core: Core, p: Principal, case_id: str, *, scheduled_at: datetime,
+                           title: str | None = None) -> MediationSession:
+    if scheduled_at.tzinfo is None:
+        raise ValidationFailed("scheduled_at needs a time zone, e.g. 2026-12-01T09:30:00+08:00",
+                               fields={"scheduled_at": "no_timezone"})
+    now = core.clock.now()
+    if scheduled_at < now - timedelta(days=1):
+        raise ValidationFailed("scheduled_at is in the past", fields={"scheduled_at": "in_past"})
+    async with core.db.write() as s:
+        case = await s.get(Case, case_id)
+        if case is None:
+            raise NotFound("case not found")
+        ensure_manage_case(p, await scope_of(s, case))
+        if not is_open(CaseStatus(case.status)):
+            raise Conflict(f"a case in status '{case.status}' cannot have new sessions", status=case.status)
+        count = len((await s.execute(select(MediationSession.id).where(MediationSession.case_id == case_id))).all())
+        session = MediationSession(case_id=case_id, title=(title or "").strip()[:200] or f"第{count + 1}次调解",
+                                   scheduled_at=scheduled_at, status=SessionStatus.scheduled.value,
+                                   created_by=p.account_id, created_at=now)
+        s.add(session)
+        await s.flush()
+        await eventlog.append(s, case_id=case_id, kind="session.scheduled", actor=actor_of(p), at=now,
+                              session_id=session.id,
+                              data={"title": session.title, "scheduled_at": scheduled_at.isoformat()})
+    return session
+
+
+async def list_sessions(core: Core, p: Principal, case_id: str) -> list[MediationSession]:
+    await get_case(core, p, case_id)
+    async with core.db.read() as s:
+        return list((await s.execute(select(MediationSession).where(MediationSession.case_id == case_id)
+                                     .order_by(MediationSession.scheduled_at))).scalars())
+
+
+async def load_session(core: Core, session_id: str) -> MediationSession:
+    """Load by id without an access check: callers check the case or the invitation binding."""
+    async with core.db.read() as s:
+        session = await s.get(MediationSession, session_id)
+    if session is None:
+        raise NotFound("session not found")
+    return session
+
+
+async def get_session(core: Core, p: Principal, session_id: str) -> MediationSession:
+    session = await load_session(core, session_id)
+    if p.session_id == session_id:
+        return session
+    try:
+        await get_case(core, p, session.case_id)
+    except NotFound:
+        raise NotFound("session not found") from None
+    return session
+
+
+async def set_session_status(core: Core, p: Principal, session_id: str, target: SessionStatus,
+                             reason: str | None = None) -> MediationSession:
+    now = core.clock.now()
+    async with core.db.write() as s:
+        session = await s.get(MediationSession, session_id, with_for_update=True)
+        if session is None:
+            raise NotFound("session not found")
+        case = await s.get(Case, session.case_id)
+        assert case is not None
+        try:
+            ensure_manage_case(p, await scope_of(s, case))
+        except NotFound:
+            raise NotFound("session not found") from None
+        current = SessionStatus(session.status)
+        check_session_transition(current, target)
+        session.status = target.value
+        if target is SessionStatus.live:
+            session.started_at = now
+        if target is SessionStatus.ended:
+            session.ended_at = now
+        await eventlog.append(s, case_id=case.id, kind=f"session.{target.value}", actor=actor_of(p), at=now,
+                              session_id=session.id, data={"from": current.value, "reason": (reason or "").strip()})
+    return session
