@@ -195,7 +195,7 @@ async def list_cases(core: Core, p: Principal, f: CaseFilters) -> tuple[list[Cas
 async def transition(core: Core, p: Principal, case_id: str, target: CaseStatus, note: str | None) -> Case:
     now = core.clock.now()
     async with core.db.write() as s:
-        case = await s.get(Case, case_id, with_for_update=True)
+        case = await s.get(Case, case_id, with_for_update={"of": Case})
         if case is None:
             raise NotFound("case not found")
         ensure_manage_case(p, await scope_of(s, case))
