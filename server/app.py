@@ -18,6 +18,7 @@ from server.http.requests import json_response
 from server.i18n import load_catalogs
 from server.pages import views as pages
 from server.services.core import Core
+from signaling.server import attach_signaling
 
 log = logging.getLogger("heshi")
 
@@ -59,5 +60,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None, core: Core | N
     app.router.add_get("/api/openapi.json", openapi.openapi)
     add_api_routes(app)
     pages.add_routes(app)
+    attach_signaling(app, app[CORE])
     app.router.add_static("/static", app[CORE].settings.web_dir / "static", append_version=True)
     return app

@@ -7,6 +7,7 @@ prints it and exits non-zero.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -23,10 +24,11 @@ class ConfigError(Exception):
 
 
 def _positive_int(name: str, raw: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise ConfigError(f"{PREFIX}{name.upper()}: expected a whole number, got {raw!r}") from None
+    # Plain ASCII digits only: int() would also take '8_080', '٨٠٨٠' and TOML's true (as 1).
+    text = str(raw).strip()
+    if isinstance(raw, bool) or not re.fullmatch(r"[+-]?[0-9]+", text):
+        raise ConfigError(f"{PREFIX}{name.upper()}: expected a whole number, got {raw!r}")
+    value = int(text)
     if value < minimum or (maximum is not None and value > maximum):
         bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
         raise ConfigError(f"{PREFIX}{name.upper()}: must be {bounds}, got {value}")
@@ -47,7 +49,9 @@ def _bool(name: str, raw: Any) -> bool:
 def _url(name: str, raw: Any, schemes: tuple[str, ...]) -> str:
     text = str(raw).strip()
     parsed = urlparse(text)
-    if parsed.scheme not in schemes or not (parsed.netloc or parsed.path):
+    # unix:///path/to/socket names a path; every other scheme needs a host ('https:example.cn' has none).
+    located = parsed.path if parsed.scheme == "unix" else parsed.netloc
+    if parsed.scheme not in schemes or not located or not text.startswith(f"{parsed.scheme}://"):
         raise ConfigError(f"{PREFIX}{name.upper()}: expected a URL starting with {' or '.join(s + '://' for s in schemes)}, got {text!r}")
     return text.rstrip("/") if name == "public_url" else text
 
@@ -79,6 +83,15 @@ class Settings:
     cookie_secure: bool = False
     allowed_origins: tuple[str, ...] = ()
     web_dir: Path = field(default_factory=lambda: REPO_ROOT / "web")
+    # Live sessions (signaling)
+    session_grace_seconds: int = 60
+    session_idle_minutes: int = 30
+    max_publishers: int = 6
+    ice_servers: tuple[str, ...] = ()  # stun:/turn: URLs handed to browsers as they are
+    turn_urls: tuple[str, ...] = ()  # TURN URLs that get time-limited credentials
+    turn_secret: str = ""  # coturn's static-auth-secret (use-auth-secret)
+    turn_ttl_seconds: int = 86400
+    redis_max_connections: int = 1000
 
     @property
     def is_sqlite(self) -> bool:
@@ -134,7 +147,27 @@ def _from_raw(raw: Mapping[str, Any]) -> Settings:
                                      for o in _list(raw["allowed_origins"]))
     if "web_dir" in raw:
         s["web_dir"] = Path(str(raw["web_dir"])).expanduser()
+    for name, minimum, maximum in (("session_grace_seconds", 5, 3600), ("session_idle_minutes", 1, 24 * 60),
+                                   ("max_publishers", 2, 50), ("turn_ttl_seconds", 60, 7 * 86400),
+                                   ("redis_max_connections", 10, 100_000)):
+        if name in raw:
+            s[name] = _positive_int(name, raw[name], minimum=minimum, maximum=maximum)
+    for name in ("ice_servers", "turn_urls"):
+        if name in raw:
+            urls = tuple(_list(raw[name]))
+            for u in urls:
+                if not u.startswith(("stun:", "turn:", "turns:")):
+                    raise ConfigError(f"{PREFIX}{name.upper()}: expected stun:, turn: or turns: URLs, got {u!r}")
+            s[name] = urls
+    if "turn_secret" in raw:
+        s["turn_secret"] = str(raw["turn_secret"]).strip()
+    if s.get("turn_urls") and not s.get("turn_secret"):
+        raise ConfigError(f"{PREFIX}TURN_SECRET: required when {PREFIX}TURN_URLS is set")
     return Settings(**s)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def normalise_database_url(url: str) -> str:
@@ -161,8 +194,10 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
                 raw.update({k.lower(): v for k, v in tomllib.load(fh).items()})
         except FileNotFoundError:
             raise ConfigError(f"{PREFIX}CONFIG: file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{PREFIX}CONFIG: {path} is not valid TOML: {exc}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{PREFIX}CONFIG: {path} is not valid TOML: {_one_line(exc)}") from None
+        except OSError as exc:  # a directory, no permission, …
+            raise ConfigError(f"{PREFIX}CONFIG: cannot read {path}: {exc.strerror or _one_line(exc)}") from None
     for key, value in env.items():
         if key.startswith(PREFIX) and key != PREFIX + "CONFIG":
             raw[key[len(PREFIX):].lower()] = value
@@ -193,9 +228,21 @@ def ensure_secret_key(s: Settings) -> Settings:
     path = s.data_dir / "secret_key"
     s.data_dir.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(48))
+        # Write a private temporary file, then link it into place: two processes starting at
+        # once (serve and migrate) agree on one key, and neither reads a half-written file.
+        tmp = s.data_dir / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process won the race; use its key
+        finally:
+            tmp.unlink(missing_ok=True)
     key = path.read_text().strip()
     if len(key) < 32:
         raise ConfigError(f"{PREFIX}SECRET_KEY: the key in {path} is shorter than 32 characters; delete it or set the variable")

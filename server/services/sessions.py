@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
@@ -22,6 +22,10 @@ async def schedule_session(core: Core, p: Principal, case_id: str, *, scheduled_
     if scheduled_at.tzinfo is None:
         raise ValidationFailed("scheduled_at needs a time zone, e.g. 2026-12-01T09:30:00+08:00",
                                fields={"scheduled_at": "no_timezone"})
+    try:
+        scheduled_at.astimezone(timezone.utc)  # what storage does; year 9999 at -14:00 overflows
+    except OverflowError:
+        raise ValidationFailed("scheduled_at is out of range", fields={"scheduled_at": "out_of_range"}) from None
     now = core.clock.now()
     if scheduled_at < now - timedelta(days=1):
         raise ValidationFailed("scheduled_at is in the past", fields={"scheduled_at": "in_past"})
@@ -71,8 +75,10 @@ async def get_session(core: Core, p: Principal, session_id: str) -> MediationSes
     return session
 
 
-async def set_session_status(core: Core, p: Principal, session_id: str, target: SessionStatus,
-                             reason: str | None = None) -> MediationSession:
+async def set_session_status(core: Core, p: Principal | None, session_id: str, target: SessionStatus,
+                             reason: str | None = None, *, actor: str | None = None) -> MediationSession:
+    """Move a session along its state machine. `p` None: the live room did it (mediator joined,
+    idle timeout), with `actor` naming who for the event log."""
     now = core.clock.now()
     async with core.db.write() as s:
         session = await s.get(MediationSession, session_id, with_for_update=True)
@@ -80,10 +86,11 @@ async def set_session_status(core: Core, p: Principal, session_id: str, target: 
             raise NotFound("session not found")
         case = await s.get(Case, session.case_id)
         assert case is not None
-        try:
-            ensure_manage_case(p, await scope_of(s, case))
-        except NotFound:
-            raise NotFound("session not found") from None
+        if p is not None:
+            try:
+                ensure_manage_case(p, await scope_of(s, case))
+            except NotFound:
+                raise NotFound("session not found") from None
         current = SessionStatus(session.status)
         check_session_transition(current, target)
         session.status = target.value
@@ -91,6 +98,6 @@ async def set_session_status(core: Core, p: Principal, session_id: str, target: 
             session.started_at = now
         if target is SessionStatus.ended:
             session.ended_at = now
-        await eventlog.append(s, case_id=case.id, kind=f"session.{target.value}", actor=actor_of(p), at=now,
+        await eventlog.append(s, case_id=case.id, kind=f"session.{target.value}", actor=actor or actor_of(p), at=now,
                               session_id=session.id, data={"from": current.value, "reason": (reason or "").strip()})
     return session

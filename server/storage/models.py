@@ -210,3 +210,27 @@ class CaseEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class ChatMessage(Base):
+    """A chat message of a live session, written before it is acknowledged.
+
+    (session_id, sender_pid, client_id) is unique, so a client's retry never duplicates.
+    """
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (
+        UniqueConstraint("session_id", "sender_pid", "client_id", name="uq_chat_messages_client"),
+        Index("ix_chat_messages_session_at", "session_id", "at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"))
+    sender_pid: Mapped[str] = mapped_column(String(64))
+    sender_name: Mapped[str] = mapped_column(String(100))
+    sender_role: Mapped[str] = mapped_column(String(16))
+    recipient_pid: Mapped[str | None] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,75 @@
+"""The binding of a connection to one case, session, person and role — made at connect, from
+the server-side session (join cookie or staff cookie), and never changed by any message."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from server.domain.access import Principal, PrincipalKind
+from server.domain.errors import Forbidden, InvalidToken, NotFound, Unauthenticated
+from server.domain.grants import SessionRole
+from server.domain.sessions import SessionStatus
+from server.services import cases, sessions, signin
+from server.services.core import Core
+
+
+@dataclass(frozen=True)
+class Binding:
+    pid: str  # participant id: "i:<invitation id>" or "a:<account id>"
+    name: str
+    role: SessionRole
+    case_id: str
+    session_id: str
+    invitation_id: str | None
+    account_id: str | None
+    direct_entry: bool
+
+    @property
+    def actor(self) -> str:
+        return f"invitation:{self.invitation_id}" if self.invitation_id else f"account:{self.account_id}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "role": self.role.value}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Binding":
+        return cls(**{**d, "role": SessionRole(d["role"])})
+
+
+async def bind(core: Core, session_id: str, join_cookie: str | None, staff_cookie: str | None) -> Binding:
+    """Decide who a new connection is. Raises a DomainError that the edge turns into a refusal."""
+    session = await sessions.load_session(core, session_id)
+    if session.status == SessionStatus.ended.value:
+        raise InvalidToken("session_ended", "this mediation session has ended")
+    joined = await signin.authenticate(core, join_cookie, PrincipalKind.invitation)
+    if joined is not None and joined[0].session_id == session_id:
+        p = joined[0]
+        assert p.invitation_id is not None and p.session_role is not None
+        inv = await _invitation(core, p)
+        return Binding(pid=f"i:{p.invitation_id}", name=p.display_name, role=p.session_role,
+                       case_id=session.case_id, session_id=session_id, invitation_id=p.invitation_id,
+                       account_id=p.account_id, direct_entry=inv)
+    staff = await signin.authenticate(core, staff_cookie, PrincipalKind.staff)
+    if staff is not None:
+        p = staff[0]
+        try:
+            case = await cases.get_case(core, p, session.case_id)
+        except NotFound:
+            raise NotFound("session not found") from None
+        if not await cases.can_manage(core, p, case):
+            raise Forbidden("only the case's mediators join from the case page; others need an invitation link")
+        return Binding(pid=f"a:{p.account_id}", name=p.display_name, role=SessionRole.mediator,
+                       case_id=session.case_id, session_id=session_id, invitation_id=None,
+                       account_id=p.account_id, direct_entry=True)
+    if joined is not None:
+        raise Forbidden("your invitation is for another session")
+    raise Unauthenticated("open your invitation link, or sign in, before joining")
+
+
+async def _invitation(core: Core, p: Principal) -> bool:
+    from server.storage.models import Invitation
+
+    async with core.db.read() as s:
+        inv = await s.get(Invitation, p.invitation_id)
+    return bool(inv and inv.direct_entry)

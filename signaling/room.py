@@ -1,0 +1,391 @@
+"""The room state machine: seats, lobby, publishers and sequenced events. Pure: no I/O.
+
+A room belongs to one mediation session (room id = session id). Each operation checks the
+actor's grants first, changes the state, and appends the events it causes to `outbox`,
+each with the exact audience that may see it. The store persists the state and the outbox
+atomically; the edge emits the outbox. `audience_for()` is the one place that decides who
+hears what (caucus rooms will change it here and nowhere else).
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from server.domain.errors import Conflict, DomainError, Forbidden, NotFound
+from server.domain.grants import Grant, SessionRole, ensure_grant, has_grant
+
+
+class SeatState(enum.StrEnum):
+    lobby = "lobby"
+    admitted = "admitted"
+
+
+class LobbyReason(enum.StrEnum):
+    waiting_for_mediator = "waiting_for_mediator"
+    waiting_for_admission = "waiting_for_admission"
+
+
+class NotAdmitted(Forbidden):
+    code = "not_admitted"
+
+
+class ParticipantGone(NotFound):
+    code = "unknown_participant"
+
+
+class PublisherLimit(Conflict):
+    code = "publisher_limit"
+
+
+class RoomEnded(Conflict):
+    code = "session_ended"
+
+
+class Refused(Forbidden):
+    """A denied or removed participant trying to come back."""
+
+    code = "refused"
+
+
+@dataclass
+class Seat:
+    pid: str
+    name: str
+    role: SessionRole
+    state: SeatState
+    invitation_id: str | None = None
+    account_id: str | None = None
+    direct_entry: bool = False
+    connected: bool = True
+    sid: str | None = None
+    resume_token: str = ""
+    joined_at: float = 0.0
+    disconnected_at: float | None = None
+    publishing: bool = False
+
+    def public(self) -> dict[str, Any]:
+        """What other participants see of a seat: no sids, no tokens, no account ids."""
+        return {"pid": self.pid, "name": self.name, "role": self.role.value, "state": self.state.value,
+                "connected": self.connected, "publishing": self.publishing}
+
+
+@dataclass
+class RoomEvent:
+    seq: int
+    type: str
+    data: dict[str, Any]
+    audience: list[str]
+    at: float
+
+    def wire(self) -> dict[str, Any]:
+        return {"seq": self.seq, "type": self.type, "data": self.data, "at": self.at}
+
+
+@dataclass
+class JoinResult:
+    seat: Seat
+    resumed: bool  # the seat existed (reconnect or reload) and was taken over
+    replaced_sid: str | None  # an older connection of the same participant, to disconnect
+
+
+@dataclass
+class Room:
+    room_id: str
+    case_id: str
+    max_publishers: int = 6
+    seq: int = 0
+    seats: dict[str, Seat] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)  # pid -> reason (denied or removed)
+    ended: bool = False
+    empty_since: float | None = None
+    outbox: list[RoomEvent] = field(default_factory=list)
+
+    # ---- queries ------------------------------------------------------------------------
+
+    def seat(self, pid: str) -> Seat:
+        seat = self.seats.get(pid)
+        if seat is None:
+            raise ParticipantGone("that participant is not in this session", pid=pid)
+        return seat
+
+    def admitted(self) -> list[Seat]:
+        return [s for s in self.seats.values() if s.state is SeatState.admitted]
+
+    def lobby(self) -> list[Seat]:
+        return [s for s in self.seats.values() if s.state is SeatState.lobby]
+
+    def mediator_present(self) -> bool:
+        return any(s.role is SessionRole.mediator and s.connected and s.state is SeatState.admitted
+                   for s in self.seats.values())
+
+    def publishers(self) -> list[Seat]:
+        return [s for s in self.seats.values() if s.publishing]
+
+    def lobby_reason(self) -> LobbyReason:
+        return LobbyReason.waiting_for_admission if self.mediator_present() else LobbyReason.waiting_for_mediator
+
+    def audience_for(self, kind: str, *, sender: str | None = None, to: str | None = None) -> list[str]:
+        """Who may see an event of this kind. The single rule of who hears whom."""
+        if kind == "moderators":
+            return [s.pid for s in self.admitted() if has_grant(s.role, Grant.moderate)]
+        if kind == "private":
+            assert sender is not None and to is not None
+            return sorted({sender, to})
+        return [s.pid for s in self.admitted()]
+
+    def snapshot_for(self, pid: str) -> dict[str, Any]:
+        """The state a participant is allowed to see, on join and on resync."""
+        seat = self.seat(pid)
+        snap: dict[str, Any] = {"seq": self.seq, "you": seat.public(), "max_publishers": self.max_publishers}
+        if seat.state is SeatState.admitted:
+            snap["participants"] = [s.public() for s in self.admitted()]
+        else:
+            snap["lobby_reason"] = self.lobby_reason().value
+        if has_grant(seat.role, Grant.moderate):
+            snap["lobby"] = [s.public() for s in self.lobby()]
+        return snap
+
+    # ---- events -------------------------------------------------------------------------
+
+    def _emit(self, type_: str, data: dict[str, Any], audience: list[str], now: float) -> None:
+        if not audience:
+            return
+        self.seq += 1
+        self.outbox.append(RoomEvent(self.seq, type_, data, audience, now))
+
+    def _lobby_changed(self, now: float) -> None:
+        self._emit("lobby.updated", {"lobby": [s.public() for s in self.lobby()]},
+                   self.audience_for("moderators"), now)
+        reason = self.lobby_reason().value
+        for s in self.lobby():
+            self._emit("lobby.status", {"reason": reason}, [s.pid], now)
+
+    def _ensure_open(self) -> None:
+        if self.ended:
+            raise RoomEnded("this mediation session has ended")
+
+    def _ensure_admitted(self, pid: str) -> Seat:
+        seat = self.seat(pid)
+        if seat.state is not SeatState.admitted:
+            raise NotAdmitted("wait until the mediator admits you")
+        return seat
+
+    # ---- operations ---------------------------------------------------------------------
+
+    def join(self, seat: Seat, now: float) -> JoinResult:
+        """Take a seat, or take back one's own seat after a drop or a reload."""
+        self._ensure_open()
+        if seat.pid in self.refused:
+            raise Refused("you cannot rejoin this session: " + self.refused[seat.pid], reason=self.refused[seat.pid])
+        existing = self.seats.get(seat.pid)
+        token = secrets.token_urlsafe(24)
+        if existing is not None:
+            replaced = existing.sid if existing.connected and existing.sid != seat.sid else None
+            was_connected = existing.connected
+            existing.sid, existing.connected, existing.disconnected_at = seat.sid, True, None
+            existing.resume_token = token
+            existing.name = seat.name
+            self.empty_since = None
+            if existing.state is SeatState.admitted:
+                self._emit("participant.reconnected", {"participant": existing.public(), "renegotiate": True},
+                           [p for p in self.audience_for("room") if p != seat.pid], now)
+                if existing.role is SessionRole.mediator and not was_connected:
+                    self._mediator_arrived(now)
+            else:
+                self._lobby_changed(now)
+            return JoinResult(existing, resumed=True, replaced_sid=replaced)
+        seat.resume_token = token
+        seat.joined_at = now
+        seat.connected = True
+        seat.disconnected_at = None
+        self.empty_since = None
+        if seat.role is SessionRole.mediator:
+            seat.state = SeatState.admitted
+            self.seats[seat.pid] = seat
+            self._emit("participant.joined", {"participant": seat.public()}, self.audience_for("room"), now)
+            self._mediator_arrived(now)
+        elif seat.direct_entry and self.mediator_present():
+            seat.state = SeatState.admitted
+            self.seats[seat.pid] = seat
+            self._emit("participant.joined", {"participant": seat.public()}, self.audience_for("room"), now)
+        else:
+            seat.state = SeatState.lobby
+            self.seats[seat.pid] = seat
+            self._lobby_changed(now)
+        return JoinResult(seat, resumed=False, replaced_sid=None)
+
+    def _mediator_arrived(self, now: float) -> None:
+        """Direct-entry invitees waiting only for a mediator come in; the rest are told to wait."""
+        for s in self.lobby():
+            if s.direct_entry:
+                self._admit_seat(s, now)
+        self._lobby_changed(now)
+
+    def _admit_seat(self, seat: Seat, now: float) -> None:
+        seat.state = SeatState.admitted
+        self._emit("participant.joined", {"participant": seat.public()}, self.audience_for("room"), now)
+
+    def admit(self, actor: str, pids: list[str] | None, now: float) -> list[str]:
+        """Admit the named lobby members, or everyone waiting when `pids` is None."""
+        self._ensure_open()
+        ensure_grant(self._ensure_admitted(actor).role, Grant.moderate)
+        targets = self.lobby() if pids is None else [self.seat(p) for p in pids]
+        admitted = []
+        for s in targets:
+            if s.state is SeatState.lobby:
+                self._admit_seat(s, now)
+                admitted.append(s.pid)
+        if admitted:
+            self._lobby_changed(now)
+        return admitted
+
+    def deny(self, actor: str, pid: str, reason: str, now: float) -> Seat:
+        self._ensure_open()
+        ensure_grant(self._ensure_admitted(actor).role, Grant.moderate)
+        seat = self.seat(pid)
+        if seat.state is not SeatState.lobby:
+            raise Conflict("only people waiting in the lobby can be denied; remove admitted participants instead")
+        self._emit("lobby.denied", {"reason": reason}, [pid], now)
+        del self.seats[pid]
+        self.refused[pid] = reason or "denied"
+        self._lobby_changed(now)
+        return seat
+
+    def remove(self, actor: str, pid: str, reason: str, now: float) -> Seat:
+        self._ensure_open()
+        ensure_grant(self._ensure_admitted(actor).role, Grant.moderate)
+        if pid == actor:
+            raise Conflict("you cannot remove yourself; leave or end the session instead")
+        seat = self.seat(pid)
+        self._emit("participant.removed", {"pid": pid, "reason": reason},
+                   sorted(set(self.audience_for("room")) | {pid}), now)
+        del self.seats[pid]
+        self.refused[pid] = reason or "removed"
+        if seat.state is SeatState.lobby:
+            self._lobby_changed(now)
+        return seat
+
+    def request_mute(self, actor: str, pid: str, kind: str, now: float) -> None:
+        self._ensure_open()
+        ensure_grant(self._ensure_admitted(actor).role, Grant.moderate)
+        self._ensure_admitted(pid)
+        self._emit("mute.requested", {"by": actor, "kind": kind}, [pid], now)
+
+    def start_publishing(self, pid: str, now: float) -> None:
+        self._ensure_open()
+        seat = self._ensure_admitted(pid)
+        ensure_grant(seat.role, Grant.publish)
+        if seat.publishing:
+            return
+        if len(self.publishers()) >= self.max_publishers:
+            raise PublisherLimit(f"this session already has the maximum of {self.max_publishers} people sending "
+                                 "audio and video; you can still watch, listen and chat",
+                                 max_publishers=self.max_publishers)
+        seat.publishing = True
+        self._emit("publisher.added", {"pid": pid}, self.audience_for("room"), now)
+
+    def stop_publishing(self, pid: str, now: float) -> None:
+        seat = self.seat(pid)
+        if seat.publishing:
+            seat.publishing = False
+            self._emit("publisher.removed", {"pid": pid}, self.audience_for("room"), now)
+
+    def disconnected(self, pid: str, sid: str, now: float) -> bool:
+        """A connection dropped. The seat is kept for the grace period; False if it was stale."""
+        seat = self.seats.get(pid)
+        if seat is None or seat.sid != sid or not seat.connected:
+            return False
+        seat.connected = False
+        seat.disconnected_at = now
+        if seat.state is SeatState.admitted:
+            self._emit("participant.reconnecting", {"pid": pid}, [p for p in self.audience_for("room") if p != pid], now)
+            if seat.role is SessionRole.mediator and not self.mediator_present():
+                for s in self.lobby():
+                    self._emit("lobby.status", {"reason": LobbyReason.waiting_for_mediator.value}, [s.pid], now)
+        else:
+            self._lobby_changed(now)
+        if not any(s.connected for s in self.seats.values()):
+            self.empty_since = now
+        return True
+
+    def leave(self, pid: str, now: float) -> Seat | None:
+        """Give up a seat now (explicit leave, or the grace period ran out)."""
+        seat = self.seats.pop(pid, None)
+        if seat is None:
+            return None
+        if seat.state is SeatState.admitted:
+            self._emit("participant.left", {"pid": pid}, self.audience_for("room"), now)
+            if seat.role is SessionRole.mediator and not self.mediator_present():
+                for s in self.lobby():
+                    self._emit("lobby.status", {"reason": LobbyReason.waiting_for_mediator.value}, [s.pid], now)
+        else:
+            self._lobby_changed(now)
+        if not any(s.connected for s in self.seats.values()) and self.empty_since is None:
+            self.empty_since = now
+        return seat
+
+    def expire(self, now: float, grace: float) -> list[Seat]:
+        """Release the seats whose grace period has run out."""
+        gone = [s for s in self.seats.values()
+                if not s.connected and s.disconnected_at is not None and now - s.disconnected_at >= grace]
+        return [seat for s in gone if (seat := self.leave(s.pid, now)) is not None]
+
+    def end(self, actor: str | None, reason: str, now: float) -> None:
+        """End the session for everyone. `actor` None: the server (idle timeout)."""
+        self._ensure_open()
+        if actor is not None:
+            ensure_grant(self._ensure_admitted(actor).role, Grant.moderate)
+        self._emit("session.ended", {"reason": reason, "by": actor}, list(self.seats), now)
+        self.ended = True
+
+    def chat_audience(self, sender: str, to: str | None) -> list[str]:
+        """Check who may chat with whom, and return who hears the message."""
+        self._ensure_open()
+        seat = self._ensure_admitted(sender)
+        ensure_grant(seat.role, Grant.chat)
+        if to is None:
+            return self.audience_for("room")
+        target = self._ensure_admitted(to) if to in self.seats else None
+        if target is None:
+            raise ParticipantGone("that participant is not in this session", pid=to)
+        if to == sender:
+            raise DomainError("you cannot send a private message to yourself")
+        # Private messages run between the mediator and one participant, never party to party.
+        if not (has_grant(seat.role, Grant.moderate) or has_grant(target.role, Grant.moderate)):
+            raise Forbidden("private messages go to or from the mediator only")
+        return self.audience_for("private", sender=sender, to=to)
+
+    def chat_sent(self, message: dict[str, Any], audience: list[str], now: float) -> None:
+        self._emit("chat.message", message, audience, now)
+
+    def relay_check(self, sender: str, target: str) -> Seat:
+        """Offers, answers and candidates flow only between two admitted, connected members."""
+        self._ensure_open()
+        self._ensure_admitted(sender)
+        if sender == target:
+            raise DomainError("cannot signal to yourself")
+        seat = self.seats.get(target)
+        if seat is None or seat.state is not SeatState.admitted:
+            raise ParticipantGone("that participant is not in this session", pid=target)
+        return seat
+
+    # ---- serialisation ------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("outbox")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Room":
+        seats = {pid: Seat(**{**s, "role": SessionRole(s["role"]), "state": SeatState(s["state"])})
+                 for pid, s in d["seats"].items()}
+        return cls(room_id=d["room_id"], case_id=d["case_id"], max_publishers=d["max_publishers"], seq=d["seq"],
+                   seats=seats, refused=dict(d["refused"]), ended=d["ended"], empty_since=d["empty_since"])
+
+
+def event_from_dict(d: dict[str, Any]) -> RoomEvent:
+    return RoomEvent(seq=d["seq"], type=d["type"], data=d["data"], audience=list(d["audience"]), at=d["at"])

@@ -1,0 +1,293 @@
+"""The Socket.IO edge: connect-time binding, one dispatcher for every event, and delivery.
+
+Each handler is thin: the dispatcher validates the payload against the event's schema and
+applies flood limits; the handler calls one RoomService method. Every failure becomes
+`{"ok": false, "error": {"code", "message", "fields"?}}` in the ack (and an `error` event),
+and never reaches the connection, the room or the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import socketio
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from server.domain.errors import DomainError
+from server.http.requests import JOIN_COOKIE, STAFF_COOKIE
+from server.services.core import Core
+
+from . import schemas as S
+from .binding import Binding, bind
+from .limits import ConnectionLimits
+from .room import RoomEvent
+from .service import RoomService
+from .store import keys
+from .store.base import RoomStore
+from .store.memory import MemoryRoomStore
+
+log = logging.getLogger("heshi.signaling")
+
+MAX_MESSAGE_BYTES = 256 * 1024  # larger frames are refused by engine.io itself
+SWEEP_INTERVAL = 1.0
+
+Handler = Callable[["SignalingServer", Binding, str, Any], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    schema: type[BaseModel]
+    handler: Handler
+    limit: str | None = None
+
+
+def personal_room(room_id: str, pid: str) -> str:
+    """Every connection of a participant sits in this Socket.IO room, on whichever node."""
+    return f"p:{room_id}:{pid}"
+
+
+def error_ack(code: str, message: str, fields: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message, **extra}
+    if fields:
+        err["fields"] = fields
+    return {"ok": False, "error": err}
+
+
+class SignalingServer:
+    def __init__(self, core: Core, store: RoomStore | None = None):
+        self.core = core
+        settings = core.settings
+        manager = None
+        if settings.redis_url:
+            # redis-py's default pool of 100 makes the manager drop messages under load (DESIGN.md).
+            manager = socketio.AsyncRedisManager(settings.redis_url, channel=keys.SOCKETIO_CHANNEL,
+                                                 redis_options={"max_connections": settings.redis_max_connections})
+        self.sio = socketio.AsyncServer(async_mode="aiohttp", transports=["websocket"],
+                                        cors_allowed_origins=self._origin_allowed, client_manager=manager,
+                                        max_http_buffer_size=MAX_MESSAGE_BYTES, logger=False, engineio_logger=False)
+        if store is None:
+            if settings.redis_url:
+                from .store.redis import RedisRoomStore
+
+                store = RedisRoomStore(settings.redis_url, max_connections=settings.redis_max_connections)
+            else:
+                store = MemoryRoomStore()
+        self.store = store
+        self.service = RoomService(core, store, self)
+        self.limits: dict[str, ConnectionLimits] = {}
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("*", self._on_event)
+
+    # ---- wiring -------------------------------------------------------------------------
+
+    def attach(self, app: web.Application) -> None:
+        self.sio.attach(app, socketio_path="socket.io")
+        app.cleanup_ctx.append(self._lifetime)
+
+    async def _lifetime(self, app: web.Application) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(self._sweep_forever(), name="heshi-room-sweeper")
+        yield
+        sweeper.cancel()
+        try:
+            await sweeper
+        except asyncio.CancelledError:
+            pass
+        await self.sio.shutdown()
+        await self.store.close()
+
+    async def _sweep_forever(self) -> None:
+        delay = SWEEP_INTERVAL
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self.service.sweep()
+                delay = SWEEP_INTERVAL
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 — keep sweeping; back off while the store is down
+                log.exception("room sweep failed")
+                delay = min(delay * 2, 30.0)
+
+    def _origin_allowed(self, origin: str | None, environ: dict[str, Any]) -> bool:
+        """Browsers send Origin; only our own pages and configured origins may connect."""
+        if origin is None:
+            return True  # not a browser: cookies (checked at connect) are the credential
+        settings = self.core.settings
+        own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+        return origin.rstrip("/") in {own, settings.public_url, *settings.allowed_origins}
+
+    # ---- Outbox -------------------------------------------------------------------------
+
+    async def deliver(self, room_id: str, events: list[RoomEvent]) -> None:
+        for e in events:
+            await self.sio.emit("room.event", e.wire(), to=[personal_room(room_id, p) for p in e.audience])
+
+    async def send(self, room_id: str, pid: str, event: str, data: dict[str, Any]) -> None:
+        await self.sio.emit(event, data, to=personal_room(room_id, pid))
+
+    async def disconnect(self, sid: str) -> None:
+        await self.sio.disconnect(sid)
+
+    # ---- connection lifecycle -----------------------------------------------------------
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        request = environ.get("aiohttp.request")
+        session_id = auth.get("session_id") if isinstance(auth, dict) else None
+        if not isinstance(session_id, str) or not (0 < len(session_id) <= 36):
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": "invalid_input", "message": "connect with auth {session_id: \"…\"}"})
+        cookies = request.cookies if request is not None else {}
+        try:
+            b = await bind(self.core, session_id, cookies.get(JOIN_COOKIE), cookies.get(STAFF_COOKIE))
+        except DomainError as exc:
+            raise socketio.exceptions.ConnectionRefusedError({"code": exc.code, "message": exc.message}) from None
+        await self.sio.save_session(sid, {"binding": b.to_dict()})
+        await self.sio.enter_room(sid, personal_room(b.session_id, b.pid))
+        self.limits[sid] = ConnectionLimits()
+
+    async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self.limits.pop(sid, None)
+        try:
+            session = await self.sio.get_session(sid)
+        except KeyError:
+            return
+        if "binding" in session:
+            try:
+                await self.service.disconnected(Binding.from_dict(session["binding"]), sid)
+            except DomainError as exc:
+                log.info("disconnect of %s: %s", sid, exc.message)
+            except Exception:  # noqa: BLE001
+                log.exception("disconnect handling failed for %s", sid)
+
+    async def _on_event(self, event: str, sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
+        try:
+            ack = await self._dispatch(event, sid, data, extra)
+        except ValidationError as exc:
+            fields = {".".join(str(x) for x in e["loc"]) or "payload": e["msg"] for e in exc.errors()}
+            first = next(iter(fields.items()))
+            ack = error_ack("invalid_payload", f"{first[0]}: {first[1]}", fields)
+        except DomainError as exc:
+            extra_info = {"retry_after": exc.details["retry_after"]} if "retry_after" in exc.details else {}
+            ack = error_ack(exc.code, exc.message, exc.fields, **extra_info)
+        except Exception:  # noqa: BLE001 — a handler bug must not take the connection down
+            log.exception("event %r from %s failed", event, sid)
+            ack = error_ack("internal_error", "the server hit an unexpected error; it has been logged")
+        if not ack.get("ok", False):
+            await self.sio.emit("error", {"event": event, **ack["error"]}, to=sid)
+        return ack
+
+    async def _dispatch(self, event: str, sid: str, data: Any, extra: tuple[Any, ...]) -> dict[str, Any]:
+        now = self.core.clock.now().timestamp()
+        limits = self.limits.get(sid)
+        if limits is None:
+            raise DomainError("this connection is not bound to a session")
+        limits.take("any", now)
+        spec = EVENTS.get(event)
+        if spec is None:
+            return error_ack("unknown_event", f"unknown event '{event}'")
+        if extra:
+            raise DomainError("send one payload object per event")
+        if spec.limit:
+            limits.take(spec.limit, now)
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            return error_ack("invalid_payload", "the payload must be an object")
+        body = spec.schema.model_validate(data)
+        session = await self.sio.get_session(sid)
+        return await spec.handler(self, Binding.from_dict(session["binding"]), sid, body)
+
+
+# ---- handlers: one line each, the rules live in RoomService and Room ------------------------
+
+async def _join(s: SignalingServer, b: Binding, sid: str, body: S.JoinIn) -> dict[str, Any]:
+    return await s.service.join(b, sid, body)
+
+
+async def _leave(s: SignalingServer, b: Binding, sid: str, body: S.EmptyIn) -> dict[str, Any]:
+    ack = await s.service.leave(b)
+    await s.sio.disconnect(sid)
+    return ack
+
+
+async def _sync(s: SignalingServer, b: Binding, sid: str, body: S.SyncIn) -> dict[str, Any]:
+    return await s.service.sync(b, body.after_seq)
+
+
+async def _admit(s: SignalingServer, b: Binding, sid: str, body: S.AdmitIn) -> dict[str, Any]:
+    return await s.service.admit(b, body.pids)
+
+
+async def _deny(s: SignalingServer, b: Binding, sid: str, body: S.DenyIn) -> dict[str, Any]:
+    return await s.service.deny(b, body.pid, body.reason)
+
+
+async def _remove(s: SignalingServer, b: Binding, sid: str, body: S.RemoveIn) -> dict[str, Any]:
+    return await s.service.remove(b, body.pid, body.reason)
+
+
+async def _mute(s: SignalingServer, b: Binding, sid: str, body: S.MuteIn) -> dict[str, Any]:
+    return await s.service.mute(b, body.pid, body.kind)
+
+
+async def _end(s: SignalingServer, b: Binding, sid: str, body: S.EndIn) -> dict[str, Any]:
+    return await s.service.end(b, body.reason)
+
+
+async def _publish_start(s: SignalingServer, b: Binding, sid: str, body: S.EmptyIn) -> dict[str, Any]:
+    return await s.service.publish(b, True)
+
+
+async def _publish_stop(s: SignalingServer, b: Binding, sid: str, body: S.EmptyIn) -> dict[str, Any]:
+    return await s.service.publish(b, False)
+
+
+async def _signal(s: SignalingServer, b: Binding, sid: str, body: S.SignalIn) -> dict[str, Any]:
+    limits = s.limits[sid]
+    limits.take("candidate" if body.type == "candidate" else "sdp", s.core.clock.now().timestamp())
+    return await s.service.signal(b, body)
+
+
+async def _ice(s: SignalingServer, b: Binding, sid: str, body: S.EmptyIn) -> dict[str, Any]:
+    return await s.service.ice(b)
+
+
+async def _chat_send(s: SignalingServer, b: Binding, sid: str, body: S.ChatSendIn) -> dict[str, Any]:
+    return await s.service.chat_send(b, body)
+
+
+async def _chat_history(s: SignalingServer, b: Binding, sid: str, body: S.ChatHistoryIn) -> dict[str, Any]:
+    return await s.service.chat_history(b, body)
+
+
+# The protocol, in one table. docs/protocol.md documents each of these (a test checks).
+EVENTS: dict[str, EventSpec] = {
+    "room.join": EventSpec(S.JoinIn, _join),
+    "room.leave": EventSpec(S.EmptyIn, _leave),
+    "room.sync": EventSpec(S.SyncIn, _sync),
+    "lobby.admit": EventSpec(S.AdmitIn, _admit, "moderation"),
+    "lobby.deny": EventSpec(S.DenyIn, _deny, "moderation"),
+    "moderation.remove": EventSpec(S.RemoveIn, _remove, "moderation"),
+    "moderation.mute": EventSpec(S.MuteIn, _mute, "moderation"),
+    "session.end": EventSpec(S.EndIn, _end, "moderation"),
+    "media.publish": EventSpec(S.EmptyIn, _publish_start),
+    "media.unpublish": EventSpec(S.EmptyIn, _publish_stop),
+    "signal": EventSpec(S.SignalIn, _signal),
+    "ice.servers": EventSpec(S.EmptyIn, _ice),
+    "chat.send": EventSpec(S.ChatSendIn, _chat_send, "chat"),
+    "chat.history": EventSpec(S.ChatHistoryIn, _chat_history),
+}
+
+SIGNALING = web.AppKey("signaling", SignalingServer)
+
+
+def attach_signaling(app: web.Application, core: Core, store: RoomStore | None = None) -> SignalingServer:
+    server = SignalingServer(core, store)
+    server.attach(app)
+    app[SIGNALING] = server
+    return server

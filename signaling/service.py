@@ -1,0 +1,261 @@
+"""The room service: applies room operations through the store, persists what must outlive
+the room, and hands events to the edge. Handlers in server.py call one method each."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from server.domain.errors import DomainError, NotFound
+from server.domain.grants import Grant, SessionRole, ensure_grant
+from server.domain.sessions import SessionStatus
+from server.services import invitations
+from server.services.core import Core
+
+from . import persistence
+from .binding import Binding
+from .ice import ice_servers
+from .room import Room, RoomEvent, Seat, SeatState
+from .schemas import ChatHistoryIn, ChatSendIn, JoinIn, SignalIn
+from .store.base import RoomStore
+
+log = logging.getLogger("heshi.signaling")
+
+
+class Outbox(Protocol):
+    """How the service reaches clients; the Socket.IO edge implements it."""
+
+    async def deliver(self, room_id: str, events: list[RoomEvent]) -> None: ...
+
+    async def send(self, room_id: str, pid: str, event: str, data: dict[str, Any]) -> None: ...
+
+    async def disconnect(self, sid: str) -> None: ...
+
+
+class RoomService:
+    def __init__(self, core: Core, store: RoomStore, outbox: Outbox):
+        self.core = core
+        self.store = store
+        self.outbox = outbox
+        s = core.settings
+        self.grace = float(s.session_grace_seconds)
+        self.idle = float(s.session_idle_minutes * 60)
+
+    def now(self) -> float:
+        return self.core.clock.now().timestamp()
+
+    async def _update(self, room_id: str, fn: Any) -> Any:
+        """Run a room operation; deliver the events it caused; return its result."""
+        result, events = await self.store.update(room_id, fn)
+        if events:
+            await self.outbox.deliver(room_id, events)
+        return result
+
+    async def _room(self, b: Binding) -> Room:
+        room = await self.store.load(b.session_id)
+        if room is None:
+            raise NotFound("this session has no live room; join first")
+        return room
+
+    # ---- joining and leaving ------------------------------------------------------------
+
+    async def join(self, b: Binding, sid: str, body: JoinIn) -> dict[str, Any]:
+        now = self.now()
+        seat = Seat(pid=b.pid, name=b.name, role=b.role, state=SeatState.lobby, invitation_id=b.invitation_id,
+                    account_id=b.account_id, direct_entry=b.direct_entry, sid=sid)
+        previous_token: dict[str, str | None] = {}
+
+        def op(room: Room | None) -> tuple[Room, tuple[Any, dict[str, Any]]]:
+            room = room or Room(room_id=b.session_id, case_id=b.case_id,
+                                max_publishers=self.core.settings.max_publishers)
+            old = room.seats.get(b.pid)
+            previous_token["value"] = old.resume_token if old else None
+            result = room.join(seat, now)
+            return room, (result, room.snapshot_for(b.pid))
+
+        (result, snapshot) = await self._update(b.session_id, op)
+        if result.replaced_sid:
+            await self.outbox.disconnect(result.replaced_sid)
+        missed: list[dict[str, Any]] | None = None
+        token_ok = bool(body.resume_token) and body.resume_token == previous_token.get("value")
+        if result.resumed and token_ok and body.last_seq is not None:
+            missed = [e.wire() for e in await self.store.events_after(b.session_id, body.last_seq)
+                      if b.pid in e.audience and e.seq <= snapshot["seq"]]
+        if not result.resumed:
+            await persistence.record(self.core, b.case_id, b.session_id, "join", b.actor,
+                                     {"pid": b.pid, "name": b.name, "role": b.role.value,
+                                      "state": result.seat.state.value})
+        else:
+            await persistence.record(self.core, b.case_id, b.session_id, "rejoin", b.actor, {"pid": b.pid})
+        if b.role is SessionRole.mediator:
+            await persistence.mark_status(self.core, b.session_id, SessionStatus.live, b.actor)
+        history: dict[str, Any] | None = None
+        if result.seat.state is SeatState.admitted:
+            messages, more = await persistence.chat_history(self.core, b, None, 50)
+            history = {"messages": messages, "has_more": more}
+        return {"ok": True, "resume_token": result.seat.resume_token, "resumed": result.resumed,
+                "missed": missed, "room": snapshot, "chat": history,
+                "ice_servers": ice_servers(self.core.settings, b.pid, now)}
+
+    async def disconnected(self, b: Binding, sid: str) -> None:
+        """A socket closed: keep the seat for the grace period."""
+        now = self.now()
+
+        def op(room: Room | None) -> tuple[Room | None, bool]:
+            if room is None:
+                return None, False
+            return room, room.disconnected(b.pid, sid, now)
+
+        await self._update(b.session_id, op)
+
+    async def leave(self, b: Binding) -> dict[str, Any]:
+        now = self.now()
+
+        def op(room: Room | None) -> tuple[Room | None, Seat | None]:
+            if room is None:
+                return None, None
+            return room, room.leave(b.pid, now)
+
+        if await self._update(b.session_id, op) is not None:
+            await persistence.record(self.core, b.case_id, b.session_id, "leave", b.actor, {"pid": b.pid})
+        return {"ok": True}
+
+    async def sync(self, b: Binding, after_seq: int) -> dict[str, Any]:
+        """Events after `after_seq` that this participant may see (fills gaps in live delivery)."""
+        room = await self._room(b)
+        room.seat(b.pid)
+        events = [e.wire() for e in await self.store.events_after(b.session_id, after_seq) if b.pid in e.audience]
+        complete = not events or events[0]["seq"] == after_seq + 1 or after_seq >= room.seq
+        return {"ok": True, "events": events, "seq": room.seq, "complete": complete,
+                "room": room.snapshot_for(b.pid) if not complete else None}
+
+    # ---- moderation ---------------------------------------------------------------------
+
+    async def admit(self, b: Binding, pids: list[str] | None) -> dict[str, Any]:
+        now = self.now()
+        admitted = await self._update(b.session_id, lambda room: _apply(room, lambda r: r.admit(b.pid, pids, now)))
+        for pid in admitted:
+            await persistence.record(self.core, b.case_id, b.session_id, "admit", b.actor, {"pid": pid})
+        return {"ok": True, "admitted": admitted}
+
+    async def deny(self, b: Binding, pid: str, reason: str) -> dict[str, Any]:
+        now = self.now()
+        seat = await self._update(b.session_id, lambda room: _apply(room, lambda r: r.deny(b.pid, pid, reason, now)))
+        await self._revoke(seat, reason or "denied by the mediator")
+        await persistence.record(self.core, b.case_id, b.session_id, "deny", b.actor, {"pid": pid, "reason": reason})
+        return {"ok": True}
+
+    async def remove(self, b: Binding, pid: str, reason: str) -> dict[str, Any]:
+        now = self.now()
+        seat = await self._update(b.session_id, lambda room: _apply(room, lambda r: r.remove(b.pid, pid, reason, now)))
+        await self._revoke(seat, reason or "removed by the mediator")
+        await persistence.record(self.core, b.case_id, b.session_id, "remove", b.actor, {"pid": pid, "reason": reason})
+        if seat.sid:
+            await self.outbox.disconnect(seat.sid)
+        return {"ok": True}
+
+    async def _revoke(self, seat: Seat, reason: str) -> None:
+        """Removing or denying someone also withdraws their link, so it cannot bring them back."""
+        if seat.invitation_id:
+            try:
+                await invitations.revoke(self.core, None, seat.invitation_id, reason)
+            except DomainError as exc:  # already revoked: nothing more to do
+                log.info("revoke %s: %s", seat.invitation_id, exc.message)
+
+    async def mute(self, b: Binding, pid: str, kind: str) -> dict[str, Any]:
+        now = self.now()
+        await self._update(b.session_id, lambda room: _apply(room, lambda r: r.request_mute(b.pid, pid, kind, now)))
+        return {"ok": True}
+
+    async def end(self, b: Binding | None, reason: str, *, room_id: str | None = None,
+                  case_id: str | None = None) -> dict[str, Any]:
+        """End the session for everyone (mediator, or the idle timeout when `b` is None)."""
+        now = self.now()
+        room_id = room_id or (b.session_id if b else None)
+        assert room_id is not None
+        room = await self._update(room_id, lambda room: _apply(room, lambda r: (r.end(b.pid if b else None, reason, now), r)[1]))
+        actor = b.actor if b else "system:idle-timeout"
+        await persistence.mark_status(self.core, room_id, SessionStatus.ended, actor, reason)
+        await persistence.record(self.core, room.case_id, room_id, "end", actor, {"reason": reason})
+        await self.store.update(room_id, lambda _r: (None, None))
+        for seat in room.seats.values():
+            if seat.sid and seat.connected:
+                await self.outbox.disconnect(seat.sid)
+        return {"ok": True}
+
+    # ---- media --------------------------------------------------------------------------
+
+    async def publish(self, b: Binding, on: bool) -> dict[str, Any]:
+        now = self.now()
+        if on:
+            await self._update(b.session_id, lambda room: _apply(room, lambda r: r.start_publishing(b.pid, now)))
+        else:
+            await self._update(b.session_id, lambda room: _apply(room, lambda r: r.stop_publishing(b.pid, now)))
+        return {"ok": True, "publishing": on}
+
+    async def signal(self, b: Binding, body: SignalIn) -> dict[str, Any]:
+        room = await self._room(b)
+        room.relay_check(b.pid, body.to)
+        data: dict[str, Any] = {"from": b.pid, "type": body.type}
+        if body.sdp is not None:
+            data["sdp"] = body.sdp
+        if body.candidate is not None:
+            data["candidate"] = body.candidate.model_dump(exclude_none=True)
+        await self.outbox.send(b.session_id, body.to, "signal", data)
+        return {"ok": True}
+
+    async def ice(self, b: Binding) -> dict[str, Any]:
+        return {"ok": True, "ice_servers": ice_servers(self.core.settings, b.pid, self.now())}
+
+    # ---- chat ---------------------------------------------------------------------------
+
+    async def chat_send(self, b: Binding, body: ChatSendIn) -> dict[str, Any]:
+        room = await self._room(b)
+        audience = room.chat_audience(b.pid, body.to)
+        message, created = await persistence.save_chat(self.core, b, body.client_id, body.text, body.to)
+        if created:
+            await self._update(b.session_id, lambda r: _apply(r, lambda x: x.chat_sent(message, audience, self.now())))
+        return {"ok": True, "message": message, "duplicate": not created}
+
+    async def chat_history(self, b: Binding, body: ChatHistoryIn) -> dict[str, Any]:
+        room = await self._room(b)
+        ensure_grant(room.seat(b.pid).role, Grant.read_chat)
+        if room.seat(b.pid).state is not SeatState.admitted:
+            from .room import NotAdmitted
+
+            raise NotAdmitted("wait until the mediator admits you")
+        messages, more = await persistence.chat_history(self.core, b, body.before, body.limit)
+        return {"ok": True, "messages": messages, "has_more": more}
+
+    # ---- housekeeping -------------------------------------------------------------------
+
+    async def sweep(self) -> None:
+        """Release seats whose grace period ran out; end sessions idle for too long."""
+        now = self.now()
+        for room_id in await self.store.room_ids():
+            try:
+                gone, idle, case_id = await self._update(room_id, lambda room: _sweep(room, now, self.grace, self.idle))
+                for seat in gone:
+                    actor = f"invitation:{seat.invitation_id}" if seat.invitation_id else f"account:{seat.account_id}"
+                    await persistence.record(self.core, case_id, room_id, "leave", actor,
+                                             {"pid": seat.pid, "reason": "grace period expired"})
+                if idle:
+                    await self.end(None, "idle timeout", room_id=room_id, case_id=case_id)
+            except DomainError as exc:
+                log.info("sweep %s: %s", room_id, exc.message)
+            except Exception:  # noqa: BLE001 — one bad room must not stop the sweep of the others
+                log.exception("sweep of room %s failed", room_id)
+
+
+def _apply(room: Room | None, fn: Any) -> tuple[Room, Any]:
+    if room is None:
+        raise NotFound("this session has no live room; join first")
+    return room, fn(room)
+
+
+def _sweep(room: Room | None, now: float, grace: float, idle: float) -> tuple[Room | None, tuple[list[Seat], bool, str]]:
+    if room is None:
+        return None, ([], False, "")
+    gone = room.expire(now, grace)
+    idle_out = (not room.ended and room.empty_since is not None and now - room.empty_since >= idle)
+    return room, (gone, idle_out, room.case_id)
