@@ -34,6 +34,10 @@ system-deps:
 test: $(STAMP) system-deps
 	$(PY) -m pytest
 
+# Benchmarks print a comparison and write bench/results/*.json. Run on a quiet machine.
+bench: $(STAMP) system-deps
+	$(PY) -m bench.signaling
+
 demo: $(STAMP)
 	$(VENV)/bin/heshi migrate
 	$(VENV)/bin/heshi demo

@@ -27,6 +27,10 @@ class StoreUnavailable(DomainError):
 class RoomStore(Protocol):
     async def load(self, room_id: str) -> Room | None: ...
 
+    async def view(self, room_id: str) -> Room | None:
+        """The current room for reading only (the memory store skips the copy): never mutate it."""
+        ...
+
     async def update(self, room_id: str, mutation: Mutation[T]) -> tuple[T, list[RoomEvent]]:
         """Apply `mutation` atomically; store the room and its outbox events; return both."""
         ...

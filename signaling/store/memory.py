@@ -23,6 +23,9 @@ class MemoryRoomStore:
         room = self._rooms.get(room_id)
         return copy.deepcopy(room) if room is not None else None
 
+    async def view(self, room_id: str) -> Room | None:
+        return self._rooms.get(room_id)
+
     async def update(self, room_id: str, mutation: Mutation[T]) -> tuple[T, list[RoomEvent]]:
         lock = self._locks.setdefault(room_id, asyncio.Lock())
         async with lock:

@@ -35,6 +35,9 @@ class RedisRoomStore:
             raise StoreUnavailable(f"room state is unavailable: {exc}") from None
         return Room.from_dict(json.loads(raw)) if raw else None
 
+    async def view(self, room_id: str) -> Room | None:
+        return await self.load(room_id)
+
     async def update(self, room_id: str, mutation: Mutation[T]) -> tuple[T, list[RoomEvent]]:
         state_key, events_key = keys.room_state(room_id), keys.room_events(room_id)
         try:

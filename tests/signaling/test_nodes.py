@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, AsyncIterator
 
+import aiohttp
 import pytest
 
 from server.app import create_app
@@ -93,3 +94,38 @@ async def test_a_participant_who_reconnects_through_the_other_node_keeps_their_s
     finally:
         for p in people:
             await p.close()
+
+
+async def test_joins_fail_closed_with_a_clear_error_while_redis_is_down(aiohttp_server, core, world):
+    """Room state lives in Redis: without it nobody is let in, and nothing crashes."""
+    import shutil
+    import subprocess
+
+    from tests.support.services import _wait_port, free_port
+
+    port = free_port()
+    proc = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--bind", "127.0.0.1", "--port", str(port),
+                             "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    try:
+        _wait_port(port, "redis-server")
+        settings = replace(core.settings, redis_url=f"redis://127.0.0.1:{port}/0")
+        node = Core.build(settings, clock=core.clock)
+        server = await aiohttp_server(create_app(settings, core=node))
+        base = str(server.make_url("")).rstrip("/")
+        mediator = Participant(base, world.demo.session_id, join=await join_cookie(base, world.demo.links["mediator"]))
+        await mediator.connect()
+        proc.terminate()
+        proc.wait(10)
+        ack = await mediator.call("room.join", {}, timeout=30)
+        assert ack["ok"] is False
+        assert ack["error"]["code"] == "unavailable"
+        # The connection survives and the health check still answers.
+        assert mediator.sio.connected
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/healthz") as resp:
+                assert resp.status == 200
+        await mediator.close()
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(10)

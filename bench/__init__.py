@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): performance targets are measured here, never in timed tests."""
