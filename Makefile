@@ -4,6 +4,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Browser libraries come from the npm registry through package-lock.json, never a CDN.
+NODE_STAMP := node_modules/.installed
 # Debian packages the test suite drives: a real browser, CJK fonts (Chinese renders as
 # empty boxes without them), and a Redis server for the multi-node tests.
 TEST_DEBS := chromium fonts-noto-cjk redis-server
@@ -11,7 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test venv system-deps migrate demo bench clean messages
 
-run: $(STAMP)
+run: $(STAMP) $(NODE_STAMP)
 	$(VENV)/bin/heshi migrate
 	$(VENV)/bin/heshi serve
 
@@ -23,6 +25,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
+	npm ci --no-audit --no-fund
+	@touch $@
+
 system-deps:
 	@missing=""; for p in $(TEST_DEBS); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -31,7 +38,7 @@ system-deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-test: $(STAMP) system-deps
+test: $(STAMP) $(NODE_STAMP) system-deps
 	$(PY) -m pytest
 
 # Benchmarks print a comparison and write bench/results/*.json. Run on a quiet machine.
@@ -43,7 +50,7 @@ demo: $(STAMP)
 	$(VENV)/bin/heshi demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache node_modules
 
 messages: $(STAMP)
 	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ --no-location --sort-output -o web/locale/messages.pot .

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from server.api import openapi
 from server.api.routes import add_routes as add_api_routes
-from server.config import Settings
+from server.config import REPO_ROOT, Settings
 from server.domain.clock import Clock
 from server.http import middleware
 from server.http.keys import CATALOGS, CORE, TEMPLATES
@@ -61,5 +61,18 @@ def create_app(settings: Settings, *, clock: Clock | None = None, core: Core | N
     add_api_routes(app)
     pages.add_routes(app)
     attach_signaling(app, app[CORE])
+    add_vendor_routes(app)
     app.router.add_static("/static", app[CORE].settings.web_dir / "static", append_version=True)
     return app
+
+
+# Third-party browser modules, installed by `npm ci` from package-lock.json (see Makefile).
+VENDOR = {"/static/vendor/socket.io": REPO_ROOT / "node_modules" / "socket.io-client" / "dist"}
+
+
+def add_vendor_routes(app: web.Application) -> None:
+    for prefix, path in VENDOR.items():
+        if path.is_dir():
+            app.router.add_static(prefix, path)
+        else:
+            log.warning("%s is missing: run `npm ci` (make run does); live sessions need it", path)
