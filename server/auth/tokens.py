@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import struct
 import uuid
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from datetime import datetime, timezone
 from server.domain.errors import InvalidToken
 
 MAX_TOKEN_LENGTH = 128
+_B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def _b64(data: bytes) -> str:
@@ -27,7 +29,18 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Decode unpadded base64url, accepting only the one canonical spelling of the bytes.
+
+    The lenient decoder skips foreign characters, takes '+' and '/' for '-' and '_', and
+    ignores the spare low bits of the last character, so one token would have many
+    spellings; a link that was altered must not still work.
+    """
+    if not _B64URL_RE.fullmatch(text):
+        raise ValueError("not base64url")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not the canonical base64url spelling")
+    return data
 
 
 @dataclass(frozen=True)

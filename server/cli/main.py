@@ -20,6 +20,24 @@ from server.domain.errors import DomainError
 from server.domain.orgs import OrgKind, OrgLevel
 
 
+class CliExit(Exception):
+    """Stop with a one-line message and an exit status (2: setup problem, 1: refused request)."""
+
+    def __init__(self, message: str, status: int = 2):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+NOT_MIGRATED = "the database schema is not current; run `heshi migrate` (or `heshi serve --migrate`)"
+
+
+def _database_error(doing: str, settings: Settings, exc: BaseException) -> CliExit:
+    """One line saying what failed; the URL's scheme only, since the rest may hold a password."""
+    reason = " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
+    return CliExit(f"{doing} the database ({settings.database_url.split('://')[0]}): {reason}")
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {k: getattr(args, k, None) for k in ("host", "port", "data_dir", "database_url")}
     return load_settings(**overrides)
@@ -29,6 +47,9 @@ def _run_core(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
     from server.services.core import Core
 
     async def main() -> Any:
+        # Check first: on an empty database the work would fail half-way with "no such table".
+        if not await _schema_is_current(settings):
+            raise CliExit(NOT_MIGRATED)
         core = Core.build(settings)
         try:
             return await work(core)
@@ -42,13 +63,18 @@ async def _schema_is_current(settings: Settings) -> bool:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     from server.storage.db import alembic_config, make_engine
 
     heads = set(ScriptDirectory.from_config(alembic_config(settings.database_url)).get_heads())
     engine = make_engine(settings.database_url)
     try:
-        async with engine.connect() as conn:
-            current = await conn.run_sync(lambda c: set(MigrationContext.configure(c).get_current_heads()))
+        try:
+            async with engine.connect() as conn:
+                current = await conn.run_sync(lambda c: set(MigrationContext.configure(c).get_current_heads()))
+        except (OSError, SQLAlchemyError) as exc:
+            raise _database_error("cannot open", settings, exc) from None
     finally:
         await engine.dispose()
     return current == heads
@@ -65,9 +91,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.migrate:
         cmd_migrate(args)
     elif not asyncio.run(_schema_is_current(settings)):
-        print("heshi: the database schema is not current; run `heshi migrate` (or `heshi serve --migrate`)",
-              file=sys.stderr)
-        return 2
+        raise CliExit(NOT_MIGRATED)
     app = create_app(settings)
     print(f"Heshi listening on http://{settings.host}:{settings.port} (public URL {settings.public_url})", flush=True)
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
@@ -75,10 +99,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from server.storage.db import migrate_sync
 
     settings = _settings(args)
-    migrate_sync(settings.database_url)
+    try:
+        migrate_sync(settings.database_url)
+    except (OSError, SQLAlchemyError) as exc:
+        raise _database_error("cannot migrate", settings, exc) from None
     print(f"database is at the latest schema ({settings.database_url.split('://')[0]})")
     return 0
 
@@ -114,13 +143,15 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     from server.services import accounts, orgs
 
     if args.password_stdin:
-        password: str | None = sys.stdin.readline().rstrip("\n")
+        # An empty line is a mistake, not a request to generate: it goes to validation and fails.
+        password: str | None = sys.stdin.readline().rstrip("\r\n")
     elif args.generate_password:
         password = None
     else:
         password = _ask_password()
     generated = password is None
-    password = password or generate_password()
+    if password is None:
+        password = generate_password()
 
     async def work(core: Any) -> Any:
         org = await orgs.find_org_by_code(core, args.org)
@@ -206,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"heshi: configuration error: {exc}", file=sys.stderr)
         return 2
+    except CliExit as exc:
+        print(f"heshi: {exc.message}", file=sys.stderr)
+        return exc.status
     except DomainError as exc:
         print(f"heshi: {exc.message}", file=sys.stderr)
         return 1

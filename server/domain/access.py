@@ -72,6 +72,8 @@ def can_view_case(p: Principal, c: CaseScope) -> bool:
 
 def can_manage_case(p: Principal, c: CaseScope) -> bool:
     """Manage = edit, transition, schedule sessions, issue and revoke invitations."""
+    if p.kind is not PrincipalKind.staff:
+        return False  # as in can_view_case: a role field never outranks the principal's kind
     if p.staff_role is StaffRole.admin:
         return True
     if p.staff_role is StaffRole.mediator:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from .errors import InvalidTransition, ValidationFailed
@@ -83,15 +84,22 @@ def format_case_number(org_code: str, year: int, seq: int) -> str:
     return f"{org_code}-{year}-{seq:04d}"
 
 
-_ID_CARD_RE = re.compile(r"^\d{17}[\dXx]$")
+# ASCII only: Python's \d would also take Arabic-Indic and other Unicode digits.
+_ID_CARD_RE = re.compile(r"^[0-9]{17}[0-9X]$")
 _PHONE_RE = re.compile(r"^\+?[0-9][0-9 -]{5,19}$")
+MAX_NAME = 100  # parties.name and parties.agent_name
+
+
+def _ascii_form(value: str) -> str:
+    """Full-width digits, letters and spaces (typed with a Chinese input method) as ASCII."""
+    return unicodedata.normalize("NFKC", value).strip()
 
 
 def normalise_id_number(value: str | None) -> str | None:
     """Mainland resident ID (18 characters, last one digit or X), checked with its checksum."""
     if value is None or not value.strip():
         return None
-    v = value.strip().upper()
+    v = _ascii_form(value).upper()
     if not _ID_CARD_RE.match(v):
         raise ValidationFailed("ID-card number must be 18 characters: 17 digits and a digit or X",
                                fields={"id_number": "invalid"})
@@ -105,7 +113,7 @@ def normalise_id_number(value: str | None) -> str | None:
 def normalise_phone(value: str | None, field: str = "phone") -> str | None:
     if value is None or not value.strip():
         return None
-    v = value.strip()
+    v = _ascii_form(value)
     if not _PHONE_RE.match(v):
         raise ValidationFailed("phone number must be 6-20 digits, optionally with +, spaces or -",
                                fields={field: "invalid"})
@@ -116,6 +124,8 @@ def mask_id_number(value: str | None) -> str | None:
     """Views never show a whole ID number: keep region (first 3) and check digit area (last 4)."""
     if not value:
         return None
+    if len(value) < 8:  # too short to keep both ends without showing all of it
+        return "*" * len(value)
     return value[:3] + "*" * (len(value) - 7) + value[-4:]
 
 
@@ -143,10 +153,15 @@ class PartyInput:
         name = (self.name or "").strip()
         if not name:
             raise ValidationFailed("party name is required", fields={"name": "required"})
+        if len(name) > MAX_NAME:
+            raise ValidationFailed(f"party name is at most {MAX_NAME} characters", fields={"name": "too_long"})
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "phone", normalise_phone(self.phone))
         object.__setattr__(self, "id_number", normalise_id_number(self.id_number))
         agent = (self.agent_name or "").strip() or None
+        if agent and len(agent) > MAX_NAME:
+            raise ValidationFailed(f"agent name is at most {MAX_NAME} characters",
+                                   fields={"agent_name": "too_long"})
         object.__setattr__(self, "agent_name", agent)
         object.__setattr__(self, "agent_phone", normalise_phone(self.agent_phone, "agent_phone"))
         if self.agent_phone and not agent:

@@ -8,6 +8,7 @@ from .errors import ValidationFailed
 from .grants import LOBBY_BY_DEFAULT, PARTY_ROLES, SessionRole
 
 DEFAULT_TTL = timedelta(days=7)
+MIN_TTL = timedelta(minutes=1)
 MAX_TTL = timedelta(days=90)
 
 
@@ -32,8 +33,9 @@ def default_direct_entry(role: SessionRole) -> bool:
 
 
 def expiry(now: datetime, ttl: timedelta | None) -> datetime:
-    ttl = ttl or DEFAULT_TTL
-    if ttl <= timedelta(0) or ttl > MAX_TTL:
+    # `is None`, not `or`: a zero lifetime is an error, not a request for the default.
+    ttl = DEFAULT_TTL if ttl is None else ttl
+    if ttl < MIN_TTL or ttl > MAX_TTL:
         raise ValidationFailed(f"invitation lifetime must be between 1 minute and {MAX_TTL.days} days",
                                fields={"ttl_hours": "out_of_range"})
     return now + ttl

@@ -43,8 +43,8 @@ def _wait_port(port: int, what: str, timeout: float = 20.0) -> None:
 
 def postgres_admin_url() -> str:
     """A URL of a PostgreSQL server where we may CREATE DATABASE (database `postgres` or `test`)."""
-    if os.environ.get("HESHI_TEST_POSTGRES_URL"):
-        return os.environ["HESHI_TEST_POSTGRES_URL"]
+    if os.environ.get("TEST_POSTGRES_URL"):
+        return os.environ["TEST_POSTGRES_URL"]
     if _port_open("127.0.0.1", 5432):
         return PG_URL_DEFAULT
     return _start_postgres()
@@ -75,8 +75,8 @@ def _start_postgres() -> str:
 
 def redis_url() -> str:
     """A Redis server: the machine's own on 6379, else a throwaway redis-server on a free port."""
-    if os.environ.get("HESHI_TEST_REDIS_URL"):
-        return os.environ["HESHI_TEST_REDIS_URL"]
+    if os.environ.get("TEST_REDIS_URL"):
+        return os.environ["TEST_REDIS_URL"]
     if _port_open("127.0.0.1", 6379):
         return REDIS_URL_DEFAULT
     exe = shutil.which("redis-server")

@@ -1,0 +1,16 @@
+"""Helpers for domain tests."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from server.domain.errors import DomainError
+
+
+def passes(check: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+    """True when a guard lets the call through, False when it refuses with a domain error."""
+    try:
+        check(*args, **kwargs)
+    except DomainError:
+        return False
+    return True
