@@ -88,6 +88,8 @@ ERROR_TITLES = {
     "invalid_input": N_("Some fields are not right"), "invalid_transition": N_("Not possible in this status"),
     "conflict": N_("Not possible right now"), "payload_too_large": N_("Too much data"),
     "internal_error": N_("Something went wrong on the server"),
+    "bad_request": N_("This request cannot be handled"), "method_not_allowed": N_("This request cannot be handled"),
+    "unsupported_media_type": N_("This request cannot be handled"),
 }
 INVALID_TOKEN_REASONS = {
     "malformed": N_("This is not a valid invitation link. Check that the whole link was copied."),
@@ -96,4 +98,42 @@ INVALID_TOKEN_REASONS = {
     "revoked": N_("This invitation has been withdrawn by the mediator."),
     "unknown": N_("This invitation does not exist."),
     "session_ended": N_("This mediation session has ended."),
+    # A join cookie that stopped working: the server no longer says which of the above.
+    "no_longer_valid": N_("Your invitation can no longer be used: it was withdrawn, it expired or the session "
+                          "has ended. Ask the mediator for a new link."),
+}
+# What a form shows for a user error, by (field, code) from the error's `fields`. The field is
+# the domain's name for it: a form's per-row prefix ("party2_") is removed before the lookup.
+FIELD_ERRORS = {
+    ("title", "required"): N_("Enter a title for the case."),
+    ("title", "too_long"): N_("The title is too long: at most 200 characters."),
+    ("summary", "too_long"): N_("The summary is too long: at most 10,000 characters."),
+    ("dispute_type", "required"): N_("Choose the dispute type."),
+    ("source", "required"): N_("Choose where the case came from."),
+    ("mediator_id", "invalid"): N_("Choose an active mediator."),
+    ("parties", "incomplete"): N_("A case needs at least one applicant and one respondent."),
+    ("parties", "too_many"): N_("A case has at most 50 parties."),
+    ("side", "invalid"): N_("Choose applicant or respondent."),
+    ("name", "required"): N_("Enter the party's name."),
+    ("name", "too_long"): N_("The name is too long: at most 100 characters."),
+    ("phone", "invalid"): N_("A phone number has 6 to 20 digits, optionally with +, spaces or dashes."),
+    ("agent_phone", "invalid"): N_("A phone number has 6 to 20 digits, optionally with +, spaces or dashes."),
+    ("agent_name", "required"): N_("An agent's phone number needs the agent's name."),
+    ("agent_name", "too_long"): N_("The name is too long: at most 100 characters."),
+    ("id_number", "invalid"): N_("An ID-card number has 18 characters: 17 digits, then a digit or X."),
+    ("id_number", "checksum"): N_("This ID-card number has a wrong check digit: please check it against the card."),
+    ("to", "required"): N_("Choose the new status."),
+    ("note", "required"): N_("Write a note: declining, withdrawing or ending without settlement needs a reason on file."),
+    ("scheduled_at", "invalid"): N_("Enter the date and time of the session."),
+    ("scheduled_at", "in_past"): N_("The session time is in the past."),
+    ("scheduled_at", "no_timezone"): N_("Enter the date and time of the session."),
+    ("role", "required"): N_("Choose a role."),
+    ("role", "side_mismatch"): N_("This party is on the other side: choose the role that matches the party."),
+    ("party_id", "required"): N_("Choose the party this invitation is for."),
+    ("party_id", "not_allowed"): N_("Only applicants, respondents and agents are invited as a party."),
+    ("party_id", "not_in_case"): N_("Choose a party of this case."),
+    ("account_id", "required"): N_("Choose the mediator's staff account."),
+    ("account_id", "invalid"): N_("This staff account cannot take that role."),
+    ("display_name", "required"): N_("Choose a party or a staff account, or enter the name shown in the room."),
+    ("display_name", "too_long"): N_("The name is too long: at most 100 characters."),
 }

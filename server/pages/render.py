@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
@@ -11,15 +12,38 @@ from aiohttp import web
 from markupsafe import Markup
 
 from server.http.keys import CATALOGS, CORE, TEMPLATES
+from server.http.requests import _PRINCIPAL as CACHED_STAFF  # set by staff_session(); read-only here
 from server.domain.cases import CaseSource, CaseStatus, DisputeType, PartySide
 from server.domain.grants import SessionRole
 from server.domain.sessions import SessionStatus
-from server.i18n import ERROR_TITLES, LABELS, LANGUAGE_NAMES, pick_language
+from server.domain.errors import DomainError
+from server.i18n import ERROR_TITLES, FIELD_ERRORS, LABELS, LANGUAGE_NAMES, N_, pick_language
 
 LANG_COOKIE = "heshi_lang"
 CHINA = ZoneInfo("Asia/Shanghai")
 # Enums the templates label with label_of(Enum, value).
 ENUMS = {e.__name__: e for e in (CaseSource, CaseStatus, DisputeType, PartySide, SessionRole, SessionStatus)}
+
+
+# Form fields of one party row are named party<i>_<field>; errors about them name the row.
+_ROW_FIELD = re.compile(r"party(\d+)_(\w+)")
+
+
+def describe_error(tr: Any, error: DomainError) -> str:
+    """A user error in the reader's language: by its field and code, else by its message, else as sent."""
+    for name, code in (error.fields or {}).items():
+        row = _ROW_FIELD.fullmatch(name)
+        text = FIELD_ERRORS.get((row.group(2) if row else name, code))
+        if text is None:
+            continue
+        if row:
+            return tr.gettext(N_("Party %(number)d: %(problem)s")) % {"number": int(row.group(1)) + 1,
+                                                                       "problem": tr.gettext(text)}
+        return tr.gettext(text)
+    translated = tr.gettext(error.message)
+    if translated != error.message or error.code not in ERROR_TITLES:
+        return translated
+    return f"{tr.gettext(ERROR_TITLES[error.code])}: {error.message}"
 
 
 def language(request: web.Request) -> str:
@@ -64,10 +88,20 @@ def render(request: web.Request, template: str, context: dict[str, Any] | None =
             value = datetime.fromisoformat(value)
         return value.astimezone(CHINA).strftime(fmt) if value else ""
 
+    error = (context or {}).get("error")
+
+    def invalid(name: str) -> Markup:
+        """aria-invalid on the form field the error is about."""
+        if isinstance(error, DomainError) and error.fields and name in error.fields:
+            return Markup(' aria-invalid="true"')
+        return Markup("")
+
     ctx = {"lang": lang, "languages": LANGUAGE_NAMES, "principal": principal, "csrf_token": csrf_token,
            "label_of": label_of, "localtime": localtime, "request_path": request.path_qs,
-           "error_titles": ERROR_TITLES, **ENUMS,
-           **_gettext_callables(tr), **(context or {})}
+           "error_titles": ERROR_TITLES, "describe_error": lambda e: describe_error(tr, e), "invalid": invalid,
+           # Translate a string held in a variable. Unlike _() the result is escaped like any text.
+           "translate": lambda text: str(tr.gettext(text)),
+           **ENUMS, **_gettext_callables(tr), **(context or {})}
     html = request.app[TEMPLATES].get_template(template).render(ctx)
     response = web.Response(text=html, content_type="text/html", status=status)
     response.headers["Content-Language"] = "zh-CN" if lang == "zh" else "en"
@@ -75,4 +109,7 @@ def render(request: web.Request, template: str, context: dict[str, Any] | None =
 
 
 def render_error(request: web.Request, status: int, code: str, message: str) -> web.Response:
-    return render(request, "error.html", {"status": status, "code": code, "message": message}, status=status)
+    """The error page. A signed-in staff member keeps the navigation (and a way to sign out)."""
+    principal, csrf = request.get(CACHED_STAFF) or (None, None)
+    return render(request, "error.html", {"status": status, "code": code, "message": message}, status=status,
+                  principal=principal, csrf_token=csrf)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime
 from typing import Any
@@ -14,11 +15,13 @@ from server.api.views import case_summary, case_view, invitation_view, session_v
 from server.domain.access import Principal
 from server.domain.accounts import StaffRole
 from server.domain.cases import CaseSource, CaseStatus, DisputeType, PartyInput, PartySide
-from server.domain.errors import DomainError, InvalidToken, ValidationFailed
+from server.domain.errors import DomainError, Forbidden, InvalidToken, NotFound, ValidationFailed
 from server.domain.grants import SessionRole
+from server.domain.sessions import SessionStatus
+from server.http.errors import HttpError
 from server.http.keys import CORE
 from server.http.requests import JOIN_COOKIE, STAFF_COOKIE, check_csrf, client_address, join_session, staff_session
-from server.i18n import INVALID_TOKEN_REASONS, LANGUAGES
+from server.i18n import INVALID_TOKEN_REASONS, LANGUAGES, N_
 from server.services import accounts, cases, invitations, sessions, signin
 
 from .render import CHINA, LANG_COOKIE, render
@@ -27,32 +30,57 @@ LOGIN_CSRF_COOKIE = "heshi_login_csrf"
 PARTY_ROWS = 4
 
 
+# A local path: one slash, then no slash or backslash; no whitespace or control characters
+# anywhere (browsers drop tabs and newlines, so "/\t/evil.example" would become "//evil.example").
+_LOCAL_PATH = re.compile(r"/(?![/\\])[^\\\s\x00-\x1f\x7f]*")
+
+
 def safe_next(value: str | None, default: str = "/cases") -> str:
     """Only local paths: a `next` parameter must never send someone to another site."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    if value and len(value) <= 2000 and _LOCAL_PATH.fullmatch(value):
         return value
     return default
 
 
 async def page_staff(request: web.Request) -> tuple[Principal, str]:
+    """The signed-in staff member; others go to the sign-in page, invitation holders get 403."""
     found = await staff_session(request)
     if found is None:
+        if await join_session(request) is not None:
+            raise Forbidden(N_("An invitation link gives access to its own session only."))
         raise web.HTTPFound(f"/login?next={quote(request.path_qs)}")
     return found
+
+
+async def read_form(request: web.Request) -> MultiDictProxy[Any]:
+    """The posted form. NUL characters are refused: PostgreSQL cannot store them and SQLite would."""
+    try:
+        form = await request.post()
+    except (ValueError, LookupError):  # undecodable bytes, a broken multipart body, an unknown charset
+        raise HttpError(400, "bad_request", N_("The form could not be read. Reload the page and try again.")) from None
+    for name, value in form.items():
+        if "\x00" in name or (isinstance(value, str) and "\x00" in value):
+            raise ValidationFailed(N_("Text must not contain NUL characters."),
+                                   fields={name.replace("\x00", "") or "form": "nul"})
+    return form
 
 
 async def form_staff(request: web.Request) -> tuple[Principal, MultiDictProxy[str]]:
     """A signed-in staff member posting a form with a valid CSRF token."""
     principal, csrf = await page_staff(request)
-    form = await request.post()
+    form = await read_form(request)
     check_csrf(request, csrf, str(form.get("csrf_token", "")))
-    return principal, form  # type: ignore[return-value]
+    return principal, form
 
 
 # ---- sign-in --------------------------------------------------------------------------------
 
 async def index(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPFound("/cases" if await staff_session(request) else "/login")
+    """Staff go to their cases, an invitation holder back to their session, anyone else to sign in."""
+    if await staff_session(request):
+        raise web.HTTPFound("/cases")
+    joined = await join_session(request)
+    raise web.HTTPFound(f"/s/{joined[0].session_id}" if joined else "/login")
 
 
 def _login_page(request: web.Request, *, error: str | None = None, status: int = 200,
@@ -70,7 +98,7 @@ async def login_form(request: web.Request) -> web.StreamResponse:
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     username = str(form.get("username", ""))
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected:
@@ -103,7 +131,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
 async def set_language(request: web.Request) -> web.StreamResponse:
     lang = request.match_info["lang"]
     if lang not in LANGUAGES:
-        raise ValidationFailed(f"unknown language '{lang}'", fields={"lang": "unknown"})
+        raise NotFound(f"unknown language '{lang[:20]}'")
     response = web.HTTPFound(safe_next(request.query.get("next"), "/"))
     response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, path="/", samesite="Lax")
     raise response
@@ -152,11 +180,17 @@ def parties_from_form(form: MultiDictProxy[str]) -> list[PartyInput]:
             continue
         side = str(form.get(f"party{i}_side", ""))
         if side not in PartySide.__members__:
-            raise ValidationFailed("choose applicant or respondent for every party", fields={f"party{i}_side": "invalid"})
-        parties.append(PartyInput(side=PartySide(side), name=name[:100],
-                                  phone=str(form.get(f"party{i}_phone", ""))[:32] or None,
-                                  id_number=str(form.get(f"party{i}_id_number", ""))[:18] or None,
-                                  agent_name=str(form.get(f"party{i}_agent_name", ""))[:100] or None))
+            raise ValidationFailed("choose applicant or respondent for every party", fields={f"party{i}_side": "invalid"},
+                                   row=i)
+        try:
+            parties.append(PartyInput(side=PartySide(side), name=name[:100],
+                                      phone=str(form.get(f"party{i}_phone", ""))[:32] or None,
+                                      id_number=str(form.get(f"party{i}_id_number", ""))[:18] or None,
+                                      agent_name=str(form.get(f"party{i}_agent_name", ""))[:100] or None))
+        except ValidationFailed as exc:
+            # Name the form row, so the page can say which party and mark the field.
+            raise ValidationFailed(exc.message, fields={f"party{i}_{k}": v for k, v in (exc.fields or {}).items()},
+                                   row=i) from None
     return parties
 
 
@@ -189,7 +223,12 @@ async def _case_page(request: web.Request, principal: Principal, csrf: str, case
     now = core.clock.now()
     by_session: dict[str, list[dict[str, Any]]] = {s.id: [] for s in session_rows}
     for inv in invs:
-        by_session[inv.session_id].append(invitation_view(inv, link=invitations.link_for(core, inv), now=now))
+        # A join link lets its holder into the room as that person: only who runs the case sees it.
+        link = invitations.link_for(core, inv) if manage else None
+        view = invitation_view(inv, link=link, now=now)
+        if not manage:
+            view["qr_url"] = None
+        by_session[inv.session_id].append(view)
     invitable = []
     if manage:
         for role in (StaffRole.expert, StaffRole.mediator):
@@ -235,7 +274,9 @@ async def session_schedule(request: web.Request) -> web.StreamResponse:
 
     async def act(p: Principal, form: MultiDictProxy[str]) -> None:
         try:
-            when = datetime.fromisoformat(str(form.get("scheduled_at", ""))).replace(tzinfo=CHINA)
+            when = datetime.fromisoformat(str(form.get("scheduled_at", "")))
+            # The form's datetime-local field has no zone: it is Beijing time, as its label says.
+            when = when if when.tzinfo else when.replace(tzinfo=CHINA)
         except ValueError:
             raise ValidationFailed("enter the date and time of the session", fields={"scheduled_at": "invalid"}) from None
         await sessions.schedule_session(request.app[CORE], p, case_id, scheduled_at=when,
@@ -274,15 +315,20 @@ async def invitation_revoke(request: web.Request) -> web.StreamResponse:
 
 # ---- join links and the session page --------------------------------------------------------
 
+def _refused(request: web.Request, reason: str) -> web.Response:
+    """The page a join link or a join cookie that cannot be used shows: 401, and why."""
+    return render(request, "join_refused.html",
+                  {"reason": reason, "explanation": INVALID_TOKEN_REASONS.get(reason, INVALID_TOKEN_REASONS["unknown"])},
+                  status=InvalidToken.http_status)
+
+
 async def join(request: web.Request) -> web.StreamResponse:
     """A join link: sign the holder into its one session and role, then open the session page."""
     core = request.app[CORE]
     try:
         session, inv = await signin.open_invitation(core, request.match_info["token"])
     except InvalidToken as exc:
-        return render(request, "join_refused.html", {"reason": exc.reason,
-                                                     "explanation": INVALID_TOKEN_REASONS[exc.reason]},
-                      status=exc.http_status)
+        return _refused(request, exc.reason)
     response = web.HTTPFound(f"/s/{inv.session_id}")
     response.set_cookie(JOIN_COOKIE, session.token, httponly=True, samesite="Lax", path="/",
                         secure=core.settings.cookie_secure,
@@ -298,6 +344,9 @@ async def session_page(request: web.Request) -> web.StreamResponse:
     if joined is not None and joined[0].session_id == session_id:
         principal, csrf = joined
         session = await sessions.load_session(core, session_id)
+        if session.status == SessionStatus.ended.value:
+            # signin.authenticate() still accepts the cookie of an ended session; the page does not.
+            return _refused(request, "session_ended")
         case = await cases.load_case(core, session.case_id)
         return render(request, "session.html", {
             "session": session_view(session), "case_number": case.number, "case_title": case.title,
@@ -307,9 +356,13 @@ async def session_page(request: web.Request) -> web.StreamResponse:
     found = await staff_session(request)
     if found is None:
         if joined is not None:
-            from server.domain.errors import Forbidden
-
-            raise Forbidden("your invitation is for another session")
+            raise Forbidden(N_("Your invitation is for another session."))
+        if request.cookies.get(JOIN_COOKIE):
+            # A party on a phone whose link was revoked, expired or whose session ended must see
+            # why they cannot get in, not a staff sign-in form.
+            response = _refused(request, "no_longer_valid")
+            response.del_cookie(JOIN_COOKIE, path="/")
+            return response
         raise web.HTTPFound(f"/login?next={quote(request.path_qs)}")
     principal, csrf = found
     session = await sessions.get_session(core, principal, session_id)
