@@ -30,7 +30,8 @@ def _operation(r: Route, components: dict[str, Any]) -> dict[str, Any]:
     params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
               for n in re.findall(r"{(\w+)}", r.path)]
     if r.query is not None:
-        schema = r.query.model_json_schema()
+        schema = r.query.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(schema.pop("$defs", {}))  # enums of query parameters are referenced, like body ones
         for name, prop in schema.get("properties", {}).items():
             params.append({"name": name, "in": "query", "required": name in schema.get("required", []),
                            "schema": prop})

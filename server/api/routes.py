@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from server.auth.passwords import generate_password
 from server.domain.cases import PartyInput
-from server.domain.errors import Unauthenticated
+from server.domain.errors import Conflict, InvalidToken
 from server.http.keys import CORE
 from server.http.requests import (CSRF_HEADER, STAFF_COOKIE, client_address, json_response, parse_query,
                                   read_json, require_staff, staff_session)
@@ -71,9 +71,9 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 
 async def me(request: web.Request) -> web.StreamResponse:
+    await require_staff(request)  # 401, or 403 for an invitation holder, like every other staff route
     found = await staff_session(request)
-    if found is None:
-        raise Unauthenticated("sign in first")
+    assert found is not None
     principal, csrf = found
     return json_response({**_me(principal), "csrf_token": csrf})
 
@@ -220,7 +220,11 @@ async def revoke_invitation(request: web.Request) -> web.StreamResponse:
 async def invitation_qr(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
     core = request.app[CORE]
-    inv = invitations.check_usable(core, await invitations.get(core, p, request.match_info["invitation_id"]))
+    try:
+        inv = invitations.check_usable(core, await invitations.get(core, p, request.match_info["invitation_id"]))
+    except InvalidToken as exc:
+        # The caller is signed in: a withdrawn or expired invitation is a state conflict, not a 401.
+        raise Conflict(exc.message, reason=exc.reason) from None
     buf = io.BytesIO()
     segno.make(invitations.link_for(core, inv), error="m").save(buf, kind="png", scale=8, border=2)
     return web.Response(body=buf.getvalue(), content_type="image/png",

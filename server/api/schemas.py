@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from server.domain.accounts import StaffRole
 from server.domain.cases import CaseSource, CaseStatus, DisputeType, PartySide
@@ -18,6 +18,16 @@ from server.domain.orgs import OrgKind, OrgLevel
 Str100 = Annotated[str, StringConstraints(max_length=100)]
 Str200 = Annotated[str, StringConstraints(max_length=200)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=36)]
+
+
+def _iso_text(value: object) -> object:
+    """Only the documented ISO 8601 text: pydantic would also read a number as seconds or milliseconds."""
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date-time string with a time zone")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text)]
 
 
 class Schema(BaseModel):
@@ -89,7 +99,7 @@ class TransitionIn(Schema):
 
 
 class SessionIn(Schema):
-    scheduled_at: datetime = Field(description="ISO 8601 with a time zone, e.g. 2026-12-01T09:30:00+08:00")
+    scheduled_at: IsoDateTime = Field(description="ISO 8601 with a time zone, e.g. 2026-12-01T09:30:00+08:00")
     title: Str200 | None = None
 
 

@@ -60,6 +60,8 @@ def classify(exc: BaseException) -> tuple[int, str, str, dict[str, str] | None, 
         return exc.http_status, exc.code, exc.message, exc.fields, headers
     if isinstance(exc, web.HTTPException):
         status = exc.status
-        return status, HTTP_CODES.get(status, "http_error"), exc.reason, None, {}
+        # 405 must say which methods the resource has (RFC 9110 §15.5.6).
+        keep = {k: v for k, v in exc.headers.items() if k == "Allow"}
+        return status, HTTP_CODES.get(status, "http_error"), exc.reason, None, keep
     log.exception("unhandled error", exc_info=exc)
     return 500, "internal_error", "the server hit an unexpected error; it has been logged", None, {}

@@ -7,7 +7,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from .errors import classify, error_body, wants_json
-from .requests import json_response
+from .requests import json_response, reject_unusable_url
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -15,6 +15,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        reject_unusable_url(request)
         return await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:

@@ -34,12 +34,48 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise HttpError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    except RecursionError:  # a few hundred kilobytes of '[' is valid-looking JSON that json cannot parse
+        raise HttpError(400, "invalid_json", "the body is not valid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise HttpError(422, "invalid_input", "the body must be a JSON object")
+    nul_at = _nul_location(data)
+    if nul_at is not None:
+        # PostgreSQL cannot store U+0000 in text; SQLite can. Refuse it here so both backends agree.
+        raise HttpError(422, "invalid_input", f"{nul_at}: must not contain NUL characters",
+                        {nul_at: "must not contain NUL characters"})
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise from_pydantic(exc) from None
+
+
+def _nul_location(data: Any) -> str | None:
+    """The dotted path of a key or string containing U+0000, or None. Iterative: JSON may be deep."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return path or "body"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                # Keys are echoed in the error: make them printable and encodable (no NUL, no lone surrogates).
+                shown = key.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode()
+                child = f"{path}.{shown}" if path else shown
+                if "\x00" in key:
+                    return child
+                stack.append((item, child))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}.{i}" if path else str(i)) for i, item in enumerate(value))
+    return None
+
+
+def reject_unusable_url(request: web.Request) -> None:
+    """A NUL character in the URL names nothing, and PostgreSQL refuses it in a query: 4xx, not 500."""
+    if "\x00" in request.path:
+        raise HttpError(404, "not_found", "not found")
+    if any("\x00" in k or "\x00" in v for k, v in request.query.items()):
+        raise HttpError(400, "bad_request", "the query string must not contain NUL characters")
 
 
 def parse_query(request: web.Request, model: type[M]) -> M:
@@ -77,7 +113,8 @@ async def require_staff(request: web.Request) -> Principal:
 
 def check_csrf(request: web.Request, expected: str, submitted: str | None = None) -> None:
     token = submitted if submitted is not None else request.headers.get(CSRF_HEADER, "")
-    if not token or not hmac.compare_digest(token.encode(), expected.encode()):
+    # Tokens are ASCII; a header with other bytes (decoded with surrogates) cannot match and must not crash.
+    if not token or not token.isascii() or not hmac.compare_digest(token.encode(), expected.encode()):
         raise Forbidden("missing or wrong CSRF token", reason="csrf")
 
 

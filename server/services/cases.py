@@ -187,7 +187,8 @@ async def list_cases(core: Core, p: Principal, f: CaseFilters) -> tuple[list[Cas
     base = select(Case).join(Org, Case.org_id == Org.id).where(*conds)
     async with core.db.read() as s:
         total = (await s.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
-        rows = (await s.execute(base.order_by(Case.created_at.desc(), Case.seq.desc())
+        # Case.id last: (created_at, seq) ties across orgs, and paging needs one total order.
+        rows = (await s.execute(base.order_by(Case.created_at.desc(), Case.seq.desc(), Case.id)
                                 .limit(f.limit).offset(f.offset))).scalars().all()
     return list(rows), total
 

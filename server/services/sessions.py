@@ -23,7 +23,8 @@ async def schedule_session(core: Core, p: Principal, case_id: str, *, scheduled_
         raise ValidationFailed("scheduled_at needs a time zone, e.g. 2026-12-01T09:30:00+08:00",
                                fields={"scheduled_at": "no_timezone"})
     try:
-        scheduled_at.astimezone(timezone.utc)  # what storage does; year 9999 at -14:00 overflows
+        # UTC, as storage keeps it, so that this call returns what a later read does. Year 9999 at -14:00 overflows.
+        scheduled_at = scheduled_at.astimezone(timezone.utc)
     except OverflowError:
         raise ValidationFailed("scheduled_at is out of range", fields={"scheduled_at": "out_of_range"}) from None
     now = core.clock.now()

@@ -95,7 +95,8 @@ def invitation_principal(inv: Invitation) -> Principal:
 
 async def authenticate(core: Core, cookie_token: str | None, kind: PrincipalKind) -> tuple[Principal, str] | None:
     """The principal and CSRF token behind a cookie, or None when it is missing, expired or revoked."""
-    if not cookie_token or len(cookie_token) > 100:
+    # Our tokens are short ASCII; anything else (e.g. undecodable bytes) names no session.
+    if not cookie_token or len(cookie_token) > 100 or not cookie_token.isascii():
         return None
     now = core.clock.now()
     async with core.db.read() as s:
