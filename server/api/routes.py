@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from server.auth.passwords import generate_password
 from server.domain.cases import PartyInput
-from server.domain.errors import Conflict, InvalidToken
+from server.domain.errors import Conflict, Forbidden, InvalidToken
 from server.http.keys import CORE
 from server.http.requests import (CSRF_HEADER, STAFF_COOKIE, client_address, json_response, parse_query,
                                   read_json, require_staff, staff_session)
@@ -183,15 +183,26 @@ async def get_session(request: web.Request) -> web.StreamResponse:
     return json_response(session_view(await sessions.get_session(request.app[CORE], p, request.match_info["session_id"])))
 
 
-def _invitation_out(request: web.Request, inv: invitations.Invitation) -> dict[str, object]:
+def _invitation_out(request: web.Request, inv: invitations.Invitation, *, manage: bool) -> dict[str, object]:
+    """A join link is a key to the room in that role: only those who manage the case see it."""
     core = request.app[CORE]
-    return invitation_view(inv, link=invitations.link_for(core, inv), now=core.clock.now())
+    view = invitation_view(inv, link=invitations.link_for(core, inv) if manage else None, now=core.clock.now())
+    if not manage:
+        view["qr_url"] = None
+    return view
+
+
+async def _manages(request: web.Request, p: signin.Principal, case_id: str) -> bool:
+    core = request.app[CORE]
+    return await cases.can_manage(core, p, await cases.get_case(core, p, case_id))
 
 
 async def list_invitations(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
-    rows = await invitations.list_for_case(request.app[CORE], p, request.match_info["case_id"])
-    return json_response({"invitations": [_invitation_out(request, i) for i in rows]})
+    case_id = request.match_info["case_id"]
+    rows = await invitations.list_for_case(request.app[CORE], p, case_id)
+    manage = await _manages(request, p, case_id)
+    return json_response({"invitations": [_invitation_out(request, i, manage=manage) for i in rows]})
 
 
 async def issue_invitation(request: web.Request) -> web.StreamResponse:
@@ -201,27 +212,30 @@ async def issue_invitation(request: web.Request) -> web.StreamResponse:
                                   party_id=body.party_id, account_id=body.account_id,
                                   display_name=body.display_name, direct_entry=body.direct_entry,
                                   ttl=timedelta(hours=body.ttl_hours) if body.ttl_hours else None)
-    return json_response(_invitation_out(request, inv), status=201)
+    return json_response(_invitation_out(request, inv, manage=True), status=201)
 
 
 async def get_invitation(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
-    return json_response(_invitation_out(request, await invitations.get(request.app[CORE], p,
-                                                                        request.match_info["invitation_id"])))
+    inv = await invitations.get(request.app[CORE], p, request.match_info["invitation_id"])
+    return json_response(_invitation_out(request, inv, manage=await _manages(request, p, inv.case_id)))
 
 
 async def revoke_invitation(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
     body = await read_json(request, S.RevokeIn)
     inv = await invitations.revoke(request.app[CORE], p, request.match_info["invitation_id"], body.reason)
-    return json_response(_invitation_out(request, inv))
+    return json_response(_invitation_out(request, inv, manage=True))
 
 
 async def invitation_qr(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
     core = request.app[CORE]
+    inv = await invitations.get(core, p, request.match_info["invitation_id"])
+    if not await _manages(request, p, inv.case_id):
+        raise Forbidden("only those who manage the case may see its join links")
     try:
-        inv = invitations.check_usable(core, await invitations.get(core, p, request.match_info["invitation_id"]))
+        invitations.check_usable(core, inv)
     except InvalidToken as exc:
         # The caller is signed in: a withdrawn or expired invitation is a state conflict, not a 401.
         raise Conflict(exc.message, reason=exc.reason) from None

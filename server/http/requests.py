@@ -21,7 +21,8 @@ M = TypeVar("M", bound=BaseModel)
 STAFF_COOKIE = "heshi_session"
 JOIN_COOKIE = "heshi_join"
 CSRF_HEADER = "X-CSRF-Token"
-_PRINCIPAL = "heshi.principal"
+# The staff principal of this request (False: looked up, nobody signed in), resolved once.
+_PRINCIPAL = web.RequestKey("heshi.principal", object)
 
 
 async def read_json(request: web.Request, model: type[M]) -> M:

@@ -43,7 +43,8 @@ async def create_account(core: Core, p: Principal | None, *, username: str, disp
 
 async def list_accounts(core: Core, p: Principal, *, role: StaffRole | None = None,
                         org_id: str | None = None) -> list[Account]:
-    """Admins see every account; other staff see the accounts of their own org subtree."""
+    """Admins see every account; other staff see their own org subtree, plus the experts of
+    their whole org tree (the expert pool serves every committee under the same root)."""
     ensure_staff(p)
     async with core.db.read() as s:
         q = select(Account).join(Org, Account.org_id == Org.id).order_by(Org.path, Account.username)
@@ -54,7 +55,11 @@ async def list_accounts(core: Core, p: Principal, *, role: StaffRole | None = No
         rows = list((await s.execute(q)).scalars())
     if p.is_admin:
         return rows
-    return [a for a in rows if p.org_path and in_subtree(a.org.path, p.org_path)]
+    if not p.org_path:
+        return []
+    root = "/" + p.org_path.strip("/").split("/")[0] + "/"
+    return [a for a in rows if in_subtree(a.org.path, p.org_path)
+            or (a.role == StaffRole.expert.value and in_subtree(a.org.path, root))]
 
 
 async def get_account(core: Core, account_id: str) -> Account:

@@ -28,7 +28,7 @@ async def issue(core: Core, p: Principal, session_id: str, *, role: SessionRole,
                 direct_entry: bool | None = None, ttl: timedelta | None = None) -> Invitation:
     check_invitation_fields(role, party_id=party_id, account_id=account_id, display_name=display_name)
     now = core.clock.now()
-    ttl = ttl or timedelta(hours=core.settings.invitation_ttl_hours)
+    ttl = timedelta(hours=core.settings.invitation_ttl_hours) if ttl is None else ttl
     # Whole seconds: the token carries its expiry in seconds and must agree with the row.
     expires_at = expiry(now, ttl).replace(microsecond=0)
     async with core.db.write() as s:

@@ -13,7 +13,8 @@ from server.domain.access import Principal, PrincipalKind
 from server.domain.accounts import StaffRole
 from server.domain.errors import InvalidToken, RateLimited, Unauthenticated
 from server.domain.grants import SessionRole
-from server.storage.models import Account, Invitation, LoginFailure, WebSession
+from server.domain.sessions import SessionStatus
+from server.storage.models import Account, Invitation, LoginFailure, MediationSession, WebSession
 
 from . import eventlog, invitations
 from .core import Core
@@ -114,6 +115,10 @@ async def authenticate(core: Core, cookie_token: str | None, kind: PrincipalKind
         except InvalidToken:
             return None
         assert inv is not None
+        # A link is for one session: once it has ended, the browser session ends with it.
+        session = await s.get(MediationSession, inv.session_id)
+        if session is None or session.status == SessionStatus.ended.value:
+            return None
         return invitation_principal(inv), ws.csrf_token
 
 

@@ -151,9 +151,10 @@ async def test_a_reviewer_lists_the_accounts_of_their_subtree_only(sign_in: Sign
     assert names == {"other-mediator", "other-reviewer"}
 
 
-async def test_a_mediator_lists_the_accounts_of_their_own_org(mediator: Caller):
+async def test_a_mediator_lists_their_own_orgs_accounts_and_the_experts_of_their_org_tree(mediator: Caller):
+    """The district's expert pool serves every committee under it, so its experts are invitable."""
     names = {a["username"] for a in (await mediator.ok("GET", f"{V1}/accounts"))["accounts"]}
-    assert names == {"demo-mediator"}
+    assert names == {"demo-mediator", "demo-expert"}
 
 
 async def test_an_admin_lists_every_account_and_filters_by_role_and_org(admin: Caller, core):
