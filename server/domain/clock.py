@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+# Mediation in China runs on Beijing time: case-number years and the dates people see use it.
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
 class Clock(Protocol):
@@ -26,3 +30,6 @@ class FrozenClock:
 
     def advance(self, **delta: float) -> None:
         self._now += timedelta(**delta)
+
+    def set(self, when: datetime) -> None:
+        self._now = when

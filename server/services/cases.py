@@ -14,6 +14,7 @@ from server.domain.access import (CaseScope, Principal, PrincipalKind, ensure_ca
 from server.domain.accounts import StaffRole
 from server.domain.cases import (CaseSource, CaseStatus, DisputeType, PartyInput, PartySide,
                                  check_case_transition, format_case_number)
+from server.domain.clock import LOCAL_TZ
 from server.domain.errors import NotFound, ValidationFailed
 from server.storage.models import Account, Case, CaseEvent, CaseNumberCounter, Invitation, Org, Party
 
@@ -105,8 +106,9 @@ async def create_case(core: Core, p: Principal, *, title: str, dispute_type: Dis
             raise NotFound("org not found", fields={"org_id": "not_found"})
         ensure_can_create_case_in(p, org.path)
         await _check_mediator(s, mediator_id)
-        seq = await _next_seq(s, org.id, now.year)
-        case = Case(number=format_case_number(org.code, now.year, seq), org_id=org.id, year=now.year, seq=seq,
+        year = now.astimezone(LOCAL_TZ).year  # 1 January 00:30 in Beijing is still 31 December in UTC
+        seq = await _next_seq(s, org.id, year)
+        case = Case(number=format_case_number(org.code, year, seq), org_id=org.id, year=year, seq=seq,
                     title=title, summary=summary.strip(), dispute_type=dispute_type.value, source=source.value,
                     status=CaseStatus.registered.value, mediator_id=mediator_id, created_by=p.account_id,
                     created_at=now, updated_at=now)

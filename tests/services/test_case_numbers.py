@@ -64,3 +64,22 @@ async def test_twenty_concurrent_creations_get_twenty_consecutive_numbers(core: 
     async with core.db.read() as s:
         stored = (await s.execute(select(Case.number, Case.seq).where(Case.org_id == org.id))).all()
     assert sorted(seq for _, seq in stored) == list(range(1, 21))
+
+
+async def test_the_case_number_year_follows_beijing_time_not_utc(core, clock):
+    """At 00:30 on 1 January in Beijing it is still 31 December in UTC: the number says the new year."""
+    from datetime import datetime, timezone
+
+    from server.domain.cases import CaseSource, DisputeType, PartyInput, PartySide
+    from server.services import cases
+    from tests.conftest import principal_for
+    from server.services.demo import create_demo
+
+    await create_demo(core)
+    clock.set(datetime(2026, 12, 31, 16, 30, tzinfo=timezone.utc))  # 2027-01-01 00:30 in Beijing
+    p = await principal_for(core, "demo-mediator")
+    case = await cases.create_case(core, p, title="元旦纠纷", dispute_type=DisputeType.other, source=CaseSource.on_site,
+                                   parties=[PartyInput(side=PartySide.applicant, name="甲"),
+                                            PartyInput(side=PartySide.respondent, name="乙")])
+    assert case.year == 2027
+    assert case.number == "DEMO-QS-2027-0001"
