@@ -173,6 +173,13 @@ class Room:
             raise NotAdmitted("wait until the mediator admits you")
         return seat
 
+    def _admitted_target(self, pid: str) -> Seat:
+        """The admitted member an action is aimed at (the lobby is not part of the meeting)."""
+        seat = self.seats.get(pid)
+        if seat is None or seat.state is not SeatState.admitted:
+            raise ParticipantGone("that participant is not in this session", pid=pid)
+        return seat
+
     # ---- operations ---------------------------------------------------------------------
 
     def join(self, seat: Seat, now: float) -> JoinResult:
@@ -271,7 +278,7 @@ class Room:
     def request_mute(self, actor: str, pid: str, kind: str, now: float) -> None:
         self._ensure_open()
         ensure_grant(self._ensure_admitted(actor).role, Grant.moderate)
-        self._ensure_admitted(pid)
+        self._admitted_target(pid)
         self._emit("mute.requested", {"by": actor, "kind": kind}, [pid], now)
 
     def start_publishing(self, pid: str, now: float) -> None:
@@ -348,9 +355,7 @@ class Room:
         ensure_grant(seat.role, Grant.chat)
         if to is None:
             return self.audience_for("room")
-        target = self._ensure_admitted(to) if to in self.seats else None
-        if target is None:
-            raise ParticipantGone("that participant is not in this session", pid=to)
+        target = self._admitted_target(to)
         if to == sender:
             raise DomainError("you cannot send a private message to yourself")
         # Private messages run between the mediator and one participant, never party to party.

@@ -79,6 +79,9 @@ class SignalingServer:
         self.store = store
         self.service = RoomService(core, store, self)
         self.limits: dict[str, ConnectionLimits] = {}
+        # The binding of each connection on this node, made at connect and never changed.
+        self.bindings: dict[str, Binding] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("*", self._on_event)
@@ -131,34 +134,43 @@ class SignalingServer:
         await self.sio.emit(event, data, to=personal_room(room_id, pid))
 
     async def disconnect(self, sid: str) -> None:
-        await self.sio.disconnect(sid)
+        """Close a connection once the ack of the request being handled has been queued: closing
+        at once would drop the ack of the caller's own `room.leave` or `session.end`."""
+        task = asyncio.get_running_loop().create_task(self.sio.disconnect(sid))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     # ---- connection lifecycle -----------------------------------------------------------
 
-    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+    def _sent_by_client(self, sid: str) -> bool:
+        """python-socketio hands a client *event* named `connect` or `disconnect` to the lifecycle
+        handlers. A real connect or disconnect runs while the sid is pending, never connected."""
+        return self.sio.manager.is_connected(sid, "/")
+
+    async def _on_connect(self, sid: str, environ: Any, auth: Any = None, *extra: Any) -> Any:
+        if self._sent_by_client(sid):
+            return await self._on_event("connect", sid, environ, auth, *extra)
         request = environ.get("aiohttp.request")
         session_id = auth.get("session_id") if isinstance(auth, dict) else None
         if not isinstance(session_id, str) or not (0 < len(session_id) <= 36):
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"code": "invalid_input", "message": "connect with auth {session_id: \"…\"}"})
+            raise _refused("invalid_input", "connect with auth {session_id: \"…\"}")
         cookies = request.cookies if request is not None else {}
         try:
             b = await bind(self.core, session_id, cookies.get(JOIN_COOKIE), cookies.get(STAFF_COOKIE))
         except DomainError as exc:
-            raise socketio.exceptions.ConnectionRefusedError({"code": exc.code, "message": exc.message}) from None
-        await self.sio.save_session(sid, {"binding": b.to_dict()})
+            raise _refused(exc.code, exc.message) from None
+        self.bindings[sid] = b
         await self.sio.enter_room(sid, personal_room(b.session_id, b.pid))
-        self.limits[sid] = ConnectionLimits()
+        self.limits[sid] = ConnectionLimits(scale=self.core.settings.rate_limit_scale)
 
-    async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+    async def _on_disconnect(self, sid: str, reason: Any = None, *extra: Any) -> Any:
+        if self._sent_by_client(sid):
+            return await self._on_event("disconnect", sid, reason, *extra)
         self.limits.pop(sid, None)
-        try:
-            session = await self.sio.get_session(sid)
-        except KeyError:
-            return
-        if "binding" in session:
+        binding = self.bindings.pop(sid, None)
+        if binding is not None:
             try:
-                await self.service.disconnected(Binding.from_dict(session["binding"]), sid)
+                await self.service.disconnected(binding, sid)
             except DomainError as exc:
                 log.info("disconnect of %s: %s", sid, exc.message)
             except Exception:  # noqa: BLE001
@@ -199,8 +211,13 @@ class SignalingServer:
         if not isinstance(data, dict):
             return error_ack("invalid_payload", "the payload must be an object")
         body = spec.schema.model_validate(data)
-        session = await self.sio.get_session(sid)
-        return await spec.handler(self, Binding.from_dict(session["binding"]), sid, body)
+        return await spec.handler(self, self.bindings[sid], sid, body)
+
+
+def _refused(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
+    """The client's `connect_error` gets `{message, data: {code, message}}`. (One argument alone
+    would reach the client as the str() of whatever it is.)"""
+    return socketio.exceptions.ConnectionRefusedError(message, {"code": code, "message": message})
 
 
 # ---- handlers: one line each, the rules live in RoomService and Room ------------------------
@@ -211,7 +228,7 @@ async def _join(s: SignalingServer, b: Binding, sid: str, body: S.JoinIn) -> dic
 
 async def _leave(s: SignalingServer, b: Binding, sid: str, body: S.EmptyIn) -> dict[str, Any]:
     ack = await s.service.leave(b)
-    await s.sio.disconnect(sid)
+    await s.disconnect(sid)
     return ack
 
 

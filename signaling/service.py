@@ -9,13 +9,13 @@ from typing import Any, Protocol
 from server.domain.errors import DomainError, NotFound
 from server.domain.grants import Grant, SessionRole, ensure_grant
 from server.domain.sessions import SessionStatus
-from server.services import invitations
+from server.services import invitations, sessions
 from server.services.core import Core
 
 from . import persistence
 from .binding import Binding
 from .ice import ice_servers
-from .room import Room, RoomEvent, Seat, SeatState
+from .room import Room, RoomEnded, RoomEvent, Seat, SeatState
 from .schemas import ChatHistoryIn, ChatSendIn, JoinIn, SignalIn
 from .store.base import RoomStore
 
@@ -52,7 +52,8 @@ class RoomService:
         return result
 
     async def _room(self, b: Binding) -> Room:
-        room = await self.store.load(b.session_id)
+        """The room, read-only: checks before relaying or chatting never change it."""
+        room = await self.store.view(b.session_id)
         if room is None:
             raise NotFound("this session has no live room; join first")
         return room
@@ -60,6 +61,10 @@ class RoomService:
     # ---- joining and leaving ------------------------------------------------------------
 
     async def join(self, b: Binding, sid: str, body: JoinIn) -> dict[str, Any]:
+        # The room of an ended session is gone from the store; a connection bound before the end
+        # must not bring it back.
+        if (await sessions.load_session(self.core, b.session_id)).status == SessionStatus.ended.value:
+            raise RoomEnded("this mediation session has ended")
         now = self.now()
         seat = Seat(pid=b.pid, name=b.name, role=b.role, state=SeatState.lobby, invitation_id=b.invitation_id,
                     account_id=b.account_id, direct_entry=b.direct_entry, sid=sid)
@@ -124,8 +129,10 @@ class RoomService:
         """Events after `after_seq` that this participant may see (fills gaps in live delivery)."""
         room = await self._room(b)
         room.seat(b.pid)
-        events = [e.wire() for e in await self.store.events_after(b.session_id, after_seq) if b.pid in e.audience]
-        complete = not events or events[0]["seq"] == after_seq + 1 or after_seq >= room.seq
+        buffered = await self.store.events_after(b.session_id, after_seq)
+        events = [e.wire() for e in buffered if b.pid in e.audience]
+        # Complete when the buffer reaches back to after_seq + 1; events for others are gaps by design.
+        complete = after_seq >= room.seq or (bool(buffered) and buffered[0].seq == after_seq + 1)
         return {"ok": True, "events": events, "seq": room.seq, "complete": complete,
                 "room": room.snapshot_for(b.pid) if not complete else None}
 

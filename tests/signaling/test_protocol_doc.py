@@ -1,0 +1,60 @@
+"""docs/protocol.md is enough to write a client: every event the code knows is documented there."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import signaling.room
+import signaling.server
+import signaling.service
+from signaling.server import EVENTS
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
+ROOM_SOURCE = Path(signaling.room.__file__).read_text(encoding="utf-8")
+SERVER_SOURCE = Path(signaling.server.__file__).read_text(encoding="utf-8")
+SERVICE_SOURCE = Path(signaling.service.__file__).read_text(encoding="utf-8")
+
+
+def documented(name: str) -> bool:
+    """Named in code style (`name`) somewhere in the document, alone or in a pair like `a` / `b`."""
+    return f"`{name}`" in DOC
+
+
+def emitted_room_event_types() -> set[str]:
+    return set(re.findall(r'_emit\(\s*"([^"]+)"', ROOM_SOURCE))
+
+
+def test_the_room_source_emits_the_event_types_this_test_expects_to_find() -> None:
+    # Guards the grep itself: if _emit calls change shape, the check below must not pass vacuously.
+    found = emitted_room_event_types()
+    assert {"participant.joined", "lobby.updated", "chat.message", "session.ended"} <= found
+    assert len(found) >= 12
+
+
+def test_every_client_event_in_the_events_table_is_documented() -> None:
+    assert EVENTS, "the EVENTS table is empty"
+    missing = sorted(name for name in EVENTS if not documented(name))
+    assert missing == [], f"client → server events missing from docs/protocol.md: {missing}"
+
+
+def test_every_room_event_type_emitted_by_the_room_is_documented() -> None:
+    missing = sorted(t for t in emitted_room_event_types() if not documented(t))
+    assert missing == [], f"room.event types missing from docs/protocol.md: {missing}"
+
+
+def test_every_socket_event_the_server_emits_is_documented() -> None:
+    names = set(re.findall(r'\.emit\(\s*"([^"]+)"', SERVER_SOURCE))
+    names |= set(re.findall(r'outbox\.send\([^)]*?"([a-z.]+)"', SERVICE_SOURCE))
+    assert {"room.event", "error", "signal"} <= names
+    missing = sorted(n for n in names if not documented(n))
+    assert missing == [], f"server → client events missing from docs/protocol.md: {missing}"
+
+
+def test_the_client_event_table_of_the_document_names_no_event_the_server_lacks() -> None:
+    section = DOC.split("## Client → server events", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([a-z.]+)` \|", section, flags=re.MULTILINE)
+    assert rows, "the client → server table was not found"
+    assert sorted(set(rows) - set(EVENTS)) == []
+    assert sorted(set(EVENTS) - set(rows)) == []
