@@ -65,6 +65,7 @@ class Seat:
     joined_at: float = 0.0
     disconnected_at: float | None = None
     publishing: bool = False
+    pseq: int = 0  # the last per-participant sequence number given to this seat
 
     def public(self) -> dict[str, Any]:
         """What other participants see of a seat: no sids, no tokens, no account ids."""
@@ -74,14 +75,20 @@ class Seat:
 
 @dataclass
 class RoomEvent:
-    seq: int
+    seq: int  # the room's sequence: one per event, the same on every node
     type: str
     data: dict[str, Any]
     audience: list[str]
     at: float
+    # Each recipient's own sequence: consecutive per participant, so a client can tell a
+    # lost event (a gap) from an event that was meant for someone else.
+    pseqs: dict[str, int] = field(default_factory=dict)
 
     def wire(self) -> dict[str, Any]:
         return {"seq": self.seq, "type": self.type, "data": self.data, "at": self.at}
+
+    def wire_for(self, pid: str) -> dict[str, Any]:
+        return {**self.wire(), "pseq": self.pseqs.get(pid, 0)}
 
 
 @dataclass
@@ -139,7 +146,8 @@ class Room:
     def snapshot_for(self, pid: str) -> dict[str, Any]:
         """The state a participant is allowed to see, on join and on resync."""
         seat = self.seat(pid)
-        snap: dict[str, Any] = {"seq": self.seq, "you": seat.public(), "max_publishers": self.max_publishers}
+        snap: dict[str, Any] = {"seq": self.seq, "pseq": seat.pseq, "you": seat.public(),
+                                "max_publishers": self.max_publishers}
         if seat.state is SeatState.admitted:
             snap["participants"] = [s.public() for s in self.admitted()]
         else:
@@ -154,7 +162,13 @@ class Room:
         if not audience:
             return
         self.seq += 1
-        self.outbox.append(RoomEvent(self.seq, type_, data, audience, now))
+        pseqs = {}
+        for pid in audience:
+            seat = self.seats.get(pid)
+            if seat is not None:
+                seat.pseq += 1
+                pseqs[pid] = seat.pseq
+        self.outbox.append(RoomEvent(self.seq, type_, data, audience, now, pseqs))
 
     def _lobby_changed(self, now: float) -> None:
         self._emit("lobby.updated", {"lobby": [s.public() for s in self.lobby()]},
@@ -393,4 +407,5 @@ class Room:
 
 
 def event_from_dict(d: dict[str, Any]) -> RoomEvent:
-    return RoomEvent(seq=d["seq"], type=d["type"], data=d["data"], audience=list(d["audience"]), at=d["at"])
+    return RoomEvent(seq=d["seq"], type=d["type"], data=d["data"], audience=list(d["audience"]), at=d["at"],
+                     pseqs=dict(d.get("pseqs", {})))

@@ -128,7 +128,9 @@ class SignalingServer:
 
     async def deliver(self, room_id: str, events: list[RoomEvent]) -> None:
         for e in events:
-            await self.sio.emit("room.event", e.wire(), to=[personal_room(room_id, p) for p in e.audience])
+            # One emit per recipient: each carries that recipient's own sequence number.
+            for pid in e.audience:
+                await self.sio.emit("room.event", e.wire_for(pid), to=personal_room(room_id, pid))
 
     async def send(self, room_id: str, pid: str, event: str, data: dict[str, Any]) -> None:
         await self.sio.emit(event, data, to=personal_room(room_id, pid))

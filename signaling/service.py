@@ -84,7 +84,7 @@ class RoomService:
         missed: list[dict[str, Any]] | None = None
         token_ok = bool(body.resume_token) and body.resume_token == previous_token.get("value")
         if result.resumed and token_ok and body.last_seq is not None:
-            missed = [e.wire() for e in await self.store.events_after(b.session_id, body.last_seq)
+            missed = [e.wire_for(b.pid) for e in await self.store.events_after(b.session_id, body.last_seq)
                       if b.pid in e.audience and e.seq <= snapshot["seq"]]
         if not result.resumed:
             await persistence.record(self.core, b.case_id, b.session_id, "join", b.actor,
@@ -130,11 +130,13 @@ class RoomService:
         room = await self._room(b)
         room.seat(b.pid)
         buffered = await self.store.events_after(b.session_id, after_seq)
-        events = [e.wire() for e in buffered if b.pid in e.audience]
+        events = [e.wire_for(b.pid) for e in buffered if b.pid in e.audience]
         # Complete when the buffer reaches back to after_seq + 1; events for others are gaps by design.
         complete = after_seq >= room.seq or (bool(buffered) and buffered[0].seq == after_seq + 1)
+        # The snapshot always comes along: a client just admitted from the lobby needs the
+        # roster, and one whose gap the buffer no longer covers needs the whole state.
         return {"ok": True, "events": events, "seq": room.seq, "complete": complete,
-                "room": room.snapshot_for(b.pid) if not complete else None}
+                "room": room.snapshot_for(b.pid)}
 
     # ---- moderation ---------------------------------------------------------------------
 
@@ -150,6 +152,8 @@ class RoomService:
         seat = await self._update(b.session_id, lambda room: _apply(room, lambda r: r.deny(b.pid, pid, reason, now)))
         await self._revoke(seat, reason or "denied by the mediator")
         await persistence.record(self.core, b.case_id, b.session_id, "deny", b.actor, {"pid": pid, "reason": reason})
+        if seat.sid and seat.connected:
+            await self.outbox.disconnect(seat.sid)  # after lobby.denied has gone out, as with removal
         return {"ok": True}
 
     async def remove(self, b: Binding, pid: str, reason: str) -> dict[str, Any]:

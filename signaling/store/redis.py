@@ -57,7 +57,7 @@ class RedisRoomStore:
                         events, room.outbox = room.outbox, []
                         pipe.set(state_key, _dumps(room.to_dict()), ex=ROOM_TTL_SECONDS)
                         if events:
-                            pipe.rpush(events_key, *[_dumps({**e.wire(), "audience": e.audience}) for e in events])
+                            pipe.rpush(events_key, *[_dumps({**e.wire(), "audience": e.audience, "pseqs": e.pseqs}) for e in events])
                             pipe.ltrim(events_key, -EVENT_BUFFER, -1)
                         pipe.expire(events_key, ROOM_TTL_SECONDS)
                         pipe.sadd(keys.ROOMS, room_id)

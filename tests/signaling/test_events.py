@@ -210,13 +210,14 @@ async def test_sync_returns_exactly_the_events_this_participant_may_see(live):
     sent = await mediator.call("chat.send", {"client_id": "s1", "text": "同步"})
     await expert.wait_event("chat.message", id=sent["message"]["id"])
     ack = await expert.call("room.sync", {"after_seq": 0})
-    assert ack["ok"] and ack["complete"] is True and ack["room"] is None
+    assert ack["ok"] and ack["complete"] is True
+    assert ack["room"]["you"]["pid"] == expert.pid and ack["room"]["seq"] == ack["seq"]
     assert ack["events"] == expert.events
     assert ack["seq"] == ack["events"][-1]["seq"]
     assert not [e for e in ack["events"] if e["type"].startswith("lobby.")]
 
 
-async def test_sync_across_events_meant_for_others_is_complete_and_needs_no_new_snapshot(live):
+async def test_sync_across_events_meant_for_others_is_complete(live):
     people = await admitted(live, "expert")
     mediator, expert = people["mediator"], people["expert"]
     before = max(e["seq"] for e in expert.events)
@@ -227,7 +228,7 @@ async def test_sync_across_events_meant_for_others_is_complete_and_needs_no_new_
     assert got["seq"] > before + 1  # a gap: the lobby events in between were for others
     ack = await expert.call("room.sync", {"after_seq": before})
     assert ack["events"] == [got]
-    assert ack["complete"] is True and ack["room"] is None
+    assert ack["complete"] is True
     ahead = await expert.call("room.sync", {"after_seq": ack["seq"] + 100})
     assert ahead["ok"] and ahead["events"] == [] and ahead["complete"] is True
 
@@ -299,8 +300,8 @@ async def test_a_denied_person_gets_the_reason_and_their_link_no_longer_connects
     async with core.db.read() as s:
         inv = await s.get(Invitation, applicant.pid.removeprefix("i:"))
     assert inv is not None and inv.revoked_at is not None
-    # The connection still open is refused a seat; a new one with the same cookie is refused at connect.
-    error_of(await applicant.call("room.join", {}), "refused")
+    # Their socket is closed after the denial has reached them; the same cookie is refused at connect.
+    await applicant.wait_for(lambda: not applicant.sio.connected, what="the denied socket to close")
     again = same_person(live, applicant)
     assert (await refusal(again))["code"] == "unauthenticated"
 
@@ -720,3 +721,23 @@ async def test_joins_admissions_denials_removals_leaves_and_the_end_are_in_the_c
     async with core.db.read() as s:
         check = await eventlog.verify(s, live.world.demo.case_id)
     assert check.ok, check
+
+
+async def test_each_participant_gets_consecutive_own_sequence_numbers_despite_events_for_others(live):
+    """`seq` has gaps where events were meant for others; `pseq` has none, so a real loss shows."""
+    people = await admitted(live, "expert")
+    mediator, expert = people["mediator"], people["expert"]
+    start = expert.joined["room"]["pseq"]
+    applicant = await live.person("applicant")
+    await applicant.join()  # lobby events for the mediator and the applicant only
+    await mediator.call("chat.send", {"client_id": "p1", "text": "一"})
+    await mediator.call("chat.send", {"client_id": "p2", "text": "二", "to": expert.pid})
+    await mediator.call("chat.send", {"client_id": "p3", "text": "三"})
+    await expert.wait_for(lambda: len(expert.of_type("chat.message")) == 3, what="three messages")
+    mine = [e for e in expert.events if e["pseq"] > start]
+    assert [e["pseq"] for e in mine] == list(range(start + 1, start + 1 + len(mine)))
+    seqs = [expert.joined["room"]["seq"], *(e["seq"] for e in mine)]
+    assert seqs == sorted(seqs)
+    assert any(b - a > 1 for a, b in zip(seqs, seqs[1:]))  # the room's seq skipped the lobby events
+    mediator_pseqs = [e["pseq"] for e in mediator.events]
+    assert mediator_pseqs == list(range(1, len(mediator_pseqs) + 1))

@@ -444,7 +444,7 @@ def test_a_room_survives_a_round_trip_through_its_stored_form() -> None:
     assert copy.to_dict() == room.to_dict()
     assert copy.seats["a"].role is SessionRole.applicant and copy.seats["o"].state is SeatState.lobby
     assert copy.outbox == []
-    assert event_from_dict({**event.wire(), "audience": event.audience}) == event
+    assert event_from_dict({**event.wire(), "audience": event.audience, "pseqs": event.pseqs}) == event
 
 
 def test_what_others_see_of_a_seat_has_no_sid_token_or_account() -> None:
