@@ -16,8 +16,10 @@ from typing import Any, AsyncIterator
 
 import asyncpg
 import pytest
+from argon2 import PasswordHasher
 
 from server.app import create_app
+from server.auth.passwords import Passwords
 from server.config import Settings, load_settings
 from server.domain.access import Principal
 from server.domain.accounts import StaffRole
@@ -92,7 +94,14 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 async def core(settings: Settings, clock: FrozenClock) -> AsyncIterator[Core]:
+    """The Core, with Argon2id at its lowest cost.
+
+    Still the real hasher and verifier (tests/services/test_signin.py checks the production
+    parameters), but the suite builds the demo's accounts hundreds of times, and the
+    production cost of about 0.2 s a hash would make it several times slower.
+    """
     c = Core.build(settings, clock=clock)
+    c.passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     yield c
     await c.close()
 

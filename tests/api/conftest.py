@@ -8,16 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from yarl import URL
 
-from server.auth.passwords import Passwords
-from server.config import Settings
-from server.domain.clock import FrozenClock
 from server.services.core import Core
 from server.storage import models as M
 from tests.conftest import World, api_login
@@ -30,18 +26,6 @@ HTML_INJECTION = "<script>alert(1)</script>"
 WRITTEN_TABLES = (M.Org, M.Account, M.Case, M.Party, M.MediationSession, M.Invitation, M.CaseEvent,
                   M.WebSession, M.LoginFailure)
 
-
-@pytest.fixture
-async def core(settings: Settings, clock: FrozenClock) -> AsyncIterator[Core]:
-    """The Core of tests/conftest.py, with Argon2id at its lowest cost.
-
-    Still the real hasher and verifier, but these tests sign in hundreds of times and the
-    production cost (about 0.2 s a hash) would make the suite ten times slower.
-    """
-    c = Core.build(settings, clock=clock)
-    c.passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    yield c
-    await c.close()
 
 
 @dataclass
