@@ -178,13 +178,18 @@ class RoomService:
         await self._update(b.session_id, lambda room: _apply(room, lambda r: r.request_mute(b.pid, pid, kind, now)))
         return {"ok": True}
 
-    async def end(self, b: Binding | None, reason: str, *, room_id: str | None = None,
-                  case_id: str | None = None) -> dict[str, Any]:
+    async def end(self, b: Binding | None, reason: str, *, room_id: str | None = None) -> dict[str, Any]:
         """End the session for everyone (mediator, or the idle timeout when `b` is None)."""
         now = self.now()
         room_id = room_id or (b.session_id if b else None)
         assert room_id is not None
-        room = await self._update(room_id, lambda room: _apply(room, lambda r: (r.end(b.pid if b else None, reason, now), r)[1]))
+
+        def op(room: Room | None) -> tuple[Room, Room]:
+            room = _need(room)
+            room.end(b.pid if b else None, reason, now)
+            return room, room
+
+        room = await self._update(room_id, op)
         actor = b.actor if b else "system:idle-timeout"
         await persistence.mark_status(self.core, room_id, SessionStatus.ended, actor, reason)
         await persistence.record(self.core, room.case_id, room_id, "end", actor, {"reason": reason})
@@ -251,16 +256,22 @@ class RoomService:
                     await persistence.record(self.core, case_id, room_id, "leave", actor,
                                              {"pid": seat.pid, "reason": "grace period expired"})
                 if idle:
-                    await self.end(None, "idle timeout", room_id=room_id, case_id=case_id)
+                    await self.end(None, "idle timeout", room_id=room_id)
             except DomainError as exc:
                 log.info("sweep %s: %s", room_id, exc.message)
             except Exception:  # noqa: BLE001 — one bad room must not stop the sweep of the others
                 log.exception("sweep of room %s failed", room_id)
 
 
-def _apply(room: Room | None, fn: Any) -> tuple[Room, Any]:
+def _need(room: Room | None) -> Room:
     if room is None:
         raise NotFound("this session has no live room; join first")
+    return room
+
+
+def _apply(room: Room | None, fn: Any) -> tuple[Room, Any]:
+    """A store mutation that runs `fn` on an existing room and keeps the room."""
+    room = _need(room)
     return room, fn(room)
 
 

@@ -122,6 +122,25 @@ async def authenticate(core: Core, cookie_token: str | None, kind: PrincipalKind
         return invitation_principal(inv), ws.csrf_token
 
 
+async def why_refused(core: Core, cookie_token: str | None) -> str:
+    """Why a join cookie no longer signs anyone in, in INVALID_TOKEN_REASONS terms."""
+    if not cookie_token or len(cookie_token) > 100 or not cookie_token.isascii():
+        return "unknown"
+    async with core.db.read() as s:
+        ws = await s.get(WebSession, _hash(cookie_token))
+        inv = await s.get(Invitation, ws.invitation_id) if ws is not None and ws.invitation_id else None
+        if inv is None:
+            return "unknown"
+        if inv.revoked_at is not None:
+            return "revoked"
+        if core.clock.now() >= inv.expires_at:
+            return "expired"
+        session = await s.get(MediationSession, inv.session_id)
+        if session is None or session.status == SessionStatus.ended.value:
+            return "session_ended"
+    return "unknown"
+
+
 async def logout(core: Core, cookie_token: str | None) -> None:
     if not cookie_token:
         return
