@@ -348,6 +348,13 @@ class Room:
             self.empty_since = now
         return seat
 
+    def needs_sweep(self, now: float, grace: float, idle: float) -> bool:
+        """Whether a seat's grace period or the room's idle time has run out (a cheap read)."""
+        if not self.ended and self.empty_since is not None and now - self.empty_since >= idle:
+            return True
+        return any(not s.connected and s.disconnected_at is not None and now - s.disconnected_at >= grace
+                   for s in self.seats.values())
+
     def expire(self, now: float, grace: float) -> list[Seat]:
         """Release the seats whose grace period has run out."""
         gone = [s for s in self.seats.values()

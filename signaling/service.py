@@ -250,6 +250,11 @@ class RoomService:
         now = self.now()
         for room_id in await self.store.room_ids():
             try:
+                # Look before locking: most rooms have nothing to sweep, and an update copies
+                # (memory) or round-trips (Redis) the whole room.
+                current = await self.store.view(room_id)
+                if current is not None and not current.needs_sweep(now, self.grace, self.idle):
+                    continue
                 gone, idle, case_id = await self._update(room_id, lambda room: _sweep(room, now, self.grace, self.idle))
                 for seat in gone:
                     actor = f"invitation:{seat.invitation_id}" if seat.invitation_id else f"account:{seat.account_id}"
