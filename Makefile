@@ -42,8 +42,9 @@ test: $(STAMP) $(NODE_STAMP) system-deps
 	$(PY) -m pytest
 
 # Benchmarks print a comparison and write bench/results/*.json. Run on a quiet machine.
-bench: $(STAMP) system-deps
+bench: $(STAMP) $(NODE_STAMP) system-deps
 	$(PY) -m bench.signaling
+	$(PY) -m bench.room_join
 
 demo: $(STAMP)
 	$(VENV)/bin/heshi migrate
@@ -53,7 +54,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache node_modules
 
 messages: $(STAMP)
-	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ --no-location --sort-output -o web/locale/messages.pot .
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k t --no-location --sort-output -o web/locale/messages.pot .
 	for l in zh en; do \
 	  if [ -f web/locale/$$l/LC_MESSAGES/messages.po ]; then \
 	    $(VENV)/bin/pybabel update --no-fuzzy-matching -i web/locale/messages.pot -d web/locale -l $$l; \

@@ -93,6 +93,7 @@ class Settings:
     turn_ttl_seconds: int = 86400
     redis_max_connections: int = 1000
     rate_limit_scale: int = 1  # multiplies the per-connection signaling limits
+    video_max_kbps: int = 500  # the most video each browser sends to each other browser
 
     @property
     def is_sqlite(self) -> bool:
@@ -150,7 +151,8 @@ def _from_raw(raw: Mapping[str, Any]) -> Settings:
         s["web_dir"] = Path(str(raw["web_dir"])).expanduser()
     for name, minimum, maximum in (("session_grace_seconds", 5, 3600), ("session_idle_minutes", 1, 24 * 60),
                                    ("max_publishers", 2, 50), ("turn_ttl_seconds", 60, 7 * 86400),
-                                   ("redis_max_connections", 10, 100_000), ("rate_limit_scale", 1, 1000)):
+                                   ("redis_max_connections", 10, 100_000), ("rate_limit_scale", 1, 1000),
+                                   ("video_max_kbps", 50, 10_000)):
         if name in raw:
             s[name] = _positive_int(name, raw[name], minimum=minimum, maximum=maximum)
     for name in ("ice_servers", "turn_urls"):

@@ -74,6 +74,46 @@ def load_catalogs(locale_dir: Path) -> dict[str, NullTranslations]:
     return catalogs
 
 
+# The browser code marks its messages with t("…"); `make messages` extracts them with Babel's
+# JavaScript extractor into the same catalogs, and the pages hand each browser its language's part.
+JS_KEYWORDS = {"t": None}
+
+
+def js_message_ids(js_dir: Path) -> list[str]:
+    """Every message id marked t("…") in the browser modules under `js_dir`."""
+    from babel.messages.extract import extract
+
+    ids: set[str] = set()
+    for path in sorted(js_dir.rglob("*.js")):
+        with path.open("rb") as fh:
+            for _lineno, message, _comments, _context in extract("javascript", fh, keywords=JS_KEYWORDS):
+                if isinstance(message, str) and message:
+                    ids.add(message)
+    return sorted(ids)
+
+
+class JsCatalogs:
+    """The browser's share of each catalog: {message id: translation}, built once per language."""
+
+    def __init__(self, js_dir: Path, catalogs: dict[str, NullTranslations]):
+        self.js_dir = js_dir
+        self.catalogs = catalogs
+        self._ids: list[str] | None = None
+        self._built: dict[str, dict[str, str]] = {}
+
+    def ids(self) -> list[str]:
+        if self._ids is None:
+            self._ids = js_message_ids(self.js_dir)
+        return self._ids
+
+    def for_language(self, lang: str) -> dict[str, str]:
+        if lang not in self._built:
+            tr = self.catalogs.get(lang) or self.catalogs["en"]
+            # Message ids are English: an English page needs only what differs from the id.
+            self._built[lang] = {m: text for m in self.ids() if (text := tr.gettext(m)) != m}
+        return self._built[lang]
+
+
 def pick_language(cookie: str | None, query: str | None, default: str) -> str:
     for candidate in (query, cookie):
         if candidate in LANGUAGES:

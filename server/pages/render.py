@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from typing import Any, Callable
@@ -17,9 +18,11 @@ from server.domain.cases import CaseSource, CaseStatus, DisputeType, PartySide
 from server.domain.grants import SessionRole
 from server.domain.sessions import SessionStatus
 from server.domain.errors import DomainError
-from server.i18n import ERROR_TITLES, FIELD_ERRORS, LABELS, LANGUAGE_NAMES, N_, pick_language
+from server.i18n import ERROR_TITLES, FIELD_ERRORS, LABELS, LANGUAGE_NAMES, N_, JsCatalogs, pick_language
 
 LANG_COOKIE = "heshi_lang"
+# The browser code's share of the catalogs (server/i18n.py), held by the app like CATALOGS.
+JS_CATALOGS = web.AppKey("js_catalogs", JsCatalogs)
 CHINA = ZoneInfo("Asia/Shanghai")
 # Enums the templates label with label_of(Enum, value).
 ENUMS = {e.__name__: e for e in (CaseSource, CaseStatus, DisputeType, PartySide, SessionRole, SessionStatus)}
@@ -44,6 +47,12 @@ def describe_error(tr: Any, error: DomainError) -> str:
     if translated != error.message or error.code not in ERROR_TITLES:
         return translated
     return f"{tr.gettext(ERROR_TITLES[error.code])}: {error.message}"
+
+
+def script_json(data: Any) -> Markup:
+    """JSON to put inside <script type="application/json">: no character in it can close the element."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return Markup(text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e"))
 
 
 def language(request: web.Request) -> str:

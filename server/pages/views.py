@@ -16,15 +16,16 @@ from server.domain.access import Principal
 from server.domain.accounts import StaffRole
 from server.domain.cases import CaseSource, CaseStatus, DisputeType, PartyInput, PartySide
 from server.domain.errors import DomainError, Forbidden, InvalidToken, NotFound, ValidationFailed
-from server.domain.grants import SessionRole
+from server.domain.grants import ROLE_GRANTS, SessionRole
 from server.domain.sessions import SessionStatus
 from server.http.errors import HttpError
-from server.http.keys import CORE
-from server.http.requests import JOIN_COOKIE, STAFF_COOKIE, check_csrf, client_address, join_session, staff_session
-from server.i18n import INVALID_TOKEN_REASONS, LANGUAGES, N_
+from server.http.keys import CATALOGS, CORE
+from server.http.requests import (JOIN_COOKIE, STAFF_COOKIE, check_csrf, client_address, join_session, json_response,
+                                  staff_session)
+from server.i18n import INVALID_TOKEN_REASONS, LANGUAGES, N_, JsCatalogs
 from server.services import accounts, cases, invitations, sessions, signin
 
-from .render import CHINA, LANG_COOKIE, render
+from .render import CHINA, JS_CATALOGS, LANG_COOKIE, language, render, script_json
 
 LOGIN_CSRF_COOKIE = "heshi_login_csrf"
 PARTY_ROWS = 4
@@ -337,7 +338,8 @@ async def join(request: web.Request) -> web.StreamResponse:
 
 
 async def session_page(request: web.Request) -> web.StreamResponse:
-    """The session's page: who you are, what the session is, and (issue 4) the room itself."""
+    """The session's page: the room for its invitation holders and the staff who run the case;
+    a read-only summary for other staff in scope."""
     core = request.app[CORE]
     session_id = request.match_info["session_id"]
     joined = await join_session(request)
@@ -348,11 +350,8 @@ async def session_page(request: web.Request) -> web.StreamResponse:
             # signin.authenticate() still accepts the cookie of an ended session; the page does not.
             return _refused(request, "session_ended")
         case = await cases.load_case(core, session.case_id)
-        return render(request, "session.html", {
-            "session": session_view(session), "case_number": case.number, "case_title": case.title,
-            "role": principal.session_role.value if principal.session_role else None,
-            "name": principal.display_name, "staff": False,
-        }, csrf_token=csrf)
+        role = principal.session_role or SessionRole.observer
+        return _room_page(request, session, case, name=principal.display_name, role=role, csrf=csrf)
     found = await staff_session(request)
     if found is None:
         if joined is not None:
@@ -360,7 +359,8 @@ async def session_page(request: web.Request) -> web.StreamResponse:
         if request.cookies.get(JOIN_COOKIE):
             # A party on a phone whose link was revoked, expired or whose session ended must see
             # why they cannot get in, not a staff sign-in form.
-            response = _refused(request, "no_longer_valid")
+            reason = await signin.why_refused(core, request.cookies.get(JOIN_COOKIE))
+            response = _refused(request, reason if reason != "unknown" else "no_longer_valid")
             response.del_cookie(JOIN_COOKIE, path="/")
             return response
         raise web.HTTPFound(f"/login?next={quote(request.path_qs)}")
@@ -368,11 +368,39 @@ async def session_page(request: web.Request) -> web.StreamResponse:
     session = await sessions.get_session(core, principal, session_id)
     case = await cases.get_case(core, principal, session.case_id)
     manage = await cases.can_manage(core, principal, case)
+    if manage and session.status != SessionStatus.ended.value:
+        # Staff who run the case join as its mediator, as the signaling server binds them.
+        return _room_page(request, session, case, name=principal.display_name, role=SessionRole.mediator,
+                          csrf=csrf, principal=principal)
     return render(request, "session.html", {
         "session": session_view(session), "case_number": case.number, "case_title": case.title,
         "case_id": case.id, "role": SessionRole.mediator.value if manage else SessionRole.observer.value,
         "name": principal.display_name, "staff": True,
     }, principal=principal, csrf_token=csrf)
+
+
+def _room_page(request: web.Request, session: Any, case: Any, *, name: str, role: SessionRole, csrf: str,
+               principal: Principal | None = None) -> web.Response:
+    """The live room: prejoin, lobby and the meeting itself, run by web/static/js/room/."""
+    settings = request.app[CORE].settings
+    response = render(request, "room.html", {
+        "session": session_view(session), "case_number": case.number, "case_title": case.title,
+        "case_id": case.id if principal is not None else None, "name": name, "role": role.value,
+        "grants": sorted(g.value for g in ROLE_GRANTS[role]), "video_max_kbps": settings.video_max_kbps,
+        "i18n_json": script_json(request.app[JS_CATALOGS].for_language(language(request))),
+    }, principal=principal, csrf_token=csrf)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def js_catalog(request: web.Request) -> web.StreamResponse:
+    """The browser code's messages in one language, for clients that do not load a page (e.g. an app)."""
+    lang = request.match_info["lang"]
+    if lang not in LANGUAGES:
+        raise NotFound(f"unknown language '{lang[:20]}'")
+    response = json_response(request.app[JS_CATALOGS].for_language(lang))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
 
 
 def add_routes(app: web.Application) -> None:
@@ -392,3 +420,5 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/invitations/{invitation_id}/revoke", invitation_revoke)
     r.add_get("/j/{token}", join)
     r.add_get("/s/{session_id}", session_page)
+    r.add_get("/i18n/{lang}.json", js_catalog)
+    app[JS_CATALOGS] = JsCatalogs(app[CORE].settings.web_dir / "static" / "js", app[CATALOGS])

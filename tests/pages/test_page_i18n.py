@@ -15,7 +15,7 @@ from server.domain.cases import CaseSource, CaseStatus, DisputeType, PartySide
 from server.domain.grants import SessionRole
 from server.domain.orgs import OrgKind, OrgLevel
 from server.domain.sessions import SessionStatus
-from server.i18n import ERROR_TITLES, INVALID_TOKEN_REASONS, LABELS
+from server.i18n import ERROR_TITLES, INVALID_TOKEN_REASONS, JS_KEYWORDS, LABELS, JsCatalogs, load_catalogs
 from server.http.errors import HTTP_CODES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,12 +23,12 @@ ZH_PO = ROOT / "web" / "locale" / "zh" / "LC_MESSAGES" / "messages.po"
 
 
 def _extracted() -> dict[str, set[str]]:
-    """Message ids in the sources, as `make messages` extracts them (babel.cfg, keyword N_)."""
+    """Message ids in the sources, as `make messages` extracts them (babel.cfg, keywords N_ and t)."""
     with (ROOT / "babel.cfg").open() as fh:
         method_map, options_map = parse_mapping_cfg(fh, str(ROOT / "babel.cfg"))
     found: dict[str, set[str]] = {}
     for filename, _lineno, message, _comments, _context in extract_from_dir(
-            str(ROOT), method_map, options_map, keywords={**DEFAULT_KEYWORDS, "N_": None}):
+            str(ROOT), method_map, options_map, keywords={**DEFAULT_KEYWORDS, **JS_KEYWORDS, "N_": None}):
         msgid = message if isinstance(message, str) else message[0]
         if msgid:
             found.setdefault(msgid, set()).add(filename)
@@ -46,10 +46,12 @@ def zh() -> Catalog:
         return read_po(fh, locale="zh_Hans_CN")
 
 
-def test_extraction_finds_messages_in_templates_and_python(extracted):
+def test_extraction_finds_messages_in_templates_python_and_browser_code(extracted):
     files = {f for names in extracted.values() for f in names}
     assert any(f.startswith("web/templates/") for f in files)
     assert any(f.startswith("server/") and f.endswith(".py") for f in files)
+    assert any(f.startswith("web/static/js/") and f.endswith(".js") for f in files)
+    assert "Unmute" in extracted  # a t() in web/static/js/room/view.js
     assert "Staff sign-in" in extracted  # a template
     assert "Neighbour dispute" in extracted  # an N_() label in server/i18n.py
     assert "%(num)d case" in extracted  # an ngettext
@@ -99,3 +101,14 @@ def test_every_refusal_reason_of_a_join_link_has_an_explanation():
     reasons = {part.split('"', 2)[1] for part in source.split("InvalidToken(")[1:]}
     assert reasons, "no InvalidToken reasons found"
     assert reasons <= set(INVALID_TOKEN_REASONS), reasons - set(INVALID_TOKEN_REASONS)
+
+
+def test_the_browser_gets_every_message_of_its_code_in_chinese(extracted):
+    """The catalog a room page embeds (and /i18n/zh.json serves) holds every t() of web/static/js."""
+    js = {m for m, files in extracted.items() if any(f.startswith("web/static/js/") for f in files)}
+    catalogs = JsCatalogs(ROOT / "web" / "static" / "js", load_catalogs(ROOT / "web" / "locale"))
+    assert set(catalogs.ids()) == js
+    zh = catalogs.for_language("zh")
+    assert set(zh) == js, sorted(js - set(zh))
+    assert zh["Unmute"] == "解除静音"
+    assert catalogs.for_language("en") == {}  # message ids are English

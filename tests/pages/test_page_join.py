@@ -136,7 +136,7 @@ async def test_revoking_an_invitation_closes_a_session_page_already_open(client,
     resp = await client.get(f"/s/{world.demo.session_id}", allow_redirects=False)
     text = await resp.text()
     assert resp.status == 401
-    assert "您的邀请已无法使用" in text
+    assert "该邀请已被调解员撤销" in text  # says why: withdrawn, not merely "no longer valid"
     assert "李秀英" not in text and "第一次视频调解" not in text
     assert cookie(client, JOIN_COOKIE) is None  # the dead cookie is cleared
     assert (await client.get("/api/v1/cases")).status == 401

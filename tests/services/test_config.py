@@ -28,7 +28,7 @@ def test_defaults_run_one_process_on_localhost_with_sqlite_in_data(tmp_path: Pat
     assert (s.cookie_secure, s.allowed_origins, s.web_dir) == (False, (), REPO_ROOT / "web")
     assert (s.session_grace_seconds, s.session_idle_minutes, s.max_publishers) == (60, 30, 6)
     assert (s.ice_servers, s.turn_urls, s.turn_secret, s.turn_ttl_seconds) == ((), (), "", 86400)
-    assert (s.redis_max_connections, s.rate_limit_scale) == (1000, 1)
+    assert (s.redis_max_connections, s.rate_limit_scale, s.video_max_kbps) == (1000, 1, 500)
 
 
 # (variable, raw value, setting, parsed value); a Path value is compared after resolving.
@@ -62,6 +62,7 @@ PARSED: list[tuple[str, str, str, Any]] = [
     ("HESHI_TURN_TTL_SECONDS", "3600", "turn_ttl_seconds", 3600),
     ("HESHI_REDIS_MAX_CONNECTIONS", "500", "redis_max_connections", 500),
     ("HESHI_RATE_LIMIT_SCALE", "10", "rate_limit_scale", 10),
+    ("HESHI_VIDEO_MAX_KBPS", "300", "video_max_kbps", 300),
 ]
 # Variables that only make sense together with another.
 COMPANIONS = {"HESHI_TURN_URLS": {"HESHI_TURN_SECRET": "coturn-static-secret"}}
@@ -174,6 +175,7 @@ BAD: list[tuple[dict[str, str], str]] = [
     ({"HESHI_TURN_TTL_SECONDS": "59"}, "HESHI_TURN_TTL_SECONDS"),
     ({"HESHI_REDIS_MAX_CONNECTIONS": "9"}, "HESHI_REDIS_MAX_CONNECTIONS"),
     ({"HESHI_RATE_LIMIT_SCALE": "0"}, "HESHI_RATE_LIMIT_SCALE"),
+    ({"HESHI_VIDEO_MAX_KBPS": "49"}, "HESHI_VIDEO_MAX_KBPS"),
     ({"HESHI_COLOUR": "red"}, "HESHI_COLOUR"),
     ({"HESHI_CONFIG": "/nonexistent/heshi.toml"}, "HESHI_CONFIG"),
 ]
