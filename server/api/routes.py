@@ -19,7 +19,7 @@ from server.auth.passwords import generate_password
 from server.domain.cases import PartyInput
 from server.domain.errors import Conflict, Forbidden, InvalidToken
 from server.http.keys import CORE
-from server.http.requests import (CSRF_HEADER, STAFF_COOKIE, client_address, json_response, parse_query,
+from server.http.requests import (STAFF_COOKIE, client_address, json_response, parse_query,
                                   read_json, require_staff, staff_session)
 from server.services import accounts, cases, invitations, orgs, sessions, signin
 

@@ -12,21 +12,18 @@ from typing import Any, AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestServer
-from argon2 import PasswordHasher
 from playwright.async_api import Browser, async_playwright
 
 from server.app import create_app
-from server.auth.passwords import Passwords
-from server.config import Settings, load_settings
+from server.config import Settings
 from server.domain.clock import SystemClock
 from server.services.core import Core
 from tests.conftest import TEST_SECRET
+from tests.support.browser import CHROMIUM, MEDIA_ARGS, settings_on_port
+from tests.support.browser import CHROMIUM_ARGS as BROWSER_ARGS
 from tests.support.services import free_port
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                 "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
+CHROMIUM_ARGS = [*BROWSER_ARGS, *MEDIA_ARGS]
 
 
 @pytest.fixture
@@ -52,17 +49,7 @@ def port() -> int:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, port: int) -> Settings:
-    """Join links point at the port the browsers talk to."""
-    return load_settings(env={}, data_dir=str(tmp_path / "data"), database_url=database_url,
-                         secret_key=TEST_SECRET, public_url=f"http://127.0.0.1:{port}")
-
-
-@pytest.fixture
-async def core(settings: Settings, clock: SystemClock) -> AsyncIterator[Core]:
-    c = Core.build(settings, clock=clock)
-    c.passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    yield c
-    await c.close()
+    return settings_on_port(tmp_path, database_url, port, TEST_SECRET)
 
 
 @pytest.fixture

@@ -14,16 +14,14 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from server.app import create_app
-from server.config import Settings, load_settings
+from server.config import Settings
 from server.services.core import Core
 from tests.conftest import TEST_SECRET
 from tests.pages.helpers import path_of
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, settings_on_port
 from tests.support.services import free_port
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "pages"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
 
@@ -36,8 +34,7 @@ def port() -> int:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, port: int) -> Settings:
     """As in tests/conftest.py, but join links point at the port the browser talks to."""
-    return load_settings(env={}, data_dir=str(tmp_path / "data"), database_url=database_url,
-                         secret_key=TEST_SECRET, public_url=f"http://127.0.0.1:{port}")
+    return settings_on_port(tmp_path, database_url, port, TEST_SECRET)
 
 
 @pytest.fixture

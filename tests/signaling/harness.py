@@ -6,6 +6,7 @@ import asyncio
 from typing import Any, Callable
 
 import aiohttp
+import pytest
 import socketio
 
 from server.http.requests import JOIN_COOKIE, STAFF_COOKIE
@@ -116,3 +117,15 @@ class Participant:
     async def close(self) -> None:
         if self.sio.connected:
             await self.sio.disconnect()
+
+
+async def refusal(p: Participant, auth: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Connect, expecting a refusal; return the connect_error's data {code, message}."""
+    got: list[Any] = []
+    p.sio.on("connect_error", lambda data: got.append(data))
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await p.connect(auth)
+    assert not p.sio.connected
+    assert got, "the refusal carried no connect_error data"
+    assert got[0]["message"] == got[0]["data"]["message"]
+    return got[0]["data"]

@@ -12,21 +12,10 @@ import socketio
 from server.http.requests import JOIN_COOKIE
 from server.services import invitations
 from signaling.limits import LIMITS
-from tests.signaling.harness import Participant, staff_cookie
+from tests.signaling.harness import Participant, staff_cookie, refusal
 
 
 # ---- helpers ----------------------------------------------------------------------------
-
-async def refusal(p: Participant, auth: Any = None) -> dict[str, Any]:
-    """Connect, expecting a refusal; return the connect_error's data {code, message}."""
-    got: list[Any] = []
-    p.sio.on("connect_error", lambda data: got.append(data))
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        await p.connect(auth)
-    assert not p.sio.connected
-    assert got, "the refusal carried no connect_error data"
-    return got[0]["data"]
-
 
 def another(live: Any, *, join: str | None = None, staff: str | None = None, origin: str | None = None) -> Participant:
     p = Participant(live.base_url, live.session_id, join=join, staff=staff, origin=origin)

@@ -11,7 +11,6 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-import socketio
 from sqlalchemy import select
 
 from server.config import Settings
@@ -20,7 +19,7 @@ from server.http.requests import JOIN_COOKIE
 from server.services import eventlog, invitations
 from server.services.core import Core
 from server.storage.models import CaseEvent, ChatMessage, Invitation, MediationSession
-from tests.signaling.harness import Participant, join_cookie
+from tests.signaling.harness import Participant, join_cookie, refusal
 
 
 # ---- settings per test ------------------------------------------------------------------
@@ -56,18 +55,6 @@ def same_person(live: Any, p: Participant) -> Participant:
     q = Participant(live.base_url, live.session_id, join=p.cookies.get(JOIN_COOKIE))
     live.people.append(q)
     return q
-
-
-async def refusal(p: Participant, auth: Any = None) -> dict[str, Any]:
-    """Connect, expecting a refusal; return the connect_error's data {code, message}."""
-    got: list[Any] = []
-    p.sio.on("connect_error", lambda data: got.append(data))
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        await p.connect(auth)
-    assert not p.sio.connected
-    assert got, "the refusal carried no connect_error data"
-    assert got[0]["message"] == got[0]["data"]["message"]
-    return got[0]["data"]
 
 
 async def closed(p: Participant, timeout: float = 10) -> None:
