@@ -92,6 +92,7 @@ class Settings:
     turn_secret: str = ""  # coturn's static-auth-secret (use-auth-secret)
     turn_ttl_seconds: int = 86400
     redis_max_connections: int = 1000
+    redis_prefix: str = "heshi:"  # every key and channel; deployments sharing one Redis need their own
     rate_limit_scale: int = 1  # multiplies the per-connection signaling limits
     video_max_kbps: int = 500  # the most video each browser sends to each other browser
 
@@ -162,6 +163,11 @@ def _from_raw(raw: Mapping[str, Any]) -> Settings:
                 if not u.startswith(("stun:", "turn:", "turns:")):
                     raise ConfigError(f"{PREFIX}{name.upper()}: expected stun:, turn: or turns: URLs, got {u!r}")
             s[name] = urls
+    if "redis_prefix" in raw:
+        prefix = str(raw["redis_prefix"]).strip()
+        if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", prefix):
+            raise ConfigError(f"{PREFIX}REDIS_PREFIX: 1-64 characters of letters, digits, '_', '.', ':' or '-', got {prefix!r}")
+        s["redis_prefix"] = prefix
     if "turn_secret" in raw:
         s["turn_secret"] = str(raw["turn_secret"]).strip()
     if s.get("turn_urls") and not s.get("turn_secret"):

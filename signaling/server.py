@@ -26,7 +26,7 @@ from .binding import Binding, bind
 from .limits import ConnectionLimits
 from .room import RoomEvent
 from .service import RoomService
-from .store import keys
+from .store.keys import Keys
 from .store.base import RoomStore
 from .store.memory import MemoryRoomStore
 
@@ -64,7 +64,7 @@ class SignalingServer:
         manager = None
         if settings.redis_url:
             # redis-py's default pool of 100 makes the manager drop messages under load (DESIGN.md).
-            manager = socketio.AsyncRedisManager(settings.redis_url, channel=keys.SOCKETIO_CHANNEL,
+            manager = socketio.AsyncRedisManager(settings.redis_url, channel=Keys(settings.redis_prefix).socketio_channel,
                                                  redis_options={"max_connections": settings.redis_max_connections})
         self.sio = socketio.AsyncServer(async_mode="aiohttp", transports=["websocket"],
                                         cors_allowed_origins=self._origin_allowed, client_manager=manager,
@@ -73,7 +73,8 @@ class SignalingServer:
             if settings.redis_url:
                 from .store.redis import RedisRoomStore
 
-                store = RedisRoomStore(settings.redis_url, max_connections=settings.redis_max_connections)
+                store = RedisRoomStore(settings.redis_url, max_connections=settings.redis_max_connections,
+                                       prefix=settings.redis_prefix)
             else:
                 store = MemoryRoomStore()
         self.store = store

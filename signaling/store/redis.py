@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
 
 from ..room import Room, RoomEvent, event_from_dict
-from . import keys
+from .keys import Keys
 from .base import EVENT_BUFFER, Mutation, StoreUnavailable
 
 T = TypeVar("T")
@@ -25,12 +25,13 @@ def _dumps(value: Any) -> str:
 
 
 class RedisRoomStore:
-    def __init__(self, url: str, *, max_connections: int = 1000):
+    def __init__(self, url: str, *, max_connections: int = 1000, prefix: str = "heshi:"):
         self._redis = aioredis.from_url(url, max_connections=max_connections, decode_responses=True)
+        self.keys = Keys(prefix)
 
     async def load(self, room_id: str) -> Room | None:
         try:
-            raw = await self._redis.get(keys.room_state(room_id))
+            raw = await self._redis.get(self.keys.room_state(room_id))
         except RedisError as exc:
             raise StoreUnavailable(f"room state is unavailable: {exc}") from None
         return Room.from_dict(json.loads(raw)) if raw else None
@@ -39,7 +40,7 @@ class RedisRoomStore:
         return await self.load(room_id)
 
     async def update(self, room_id: str, mutation: Mutation[T]) -> tuple[T, list[RoomEvent]]:
-        state_key, events_key = keys.room_state(room_id), keys.room_events(room_id)
+        state_key, events_key = self.keys.room_state(room_id), self.keys.room_events(room_id)
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 for _ in range(MAX_RETRIES):
@@ -51,7 +52,7 @@ class RedisRoomStore:
                         pipe.multi()
                         if room is None:
                             pipe.delete(state_key, events_key)
-                            pipe.srem(keys.ROOMS, room_id)
+                            pipe.srem(self.keys.rooms, room_id)
                             await pipe.execute()
                             return result, []
                         events, room.outbox = room.outbox, []
@@ -60,7 +61,8 @@ class RedisRoomStore:
                             pipe.rpush(events_key, *[_dumps({**e.wire(), "audience": e.audience, "pseqs": e.pseqs}) for e in events])
                             pipe.ltrim(events_key, -EVENT_BUFFER, -1)
                         pipe.expire(events_key, ROOM_TTL_SECONDS)
-                        pipe.sadd(keys.ROOMS, room_id)
+                        pipe.sadd(self.keys.rooms, room_id)
+                        pipe.expire(self.keys.rooms, ROOM_TTL_SECONDS)  # a prefix nobody uses any more fades away
                         await pipe.execute()
                         return result, events
                     except WatchError:
@@ -71,14 +73,14 @@ class RedisRoomStore:
 
     async def events_after(self, room_id: str, seq: int) -> list[RoomEvent]:
         try:
-            raw = await self._redis.lrange(keys.room_events(room_id), 0, -1)
+            raw = await self._redis.lrange(self.keys.room_events(room_id), 0, -1)
         except RedisError as exc:
             raise StoreUnavailable(f"room state is unavailable: {exc}") from None
         return [e for e in map(lambda r: event_from_dict(json.loads(r)), raw) if e.seq > seq]
 
     async def room_ids(self) -> list[str]:
         try:
-            return sorted(await self._redis.smembers(keys.ROOMS))
+            return sorted(await self._redis.smembers(self.keys.rooms))
         except RedisError as exc:
             raise StoreUnavailable(f"room state is unavailable: {exc}") from None
 

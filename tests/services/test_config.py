@@ -28,7 +28,7 @@ def test_defaults_run_one_process_on_localhost_with_sqlite_in_data(tmp_path: Pat
     assert (s.cookie_secure, s.allowed_origins, s.web_dir) == (False, (), REPO_ROOT / "web")
     assert (s.session_grace_seconds, s.session_idle_minutes, s.max_publishers) == (60, 30, 6)
     assert (s.ice_servers, s.turn_urls, s.turn_secret, s.turn_ttl_seconds) == ((), (), "", 86400)
-    assert (s.redis_max_connections, s.rate_limit_scale, s.video_max_kbps) == (1000, 1, 500)
+    assert (s.redis_max_connections, s.rate_limit_scale, s.video_max_kbps, s.redis_prefix) == (1000, 1, 500, "heshi:")
 
 
 # (variable, raw value, setting, parsed value); a Path value is compared after resolving.
@@ -63,6 +63,7 @@ PARSED: list[tuple[str, str, str, Any]] = [
     ("HESHI_REDIS_MAX_CONNECTIONS", "500", "redis_max_connections", 500),
     ("HESHI_RATE_LIMIT_SCALE", "10", "rate_limit_scale", 10),
     ("HESHI_VIDEO_MAX_KBPS", "300", "video_max_kbps", 300),
+    ("HESHI_REDIS_PREFIX", "county-a:", "redis_prefix", "county-a:"),
 ]
 # Variables that only make sense together with another.
 COMPANIONS = {"HESHI_TURN_URLS": {"HESHI_TURN_SECRET": "coturn-static-secret"}}
@@ -172,6 +173,7 @@ BAD: list[tuple[dict[str, str], str]] = [
     ({"HESHI_MAX_PUBLISHERS": "1"}, "HESHI_MAX_PUBLISHERS"),
     ({"HESHI_ICE_SERVERS": "stun:ok.example.cn,https://turn.example.cn"}, "HESHI_ICE_SERVERS"),
     ({"HESHI_TURN_URLS": "turn:turn.example.cn"}, "HESHI_TURN_SECRET"),
+    ({"HESHI_REDIS_PREFIX": "has space"}, "HESHI_REDIS_PREFIX"),
     ({"HESHI_TURN_TTL_SECONDS": "59"}, "HESHI_TURN_TTL_SECONDS"),
     ({"HESHI_REDIS_MAX_CONNECTIONS": "9"}, "HESHI_REDIS_MAX_CONNECTIONS"),
     ({"HESHI_RATE_LIMIT_SCALE": "0"}, "HESHI_RATE_LIMIT_SCALE"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, AsyncIterator
 
+import uuid
+
 import aiohttp
 import pytest
 
@@ -19,7 +21,8 @@ from tests.support.services import redis_url
 
 @pytest.fixture
 async def nodes(aiohttp_server: Any, core: Core, world: World) -> AsyncIterator[list[str]]:
-    settings = replace(core.settings, redis_url=redis_url())
+    # A prefix of this test's own: rooms of other runs in a shared Redis are not ours to sweep.
+    settings = replace(core.settings, redis_url=redis_url(), redis_prefix=f"heshi-test-{uuid.uuid4().hex[:8]}:")
     urls, cores = [], []
     for _ in range(2):
         node_core = Core.build(settings, clock=core.clock)
