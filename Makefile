@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed
 # Browser libraries come from the npm registry through package-lock.json, never a CDN.
 NODE_STAMP := node_modules/.installed
 # Debian packages the test suite drives: a real browser, CJK fonts (Chinese renders as
-# empty boxes without them), and a Redis server for the multi-node tests.
-TEST_DEBS := chromium fonts-noto-cjk redis-server
+# empty boxes without them), and Redis and PostgreSQL servers (tests start throwaway ones
+# on free loopback ports when none is running).
+TEST_DEBS := chromium fonts-noto-cjk redis-server postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test venv system-deps migrate demo bench clean messages
