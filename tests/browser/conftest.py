@@ -11,17 +11,12 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, async_playwright
 
-from server.app import create_app
-from server.config import Settings
 from server.domain.clock import SystemClock
-from server.services.core import Core
-from tests.conftest import TEST_SECRET
-from tests.support.browser import CHROMIUM, MEDIA_ARGS, settings_on_port
+from tests.support.browser import base_url, port, settings  # noqa: F401 — fixtures
+from tests.support.browser import CHROMIUM, MEDIA_ARGS
 from tests.support.browser import CHROMIUM_ARGS as BROWSER_ARGS
-from tests.support.services import free_port
 
 CHROMIUM_ARGS = [*BROWSER_ARGS, *MEDIA_ARGS]
 
@@ -40,26 +35,6 @@ def database_url(tmp_path: Path, sqlite_template: Path) -> Any:
 def clock() -> SystemClock:
     """Real time: rate limits refill, grace periods run, and WebRTC does not wait for a test's clock."""
     return SystemClock()
-
-
-@pytest.fixture
-def port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str, port: int) -> Settings:
-    return settings_on_port(tmp_path, database_url, port, TEST_SECRET)
-
-
-@pytest.fixture
-async def base_url(core: Core, port: int) -> AsyncIterator[str]:
-    server = TestServer(create_app(core.settings, core=core), host="127.0.0.1", port=port)
-    await server.start_server()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await server.close()
 
 
 @pytest.fixture

@@ -10,41 +10,15 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from server.app import create_app
-from server.config import Settings
-from server.services.core import Core
-from tests.conftest import TEST_SECRET
 from tests.pages.helpers import path_of
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, settings_on_port
-from tests.support.services import free_port
+from tests.support.browser import base_url, port, settings  # noqa: F401 — fixtures
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "pages"
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
-
-
-@pytest.fixture
-def port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str, port: int) -> Settings:
-    """As in tests/conftest.py, but join links point at the port the browser talks to."""
-    return settings_on_port(tmp_path, database_url, port, TEST_SECRET)
-
-
-@pytest.fixture
-async def base_url(core: Core, port: int) -> AsyncIterator[str]:
-    server = TestServer(create_app(core.settings, core=core), host="127.0.0.1", port=port)
-    await server.start_server()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await server.close()
 
 
 @pytest.fixture

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import AsyncIterator
 
+import pytest
+from aiohttp.test_utils import TestServer
+
+from server.app import create_app
 from server.config import Settings, load_settings
+from server.services.core import Core
+
+from .services import free_port
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; `playwright install` cannot download browsers here
 # Without the background-networking flags Chromium keeps calling out of this closed network.
@@ -19,3 +27,28 @@ def settings_on_port(tmp_path: Path, database_url: str, port: int, secret_key: s
     """Settings whose join links point at the port the browsers talk to."""
     return load_settings(env={}, data_dir=str(tmp_path / "data"), database_url=database_url,
                          secret_key=secret_key, public_url=f"http://127.0.0.1:{port}")
+
+
+# Fixtures for a Heshi server on a known loopback port; a test module or conftest brings
+# them in with `from tests.support.browser import port, settings, base_url`.
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, port: int) -> Settings:
+    from tests.conftest import TEST_SECRET
+
+    return settings_on_port(tmp_path, database_url, port, TEST_SECRET)
+
+
+@pytest.fixture
+async def base_url(core: Core, port: int) -> AsyncIterator[str]:
+    server = TestServer(create_app(core.settings, core=core), host="127.0.0.1", port=port)
+    await server.start_server()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await server.close()
