@@ -6,7 +6,6 @@ CREATE DATABASE … TEMPLATE for PostgreSQL.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import uuid
@@ -14,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-import asyncpg
 import pytest
 from argon2 import PasswordHasher
 
@@ -31,7 +29,7 @@ from server.services.core import Core
 from server.services.demo import DemoResult, create_demo
 from server.services.signin import staff_principal
 from server.storage.db import migrate_sync
-from tests.support.services import postgres_admin_url
+from tests.support.services import postgres_admin_url, postgres_execute
 
 BACKENDS = ["sqlite", "postgres"]
 TEST_SECRET = "test-secret-key-" + "x" * 32
@@ -52,19 +50,11 @@ def _pg_url(admin: str, database: str) -> str:
 def pg_template() -> Any:
     admin = postgres_admin_url()
     name = f"heshi_tmpl_{os.getpid()}"
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}"'))
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    postgres_execute(admin, f'DROP DATABASE IF EXISTS "{name}"')
+    postgres_execute(admin, f'CREATE DATABASE "{name}"')
     migrate_sync("postgresql+asyncpg://" + _pg_url(admin, name).split("://", 1)[1])
-    yield admin, name, run
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}"'))
+    yield admin, name
+    postgres_execute(admin, f'DROP DATABASE IF EXISTS "{name}"')
 
 
 @pytest.fixture(params=BACKENDS)
@@ -74,11 +64,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    admin, template, run = request.getfixturevalue("pg_template")
+    admin, template = request.getfixturevalue("pg_template")
     name = f"heshi_t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(run(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    postgres_execute(admin, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     yield "postgresql+asyncpg://" + _pg_url(admin, name).split("://", 1)[1]
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    postgres_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

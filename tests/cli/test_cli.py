@@ -16,14 +16,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from server.config import load_settings
 from server.domain.errors import Unauthenticated
 from server.services import invitations, signin
 from server.services.core import Core
-from tests.support.services import free_port, postgres_admin_url
+from tests.support.services import free_port, postgres_admin_url, postgres_execute
 
 HESHI = Path(sys.executable).with_name("heshi")
 PUBLIC_URL = "https://mediate.example.cn"
@@ -273,19 +272,11 @@ def test_serve_with_migrate_answers_healthz_and_stops_on_sigterm(data_dir: Path)
 def fresh_postgres_url() -> Any:
     admin = postgres_admin_url()
     name = f"heshi_cli_{uuid.uuid4().hex[:12]}"
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    postgres_execute(admin, f'CREATE DATABASE "{name}"')
     try:
         yield admin.rsplit("/", 1)[0] + "/" + name
     finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        postgres_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_migrate_and_demo_work_against_postgresql(data_dir: Path, fresh_postgres_url: str) -> None:

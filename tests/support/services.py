@@ -88,3 +88,19 @@ def redis_url() -> str:
     atexit.register(lambda: (proc.terminate(), proc.wait(10)))
     _wait_port(port, "redis-server")
     return f"redis://127.0.0.1:{port}/0"
+
+
+def postgres_execute(admin_url: str, sql: str) -> None:
+    """Run one statement (CREATE/DROP DATABASE) on the admin connection, outside any event loop."""
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
