@@ -32,5 +32,14 @@ def make_app() -> web.Application:
     return app
 
 
+async def _tune_gc(app: web.Application) -> None:
+    # The same process settings as `heshi serve`, so that the comparison is like for like.
+    from server.process import tune_gc_for_serving
+
+    tune_gc_for_serving()
+
+
 if __name__ == "__main__":
-    web.run_app(make_app(), host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+    app = make_app()
+    app.on_startup.append(_tune_gc)
+    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)

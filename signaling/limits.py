@@ -34,6 +34,10 @@ LIMITS: dict[str, tuple[float, float]] = {
     "moderation": (5.0, 20.0),
 }
 
+# How the error message names each kind.
+WHAT: dict[str, str] = {"any": "messages", "chat": "chat messages", "sdp": "offers and answers",
+                        "candidate": "ICE candidates", "moderation": "moderation requests"}
+
 
 @dataclass
 class ConnectionLimits:
@@ -45,5 +49,4 @@ class ConnectionLimits:
         if bucket is None:
             rate, burst = LIMITS[kind]
             bucket = self.buckets[kind] = Bucket(rate * self.scale, burst * self.scale)
-        bucket.take(now, {"any": "messages", "chat": "chat messages", "sdp": "offers and answers",
-                          "candidate": "ICE candidates", "moderation": "moderation requests"}[kind])
+        bucket.take(now, WHAT[kind])

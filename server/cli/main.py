@@ -93,9 +93,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     elif not asyncio.run(_schema_is_current(settings)):
         raise CliExit(NOT_MIGRATED)
     app = create_app(settings)
+    app.on_startup.append(_tune_gc)
     print(f"Heshi listening on http://{settings.host}:{settings.port} (public URL {settings.public_url})", flush=True)
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
     return 0
+
+
+async def _tune_gc(app: Any) -> None:
+    from server.process import tune_gc_for_serving
+
+    tune_gc_for_serving()  # last of the start-up hooks: what start-up made is frozen too
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -13,10 +14,17 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
+    def timestamp(self) -> float:
+        """`now()` as POSIX seconds, without building a datetime (hot paths: rate limits, relay)."""
+        ...
+
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
+
+    def timestamp(self) -> float:
+        return time.time()
 
 
 class FrozenClock:
@@ -27,6 +35,9 @@ class FrozenClock:
 
     def now(self) -> datetime:
         return self._now
+
+    def timestamp(self) -> float:
+        return self._now.timestamp()
 
     def advance(self, **delta: float) -> None:
         self._now += timedelta(**delta)
