@@ -29,6 +29,11 @@
 const STATS_MS = 2000;
 const LEVELS_MS = 250;
 const DISCONNECTED_RESTART_MS = 4000;
+// An ICE restart that has not brought the connection back is made again, twice as late each
+// time, up to RESTART_RETRY_MAX_MS (Chromium gives a restart's checks about 15 s: a path that
+// comes back meanwhile is found by the checks under way, else by the next restart).
+const RESTART_RETRY_MS = 5000;
+const RESTART_RETRY_MAX_MS = 15000;
 // An offer unanswered this long was lost (its answerer closed meanwhile): offer again.
 const OFFER_RETRY_MS = 4000;
 // A connection the impolite side set up that has not come up by then is set up anew.
@@ -97,7 +102,7 @@ export class Mesh extends EventTarget {
       polite: this.myPid < pid, // the lower pid of a pair is polite (docs/protocol.md)
       makingOffer: false, ignoreOffer: false, answerPending: false,
       channel: null, stream: new MediaStream(), remoteState: { audio: true, video: true, audioOnly: false },
-      remoteSession: null, offers: 0, offerTimer: null, disconnectedTimer: null,
+      remoteSession: null, offers: 0, offerTimer: null, restartTimer: null, restarts: 0,
       createdAt: performance.now(), connectedOnce: false, closed: false, videoFlowing: false,
       prevStats: null, lastStats: {}, quality: "connecting",
     };
@@ -111,13 +116,17 @@ export class Mesh extends EventTarget {
     pc.ondatachannel = ({ channel }) => {
       if (channel.label === "heshi-state") this.useChannel(peer, channel);
     };
-    pc.oniceconnectionstatechange = () => this.onIceState(peer);
+    pc.oniceconnectionstatechange = () => {
+      this.log(pid, "ice", pc.iceConnectionState);
+      this.keepConnected(peer);
+    };
     pc.onconnectionstatechange = () => {
       this.log(pid, "connection", pc.connectionState);
       if (pc.connectionState === "connected") {
         peer.connectedOnce = true;
         this.watchFirstFrames(peer);
       }
+      this.keepConnected(peer);
       this.emit("peer-state", { pid, state: pc.connectionState });
     };
     pc.onsignalingstatechange = () => {
@@ -164,7 +173,7 @@ export class Mesh extends EventTarget {
     peer.closed = true;
     this.log(pid, "closed");
     clearTimeout(peer.offerTimer);
-    clearTimeout(peer.disconnectedTimer);
+    clearTimeout(peer.restartTimer);
     try {
       if (peer.channel) peer.channel.close();
       peer.pc.close();
@@ -323,21 +332,41 @@ export class Mesh extends EventTarget {
     }
   }
 
-  onIceState(peer) {
+  /**
+   * ICE restarts, from the impolite side only, so both ends never restart at once: when ICE
+   * fails, after DISCONNECTED_RESTART_MS of "disconnected", and again (RESTART_RETRY_MS, then
+   * ever later) for as long as a restart has not brought the connection back. Both states are
+   * watched: when a restart's checks fail, Chromium turns connectionState "failed" but can leave
+   * iceConnectionState at "disconnected", with no event to act on.
+   */
+  keepConnected(peer) {
     const pc = peer.pc;
-    const state = pc.iceConnectionState;
-    this.log(peer.pid, "ice", state);
-    clearTimeout(peer.disconnectedTimer);
-    // ICE restarts come from the impolite side only, so both ends never restart at once.
     if (peer.polite || peer.closed) return;
-    if (state === "failed") {
-      pc.restartIce();
-    } else if (state === "disconnected") {
-      // Chromium takes ~30 s to call a dead path failed; on a phone switching networks, restart sooner.
-      peer.disconnectedTimer = setTimeout(() => {
-        if (!peer.closed && pc.iceConnectionState === "disconnected") pc.restartIce();
-      }, DISCONNECTED_RESTART_MS);
+    if (pc.connectionState === "connected") {
+      clearTimeout(peer.restartTimer);
+      peer.restartTimer = null;
+      peer.restarts = 0;
+      return;
     }
+    const ice = pc.iceConnectionState;
+    const state = pc.connectionState;
+    if ((ice === "failed" || state === "failed") && !peer.restarts) {
+      this.restartIce(peer); // at once; later failures wait for the retry already due
+    } else if ((ice === "disconnected" || state === "disconnected") && !peer.restartTimer) {
+      // Chromium takes ~30 s to call a dead path failed; on a phone switching networks, restart sooner.
+      peer.restartTimer = setTimeout(() => this.restartIce(peer), DISCONNECTED_RESTART_MS);
+    }
+  }
+
+  restartIce(peer) {
+    clearTimeout(peer.restartTimer);
+    peer.restartTimer = null;
+    if (peer.closed || peer.pc.connectionState === "connected") return;
+    peer.restarts += 1;
+    this.log(peer.pid, "ICE restart", peer.restarts);
+    peer.pc.restartIce();
+    const retry = Math.min(RESTART_RETRY_MS * 2 ** (peer.restarts - 1), RESTART_RETRY_MAX_MS);
+    peer.restartTimer = setTimeout(() => this.restartIce(peer), retry);
   }
 
   // ---- local media ------------------------------------------------------------------------
@@ -479,9 +508,17 @@ export class Mesh extends EventTarget {
     const report = await pc.getStats();
     const s = { rtt: null, packetsLost: 0, packetsReceived: 0, framesDecoded: 0, fps: null,
                 totalSamplesReceived: 0, bytesSent: 0, bytesReceived: 0, frameWidth: null };
+    // The round trip of the candidate pair in use. After an ICE restart the report still lists
+    // pairs of earlier ICE credentials as nominated and succeeded, with the long round trips
+    // of the outage: only the transport's selected pair counts.
+    let selected = null;
     report.forEach((r) => {
-      if (r.type === "candidate-pair" && r.nominated && r.state === "succeeded") {
-        if (typeof r.currentRoundTripTime === "number") s.rtt = r.currentRoundTripTime;
+      if (r.type === "transport" && r.selectedCandidatePairId) selected = r.selectedCandidatePairId;
+    });
+    report.forEach((r) => {
+      if (r.type === "candidate-pair") {
+        const inUse = selected ? r.id === selected : r.nominated && r.state === "succeeded";
+        if (inUse && typeof r.currentRoundTripTime === "number") s.rtt = r.currentRoundTripTime;
       } else if (r.type === "inbound-rtp") {
         s.packetsLost += r.packetsLost || 0;
         s.packetsReceived += r.packetsReceived || 0;
