@@ -6,15 +6,19 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Browser libraries come from the npm registry through package-lock.json, never a CDN.
 NODE_STAMP := node_modules/.installed
-# Debian packages the test suite drives: a real browser, CJK fonts (Chinese renders as
-# empty boxes without them), and Redis and PostgreSQL servers (tests start throwaway ones
-# on free loopback ports when none is running).
-TEST_DEBS := chromium fonts-noto-cjk redis-server postgresql
+# Debian packages the server needs: ffmpeg makes the composite download of a recording.
+RUN_DEBS := ffmpeg
+# Debian packages the test suite drives as well: a real browser, CJK fonts (Chinese renders
+# as empty boxes without them), Redis and PostgreSQL servers (tests start throwaway ones on
+# free loopback ports when none is running), and iproute2 for the network namespaces that
+# separate browsers in the ICE-restart test.
+TEST_DEBS := $(RUN_DEBS) chromium fonts-noto-cjk redis-server postgresql iproute2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test venv system-deps migrate demo bench clean messages
 
 run: $(STAMP) $(NODE_STAMP)
+	@$(MAKE) --no-print-directory system-deps DEBS="$(RUN_DEBS)"
 	$(VENV)/bin/heshi migrate
 	$(VENV)/bin/heshi serve
 
@@ -31,8 +35,9 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
+DEBS ?= $(TEST_DEBS)
 system-deps:
-	@missing=""; for p in $(TEST_DEBS); do \
+	@missing=""; for p in $(DEBS); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \

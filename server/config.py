@@ -95,6 +95,9 @@ class Settings:
     redis_prefix: str = "heshi:"  # every key and channel; deployments sharing one Redis need their own
     rate_limit_scale: int = 1  # multiplies the per-connection signaling limits
     video_max_kbps: int = 500  # the most video each browser sends to each other browser
+    # Recording
+    recording_segment_seconds: int = 10  # the longest a segment file gets; a crash loses at most one
+    recorder_connect_url: str = ""  # where recorder workers reach this node; default: the address a request came in on
 
     @property
     def is_sqlite(self) -> bool:
@@ -153,7 +156,7 @@ def _from_raw(raw: Mapping[str, Any]) -> Settings:
     for name, minimum, maximum in (("session_grace_seconds", 5, 3600), ("session_idle_minutes", 1, 24 * 60),
                                    ("max_publishers", 2, 50), ("turn_ttl_seconds", 60, 7 * 86400),
                                    ("redis_max_connections", 10, 100_000), ("rate_limit_scale", 1, 1000),
-                                   ("video_max_kbps", 50, 10_000)):
+                                   ("video_max_kbps", 50, 10_000), ("recording_segment_seconds", 1, 10)):
         if name in raw:
             s[name] = _positive_int(name, raw[name], minimum=minimum, maximum=maximum)
     for name in ("ice_servers", "turn_urls"):
@@ -168,6 +171,8 @@ def _from_raw(raw: Mapping[str, Any]) -> Settings:
         if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", prefix):
             raise ConfigError(f"{PREFIX}REDIS_PREFIX: 1-64 characters of letters, digits, '_', '.', ':' or '-', got {prefix!r}")
         s["redis_prefix"] = prefix
+    if "recorder_connect_url" in raw and str(raw["recorder_connect_url"]).strip():
+        s["recorder_connect_url"] = _url("recorder_connect_url", raw["recorder_connect_url"], ("http", "https")).rstrip("/")
     if "turn_secret" in raw:
         s["turn_secret"] = str(raw["turn_secret"]).strip()
     if s.get("turn_urls") and not s.get("turn_secret"):

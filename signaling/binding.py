@@ -73,3 +73,24 @@ async def _invitation(core: Core, p: Principal) -> bool:
     async with core.db.read() as s:
         inv = await s.get(Invitation, p.invitation_id)
     return bool(inv and inv.direct_entry)
+
+
+async def bind_recorder(core: Core, session_id: str, token: Any):  # type: ignore[no-untyped-def]
+    """A recorder worker: its credential names one recording run, which must be this session's
+    and still running."""
+    from recordings.evidence import RunStatus
+    from server.auth.tokens import RecorderTokens
+    from server.storage.models import Recording
+
+    from .service import RecorderBinding
+
+    if not isinstance(token, str):
+        raise InvalidToken("malformed", "this recorder credential is not valid")
+    claims = RecorderTokens(core.settings.secret_key).verify(token, core.clock.now())
+    async with core.db.read() as s:
+        run = await s.get(Recording, claims.row_id)
+    if run is None or run.session_id != session_id:
+        raise Forbidden("this recorder credential is for another session")
+    if run.status not in (RunStatus.active, RunStatus.interrupted):
+        raise InvalidToken("recording_stopped", "this recording has stopped")
+    return RecorderBinding(recording_id=run.id, case_id=run.case_id, session_id=session_id)

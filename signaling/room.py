@@ -44,6 +44,40 @@ class RoomEnded(Conflict):
     code = "session_ended"
 
 
+class RecordingState(enum.StrEnum):
+    off = "off"
+    waiting_for_consent = "waiting_for_consent"  # asked; starts when everyone present has answered
+    on = "on"
+
+
+class Consent(enum.StrEnum):
+    granted = "granted"
+    refused = "refused"
+
+
+RECORDER_PID = "recorder"  # the server's recording peer, as browsers address it
+
+
+@dataclass
+class RoomRecording:
+    """Recording as the live room sees it. The database keeps the durable record (runs,
+    consents, segments); this is what decides, event by event, who is recorded."""
+
+    state: RecordingState = RecordingState.off
+    recording_id: str | None = None
+    consents: dict[str, Consent] = field(default_factory=dict)  # pid -> answer, for this run
+    recorder_sid: str | None = None  # the recorder worker's connection, once it is up
+    interrupted: bool = False  # resumed after the server went down mid-recording
+
+    def public(self) -> dict[str, Any]:
+        return {"state": self.state.value, "recording_id": self.recording_id,
+                "recorder_ready": self.recorder_sid is not None, "interrupted": self.interrupted}
+
+
+class RecordingRefused(Conflict):
+    code = "recording_refused"
+
+
 class Refused(Forbidden):
     """A denied or removed participant trying to come back."""
 
@@ -108,6 +142,7 @@ class Room:
     refused: dict[str, str] = field(default_factory=dict)  # pid -> reason (denied or removed)
     ended: bool = False
     empty_since: float | None = None
+    recording: RoomRecording = field(default_factory=RoomRecording)
     outbox: list[RoomEvent] = field(default_factory=list)
 
     # ---- queries ------------------------------------------------------------------------
@@ -150,10 +185,12 @@ class Room:
                                 "max_publishers": self.max_publishers}
         if seat.state is SeatState.admitted:
             snap["participants"] = [s.public() for s in self.admitted()]
+            snap["recording"] = self._recording_view(seat)
         else:
             snap["lobby_reason"] = self.lobby_reason().value
         if has_grant(seat.role, Grant.moderate):
             snap["lobby"] = [s.public() for s in self.lobby()]
+            snap["recording_consents"] = self._consents_view()
         return snap
 
     # ---- events -------------------------------------------------------------------------
@@ -227,11 +264,13 @@ class Room:
             seat.state = SeatState.admitted
             self.seats[seat.pid] = seat
             self._emit("participant.joined", {"participant": seat.public()}, self.audience_for("room"), now)
+            self._arrived_while_recording(seat, now)
             self._mediator_arrived(now)
         elif seat.direct_entry and self.mediator_present():
             seat.state = SeatState.admitted
             self.seats[seat.pid] = seat
             self._emit("participant.joined", {"participant": seat.public()}, self.audience_for("room"), now)
+            self._arrived_while_recording(seat, now)
         else:
             seat.state = SeatState.lobby
             self.seats[seat.pid] = seat
@@ -248,6 +287,7 @@ class Room:
     def _admit_seat(self, seat: Seat, now: float) -> None:
         seat.state = SeatState.admitted
         self._emit("participant.joined", {"participant": seat.public()}, self.audience_for("room"), now)
+        self._arrived_while_recording(seat, now)
 
     def admit(self, actor: str, pids: list[str] | None, now: float) -> list[str]:
         """Admit the named lobby members, or everyone waiting when `pids` is None."""
@@ -285,6 +325,7 @@ class Room:
                    sorted(set(self.audience_for("room")) | {pid}), now)
         del self.seats[pid]
         self.refused[pid] = reason or "removed"
+        self._forget_consent(pid, now)
         if seat.state is SeatState.lobby:
             self._lobby_changed(now)
         return seat
@@ -330,6 +371,8 @@ class Room:
             self._lobby_changed(now)
         if not any(s.connected for s in self.seats.values()):
             self.empty_since = now
+        if self.recording.state is RecordingState.waiting_for_consent:
+            self._settle_recording(now)  # someone who dropped no longer holds the start back
         return True
 
     def leave(self, pid: str, now: float) -> Seat | None:
@@ -337,6 +380,7 @@ class Room:
         seat = self.seats.pop(pid, None)
         if seat is None:
             return None
+        self._forget_consent(pid, now)
         if seat.state is SeatState.admitted:
             self._emit("participant.left", {"pid": pid}, self.audience_for("room"), now)
             if seat.role is SessionRole.mediator and not self.mediator_present():
@@ -366,6 +410,7 @@ class Room:
         self._ensure_open()
         if actor is not None:
             ensure_grant(self._ensure_admitted(actor).role, Grant.moderate)
+        self.stop_recording(None, "session_ended", now)
         self._emit("session.ended", {"reason": reason, "by": actor}, list(self.seats), now)
         self.ended = True
 
@@ -387,16 +432,144 @@ class Room:
     def chat_sent(self, message: dict[str, Any], audience: list[str], now: float) -> None:
         self._emit("chat.message", message, audience, now)
 
-    def relay_check(self, sender: str, target: str) -> Seat:
-        """Offers, answers and candidates flow only between two admitted, connected members."""
+    def relay_check(self, sender: str, target: str) -> Seat | None:
+        """Offers, answers and candidates flow only between two admitted, connected members,
+        or between a recorded participant and the recorder."""
         self._ensure_open()
+        if sender == RECORDER_PID:
+            if target not in self.recorded_pids():
+                raise ParticipantGone("that participant is not being recorded", pid=target)
+            return self.seats[target]
         self._ensure_admitted(sender)
         if sender == target:
             raise DomainError("cannot signal to yourself")
+        if target == RECORDER_PID:
+            if sender not in self.recorded_pids():
+                raise Forbidden("you are not being recorded: recording is off, or you have not consented")
+            if self.recording.recorder_sid is None:
+                raise ParticipantGone("the recorder is not running yet", pid=target)
+            return None
         seat = self.seats.get(target)
         if seat is None or seat.state is not SeatState.admitted:
             raise ParticipantGone("that participant is not in this session", pid=target)
         return seat
+
+    # ---- recording ----------------------------------------------------------------------
+    #
+    # The mediator asks; everyone present who would be recorded answers; recording runs once
+    # nobody present is left to answer. Only those who said yes (and the mediator who asked)
+    # are recorded. Someone who arrives later is asked on arrival and is not recorded until
+    # they say yes. Everyone in the room sees the state; the moderators see every answer.
+
+    def _asked(self, seat: Seat) -> bool:
+        """Whether this seat's answer is needed: an admitted member who would send media."""
+        return seat.state is SeatState.admitted and has_grant(seat.role, Grant.consent_recording)
+
+    def pending_consent(self) -> list[str]:
+        """Present members who have not answered yet: they hold back the start."""
+        return [s.pid for s in self.seats.values()
+                if self._asked(s) and s.connected and s.pid not in self.recording.consents]
+
+    def recorded_pids(self) -> list[str]:
+        """Who the recorder receives media from, right now."""
+        if self.recording.state is not RecordingState.on:
+            return []
+        return [s.pid for s in self.admitted()
+                if has_grant(s.role, Grant.publish) and self.recording.consents.get(s.pid) is Consent.granted]
+
+    def _recording_view(self, seat: Seat) -> dict[str, Any]:
+        return {**self.recording.public(), "recorded": self.recorded_pids(),
+                "your_consent": (c.value if (c := self.recording.consents.get(seat.pid)) else None)}
+
+    def _consents_view(self) -> dict[str, Any]:
+        return {"consents": {pid: c.value for pid, c in self.recording.consents.items()},
+                "pending": self.pending_consent()}
+
+    def _recording_changed(self, now: float) -> None:
+        for pid in self.audience_for("room"):
+            self._emit("recording.updated", self._recording_view(self.seats[pid]), [pid], now)
+        self._emit("recording.consents", self._consents_view(), self.audience_for("moderators"), now)
+
+    def _ask(self, seat: Seat, now: float) -> None:
+        """Ask a member who has not answered; the mediator, who runs the recording, is not asked."""
+        if seat.pid in self.recording.consents:
+            return
+        if has_grant(seat.role, Grant.control_recording):
+            self.recording.consents[seat.pid] = Consent.granted
+        elif self._asked(seat):
+            self._emit("recording.consent_requested", {"recording_id": self.recording.recording_id}, [seat.pid], now)
+
+    def _arrived_while_recording(self, seat: Seat, now: float) -> None:
+        if self.recording.state is RecordingState.off:
+            return
+        self._ask(seat, now)
+        self._recording_changed(now)
+
+    def _forget_consent(self, pid: str, now: float) -> None:
+        """A seat given up: someone who comes back later is asked again."""
+        if self.recording.consents.pop(pid, None) is not None or self.recording.state is not RecordingState.off:
+            self._settle_recording(now)
+
+    def _settle_recording(self, now: float) -> None:
+        """Start once nobody present is left to answer; tell everyone what changed."""
+        r = self.recording
+        if r.state is RecordingState.waiting_for_consent and not self.pending_consent():
+            r.state = RecordingState.on
+        if r.state is not RecordingState.off:
+            self._recording_changed(now)
+
+    def start_recording(self, actor: str | None, recording_id: str, now: float) -> None:
+        """The mediator asks to record. `actor` None: an authorised staff member over the REST
+        API, who need not be in the room."""
+        self._ensure_open()
+        if actor is not None:
+            ensure_grant(self._ensure_admitted(actor).role, Grant.control_recording)
+        if self.recording.state is not RecordingState.off:
+            raise Conflict("recording is already on or waiting for consent")
+        self.recording = RoomRecording(state=RecordingState.waiting_for_consent, recording_id=recording_id)
+        for seat in self.admitted():
+            self._ask(seat, now)
+        self._settle_recording(now)
+
+    def resume_recording(self, recording_id: str, consents: dict[str, Consent], now: float) -> None:
+        """After a restart: the run that was on goes on, with the answers already given."""
+        self.recording = RoomRecording(state=RecordingState.waiting_for_consent, recording_id=recording_id,
+                                       consents=dict(consents), interrupted=True)
+        for seat in self.admitted():
+            self._ask(seat, now)
+        self._settle_recording(now)
+
+    def answer_consent(self, pid: str, consent: Consent, now: float) -> Seat:
+        """A participant's answer. Changing it later is allowed: a yes withdrawn stops their recording."""
+        self._ensure_open()
+        seat = self._ensure_admitted(pid)
+        ensure_grant(seat.role, Grant.consent_recording)
+        if self.recording.state is RecordingState.off:
+            raise Conflict("recording has not been requested")
+        self.recording.consents[pid] = consent
+        self._settle_recording(now)
+        return seat
+
+    def stop_recording(self, actor: str | None, reason: str, now: float) -> str | None:
+        """Stop the run (the mediator, the REST API, the end of the session, or a full disk).
+        Returns the run's id, or None when nothing was on."""
+        if actor is not None:
+            ensure_grant(self._ensure_admitted(actor).role, Grant.control_recording)
+        if self.recording.state is RecordingState.off:
+            return None
+        recording_id = self.recording.recording_id
+        self.recording = RoomRecording()
+        for pid in self.audience_for("room"):
+            self._emit("recording.updated", {**self._recording_view(self.seats[pid]), "stop_reason": reason}, [pid], now)
+        return recording_id
+
+    def recorder_connected(self, sid: str | None, now: float) -> None:
+        """The recorder worker came up (a sid) or went away (None)."""
+        if self.recording.state is RecordingState.off and sid is not None:
+            raise Conflict("recording is off")
+        self.recording.recorder_sid = sid
+        if self.recording.state is not RecordingState.off:
+            self._recording_changed(now)
 
     # ---- serialisation ------------------------------------------------------------------
 
@@ -409,8 +582,13 @@ class Room:
     def from_dict(cls, d: dict[str, Any]) -> "Room":
         seats = {pid: Seat(**{**s, "role": SessionRole(s["role"]), "state": SeatState(s["state"])})
                  for pid, s in d["seats"].items()}
+        r = d.get("recording") or {}
+        recording = RoomRecording(state=RecordingState(r.get("state", "off")), recording_id=r.get("recording_id"),
+                                  consents={p: Consent(c) for p, c in r.get("consents", {}).items()},
+                                  recorder_sid=r.get("recorder_sid"), interrupted=r.get("interrupted", False))
         return cls(room_id=d["room_id"], case_id=d["case_id"], max_publishers=d["max_publishers"], seq=d["seq"],
-                   seats=seats, refused=dict(d["refused"]), ended=d["ended"], empty_since=d["empty_since"])
+                   seats=seats, refused=dict(d["refused"]), ended=d["ended"], empty_since=d["empty_since"],
+                   recording=recording)
 
 
 def event_from_dict(d: dict[str, Any]) -> RoomEvent:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
 MAX_SDP = 64 * 1024
 MAX_CANDIDATE = 2048
@@ -91,3 +91,37 @@ class ChatSendIn(Payload):
 class ChatHistoryIn(Payload):
     before: Annotated[str, StringConstraints(max_length=36)] | None = None
     limit: int = Field(default=50, ge=1, le=100)
+
+
+# ---- recording ------------------------------------------------------------------------------
+
+class RecordingConsentIn(Payload):
+    consent: StrictBool  # a real true or false: "yes" or 1 is not an answer a court can rely on
+    language: Literal["zh", "en"] = "zh"  # the language the prompt was shown in, kept with the answer
+
+
+class RecordingStopIn(Payload):
+    reason: Reason = ""
+
+
+# What the recorder worker sends (its own connections only; participants cannot).
+
+class SegmentIn(Payload):
+    pid: Pid
+    kind: Literal["audio", "video"]
+    codec: Annotated[str, StringConstraints(max_length=16)]
+    track: Annotated[str, StringConstraints(max_length=100)]
+    index: int = Field(ge=0)
+    path: Annotated[str, StringConstraints(min_length=1, max_length=400)]
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    bytes: int = Field(ge=1)
+    frames: int = Field(ge=0)
+    duration_s: float = Field(ge=0)
+    first_wallclock: float = Field(gt=0)
+    first_rtp_ts: int = Field(ge=0)
+    sender_reports: list[dict[str, float | int]] = Field(default_factory=list, max_length=200)
+
+
+class RecorderFailedIn(Payload):
+    code: Literal["disk_full", "disk_error", "error"]
+    message: Annotated[str, StringConstraints(max_length=500)] = ""

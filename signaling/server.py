@@ -22,10 +22,10 @@ from server.http.requests import JOIN_COOKIE, STAFF_COOKIE
 from server.services.core import Core
 
 from . import schemas as S
-from .binding import Binding, bind
+from .binding import Binding, bind, bind_recorder
 from .limits import ConnectionLimits
-from .room import RoomEvent
-from .service import RoomService
+from .room import RECORDER_PID, RoomEvent
+from .service import RecorderBinding, Recorders, RoomService
 from .store.keys import Keys
 from .store.base import RoomStore
 from .store.memory import MemoryRoomStore
@@ -42,7 +42,17 @@ Handler = Callable[["SignalingServer", Binding, str, Any], Awaitable[dict[str, A
 class EventSpec:
     schema: type[BaseModel]
     handler: Handler
-    limit: str | None = None
+    limit: str | None = None  # a bucket in signaling.limits, taken before the payload is read
+    limit_of: Callable[[Any], str] | None = None  # a bucket chosen by the valid payload
+
+
+def local_url(request: web.Request | None) -> str:
+    """http://<local address>:<port> of the socket a request arrived on."""
+    sockname = request.transport.get_extra_info("sockname") if request is not None and request.transport else None
+    if not sockname:
+        raise DomainError("cannot tell which address this server listens on; set HESHI_RECORDER_CONNECT_URL")
+    host, port = sockname[0], sockname[1]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def personal_room(room_id: str, pid: str) -> str:
@@ -58,7 +68,7 @@ def error_ack(code: str, message: str, fields: dict[str, str] | None = None, **e
 
 
 class SignalingServer:
-    def __init__(self, core: Core, store: RoomStore | None = None):
+    def __init__(self, core: Core, store: RoomStore | None = None, recorders: Recorders | None = None):
         self.core = core
         settings = core.settings
         manager = None
@@ -78,10 +88,15 @@ class SignalingServer:
             else:
                 store = MemoryRoomStore()
         self.store = store
-        self.service = RoomService(core, store, self)
+        if recorders is None:
+            from recordings.launcher import RecorderLauncher
+
+            recorders = RecorderLauncher(settings, clock=core.clock)
+        self.recorders = recorders
+        self.service = RoomService(core, store, self, recorders)
         self.limits: dict[str, ConnectionLimits] = {}
         # The binding of each connection on this node, made at connect and never changed.
-        self.bindings: dict[str, Binding] = {}
+        self.bindings: dict[str, Binding | RecorderBinding] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
@@ -101,6 +116,10 @@ class SignalingServer:
             await sweeper
         except asyncio.CancelledError:
             pass
+        # Recorders first, while they can still report their last segments.
+        close = getattr(self.recorders, "close", None)
+        if close is not None:
+            await close()
         await self.sio.shutdown()
         await self.store.close()
 
@@ -143,6 +162,14 @@ class SignalingServer:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
+    def connect_url(self, sid: str) -> str:
+        """Where a recorder worker on this machine reaches this node: the address the caller's
+        own connection came in on (settings can name another)."""
+        if self.core.settings.recorder_connect_url:
+            return self.core.settings.recorder_connect_url
+        request = (self.sio.get_environ(sid) or {}).get("aiohttp.request")
+        return local_url(request)
+
     # ---- connection lifecycle -----------------------------------------------------------
 
     def _sent_by_client(self, sid: str) -> bool:
@@ -157,6 +184,8 @@ class SignalingServer:
         session_id = auth.get("session_id") if isinstance(auth, dict) else None
         if not isinstance(session_id, str) or not (0 < len(session_id) <= 36):
             raise _refused("invalid_input", "connect with auth {session_id: \"…\"}")
+        if isinstance(auth, dict) and "recorder_token" in auth:
+            return await self._on_recorder_connect(sid, session_id, auth["recorder_token"])
         cookies = request.cookies if request is not None else {}
         try:
             b = await bind(self.core, session_id, cookies.get(JOIN_COOKIE), cookies.get(STAFF_COOKIE))
@@ -166,12 +195,30 @@ class SignalingServer:
         await self.sio.enter_room(sid, personal_room(b.session_id, b.pid))
         self.limits[sid] = ConnectionLimits(scale=self.core.settings.rate_limit_scale)
 
+    async def _on_recorder_connect(self, sid: str, session_id: str, token: Any) -> None:
+        """A recorder worker, with the credential its launcher gave it for one recording run."""
+        try:
+            rb = await bind_recorder(self.core, session_id, token)
+            self.bindings[sid] = rb
+            await self.sio.enter_room(sid, personal_room(session_id, RECORDER_PID))
+            self.limits[sid] = ConnectionLimits(scale=self.core.settings.rate_limit_scale * 20)
+            await self.service.recorder_up(rb, sid)
+        except DomainError as exc:
+            self.bindings.pop(sid, None)
+            self.limits.pop(sid, None)
+            raise _refused(exc.code, exc.message) from None
+
     async def _on_disconnect(self, sid: str, reason: Any = None, *extra: Any) -> Any:
         if self._sent_by_client(sid):
             return await self._on_event("disconnect", sid, reason, *extra)
         self.limits.pop(sid, None)
         binding = self.bindings.pop(sid, None)
-        if binding is not None:
+        if isinstance(binding, RecorderBinding):
+            try:
+                await self.service.recorder_down(binding, sid)
+            except Exception:  # noqa: BLE001
+                log.exception("recorder disconnect handling failed for %s", sid)
+        elif binding is not None:
             try:
                 await self.service.disconnected(binding, sid)
             except DomainError as exc:
@@ -197,12 +244,13 @@ class SignalingServer:
         return ack
 
     async def _dispatch(self, event: str, sid: str, data: Any, extra: tuple[Any, ...]) -> dict[str, Any]:
-        now = self.core.clock.now().timestamp()
+        now = self.core.clock.timestamp()
         limits = self.limits.get(sid)
         if limits is None:
             raise DomainError("this connection is not bound to a session")
         limits.take("any", now)
-        spec = EVENTS.get(event)
+        binding = self.bindings[sid]
+        spec = (RECORDER_EVENTS if isinstance(binding, RecorderBinding) else EVENTS).get(event)
         if spec is None:
             return error_ack("unknown_event", f"unknown event '{event}'")
         if extra:
@@ -214,7 +262,9 @@ class SignalingServer:
         if not isinstance(data, dict):
             return error_ack("invalid_payload", "the payload must be an object")
         body = spec.schema.model_validate(data)
-        return await spec.handler(self, self.bindings[sid], sid, body)
+        if spec.limit_of:
+            limits.take(spec.limit_of(body), now)
+        return await spec.handler(self, binding, sid, body)
 
 
 def _refused(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
@@ -226,7 +276,7 @@ def _refused(code: str, message: str) -> socketio.exceptions.ConnectionRefusedEr
 # ---- handlers: one line each, the rules live in RoomService and Room ------------------------
 
 async def _join(s: SignalingServer, b: Binding, sid: str, body: S.JoinIn) -> dict[str, Any]:
-    return await s.service.join(b, sid, body)
+    return await s.service.join(b, sid, body, connect_url=s.connect_url(sid))
 
 
 async def _leave(s: SignalingServer, b: Binding, sid: str, body: S.EmptyIn) -> dict[str, Any]:
@@ -268,9 +318,35 @@ async def _publish_stop(s: SignalingServer, b: Binding, sid: str, body: S.EmptyI
 
 
 async def _signal(s: SignalingServer, b: Binding, sid: str, body: S.SignalIn) -> dict[str, Any]:
-    limits = s.limits[sid]
-    limits.take("candidate" if body.type == "candidate" else "sdp", s.core.clock.now().timestamp())
     return await s.service.signal(b, body)
+
+
+async def _recording_start(s: SignalingServer, b: Binding, sid: str, body: S.EmptyIn) -> dict[str, Any]:
+    return await s.service.recording_start(b.session_id, b.case_id, b=b, actor=b.actor, connect_url=s.connect_url(sid))
+
+
+async def _recording_stop(s: SignalingServer, b: Binding, sid: str, body: S.RecordingStopIn) -> dict[str, Any]:
+    return await s.service.recording_stop(b.session_id, b=b, actor=b.actor, reason=body.reason)
+
+
+async def _recording_consent(s: SignalingServer, b: Binding, sid: str, body: S.RecordingConsentIn) -> dict[str, Any]:
+    return await s.service.recording_consent(b, body.consent, body.language)
+
+
+async def _recorder_signal(s: SignalingServer, rb: RecorderBinding, sid: str, body: S.SignalIn) -> dict[str, Any]:
+    return await s.service.recorder_signal(rb, body)
+
+
+async def _recorder_segment(s: SignalingServer, rb: RecorderBinding, sid: str, body: S.SegmentIn) -> dict[str, Any]:
+    return await s.service.recorder_segment(rb, body)
+
+
+async def _recorder_failed(s: SignalingServer, rb: RecorderBinding, sid: str, body: S.RecorderFailedIn) -> dict[str, Any]:
+    return await s.service.recorder_failed(rb, body)
+
+
+def _signal_limit(body: S.SignalIn) -> str:
+    return "candidate" if body.type == "candidate" else "sdp"
 
 
 async def _ice(s: SignalingServer, b: Binding, sid: str, body: S.EmptyIn) -> dict[str, Any]:
@@ -297,10 +373,20 @@ EVENTS: dict[str, EventSpec] = {
     "session.end": EventSpec(S.EndIn, _end, "moderation"),
     "media.publish": EventSpec(S.EmptyIn, _publish_start),
     "media.unpublish": EventSpec(S.EmptyIn, _publish_stop),
-    "signal": EventSpec(S.SignalIn, _signal),
+    "signal": EventSpec(S.SignalIn, _signal, limit_of=_signal_limit),
     "ice.servers": EventSpec(S.EmptyIn, _ice),
     "chat.send": EventSpec(S.ChatSendIn, _chat_send, "chat"),
     "chat.history": EventSpec(S.ChatHistoryIn, _chat_history),
+    "recording.start": EventSpec(S.EmptyIn, _recording_start, "moderation"),
+    "recording.stop": EventSpec(S.RecordingStopIn, _recording_stop, "moderation"),
+    "recording.consent": EventSpec(S.RecordingConsentIn, _recording_consent, "moderation"),
+}
+
+# What a recorder worker's connection may send: nothing a participant can, and the reverse.
+RECORDER_EVENTS: dict[str, EventSpec] = {
+    "signal": EventSpec(S.SignalIn, _recorder_signal),
+    "recorder.segment": EventSpec(S.SegmentIn, _recorder_segment),
+    "recorder.failed": EventSpec(S.RecorderFailedIn, _recorder_failed),
 }
 
 SIGNALING = web.AppKey("signaling", SignalingServer)

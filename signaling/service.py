@@ -4,9 +4,11 @@ the room, and hands events to the edge. Handlers in server.py call one method ea
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from server.domain.errors import DomainError, NotFound
+from recordings import evidence
+from server.domain.errors import Conflict, DomainError, NotFound
 from server.domain.grants import Grant, SessionRole, ensure_grant
 from server.domain.sessions import SessionStatus
 from server.services import invitations, sessions
@@ -15,8 +17,8 @@ from server.services.core import Core
 from . import persistence
 from .binding import Binding
 from .ice import ice_servers
-from .room import Room, RoomEnded, RoomEvent, Seat, SeatState
-from .schemas import ChatHistoryIn, ChatSendIn, JoinIn, SignalIn
+from .room import RECORDER_PID, Consent, RecordingState, Room, RoomEnded, RoomEvent, Seat, SeatState
+from .schemas import ChatHistoryIn, ChatSendIn, JoinIn, RecorderFailedIn, SegmentIn, SignalIn
 from .store.base import RoomStore
 
 log = logging.getLogger("heshi.signaling")
@@ -32,17 +34,34 @@ class Outbox(Protocol):
     async def disconnect(self, sid: str) -> None: ...
 
 
+class Recorders(Protocol):
+    """Starts recorder workers (recordings.launcher implements it)."""
+
+    async def launch(self, *, recording_id: str, case_id: str, session_id: str, connect_url: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class RecorderBinding:
+    """A recorder worker's connection: bound at connect to one recording run, never a person."""
+
+    recording_id: str
+    case_id: str
+    session_id: str
+    pid: str = RECORDER_PID
+
+
 class RoomService:
-    def __init__(self, core: Core, store: RoomStore, outbox: Outbox):
+    def __init__(self, core: Core, store: RoomStore, outbox: Outbox, recorders: Recorders | None = None):
         self.core = core
         self.store = store
         self.outbox = outbox
+        self.recorders = recorders
         s = core.settings
         self.grace = float(s.session_grace_seconds)
         self.idle = float(s.session_idle_minutes * 60)
 
     def now(self) -> float:
-        return self.core.clock.now().timestamp()
+        return self.core.clock.timestamp()
 
     async def _update(self, room_id: str, fn: Any) -> Any:
         """Run a room operation; deliver the events it caused; return its result."""
@@ -60,7 +79,7 @@ class RoomService:
 
     # ---- joining and leaving ------------------------------------------------------------
 
-    async def join(self, b: Binding, sid: str, body: JoinIn) -> dict[str, Any]:
+    async def join(self, b: Binding, sid: str, body: JoinIn, connect_url: str = "") -> dict[str, Any]:
         # The room of an ended session is gone from the store; a connection bound before the end
         # must not bring it back.
         if (await sessions.load_session(self.core, b.session_id)).status == SessionStatus.ended.value:
@@ -70,9 +89,19 @@ class RoomService:
                     account_id=b.account_id, direct_entry=b.direct_entry, sid=sid)
         previous_token: dict[str, str | None] = {}
 
+        # A session that was recording when its room was lost (a restart) goes on recording.
+        resume = None
+        if await self.store.view(b.session_id) is None:
+            run = await evidence.active_run(self.core, b.session_id)
+            if run is not None:
+                await evidence.mark_interrupted(self.core, run.id, reason="the room was lost (server restart)")
+                resume = (run.id, {p: Consent(c) for p, c in (await evidence.consents_of(self.core, run.id)).items()})
+
         def op(room: Room | None) -> tuple[Room, tuple[Any, dict[str, Any]]]:
-            room = room or Room(room_id=b.session_id, case_id=b.case_id,
-                                max_publishers=self.core.settings.max_publishers)
+            if room is None:
+                room = Room(room_id=b.session_id, case_id=b.case_id, max_publishers=self.core.settings.max_publishers)
+                if resume is not None:
+                    room.resume_recording(resume[0], resume[1], now)
             old = room.seats.get(b.pid)
             previous_token["value"] = old.resume_token if old else None
             result = room.join(seat, now)
@@ -94,6 +123,9 @@ class RoomService:
             await persistence.record(self.core, b.case_id, b.session_id, "rejoin", b.actor, {"pid": b.pid})
         if b.role is SessionRole.mediator:
             await persistence.mark_status(self.core, b.session_id, SessionStatus.live, b.actor)
+        if resume is not None:
+            await evidence.mark_resumed(self.core, resume[0])
+            await self._launch_recorder(resume[0], b.case_id, b.session_id, connect_url)
         history: dict[str, Any] | None = None
         if result.seat.state is SeatState.admitted:
             messages, more = await persistence.chat_history(self.core, b, None, 50)
@@ -189,8 +221,12 @@ class RoomService:
             room.end(b.pid if b else None, reason, now)
             return room, room
 
+        before = await self.store.view(room_id)
+        recording_id = before.recording.recording_id if before is not None else None
         room = await self._update(room_id, op)
         actor = b.actor if b else "system:idle-timeout"
+        if recording_id is not None:
+            await self._recording_stopped(room_id, recording_id, actor, "session_ended")
         await persistence.mark_status(self.core, room_id, SessionStatus.ended, actor, reason)
         await persistence.record(self.core, room.case_id, room_id, "end", actor, {"reason": reason})
         await self.store.update(room_id, lambda _r: (None, None))
@@ -208,6 +244,131 @@ class RoomService:
         else:
             await self._update(b.session_id, lambda room: _apply(room, lambda r: r.stop_publishing(b.pid, now)))
         return {"ok": True, "publishing": on}
+
+    # ---- recording ----------------------------------------------------------------------
+
+    async def recording_start(self, session_id: str, case_id: str, *, b: Binding | None, actor: str,
+                              connect_url: str) -> dict[str, Any]:
+        """Ask everyone present for consent and start the recorder. `b` None: the REST API."""
+        room = await self.store.view(session_id)
+        if room is None:
+            raise NotFound("this session has no live room; recording starts once people have joined")
+        # The room checks again under its lock; checking first means a refused start writes nothing.
+        if b is not None:
+            ensure_grant(room.seat(b.pid).role, Grant.control_recording)
+        if room.recording.state is not RecordingState.off:
+            raise Conflict("recording is already on or waiting for consent")
+        run = await evidence.start_run(self.core, case_id=case_id, session_id=session_id, actor=actor)
+        now = self.now()
+        try:
+            await self._update(session_id, lambda r: _apply(r, lambda r: r.start_recording(b.pid if b else None,
+                                                                                          run.id, now)))
+        except DomainError:
+            await evidence.stop_run(self.core, run.id, actor=actor, reason="could not start")
+            raise
+        await self._launch_recorder(run.id, case_id, session_id, connect_url)
+        after = await self.store.view(session_id)
+        return {"ok": True, "recording": after.recording.public() if after else None,
+                "pending": after.pending_consent() if after else []}
+
+    async def recording_consent(self, b: Binding, consent: bool, language: str) -> dict[str, Any]:
+        room = await self._room(b)
+        ensure_grant(room.seat(b.pid).role, Grant.consent_recording)
+        recording_id = room.recording.recording_id
+        if room.recording.state is RecordingState.off or recording_id is None:
+            raise Conflict("recording has not been requested")
+        decision = Consent.granted if consent else Consent.refused
+        # Stored, with time and person, before anyone is told.
+        await evidence.save_consent(self.core, recording_id,
+                                    evidence.Person(b.pid, b.name, b.role.value, b.invitation_id, b.account_id,
+                                                    b.actor), decision.value, language)
+        now = self.now()
+        await self._update(b.session_id, lambda r: _apply(r, lambda r: r.answer_consent(b.pid, decision, now)))
+        return {"ok": True, "consent": decision.value}
+
+    async def recording_stop(self, session_id: str, *, b: Binding | None, actor: str, reason: str) -> dict[str, Any]:
+        now = self.now()
+        recording_id = await self._update(session_id, lambda r: _apply(
+            r, lambda r: r.stop_recording(b.pid if b else None, reason or "stopped by the mediator", now)))
+        if recording_id is None:
+            raise Conflict("recording is not on")
+        await self._recording_stopped(session_id, recording_id, actor, reason or "stopped by the mediator")
+        return {"ok": True}
+
+    async def _recording_stopped(self, session_id: str, recording_id: str, actor: str, reason: str) -> None:
+        await evidence.stop_run(self.core, recording_id, actor=actor, reason=reason)
+        # The recorder finishes its open segments, reports them, and exits.
+        await self.outbox.send(session_id, RECORDER_PID, "recorder.stop", {"recording_id": recording_id,
+                                                                           "reason": reason})
+
+    async def _launch_recorder(self, recording_id: str, case_id: str, session_id: str, connect_url: str) -> None:
+        if self.recorders is None:
+            log.warning("recording %s has no recorder launcher on this node", recording_id)
+            return
+        await self.recorders.launch(recording_id=recording_id, case_id=case_id, session_id=session_id,
+                                    connect_url=connect_url)
+
+    async def recorder_up(self, rb: RecorderBinding, sid: str) -> None:
+        """A recorder worker connected. One per room: an older one still connected is let go."""
+        now = self.now()
+
+        def op(room: Room | None) -> tuple[Room, str | None]:
+            room = _need(room)
+            if room.recording.recording_id != rb.recording_id:
+                raise Conflict("this recording run is not the session's current one")
+            older = room.recording.recorder_sid
+            room.recorder_connected(sid, now)
+            return room, older if older != sid else None
+
+        older = await self._update(rb.session_id, op)
+        if older is not None:
+            await self.outbox.disconnect(older)
+
+    async def recorder_down(self, rb: RecorderBinding, sid: str) -> None:
+        now = self.now()
+
+        def op(room: Room | None) -> tuple[Room | None, bool]:
+            if room is None or room.recording.recorder_sid != sid:
+                return room, False
+            room.recorder_connected(None, now)
+            return room, room.recording.state is not RecordingState.off
+
+        still_on = await self._update(rb.session_id, op)
+        if still_on:
+            log.warning("recorder of %s went away while recording was on", rb.session_id)
+
+    async def recorder_signal(self, rb: RecorderBinding, body: SignalIn) -> dict[str, Any]:
+        room = await self.store.view(rb.session_id)
+        if room is None:
+            raise NotFound("this session has no live room")
+        room.relay_check(RECORDER_PID, body.to)
+        data: dict[str, Any] = {"from": RECORDER_PID, "type": body.type}
+        if body.sdp is not None:
+            data["sdp"] = body.sdp
+        if body.candidate is not None:
+            data["candidate"] = body.candidate.model_dump(exclude_none=True)
+        await self.outbox.send(rb.session_id, body.to, "signal", data)
+        return {"ok": True}
+
+    async def recorder_segment(self, rb: RecorderBinding, body: SegmentIn) -> dict[str, Any]:
+        segment_id = await evidence.save_segment(self.core, rb.recording_id, body.model_dump())
+        return {"ok": True, "segment_id": segment_id}
+
+    async def recorder_failed(self, rb: RecorderBinding, body: RecorderFailedIn) -> dict[str, Any]:
+        """The recorder cannot go on (a full disk): stop cleanly and tell the mediator why."""
+        await evidence.note(self.core, rb.recording_id, f"recording.{body.code}", {"message": body.message})
+        now = self.now()
+        reason = {"disk_full": "disk_full", "disk_error": "disk_error"}.get(body.code, "recorder_error")
+
+        def op(room: Room | None) -> tuple[Room | None, str | None]:
+            if room is None or room.recording.recording_id != rb.recording_id:
+                return room, None
+            return room, room.stop_recording(None, reason, now)
+
+        stopped = await self._update(rb.session_id, op)
+        if stopped is not None:
+            await self._recording_stopped(rb.session_id, stopped, "recorder", reason)
+        return {"ok": True}
 
     async def signal(self, b: Binding, body: SignalIn) -> dict[str, Any]:
         room = await self._room(b)

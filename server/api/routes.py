@@ -245,6 +245,51 @@ async def invitation_qr(request: web.Request) -> web.StreamResponse:
                         headers={"Cache-Control": "private, no-store"})
 
 
+async def _recording_session(request: web.Request) -> tuple[signin.Principal, sessions.MediationSession]:
+    """The session, for someone who manages its case: the mediator's decision to record."""
+    p = await require_staff(request)
+    core = request.app[CORE]
+    session = await sessions.get_session(core, p, request.match_info["session_id"])
+    if not await _manages(request, p, session.case_id):
+        raise Forbidden("only the case's mediators start and stop its recording")
+    return p, session
+
+
+def _signaling(request: web.Request):  # type: ignore[no-untyped-def]
+    from signaling.server import SIGNALING
+
+    return request.app[SIGNALING]
+
+
+async def start_recording(request: web.Request) -> web.StreamResponse:
+    from signaling.server import local_url
+
+    p, session = await _recording_session(request)
+    sig = _signaling(request)
+    url = request.app[CORE].settings.recorder_connect_url or local_url(request)
+    out = await sig.service.recording_start(session.id, session.case_id, b=None, actor=f"account:{p.account_id}",
+                                            connect_url=url)
+    return json_response(out, status=202)
+
+
+async def stop_recording(request: web.Request) -> web.StreamResponse:
+    p, session = await _recording_session(request)
+    body = await read_json(request, S.RecordingStopIn) if request.can_read_body else S.RecordingStopIn()
+    out = await _signaling(request).service.recording_stop(session.id, b=None, actor=f"account:{p.account_id}",
+                                                           reason=body.reason or "stopped over the API")
+    return json_response(out)
+
+
+async def get_recording(request: web.Request) -> web.StreamResponse:
+    """Runs, consents and segments of a session, for anyone who may read the case."""
+    from recordings import evidence
+
+    p = await require_staff(request)
+    core = request.app[CORE]
+    session = await sessions.get_session(core, p, request.match_info["session_id"])
+    return json_response(await evidence.summary(core, session.id))
+
+
 V1 = "/api/v1"
 ROUTES: list[Route] = [
     Route("POST", f"{V1}/auth/login", login, "Sign in with username and password", body=S.LoginIn, auth="none"),
@@ -275,6 +320,12 @@ ROUTES: list[Route] = [
           "Revoke an invitation; sessions opened with it end", body=S.RevokeIn),
     Route("GET", f"{V1}/invitations/{{invitation_id}}/qr.png", invitation_qr, "The join link as a QR code",
           produces="image/png"),
+    Route("GET", f"{V1}/sessions/{{session_id}}/recording", get_recording,
+          "A session's recording: runs, consents, segments with SHA-256"),
+    Route("POST", f"{V1}/sessions/{{session_id}}/recording/start", start_recording,
+          "Start recording a live session: everyone present is asked for consent", status=202),
+    Route("POST", f"{V1}/sessions/{{session_id}}/recording/stop", stop_recording, "Stop recording a live session",
+          body=S.RecordingStopIn),
 ]
 
 

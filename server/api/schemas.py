@@ -114,3 +114,7 @@ class InvitationIn(Schema):
 
 class RevokeIn(Schema):
     reason: Str200 | None = None
+
+
+class RecordingStopIn(Schema):
+    reason: Str200 | None = None

@@ -45,36 +45,62 @@ def _unb64(text: str) -> bytes:
 
 @dataclass(frozen=True)
 class TokenClaims:
-    invitation_id: str
+    row_id: str  # the invitation's id, or the recording's
     expires_at: datetime
 
+    @property
+    def invitation_id(self) -> str:
+        return self.row_id
 
-class InvitationTokens:
+
+class SignedIdTokens:
+    """Tokens naming one row id (a UUID) until an expiry, under a key derived for one purpose."""
+
+    purpose = b"heshi/invitation-token/v1"
+    what = "invitation link"
+    malformed = "this link is not a valid invitation link"
+    expired_hint = "; ask the mediator for a new one"
+
     def __init__(self, secret_key: str):
-        self._key = hmac.new(secret_key.encode(), b"heshi/invitation-token/v1", hashlib.sha256).digest()
+        self._key = hmac.new(secret_key.encode(), self.purpose, hashlib.sha256).digest()
 
     def _mac(self, body: bytes) -> bytes:
         return hmac.new(self._key, body, hashlib.sha256).digest()[:16]
 
-    def sign(self, invitation_id: str, expires_at: datetime) -> str:
-        body = uuid.UUID(invitation_id).bytes + struct.pack(">I", int(expires_at.timestamp()))
+    def sign(self, row_id: str, expires_at: datetime) -> str:
+        body = uuid.UUID(row_id).bytes + struct.pack(">I", int(expires_at.timestamp()))
         return f"{_b64(body)}.{_b64(self._mac(body))}"
 
     def verify(self, token: str, now: datetime) -> TokenClaims:
         """Check shape, signature and expiry; raise InvalidToken naming which one failed."""
+        malformed = self.malformed
         if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 1:
-            raise InvalidToken("malformed", "this link is not a valid invitation link")
+            raise InvalidToken("malformed", malformed)
         body_text, mac_text = token.split(".")
         try:
             body, mac = _unb64(body_text), _unb64(mac_text)
         except (binascii.Error, ValueError):
-            raise InvalidToken("malformed", "this link is not a valid invitation link") from None
+            raise InvalidToken("malformed", malformed) from None
         if len(body) != 20 or len(mac) != 16:
-            raise InvalidToken("malformed", "this link is not a valid invitation link")
+            raise InvalidToken("malformed", malformed)
         if not hmac.compare_digest(mac, self._mac(body)):
-            raise InvalidToken("bad_signature", "this invitation link has been altered or was not issued here")
-        invitation_id = str(uuid.UUID(bytes=body[:16]))
+            raise InvalidToken("bad_signature", f"this {self.what} has been altered or was not issued here")
+        row_id = str(uuid.UUID(bytes=body[:16]))
         expires_at = datetime.fromtimestamp(struct.unpack(">I", body[16:])[0], tz=timezone.utc)
         if now >= expires_at:
-            raise InvalidToken("expired", "this invitation link has expired; ask the mediator for a new one")
-        return TokenClaims(invitation_id, expires_at)
+            raise InvalidToken("expired", f"this {self.what} has expired{self.expired_hint}")
+        return TokenClaims(row_id, expires_at)
+
+
+class InvitationTokens(SignedIdTokens):
+    """Join links: the id is the invitation's."""
+
+
+class RecorderTokens(SignedIdTokens):
+    """What a recorder worker connects with: the id is the recording run's. A separate key,
+    so that an invitation token can never pass for a recorder's, nor the other way round."""
+
+    purpose = b"heshi/recorder-token/v1"
+    what = "recorder credential"
+    malformed = "this recorder credential is not valid"
+    expired_hint = ""

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text,
                         TypeDecorator, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -234,3 +234,93 @@ class ChatMessage(Base):
     client_id: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Recording(Base):
+    """One run of server-side recording in a session, from the mediator's start to its stop.
+
+    `status`: active → stopped, or active → interrupted (the server went down while it ran;
+    it resumes as a new run when people reconnect). The composite download is made after
+    the session by a background job; its progress lives here for the case page.
+    """
+
+    __tablename__ = "recordings"
+    __table_args__ = (Index("ix_recordings_session_status", "session_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    started_by: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stop_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class RecordingConsent(Base):
+    """A participant's answer to "may this session be recorded?", with time and person."""
+
+    __tablename__ = "recording_consents"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id"), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"))
+    pid: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    invitation_id: Mapped[str | None] = mapped_column(String(36))
+    account_id: Mapped[str | None] = mapped_column(String(36))
+    decision: Mapped[str] = mapped_column(String(16))  # granted | refused
+    language: Mapped[str] = mapped_column(String(8))  # the language the prompt was shown in
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RecordingSegment(Base):
+    """A finished segment file of one participant's track, with its SHA-256.
+
+    `path` is relative to the data directory. `first_wallclock` and `sender_reports` (RTCP
+    NTP↔RTP pairs) are what playback needs to line the participants' tracks up.
+    """
+
+    __tablename__ = "recording_segments"
+    __table_args__ = (UniqueConstraint("path", name="uq_recording_segments_path"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id"), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"))
+    pid: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))  # audio | video
+    codec: Mapped[str] = mapped_column(String(16))
+    track: Mapped[str] = mapped_column(String(100))
+    index: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(400))
+    sha256: Mapped[str] = mapped_column(String(64))
+    bytes: Mapped[int] = mapped_column(Integer)
+    frames: Mapped[int] = mapped_column(Integer)
+    duration_s: Mapped[float] = mapped_column(Float)
+    first_wallclock: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_rtp_ts: Mapped[int] = mapped_column(BigInteger)
+    sender_reports: Mapped[list[Any]] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RecordingComposite(Base):
+    """The one-file download of a session's recording: participants side by side, audio mixed.
+
+    Made by a background job after the session; `status` queued → running → done | failed,
+    with `progress` from 0 to 1 for the case page.
+    """
+
+    __tablename__ = "recording_composites"
+
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    path: Mapped[str | None] = mapped_column(String(400))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    bytes: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(400))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,233 @@
+"""What recording writes to the database and to the case's hash-chained log.
+
+Every fact a court may ask about goes into the case log (DESIGN.md, "Evidence integrity"),
+in the same transaction as its row: a run started and stopped, each participant's consent
+with time and person, each finished segment with its SHA-256, an interruption, a full disk.
+A segment is logged only after its file is complete, renamed into place and hashed, so
+every `recording.segment` entry names a file that decodes and matches its hash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from sqlalchemy import select, update
+
+from server.domain.errors import Conflict, DomainError, NotFound
+from server.services import eventlog
+from server.services.core import Core
+from server.storage.models import Recording, RecordingConsent, RecordingSegment
+
+log = logging.getLogger("heshi.recordings")
+
+
+class RunStatus:
+    active = "active"
+    stopped = "stopped"
+    interrupted = "interrupted"
+
+
+def session_dir(data_dir: Path, case_id: str, session_id: str) -> Path:
+    """Where a session's files go: `<data dir>/recordings/<case>/<session>/`."""
+    return Path(data_dir) / "recordings" / case_id / session_id
+
+
+async def start_run(core: Core, *, case_id: str, session_id: str, actor: str) -> Recording:
+    now = core.clock.now()
+    async with core.db.write() as s:
+        active = (await s.execute(select(Recording).where(Recording.session_id == session_id,
+                                                          Recording.status == RunStatus.active))).scalars().first()
+        if active is not None:
+            raise Conflict("recording is already on in this session", recording_id=active.id)
+        run = Recording(case_id=case_id, session_id=session_id, status=RunStatus.active, started_by=actor,
+                        started_at=now)
+        s.add(run)
+        await s.flush()
+        await eventlog.append(s, case_id=case_id, session_id=session_id, kind="recording.started", actor=actor,
+                              at=now, data={"recording_id": run.id})
+    return run
+
+
+async def stop_run(core: Core, recording_id: str, *, actor: str, reason: str) -> bool:
+    """Close a run; False when it was already closed (another node, or a second stop)."""
+    now = core.clock.now()
+    async with core.db.write() as s:
+        run = await s.get(Recording, recording_id)
+        if run is None or run.status not in (RunStatus.active, RunStatus.interrupted):
+            return False
+        run.status, run.stopped_at, run.stop_reason = RunStatus.stopped, now, reason
+        await eventlog.append(s, case_id=run.case_id, session_id=run.session_id, kind="recording.stopped",
+                              actor=actor, at=now, data={"recording_id": run.id, "reason": reason})
+    return True
+
+
+async def active_run(core: Core, session_id: str) -> Recording | None:
+    """The run that should be recording this session, if any (active, or interrupted by a restart)."""
+    async with core.db.read() as s:
+        return (await s.execute(select(Recording).where(
+            Recording.session_id == session_id,
+            Recording.status.in_((RunStatus.active, RunStatus.interrupted)))
+            .order_by(Recording.started_at.desc()))).scalars().first()
+
+
+async def mark_interrupted(core: Core, recording_id: str, *, reason: str) -> bool:
+    """The room that ran this recording was lost (a restart): say so in the case log, once."""
+    now = core.clock.now()
+    async with core.db.write() as s:
+        result = await s.execute(update(Recording).where(Recording.id == recording_id,
+                                                         Recording.status == RunStatus.active)
+                                 .values(status=RunStatus.interrupted))
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return False
+        run = await s.get(Recording, recording_id)
+        assert run is not None
+        await eventlog.append(s, case_id=run.case_id, session_id=run.session_id, kind="recording.interrupted",
+                              actor="server", at=now, data={"recording_id": run.id, "reason": reason})
+    return True
+
+
+async def mark_resumed(core: Core, recording_id: str) -> None:
+    async with core.db.write() as s:
+        run = await s.get(Recording, recording_id)
+        if run is not None and run.status == RunStatus.interrupted:
+            run.status = RunStatus.active
+            await eventlog.append(s, case_id=run.case_id, session_id=run.session_id, kind="recording.resumed",
+                                  actor="server", at=core.clock.now(), data={"recording_id": run.id})
+
+
+async def consents_of(core: Core, recording_id: str) -> dict[str, str]:
+    """Each participant's latest answer in a run."""
+    async with core.db.read() as s:
+        rows = (await s.execute(select(RecordingConsent).where(RecordingConsent.recording_id == recording_id)
+                                .order_by(RecordingConsent.at))).scalars().all()
+    return {r.pid: r.decision for r in rows}
+
+
+@dataclass(frozen=True)
+class Person:
+    pid: str
+    name: str
+    role: str
+    invitation_id: str | None
+    account_id: str | None
+    actor: str
+
+
+async def save_consent(core: Core, recording_id: str, person: Person, decision: str, language: str) -> None:
+    now = core.clock.now()
+    async with core.db.write() as s:
+        run = await s.get(Recording, recording_id)
+        if run is None or run.status != RunStatus.active:
+            raise Conflict("this recording is no longer running")
+        s.add(RecordingConsent(recording_id=recording_id, case_id=run.case_id, session_id=run.session_id,
+                               pid=person.pid, name=person.name, role=person.role,
+                               invitation_id=person.invitation_id, account_id=person.account_id,
+                               decision=decision, language=language, at=now))
+        await eventlog.append(s, case_id=run.case_id, session_id=run.session_id, kind="recording.consent",
+                              actor=person.actor, at=now,
+                              data={"recording_id": recording_id, "pid": person.pid, "name": person.name,
+                                    "role": person.role, "decision": decision, "language": language})
+
+
+SEGMENT_FIELDS = ("pid", "kind", "codec", "track", "index", "path", "sha256", "bytes", "frames", "duration_s",
+                  "first_wallclock", "first_rtp_ts", "sender_reports")
+
+
+async def save_segment(core: Core, recording_id: str, seg: dict[str, Any]) -> str:
+    """Record a finished segment the recorder reported. The path must lie in the run's
+    directory and the file must exist with the reported size; the hash is checked too.
+    Returns the segment id. Idempotent on the path (a recorder's retry)."""
+    async with core.db.read() as s:
+        run = await s.get(Recording, recording_id)
+    if run is None:
+        raise NotFound("no such recording")
+    rel = PurePosixPath(str(seg["path"]))
+    base = PurePosixPath("recordings", run.case_id, run.session_id)
+    if rel.is_absolute() or ".." in rel.parts or rel.parent != base or not rel.name.endswith(".webm"):
+        raise DomainError("a segment must be a .webm file in its session's recording directory", field="path")
+    path = Path(core.settings.data_dir) / rel
+    try:
+        size = path.stat().st_size
+    except OSError:
+        raise NotFound("the segment file is not there", field="path") from None
+    if size != int(seg["bytes"]):
+        raise DomainError("the segment file's size does not match the report", field="bytes")
+    if await asyncio.to_thread(_sha256, path) != seg["sha256"]:
+        raise DomainError("the segment file's SHA-256 does not match the report", field="sha256")
+    now = core.clock.now()
+    first = datetime.fromtimestamp(float(seg["first_wallclock"]), tz=timezone.utc)
+    async with core.db.write() as s:
+        existing = (await s.execute(select(RecordingSegment).where(RecordingSegment.path == str(rel)))).scalars().first()
+        if existing is not None:
+            if existing.sha256 != seg["sha256"]:
+                raise Conflict("a different segment was already recorded under this path")
+            return existing.id
+        row = RecordingSegment(recording_id=recording_id, case_id=run.case_id, session_id=run.session_id,
+                               pid=str(seg["pid"]), kind=str(seg["kind"]), codec=str(seg["codec"]),
+                               track=str(seg["track"]), index=int(seg["index"]), path=str(rel),
+                               sha256=str(seg["sha256"]), bytes=size, frames=int(seg["frames"]),
+                               duration_s=float(seg["duration_s"]), first_wallclock=first,
+                               first_rtp_ts=int(seg["first_rtp_ts"]),
+                               sender_reports=list(seg.get("sender_reports") or []), at=now)
+        s.add(row)
+        await s.flush()
+        await eventlog.append(s, case_id=run.case_id, session_id=run.session_id, kind="recording.segment",
+                              actor="recorder", at=now,
+                              data={"recording_id": recording_id, "segment_id": row.id, "path": str(rel),
+                                    "sha256": row.sha256, "bytes": size, "pid": row.pid, "kind": row.kind,
+                                    "index": row.index, "duration_s": row.duration_s,
+                                    "first_wallclock": first.isoformat(timespec="microseconds")})
+    return row.id
+
+
+async def note(core: Core, recording_id: str, kind: str, data: dict[str, Any]) -> None:
+    """Another fact about a run for the case log (e.g. `recording.disk_full`)."""
+    async with core.db.write() as s:
+        run = await s.get(Recording, recording_id)
+        if run is None:
+            raise NotFound("no such recording")
+        await eventlog.append(s, case_id=run.case_id, session_id=run.session_id, kind=kind, actor="recorder",
+                              at=core.clock.now(), data={"recording_id": recording_id, **data})
+
+
+async def segments_of(core: Core, session_id: str) -> list[RecordingSegment]:
+    async with core.db.read() as s:
+        return list((await s.execute(select(RecordingSegment).where(RecordingSegment.session_id == session_id)
+                                     .order_by(RecordingSegment.first_wallclock, RecordingSegment.pid,
+                                               RecordingSegment.kind, RecordingSegment.index))).scalars())
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+async def summary(core: Core, session_id: str) -> dict[str, Any]:
+    """What the case page and the API show of a session's recording."""
+    async with core.db.read() as s:
+        runs = list((await s.execute(select(Recording).where(Recording.session_id == session_id)
+                                     .order_by(Recording.started_at))).scalars())
+        consents = list((await s.execute(select(RecordingConsent).where(RecordingConsent.session_id == session_id)
+                                         .order_by(RecordingConsent.at))).scalars())
+    segs = await segments_of(core, session_id)
+    return {
+        "runs": [{"id": r.id, "status": r.status, "started_by": r.started_by, "started_at": r.started_at.isoformat(),
+                  "stopped_at": r.stopped_at.isoformat() if r.stopped_at else None, "stop_reason": r.stop_reason}
+                 for r in runs],
+        "consents": [{"recording_id": c.recording_id, "pid": c.pid, "name": c.name, "role": c.role,
+                      "decision": c.decision, "language": c.language, "at": c.at.isoformat()} for c in consents],
+        "segments": [{"id": g.id, "recording_id": g.recording_id, "pid": g.pid, "kind": g.kind, "codec": g.codec,
+                      "index": g.index, "path": g.path, "sha256": g.sha256, "bytes": g.bytes, "frames": g.frames,
+                      "duration_s": g.duration_s, "first_wallclock": g.first_wallclock.isoformat(timespec="microseconds")}
+                     for g in segs],
+    }

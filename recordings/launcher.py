@@ -1,0 +1,69 @@
+"""Starts recorder workers: one process per recording run, next to the node that asked.
+
+A worker is a child of the node, so a node that goes down takes its workers with it
+(PR_SET_PDEATHSIG); the recording then shows as interrupted and resumes, in new segments,
+when the session's room is made again (signaling.service, `join`). Recording in its own
+process keeps media off the signaling event loop (DESIGN.md: one aiortc loop saturates at
+about 40 Mbit/s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from datetime import timedelta
+
+from server.auth.tokens import RecorderTokens
+from server.config import Settings
+from server.domain.clock import Clock, SystemClock
+
+from .evidence import session_dir
+
+log = logging.getLogger("heshi.recordings")
+
+CREDENTIAL_TTL = timedelta(hours=24)  # a worker connects within seconds; this only bounds a leaked one
+
+
+class RecorderLauncher:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, python: str = sys.executable):
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.python = python
+        self.tokens = RecorderTokens(settings.secret_key)
+        self.processes: dict[str, asyncio.subprocess.Process] = {}  # by recording id
+        self._reapers: set[asyncio.Task[None]] = set()
+
+    async def launch(self, *, recording_id: str, case_id: str, session_id: str, connect_url: str) -> None:
+        running = self.processes.get(recording_id)
+        if running is not None and running.returncode is None:
+            return
+        out_dir = session_dir(self.settings.data_dir, case_id, session_id)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        token = self.tokens.sign(recording_id, self.clock.now() + CREDENTIAL_TTL)
+        proc = await asyncio.create_subprocess_exec(
+            self.python, "-m", "recordings.worker", "--url", connect_url, "--session", session_id,
+            "--token", token, "--out-dir", str(out_dir), "--data-dir", str(self.settings.data_dir),
+            "--segment-seconds", str(self.settings.recording_segment_seconds))
+        self.processes[recording_id] = proc
+        log.info("recorder for %s started (pid %s)", recording_id, proc.pid)
+        task = asyncio.get_running_loop().create_task(self._reap(recording_id, proc))
+        self._reapers.add(task)
+        task.add_done_callback(self._reapers.discard)
+
+    async def _reap(self, recording_id: str, proc: asyncio.subprocess.Process) -> None:
+        code = await proc.wait()
+        if self.processes.get(recording_id) is proc:
+            del self.processes[recording_id]
+        (log.info if code == 0 else log.warning)("recorder for %s exited with %s", recording_id, code)
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """On shutdown: ask every worker to finish its segments, then wait for them."""
+        procs = [p for p in self.processes.values() if p.returncode is None]
+        for p in procs:
+            p.terminate()
+        if procs:
+            done, pending = await asyncio.wait([asyncio.create_task(p.wait()) for p in procs], timeout=timeout)
+            for p in procs:
+                if p.returncode is None:
+                    p.kill()

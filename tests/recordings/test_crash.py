@@ -1,0 +1,170 @@
+"""`kill -9` of the node mid-recording: every finished segment still decodes and matches the
+evidence log; after a restart the run shows as interrupted and resumes in new segments when
+people reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import av
+from sqlalchemy import select
+
+from server.config import load_settings
+from server.services import eventlog
+from server.services.core import Core
+from server.storage.models import CaseEvent, Recording, RecordingSegment
+from tests.recordings.media import PatternVideoTrack, SineAudioTrack
+from tests.recordings.sender import send_to_recorder
+from tests.signaling.harness import Participant, join_cookie
+from tests.support.services import free_port
+
+HESHI = Path(sys.executable).with_name("heshi")
+SECRET = "crash-test-secret-" + "k" * 32
+
+
+def env_for(data_dir: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HESHI_")}
+    env.update({"HESHI_DATA_DIR": str(data_dir), "HESHI_PORT": str(port), "HESHI_SECRET_KEY": SECRET,
+                "HESHI_PUBLIC_URL": f"http://127.0.0.1:{port}", "HESHI_RECORDING_SEGMENT_SECONDS": "1",
+                "HESHI_LOG_LEVEL": "WARNING"})
+    return env
+
+
+def start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([str(HESHI), "serve", "--migrate"], env=env_for(data_dir, port), stdout=out,
+                                stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        assert proc.poll() is None, log.read_text()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "the node did not come up"
+        time.sleep(0.1)
+
+
+async def with_core(data_dir: Path, fn: Any) -> Any:
+    settings = load_settings(env={}, data_dir=str(data_dir), secret_key=SECRET)
+    core = Core.build(settings)
+    try:
+        return await fn(core)
+    finally:
+        await core.close()
+
+
+async def segments(core: Core) -> list[RecordingSegment]:
+    async with core.db.read() as s:
+        return list((await s.execute(select(RecordingSegment).order_by(RecordingSegment.at))).scalars())
+
+
+async def people(base: str, demo: dict[str, Any]) -> tuple[Participant, Participant]:
+    out = []
+    for role in ("mediator", "expert"):
+        p = Participant(base, demo["session_id"], join=await join_cookie(base, demo["links"][role]))
+        await p.join()
+        out.append(p)
+    return out[0], out[1]
+
+
+async def record_some(mediator: Participant, expert: Participant, frames: int) -> list[Any]:
+    tracks = [(PatternVideoTrack(frames), SineAudioTrack(frames * 5 // 3)) for _ in range(2)]
+    return [await send_to_recorder(p, *t) for p, t in zip((mediator, expert), tracks)]
+
+
+async def test_kill_9_mid_recording_keeps_every_finished_segment_and_the_log_consistent(tmp_path: Path):
+    data_dir, log = tmp_path / "data", tmp_path / "node.log"
+    port = free_port()
+    subprocess.run([str(HESHI), "migrate"], env=env_for(data_dir, port), check=True, capture_output=True)
+    made = subprocess.run([str(HESHI), "demo", "--json"], env=env_for(data_dir, port), check=True,
+                          capture_output=True, text=True)
+    demo = json.loads(made.stdout)
+    base = f"http://127.0.0.1:{port}"
+    node = start(data_dir, port, log)
+    pcs: list[Any] = []
+    try:
+        mediator, expert = await people(base, demo)
+        assert (await mediator.call("recording.start"))["ok"]
+        assert (await expert.call("recording.consent", {"consent": True}))["ok"]
+        await expert.wait_event("recording.updated", timeout=30, state="on", recorder_ready=True)
+        pcs = await record_some(mediator, expert, 30 * 60)  # a minute of media: still sending when killed
+
+        async def logged() -> int:
+            return len(await with_core(data_dir, segments))
+        deadline = time.monotonic() + 30
+        while await logged() < 6:
+            assert time.monotonic() < deadline, "no segments were logged"
+            await asyncio.sleep(0.3)
+        node.send_signal(signal.SIGKILL)
+        node.wait(10)
+        for pc in pcs:
+            await pc.close()
+        for p in (mediator, expert):
+            await p.close()
+        await asyncio.sleep(2)  # the worker, told by the kernel (PDEATHSIG), finishes its files
+
+        folder = data_dir / "recordings" / demo["case_id"] / demo["session_id"]
+        files = sorted(folder.glob("*.webm"))
+        assert files, "no segment files"
+        for f in files:
+            with av.open(str(f)) as c:
+                assert sum(1 for _ in c.decode(c.streams[0])) > 0, f"{f.name} does not decode"
+
+        async def check(core: Core) -> tuple[Any, list[RecordingSegment]]:
+            async with core.db.read() as s:
+                return await eventlog.verify(s, demo["case_id"]), await segments(core)
+        chain, logged_segments = await with_core(data_dir, check)
+        assert chain.ok, chain
+        for seg in logged_segments:
+            assert hashlib.sha256((data_dir / seg.path).read_bytes()).hexdigest() == seg.sha256
+        before = {s.path for s in logged_segments}
+
+        # Back up: the run shows as interrupted, and resumes in new files when people return.
+        node = start(data_dir, port, log)
+        mediator, expert = await people(base, demo)
+        resumed = await expert.wait_event("recording.updated", timeout=30, state="on", recorder_ready=True)
+        assert resumed["data"]["interrupted"] is True
+        assert expert.joined["room"]["recording"]["your_consent"] == "granted", "no second question"
+        pcs = await record_some(mediator, expert, 60)
+        await asyncio.sleep(3)
+        stopped = await mediator.call("recording.stop")
+        assert stopped["ok"], stopped
+        deadline = time.monotonic() + 20
+        while True:
+            after = {s.path for s in await with_core(data_dir, segments)}
+            if len(after - before) >= 4:
+                break
+            assert time.monotonic() < deadline, "the resumed run logged no new segments"
+            await asyncio.sleep(0.3)
+
+        async def kinds(core: Core) -> tuple[list[str], list[str], Any]:
+            async with core.db.read() as s:
+                ks = list((await s.execute(select(CaseEvent.kind).order_by(CaseEvent.seq))).scalars())
+                runs = [r.status for r in (await s.execute(select(Recording))).scalars()]
+                return ks, runs, await eventlog.verify(s, demo["case_id"])
+        ks, runs, chain = await with_core(data_dir, kinds)
+        assert "recording.interrupted" in ks and "recording.resumed" in ks
+        assert ks.index("recording.interrupted") < ks.index("recording.resumed") < ks.index("recording.stopped")
+        assert runs == ["stopped"] and chain.ok
+    finally:
+        for pc in pcs:
+            await pc.close()
+        if node.poll() is None:
+            node.send_signal(signal.SIGTERM)
+            try:
+                node.wait(15)
+            except subprocess.TimeoutExpired:
+                node.kill()
