@@ -90,6 +90,7 @@ class Recorder:
         self._locks: dict[str, asyncio.Lock] = {}
         self.sio.on("signal", self._on_signal)
         self.sio.on("recorder.stop", self._on_stop)
+        self.sio.on("recorder.drop", self._on_drop)
         self.sio.on("connect_error", self._on_connect_error)
         self.sio.on("disconnect", self._on_disconnect)
 
@@ -119,6 +120,15 @@ class Recorder:
     async def _on_stop(self, data: Any) -> None:
         log.info("recording stopped: %s", data)
         self.stopped.set()
+
+    async def _on_drop(self, data: Any) -> None:
+        """Someone withdrew their consent: finish their files now."""
+        pid = str((data or {}).get("pid"))
+        async with self._locks.setdefault(pid, asyncio.Lock()):
+            peer = self.peers.pop(pid, None)
+            if peer is not None:
+                log.info("consent withdrawn: no longer recording %s", pid)
+                await peer.close()
 
     async def _on_signal(self, data: dict[str, Any]) -> None:
         pid = str(data.get("from"))
@@ -165,7 +175,8 @@ class Recorder:
         tap = ReceiverTap(receiver_for(peer.pc, track))
         writer = SegmentWriter(self.out_dir, file_stem(peer.pid, self.tag, peer.number, track.kind), track_id=track.id,
                                kind=track.kind, policy=self.policy, request_keyframe=tap.request_keyframe,
-                               on_segment=lambda seg: self._report(peer.pid, seg), on_error=self._write_failed)
+                               on_segment=lambda seg: self._report(peer.pid, seg),
+                               on_error=lambda exc: self._write_failed(peer.pid, exc))
         tap.start(writer)
         peer.taps.append(tap)
         peer.writers.append(writer)
@@ -199,12 +210,21 @@ class Recorder:
                 await asyncio.sleep(0.5 * (attempt + 1))
         log.error("segment %s could not be reported; it stays on disk", body["path"])
 
-    async def _write_failed(self, exc: SegmentError) -> None:
+    async def _write_failed(self, pid: str, exc: SegmentError) -> None:
+        """A disk error stops the whole recording (the next file would fail too); any other
+        writer error loses that one track, which the node logs, and recording goes on."""
+        if not isinstance(exc, SegmentDiskError):
+            log.error("track of %s not recorded: %s", pid, exc)
+            try:
+                await self.sio.call("recorder.failed", {"code": "track_error", "pid": pid,
+                                                        "message": str(exc)[:500]}, timeout=10)
+            except socketio.exceptions.SocketIOError:
+                log.exception("could not tell the node")
+            return
         if self.failed:
             return
         self.failed = True
-        full = isinstance(exc, SegmentDiskError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
-        code = "disk_full" if full else ("disk_error" if isinstance(exc, SegmentDiskError) else "error")
+        code = "disk_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "disk_error"
         log.error("recording stops: %s", exc)
         try:
             await self.sio.call("recorder.failed", {"code": code, "message": str(exc)[:500]}, timeout=10)

@@ -74,10 +74,6 @@ class RoomRecording:
                 "recorder_ready": self.recorder_sid is not None, "interrupted": self.interrupted}
 
 
-class RecordingRefused(Conflict):
-    code = "recording_refused"
-
-
 class Refused(Forbidden):
     """A denied or removed participant trying to come back."""
 
@@ -467,6 +463,8 @@ class Room:
 
     def pending_consent(self) -> list[str]:
         """Present members who have not answered yet: they hold back the start."""
+        if self.recording.state is RecordingState.off:
+            return []
         return [s.pid for s in self.seats.values()
                 if self._asked(s) and s.connected and s.pid not in self.recording.consents]
 
@@ -539,13 +537,18 @@ class Room:
             self._ask(seat, now)
         self._settle_recording(now)
 
-    def answer_consent(self, pid: str, consent: Consent, now: float) -> Seat:
-        """A participant's answer. Changing it later is allowed: a yes withdrawn stops their recording."""
+    def check_consent(self, pid: str) -> Seat:
+        """Whether `pid` may answer now (checked before the answer is stored, and again after)."""
         self._ensure_open()
         seat = self._ensure_admitted(pid)
         ensure_grant(seat.role, Grant.consent_recording)
         if self.recording.state is RecordingState.off:
             raise Conflict("recording has not been requested")
+        return seat
+
+    def answer_consent(self, pid: str, consent: Consent, now: float) -> Seat:
+        """A participant's answer. Changing it later is allowed: a yes withdrawn stops their recording."""
+        seat = self.check_consent(pid)
         self.recording.consents[pid] = consent
         self._settle_recording(now)
         return seat

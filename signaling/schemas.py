@@ -123,5 +123,6 @@ class SegmentIn(Payload):
 
 
 class RecorderFailedIn(Payload):
-    code: Literal["disk_full", "disk_error", "error"]
+    code: Literal["disk_full", "disk_error", "error", "track_error"]  # track_error: one track lost, recording goes on
     message: Annotated[str, StringConstraints(max_length=500)] = ""
+    pid: Pid | None = None

@@ -34,6 +34,10 @@ class Outbox(Protocol):
     async def disconnect(self, sid: str) -> None: ...
 
 
+RECORDER_RESTARTS = 3  # fresh workers for one run within the window, before recording stops
+RECORDER_RESTART_WINDOW = 60.0
+
+
 class Recorders(Protocol):
     """Starts recorder workers (recordings.launcher implements it)."""
 
@@ -56,6 +60,8 @@ class RoomService:
         self.store = store
         self.outbox = outbox
         self.recorders = recorders
+        self._recorder_urls: dict[str, str] = {}  # recording id -> where its workers connect
+        self._recorder_restarts: dict[str, list[float]] = {}
         s = core.settings
         self.grace = float(s.session_grace_seconds)
         self.idle = float(s.session_idle_minutes * 60)
@@ -273,10 +279,10 @@ class RoomService:
 
     async def recording_consent(self, b: Binding, consent: bool, language: str) -> dict[str, Any]:
         room = await self._room(b)
-        ensure_grant(room.seat(b.pid).role, Grant.consent_recording)
+        room.check_consent(b.pid)  # nothing is stored for someone who may not answer
         recording_id = room.recording.recording_id
-        if room.recording.state is RecordingState.off or recording_id is None:
-            raise Conflict("recording has not been requested")
+        assert recording_id is not None
+        was = room.recording.consents.get(b.pid)
         decision = Consent.granted if consent else Consent.refused
         # Stored, with time and person, before anyone is told.
         await evidence.save_consent(self.core, recording_id,
@@ -284,6 +290,9 @@ class RoomService:
                                                     b.actor), decision.value, language)
         now = self.now()
         await self._update(b.session_id, lambda r: _apply(r, lambda r: r.answer_consent(b.pid, decision, now)))
+        if was is Consent.granted and decision is Consent.refused:
+            # A yes withdrawn: the recorder lets go of this person's media at once.
+            await self.outbox.send(b.session_id, RECORDER_PID, "recorder.drop", {"pid": b.pid})
         return {"ok": True, "consent": decision.value}
 
     async def recording_stop(self, session_id: str, *, b: Binding | None, actor: str, reason: str) -> dict[str, Any]:
@@ -302,6 +311,7 @@ class RoomService:
                                                                            "reason": reason})
 
     async def _launch_recorder(self, recording_id: str, case_id: str, session_id: str, connect_url: str) -> None:
+        self._recorder_urls[recording_id] = connect_url
         if self.recorders is None:
             log.warning("recording %s has no recorder launcher on this node", recording_id)
             return
@@ -334,8 +344,21 @@ class RoomService:
             return room, room.recording.state is not RecordingState.off
 
         still_on = await self._update(rb.session_id, op)
-        if still_on:
-            log.warning("recorder of %s went away while recording was on", rb.session_id)
+        if not still_on:
+            return
+        # The worker died (or lost this node) while recording was on: start a fresh one, a few
+        # times; the files it had finished are kept, and the new one writes new files.
+        restarts = self._recorder_restarts.setdefault(rb.recording_id, [])
+        now_mono = self.now()
+        restarts[:] = [t for t in restarts if now_mono - t < RECORDER_RESTART_WINDOW]
+        url = self._recorder_urls.get(rb.recording_id)
+        if len(restarts) >= RECORDER_RESTARTS or url is None:
+            log.error("recorder of %s keeps failing; recording stops", rb.session_id)
+            await self.recorder_failed(rb, RecorderFailedIn(code="error", message="the recorder stopped unexpectedly"))
+            return
+        restarts.append(now_mono)
+        log.warning("recorder of %s went away while recording was on; starting another", rb.session_id)
+        await self._launch_recorder(rb.recording_id, rb.case_id, rb.session_id, url)
 
     async def recorder_signal(self, rb: RecorderBinding, body: SignalIn) -> dict[str, Any]:
         room = await self.store.view(rb.session_id)
@@ -355,8 +378,12 @@ class RoomService:
         return {"ok": True, "segment_id": segment_id}
 
     async def recorder_failed(self, rb: RecorderBinding, body: RecorderFailedIn) -> dict[str, Any]:
-        """The recorder cannot go on (a full disk): stop cleanly and tell the mediator why."""
-        await evidence.note(self.core, rb.recording_id, f"recording.{body.code}", {"message": body.message})
+        """The recorder cannot go on (a full disk): stop cleanly and tell the mediator why.
+        A `track_error` (one track it cannot write, e.g. an unsupported codec) is logged only."""
+        await evidence.note(self.core, rb.recording_id, f"recording.{body.code}",
+                            {"message": body.message, **({"pid": body.pid} if body.pid else {})})
+        if body.code == "track_error":
+            return {"ok": True}
         now = self.now()
         reason = {"disk_full": "disk_full", "disk_error": "disk_error"}.get(body.code, "recorder_error")
 

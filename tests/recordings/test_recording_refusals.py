@@ -229,3 +229,55 @@ async def test_the_rest_api_starts_and_stops_recording_for_the_cases_mediator_on
             assert (await r.json())["runs"][0]["stop_reason"] == "the parties asked"
     finally:
         await http.close()
+
+
+async def test_a_lobby_member_cannot_answer_and_nothing_is_stored(live, core, no_workers):
+    from server.storage.models import RecordingConsent
+
+    mediator, _ = await started(live, no_workers)
+    waiting = await live.person("applicant")
+    await waiting.join()  # in the lobby
+    ack = await waiting.call("recording.consent", {"consent": True})
+    assert ack["ok"] is False and ack["error"]["code"] == "not_admitted", ack
+    async with core.db.read() as s:
+        assert (await s.execute(select(func.count()).select_from(RecordingConsent))).scalar_one() == 0
+
+
+async def test_a_withdrawn_yes_tells_the_recorder_to_let_go_and_a_track_error_does_not_stop(live, core, no_workers):
+    mediator, launched = await started(live, no_workers)
+    expert = await live.person("expert")
+    await expert.join()
+    token = RecorderTokens(TEST_SECRET).sign(launched["recording_id"], core.clock.now() + timedelta(hours=1))
+    rec = recorder(live, token)
+    drops: list[dict] = []
+    rec.sio.on("recorder.drop", lambda data: drops.append(data))
+    await rec.connect(rec.recorder_auth)  # type: ignore[attr-defined]
+    assert (await expert.call("recording.consent", {"consent": True}))["ok"]
+    await expert.wait_event("recording.updated", state="on", recorder_ready=True)
+    assert (await expert.call("recording.consent", {"consent": False}))["ok"]
+    await rec.wait_for(lambda: drops, what="recorder.drop")
+    assert drops == [{"pid": expert.pid}]
+    ack = await rec.call("recorder.failed", {"code": "track_error", "pid": mediator.pid, "message": "h264"})
+    assert ack["ok"], ack
+    snapshot = (await mediator.call("room.sync", {"after_seq": 0}))["room"]
+    assert snapshot["recording"]["state"] == "on", "one lost track does not stop the recording"
+    async with core.db.read() as s:
+        kinds = list((await s.execute(select(CaseEvent.kind))).scalars())
+    assert "recording.track_error" in kinds
+
+
+async def test_a_recorder_that_dies_is_replaced_a_few_times_then_recording_stops(live, core, no_workers):
+    mediator, launched = await started(live, no_workers)
+    token = RecorderTokens(TEST_SECRET).sign(launched["recording_id"], core.clock.now() + timedelta(hours=1))
+    for attempt in range(4):
+        rec = recorder(live, token)
+        await rec.connect(rec.recorder_auth)  # type: ignore[attr-defined]
+        await mediator.wait_for(lambda: mediator.of_type("recording.updated")
+                                and mediator.of_type("recording.updated")[-1]["data"]["recorder_ready"],
+                                what="the recorder to be ready")
+        await rec.sio.disconnect()  # the worker dies
+        if attempt < 3:
+            await mediator.wait_for(lambda: len(no_workers.launched) == attempt + 2, what="a fresh worker")
+    update = await mediator.wait_event("recording.updated", state="off")
+    assert update["data"]["stop_reason"] == "recorder_error"
+    assert len(no_workers.launched) == 4, "the first worker and three replacements"

@@ -8,7 +8,7 @@ from pathlib import Path
 import signaling.room
 import signaling.server
 import signaling.service
-from signaling.server import EVENTS
+from signaling.server import EVENTS, RECORDER_EVENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
@@ -58,3 +58,21 @@ def test_the_client_event_table_of_the_document_names_no_event_the_server_lacks(
     assert rows, "the client → server table was not found"
     assert sorted(set(rows) - set(EVENTS)) == []
     assert sorted(set(EVENTS) - set(rows)) == []
+
+
+def test_every_recorder_event_in_the_recorder_events_table_is_documented() -> None:
+    assert RECORDER_EVENTS, "the RECORDER_EVENTS table is empty"
+    missing = sorted(name for name in RECORDER_EVENTS if not documented(name))
+    assert missing == [], f"recorder → server events missing from docs/protocol.md: {missing}"
+
+
+def test_the_recorder_event_table_of_the_document_names_exactly_the_recorders_events() -> None:
+    # `signal` is in both tables: only the recorder section's own table shows what a recorder may send.
+    section = DOC.split("## The recorder worker's connection", 1)[1].split("\n## ", 1)[0]
+    # The section also has a table of connect refusals: take the table whose header is `| event |`.
+    table = re.search(r"^\| event \|.*?(?=^[^|]|\Z)", section, flags=re.MULTILINE | re.DOTALL)
+    assert table, "the recorder's event table was not found"
+    rows = re.findall(r"^\| `([a-z.]+)` \|", table.group(0), flags=re.MULTILINE)
+    assert rows, "the recorder's event table was not found"
+    assert sorted(set(rows) - set(RECORDER_EVENTS)) == []
+    assert sorted(set(RECORDER_EVENTS) - set(rows)) == []
