@@ -100,6 +100,11 @@ async def mark_resumed(core: Core, recording_id: str) -> None:
                                   actor="server", at=core.clock.now(), data={"recording_id": run.id})
 
 
+async def was_recorded(core: Core, session_id: str) -> bool:
+    async with core.db.read() as s:
+        return (await s.execute(select(Recording.id).where(Recording.session_id == session_id).limit(1))).first() is not None
+
+
 async def consents_of(core: Core, recording_id: str) -> dict[str, str]:
     """Each participant's latest answer in a run."""
     async with core.db.read() as s:
@@ -220,7 +225,10 @@ async def summary(core: Core, session_id: str) -> dict[str, Any]:
         consents = list((await s.execute(select(RecordingConsent).where(RecordingConsent.session_id == session_id)
                                          .order_by(RecordingConsent.at))).scalars())
     segs = await segments_of(core, session_id)
+    from .composite import status, view
+
     return {
+        "composite": view(await status(core, session_id)),
         "runs": [{"id": r.id, "status": r.status, "started_by": r.started_by, "started_at": r.started_at.isoformat(),
                   "stopped_at": r.stopped_at.isoformat() if r.stopped_at else None, "stop_reason": r.stop_reason}
                  for r in runs],

@@ -57,6 +57,17 @@ class RecorderLauncher:
             del self.processes[recording_id]
         (log.info if code == 0 else log.warning)("recorder for %s exited with %s", recording_id, code)
 
+    async def wait(self, recording_id: str, timeout: float) -> bool:
+        """Wait until this node's worker for a run has exited; False on timeout."""
+        proc = self.processes.get(recording_id)
+        if proc is None:
+            return True
+        try:
+            await asyncio.wait_for(proc.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
     async def close(self, timeout: float = 10.0) -> None:
         """On shutdown: ask every worker to finish its segments, then wait for them."""
         procs = [p for p in self.processes.values() if p.returncode is None]

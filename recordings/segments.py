@@ -239,8 +239,10 @@ class SegmentWriter:
 
     `request_keyframe` is called (on the loop) when a video cut is due, e.g. the tap's
     `request_keyframe`. `on_segment` gets each FinishedSegment in order, after it is
-    published; `on_error` gets the one SegmentError that stopped the writer. Both may be
+    published; `on_error` gets the one SegmentError that stopped the writer (segments
+    already ended before it may still be published and reported after it). Both may be
     plain functions or coroutine functions; exceptions they raise are logged.
+    Use it on the event loop: it schedules publishing there.
     """
 
     def __init__(self, directory: Path | str, stem: str, *, track_id: str, kind: str,
@@ -507,7 +509,10 @@ class SegmentWriter:
             self._segment = None
             self._held = None
         if self._on_error is not None:
-            task = asyncio.get_running_loop().create_task(_call_hook(self._on_error, error))
+            try:
+                task = asyncio.get_running_loop().create_task(_call_hook(self._on_error, error))
+            except RuntimeError:  # no loop: nothing to call the hook on; `error` says it all
+                return
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 

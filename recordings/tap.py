@@ -175,8 +175,12 @@ class ReceiverTap:
     """Takes the encoded frames of one remote track from its RTCRtpReceiver.
 
     Attach before the receiver starts receiving: in the peer connection's `track` event,
-    or after setRemoteDescription() and before the connection is established. Frames that
-    arrive before `start(sink)` are counted in `dropped` and discarded.
+    or after setRemoteDescription() and before the connection is established.
+
+    Counters: `frames` handed to the sink; `dropped` discarded before `start(sink)` or
+    lost to a sink that raised; `keyframe_requests` PLIs sent. `first_packet_at` is the
+    wall clock of the first media packet, `media_ssrc` the sender's, `ended` whether the
+    receiver stopped.
     """
 
     def __init__(self, receiver: RTCRtpReceiver, *, clock: Callable[[], float] = time.time) -> None:

@@ -93,7 +93,10 @@ class SignalingServer:
 
             recorders = RecorderLauncher(settings, clock=core.clock)
         self.recorders = recorders
-        self.service = RoomService(core, store, self, recorders)
+        from recordings.composite import CompositeJobs
+
+        self.composites = CompositeJobs(core)
+        self.service = RoomService(core, store, self, recorders, self.composites)
         self.limits: dict[str, ConnectionLimits] = {}
         # The binding of each connection on this node, made at connect and never changed.
         self.bindings: dict[str, Binding | RecorderBinding] = {}
@@ -120,6 +123,7 @@ class SignalingServer:
         close = getattr(self.recorders, "close", None)
         if close is not None:
             await close()
+        await self.composites.close()
         await self.sio.shutdown()
         await self.store.close()
 

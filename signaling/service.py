@@ -3,6 +3,7 @@ the room, and hands events to the edge. Handlers in server.py call one method ea
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -55,13 +56,16 @@ class RecorderBinding:
 
 
 class RoomService:
-    def __init__(self, core: Core, store: RoomStore, outbox: Outbox, recorders: Recorders | None = None):
+    def __init__(self, core: Core, store: RoomStore, outbox: Outbox, recorders: Recorders | None = None,
+                 composites: Any = None):
         self.core = core
+        self.composites = composites  # recordings.composite.CompositeJobs: the download, made after the session
         self.store = store
         self.outbox = outbox
         self.recorders = recorders
         self._recorder_urls: dict[str, str] = {}  # recording id -> where its workers connect
         self._recorder_restarts: dict[str, list[float]] = {}
+        self._background: set[asyncio.Task[None]] = set()
         s = core.settings
         self.grace = float(s.session_grace_seconds)
         self.idle = float(s.session_idle_minutes * 60)
@@ -233,6 +237,8 @@ class RoomService:
         actor = b.actor if b else "system:idle-timeout"
         if recording_id is not None:
             await self._recording_stopped(room_id, recording_id, actor, "session_ended")
+        if recording_id is not None or await evidence.was_recorded(self.core, room_id):
+            self._compose_after(recording_id, room.case_id, room_id)
         await persistence.mark_status(self.core, room_id, SessionStatus.ended, actor, reason)
         await persistence.record(self.core, room.case_id, room_id, "end", actor, {"reason": reason})
         await self.store.update(room_id, lambda _r: (None, None))
@@ -309,6 +315,21 @@ class RoomService:
         # The recorder finishes its open segments, reports them, and exits.
         await self.outbox.send(session_id, RECORDER_PID, "recorder.stop", {"recording_id": recording_id,
                                                                            "reason": reason})
+
+    def _compose_after(self, recording_id: str | None, case_id: str, session_id: str) -> None:
+        """Once the recorder has reported its last segments, make the session's download."""
+        if self.composites is None:
+            return
+
+        async def later() -> None:
+            wait = getattr(self.recorders, "wait", None)
+            if wait is not None and recording_id is not None:
+                await wait(recording_id, timeout=60.0)
+            self.composites.start(case_id, session_id)
+
+        task = asyncio.get_running_loop().create_task(later())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _launch_recorder(self, recording_id: str, case_id: str, session_id: str, connect_url: str) -> None:
         self._recorder_urls[recording_id] = connect_url

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from server.auth.passwords import generate_password
 from server.domain.cases import PartyInput
-from server.domain.errors import Conflict, Forbidden, InvalidToken
+from server.domain.errors import Conflict, Forbidden, InvalidToken, NotFound
 from server.http.keys import CORE
 from server.http.requests import (STAFF_COOKIE, client_address, json_response, parse_query,
                                   read_json, require_staff, staff_session)
@@ -290,6 +290,38 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
     return json_response(await evidence.summary(core, session.id))
 
 
+async def make_composite(request: web.Request) -> web.StreamResponse:
+    """(Re)make the one-file download; it is also made when a recorded session ends."""
+    from recordings import composite
+
+    p, session = await _recording_session(request)
+    if not _signaling(request).composites.start(session.case_id, session.id):
+        raise Conflict("the download is already being made")
+    return json_response({"ok": True, "composite": composite.view(await composite.status(request.app[CORE], session.id))},
+                         status=202)
+
+
+async def download_composite(request: web.Request) -> web.StreamResponse:
+    """The composite WebM, for anyone who may read the case; every download is logged."""
+    from recordings import composite
+
+    p = await require_staff(request)
+    core = request.app[CORE]
+    session = await sessions.get_session(core, p, request.match_info["session_id"])
+    row = await composite.status(core, session.id)
+    if row is None or row.status != composite.Status.done or not row.path:
+        raise NotFound("this session has no finished recording download")
+    path = core.settings.data_dir / row.path
+    if not path.is_file():
+        raise NotFound("the recording file is missing on this server")
+    byte_range = request.headers.get("Range")
+    if byte_range is None or byte_range.replace(" ", "").startswith("bytes=0-"):
+        # One entry per viewing: a player's later range requests are the same access.
+        await composite.log_access(core, session.case_id, session.id, f"account:{p.account_id}", byte_range)
+    return web.FileResponse(path, headers={"Content-Type": "video/webm", "Cache-Control": "private, no-store",
+                                           "Content-Disposition": f'inline; filename="{session.id}.webm"'})
+
+
 V1 = "/api/v1"
 ROUTES: list[Route] = [
     Route("POST", f"{V1}/auth/login", login, "Sign in with username and password", body=S.LoginIn, auth="none"),
@@ -326,6 +358,10 @@ ROUTES: list[Route] = [
           "Start recording a live session: everyone present is asked for consent", status=202),
     Route("POST", f"{V1}/sessions/{{session_id}}/recording/stop", stop_recording, "Stop recording a live session",
           body=S.RecordingStopIn),
+    Route("POST", f"{V1}/sessions/{{session_id}}/recording/composite", make_composite,
+          "Make the session's one-file download again (made anyway when a recorded session ends)", status=202),
+    Route("GET", f"{V1}/sessions/{{session_id}}/recording/composite.webm", download_composite,
+          "Download the session's recording as one WebM file (logged in the case log)", produces="video/webm"),
 ]
 
 

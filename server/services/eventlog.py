@@ -1,7 +1,7 @@
 """The case's hash-chained event log. Every case-related fact is appended here.
 
-Appends for one case are serialised: on PostgreSQL by locking the case row, on SQLite by
-the single-writer lock of `Database.write()`.
+Appends for one case are serialised: on PostgreSQL by locking the case row (FOR NO KEY
+UPDATE), on SQLite by the single-writer lock of `Database.write()`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,10 @@ def entry_hash(*args: Any) -> str:
 async def append(s: AsyncSession, *, case_id: str, kind: str, actor: str, at: datetime,
                  data: dict[str, Any] | None = None, session_id: str | None = None) -> CaseEvent:
     """Append one entry inside the caller's write transaction."""
-    await s.execute(select(Case.id).where(Case.id == case_id).with_for_update())
+    # FOR NO KEY UPDATE (key_share=True) serialises appenders without conflicting with the key-share locks that
+    # inserting rows referencing the case takes: with FOR UPDATE, two transactions that had each
+    # inserted such a row first (a chat message, a segment) deadlocked here on PostgreSQL.
+    await s.execute(select(Case.id).where(Case.id == case_id).with_for_update(key_share=True))
     last = (await s.execute(select(CaseEvent.seq, CaseEvent.hash).where(CaseEvent.case_id == case_id)
                             .order_by(CaseEvent.seq.desc()).limit(1))).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)

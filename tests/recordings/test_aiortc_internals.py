@@ -36,7 +36,8 @@ def _source(function: Any) -> str:
 
 def test_the_installed_aiortc_is_the_pinned_one() -> None:
     pins = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert f"aiortc=={PINNED_AIORTC_VERSION}" in pins, "recordings/aiortc_internals.py names another aiortc than pyproject.toml"
+    assert f"aiortc=={PINNED_AIORTC_VERSION}" in pins, \
+        "recordings/aiortc_internals.py names another aiortc version than pyproject.toml"
     assert aiortc.__version__ == PINNED_AIORTC_VERSION, (
         f"aiortc {aiortc.__version__} is installed but the recorder was checked against {PINNED_AIORTC_VERSION}: "
         "re-check every hook in recordings/aiortc_internals.py, then move the pin")

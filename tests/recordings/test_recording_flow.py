@@ -117,6 +117,50 @@ async def test_consenting_participants_are_recorded_into_hashed_segments(live, c
     assert logged == {seg.path: seg.sha256 for seg in segments}
     assert (consent.pid, consent.decision, consent.language) == (expert.pid, "granted", "en")
 
+    # The session ends: the one-file download is made, side by side with the audio mixed.
+    assert (await mediator.call("session.end", {"reason": "settled"}))["ok"]
+    made = await wait_until(lambda: _composite_done(core, session_id), 60, "the composite download")
+    assert made.status == "done", made.error
+    http = await staff_http(live, "demo-mediator")
+    try:
+        url = f"{live.base_url}/api/v1/sessions/{session_id}/recording/composite.webm"
+        async with http.get(url) as r:
+            assert r.status == 200 and r.headers["Content-Type"] == "video/webm"
+            body = await r.read()
+        async with http.get(url, headers={"Range": "bytes=100-"}) as r:
+            assert r.status == 206  # players seek with ranges
+        async with http.get(f"{live.base_url}/api/v1/sessions/{session_id}/recording") as r:
+            summary = await r.json()
+    finally:
+        await http.close()
+    assert hashlib.sha256(body).hexdigest() == made.sha256 == summary["composite"]["sha256"]
+    out = data_dir / made.path
+    with av.open(str(out)) as c:
+        v, a = c.streams.video[0], c.streams.audio[0]
+        assert (v.codec_context.name, a.codec_context.name) == ("vp8", "opus")
+        assert (v.codec_context.width, v.codec_context.height) == (1280, 480), "two participants side by side"
+        assert abs(float(c.duration / av.time_base) - FRAMES / 30) < 0.6
+        assert sum(1 for _ in c.decode(v)) > 0
+    kinds = await log_kinds(core, case_id)
+    assert kinds.count("recording.composite") == 1 and kinds.count("recording.accessed") == 1
+
+
+async def _composite_done(core: Any, session_id: str) -> Any:
+    from recordings import composite
+
+    row = await composite.status(core, session_id)
+    return row if row is not None and row.status in ("done", "failed") else None
+
+
+async def staff_http(live: Any, username: str) -> Any:
+    import aiohttp
+
+    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async with http.post(f"{live.base_url}/api/v1/auth/login",
+                         json={"username": username, "password": live.world.passwords[username]}) as r:
+        assert r.status == 200
+    return http
+
 
 async def _sent_all(tracks: dict[str, tuple[PatternVideoTrack, SineAudioTrack]]) -> bool:
     return all(v.sent >= FRAMES and a.sent >= AUDIO_FRAMES for v, a in tracks.values())

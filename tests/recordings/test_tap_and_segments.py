@@ -26,7 +26,8 @@ import av
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc import rtcrtpreceiver, rtcrtpsender
-from aiortc.codecs import OpusDecoder, Vp8Decoder, Vp8Encoder
+from aiortc.codecs.opus import OpusDecoder
+from aiortc.codecs.vpx import Vp8Decoder, Vp8Encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
 from aiortc.rtcrtpreceiver import RemoteStreamTrack
 from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket, RtpPacket
@@ -77,12 +78,12 @@ class Decoded:
 def decode(path: Path) -> Decoded:
     """Decode every frame of a segment with PyAV."""
     with av.open(str(path)) as container:
-        stream = container.streams[0]
+        stream: Any = container.streams[0]
         packets = [p for p in container.demux(stream) if p.size]
         frames = [f for p in packets for f in stream.decode(p)] + list(stream.decode(None))
         context = stream.codec_context
         decoded = Decoded(frames=len(frames), first_packet_key=packets[0].is_keyframe,
-                          first_frame_key=frames[0].key_frame, container_seconds=container.duration / 1e6)
+                          first_frame_key=frames[0].key_frame, container_seconds=(container.duration or 0) / 1e6)
         if stream.type == "video":
             decoded.width, decoded.height = context.width, context.height
         else:
@@ -201,7 +202,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
         result.timestamp_origins.append(value)
         return value
 
-    real_get_decoder = rtcrtpreceiver.get_decoder
+    real_get_decoder = getattr(rtcrtpreceiver, "get_decoder")
     real_vp8_decode, real_opus_decode = Vp8Decoder.decode, OpusDecoder.decode
 
     def counting_get_decoder(codec: Any) -> Any:
@@ -499,7 +500,7 @@ def test_segment_policy_rejects_nonsense() -> None:
     for bad in ({"max_seconds": 0}, {"keyframe_request_at": 0}, {"keyframe_request_at": 1.5},
                 {"keyframe_retry_seconds": -1}):
         with pytest.raises(ValueError):
-            SegmentPolicy(**bad)  # type: ignore[arg-type]
+            SegmentPolicy(**bad)
 
 
 # --- the writer, fed by a real encoder --------------------------------------------------

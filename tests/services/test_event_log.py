@@ -162,3 +162,33 @@ async def test_verify_names_the_first_entry_that_was_tampered_with(core: Core, m
         found[name] = (result.ok, result.first_bad_seq, result.reason)
     assert found == {t.__name__: (False, seq, reason) for t, seq, reason in TAMPERING}
     assert await check(core, untouched) == ChainCheck(ok=True, count=6)
+
+
+async def test_concurrent_appends_after_inserting_rows_that_reference_the_case_do_not_deadlock(
+        core: Core, logged: Logged) -> None:
+    """Each writer first inserts a row with a foreign key to the case (as a chat message or a
+    recording segment does), then appends. On PostgreSQL the insert takes a key-share lock on
+    the case row; the append's lock must not conflict with it, or two such writers deadlock."""
+    import asyncio
+    from datetime import datetime, timezone
+
+    from server.storage.models import ChatMessage, MediationSession
+
+    async with core.db.read() as s:
+        session_id = (await s.execute(select(MediationSession.id).where(
+            MediationSession.case_id == logged.case_id))).scalars().first()
+    assert session_id is not None
+    now = datetime.now(timezone.utc)
+
+    async def writer(n: int) -> None:
+        async with core.db.write() as s:
+            s.add(ChatMessage(case_id=logged.case_id, session_id=session_id, sender_pid=f"p{n}", sender_name="x",
+                              sender_role="applicant", recipient_pid=None, client_id=f"c{n}", text="hi", at=now))
+            await s.flush()
+            await asyncio.sleep(0.01)  # let the others insert too before anyone appends
+            await eventlog.append(s, case_id=logged.case_id, kind="chat.message", actor=f"p{n}", at=now)
+
+    await asyncio.gather(*(writer(n) for n in range(8)))
+    async with core.db.read() as s:
+        check = await eventlog.verify(s, logged.case_id)
+    assert check.ok and check.count == len(KINDS) + 8
