@@ -230,14 +230,31 @@ async def _case_page(request: web.Request, principal: Principal, csrf: str, case
         if not manage:
             view["qr_url"] = None
         by_session[inv.session_id].append(view)
+    recorded = {s.id: await _recording_view(core, s.id) for s in session_rows}
     invitable = []
     if manage:
         for role in (StaffRole.expert, StaffRole.mediator):
             invitable += await accounts.list_accounts(core, principal, role=role)
     return render(request, "case_detail.html", {
         "case": case_view(case, can_manage=manage), "sessions": [session_view(s) for s in session_rows],
-        "invitations": by_session, "error": error, "roles": list(SessionRole), "accounts": invitable, "now_local": now.astimezone(CHINA),
+        "invitations": by_session, "recordings": recorded, "error": error, "roles": list(SessionRole), "accounts": invitable, "now_local": now.astimezone(CHINA),
     }, principal=principal, csrf_token=csrf, status=error.http_status if error else 200)
+
+
+async def _recording_view(core: Any, session_id: str) -> dict[str, Any] | None:
+    """What the case page shows of a session's recording, or None when it was never recorded."""
+    from recordings import composite, evidence
+
+    summary = await evidence.summary(core, session_id)
+    if not summary["runs"]:
+        return None
+    by_pid: dict[str, float] = {}
+    for seg in summary["segments"]:
+        by_pid[seg["pid"]] = by_pid.get(seg["pid"], 0.0) + (seg["duration_s"] if seg["kind"] == "video" else 0.0)
+    return {"runs": summary["runs"], "segments": len(summary["segments"]),
+            "consents": summary["consents"], "composite": summary["composite"],
+            "interrupted": any(r["status"] == "interrupted" for r in summary["runs"]),
+            "done": composite.Status.done}
 
 
 async def case_detail(request: web.Request) -> web.StreamResponse:

@@ -68,3 +68,28 @@ async def test_a_segment_ffmpeg_cannot_read_fails_the_job_with_its_message(core,
     row = await composite.make(core, session.case_id, session.id)
     assert row.status == "failed" and row.error, row
     assert not (folder / composite.COMPOSITE_NAME).exists()
+
+
+async def test_the_case_page_shows_the_downloads_progress_and_failure(live, core):
+    from recordings import evidence
+    from recordings.composite import _set
+    from tests.recordings.test_recording_flow import staff_http
+
+    case_id, session_id = live.world.demo.case_id, live.session_id
+    http = await staff_http(live, "demo-mediator")
+    try:
+        async with http.get(f"{live.base_url}/cases/{case_id}") as r:
+            assert "recording-summary" not in await r.text(), "never recorded: nothing shown"
+        await evidence.start_run(core, case_id=case_id, session_id=session_id, actor="account:x")
+        await _set(core, session_id, case_id, status="running", progress=0.42)
+        async with http.get(f"{live.base_url}/cases/{case_id}") as r:
+            page = await r.text()
+        assert '<progress max="1" value="0.42">' in page and "42%" in page
+        await _set(core, session_id, case_id, status="failed", error="EBML header parsing failed")
+        async with http.get(f"{live.base_url}/cases/{case_id}") as r:
+            page = await r.text()
+        assert "EBML header parsing failed" in page and "composite.webm" not in page
+        async with http.get(f"{live.base_url}/api/v1/sessions/{session_id}/recording/composite.webm") as r:
+            assert r.status == 404
+    finally:
+        await http.close()

@@ -131,6 +131,11 @@ async def test_consenting_participants_are_recorded_into_hashed_segments(live, c
             assert r.status == 206  # players seek with ranges
         async with http.get(f"{live.base_url}/api/v1/sessions/{session_id}/recording") as r:
             summary = await r.json()
+        # The case page offers the download, and shows who answered what.
+        async with http.get(f"{live.base_url}/cases/{live.world.demo.case_id}") as r:
+            page = await r.text()
+        assert f'href="/api/v1/sessions/{session_id}/recording/composite.webm"' in page
+        assert "陈敏医生" in page and made.sha256[:16] in page
     finally:
         await http.close()
     assert hashlib.sha256(body).hexdigest() == made.sha256 == summary["composite"]["sha256"]
