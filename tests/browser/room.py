@@ -22,12 +22,17 @@ INBOUND = """async () => {
   if (!mesh) return out;
   for (const [pid, peer] of mesh.peers) {
     const report = await peer.pc.getStats();
-    let video = 0, audio = 0;
+    let video = 0, audio = 0, heard = 0;
     report.forEach((s) => {
       if (s.type === "inbound-rtp" && s.kind === "video") video += s.framesDecoded || 0;
-      if (s.type === "inbound-rtp" && s.kind === "audio") audio += s.totalSamplesReceived || 0;
+      if (s.type === "inbound-rtp" && s.kind === "audio") {
+        audio += s.totalSamplesReceived || 0;
+        // totalSamplesReceived also counts the filler Chromium makes up while nothing arrives;
+        // without the concealed samples it counts only audio that came in packets.
+        heard += (s.totalSamplesReceived || 0) - (s.concealedSamples || 0);
+      }
     });
-    out[pid] = {video, audio, state: peer.pc.connectionState,
+    out[pid] = {video, audio, heard, state: peer.pc.connectionState,
                 videoTracks: peer.stream.getVideoTracks().filter((t) => t.readyState === "live" && !t.muted).length};
   }
   return out;
@@ -137,5 +142,6 @@ async def media_flows(receivers: list[Person], senders: dict[str, Person], *, vi
                 continue
             a, b = first[r.label][pids[s.label]], second[r.label][pids[s.label]]
             assert b["audio"] > a["audio"], f"{r.label} stopped hearing {s.label}: {a} -> {b}"
+            assert b["heard"] > a["heard"], f"{r.label} hears only concealment from {s.label}: {a} -> {b}"
             if video:
                 assert b["video"] > a["video"], f"{r.label} stopped seeing {s.label}: {a} -> {b}"

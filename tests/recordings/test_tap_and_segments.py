@@ -797,15 +797,10 @@ async def test_an_existing_segment_is_never_overwritten(tmp_path: Path) -> None:
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 200 KiB tmpfs: a disk that really fills up (needs root)."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    try:
+    from tests.support.tmpfs import tiny_tmpfs
+
+    with tiny_tmpfs(tmp_path / "tiny", "200k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 async def test_a_disk_that_really_fills_up(tiny_disk: Path) -> None:
