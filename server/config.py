@@ -82,6 +82,7 @@ class Settings:
     max_body_bytes: int = 1_048_576
     cookie_secure: bool = False
     allowed_origins: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()  # addresses or networks of reverse proxies whose X-Forwarded-For is believed
     web_dir: Path = field(default_factory=lambda: REPO_ROOT / "web")
     # Live sessions (signaling)
     session_grace_seconds: int = 60
@@ -151,6 +152,16 @@ def _from_raw(raw: Mapping[str, Any]) -> Settings:
     if "allowed_origins" in raw:
         s["allowed_origins"] = tuple(_url("allowed_origins", o, ("http", "https")).rstrip("/")
                                      for o in _list(raw["allowed_origins"]))
+    if "trusted_proxies" in raw:
+        import ipaddress
+
+        nets = []
+        for n in _list(raw["trusted_proxies"]):
+            try:
+                nets.append(str(ipaddress.ip_network(n, strict=False)))
+            except ValueError:
+                raise ConfigError(f"{PREFIX}TRUSTED_PROXIES: not an IP address or network: {n!r}") from None
+        s["trusted_proxies"] = tuple(nets)
     if "web_dir" in raw:
         s["web_dir"] = Path(str(raw["web_dir"])).expanduser()
     for name, minimum, maximum in (("session_grace_seconds", 5, 3600), ("session_idle_minutes", 1, 24 * 60),

@@ -120,7 +120,41 @@ def check_csrf(request: web.Request, expected: str, submitted: str | None = None
 
 
 def client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The address a request came from, for rate limits. Behind a reverse proxy every request
+    comes from the proxy: when the peer is one of HESHI_TRUSTED_PROXIES, the address is the
+    last one in X-Forwarded-For that is not itself a trusted proxy (the earlier entries are
+    whatever the client claimed, and a client must not pick its own rate-limit key)."""
+    from server.http.keys import CORE
+
+    peer = request.remote or "unknown"
+    trusted = request.app[CORE].settings.trusted_proxies
+    if not trusted or not _in_any(peer, trusted):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _in_any(hop, trusted):
+            return hop if _is_ip(hop) else peer
+    return peer
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _in_any(address: str, networks: tuple[str, ...]) -> bool:
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:

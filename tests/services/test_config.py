@@ -64,6 +64,9 @@ PARSED: list[tuple[str, str, str, Any]] = [
     ("HESHI_RATE_LIMIT_SCALE", "10", "rate_limit_scale", 10),
     ("HESHI_VIDEO_MAX_KBPS", "300", "video_max_kbps", 300),
     ("HESHI_REDIS_PREFIX", "county-a:", "redis_prefix", "county-a:"),
+    ("HESHI_RECORDING_SEGMENT_SECONDS", "4", "recording_segment_seconds", 4),
+    ("HESHI_RECORDER_CONNECT_URL", "http://10.0.0.5:8080/", "recorder_connect_url", "http://10.0.0.5:8080"),
+    ("HESHI_TRUSTED_PROXIES", "127.0.0.1, 10.1.0.0/16", "trusted_proxies", ("127.0.0.1/32", "10.1.0.0/16")),
 ]
 # Variables that only make sense together with another.
 COMPANIONS = {"HESHI_TURN_URLS": {"HESHI_TURN_SECRET": "coturn-static-secret"}}
@@ -178,6 +181,10 @@ BAD: list[tuple[dict[str, str], str]] = [
     ({"HESHI_REDIS_MAX_CONNECTIONS": "9"}, "HESHI_REDIS_MAX_CONNECTIONS"),
     ({"HESHI_RATE_LIMIT_SCALE": "0"}, "HESHI_RATE_LIMIT_SCALE"),
     ({"HESHI_VIDEO_MAX_KBPS": "49"}, "HESHI_VIDEO_MAX_KBPS"),
+    ({"HESHI_RECORDING_SEGMENT_SECONDS": "11"}, "HESHI_RECORDING_SEGMENT_SECONDS"),
+    ({"HESHI_RECORDING_SEGMENT_SECONDS": "0"}, "HESHI_RECORDING_SEGMENT_SECONDS"),
+    ({"HESHI_RECORDER_CONNECT_URL": "ftp://node"}, "HESHI_RECORDER_CONNECT_URL"),
+    ({"HESHI_TRUSTED_PROXIES": "10.0.0.0/33"}, "HESHI_TRUSTED_PROXIES"),
     ({"HESHI_COLOUR": "red"}, "HESHI_COLOUR"),
     ({"HESHI_CONFIG": "/nonexistent/heshi.toml"}, "HESHI_CONFIG"),
 ]
