@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from server.domain.access import Principal, PrincipalKind
+from server.domain.access import PrincipalKind
 from server.domain.errors import Forbidden, InvalidToken, NotFound, Unauthenticated
 from server.domain.grants import SessionRole
 from server.domain.sessions import SessionStatus
@@ -46,10 +46,9 @@ async def bind(core: Core, session_id: str, join_cookie: str | None, staff_cooki
     if joined is not None and joined[0].session_id == session_id:
         p = joined[0]
         assert p.invitation_id is not None and p.session_role is not None
-        inv = await _invitation(core, p)
         return Binding(pid=f"i:{p.invitation_id}", name=p.display_name, role=p.session_role,
                        case_id=session.case_id, session_id=session_id, invitation_id=p.invitation_id,
-                       account_id=p.account_id, direct_entry=inv)
+                       account_id=p.account_id, direct_entry=p.direct_entry)
     staff = await signin.authenticate(core, staff_cookie, PrincipalKind.staff)
     if staff is not None:
         p = staff[0]
@@ -65,14 +64,6 @@ async def bind(core: Core, session_id: str, join_cookie: str | None, staff_cooki
     if joined is not None:
         raise Forbidden("your invitation is for another session")
     raise Unauthenticated("open your invitation link, or sign in, before joining")
-
-
-async def _invitation(core: Core, p: Principal) -> bool:
-    from server.storage.models import Invitation
-
-    async with core.db.read() as s:
-        inv = await s.get(Invitation, p.invitation_id)
-    return bool(inv and inv.direct_entry)
 
 
 async def bind_recorder(core: Core, session_id: str, token: Any):  # type: ignore[no-untyped-def]

@@ -35,6 +35,7 @@ class Principal:
     case_id: str | None = None
     session_id: str | None = None
     session_role: SessionRole | None = None
+    direct_entry: bool = False  # the invitation lets its holder past the lobby
 
     @property
     def is_staff(self) -> bool:

@@ -91,7 +91,7 @@ def staff_principal(account: Account) -> Principal:
 def invitation_principal(inv: Invitation) -> Principal:
     return Principal(kind=PrincipalKind.invitation, display_name=inv.display_name, account_id=inv.account_id,
                      invitation_id=inv.id, case_id=inv.case_id, session_id=inv.session_id,
-                     session_role=SessionRole(inv.role))
+                     session_role=SessionRole(inv.role), direct_entry=bool(inv.direct_entry))
 
 
 async def authenticate(core: Core, cookie_token: str | None, kind: PrincipalKind) -> tuple[Principal, str] | None:
