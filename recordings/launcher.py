@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from datetime import timedelta
+from typing import Awaitable, Callable
 
 from server.auth.tokens import RecorderTokens
 from server.config import Settings
@@ -22,6 +24,7 @@ from .evidence import session_dir
 
 log = logging.getLogger("heshi.recordings")
 
+TOKEN_VARIABLE = "HESHI_RECORDER_TOKEN"
 CREDENTIAL_TTL = timedelta(hours=24)  # a worker connects within seconds; this only bounds a leaked one
 
 
@@ -33,6 +36,9 @@ class RecorderLauncher:
         self.tokens = RecorderTokens(settings.secret_key)
         self.processes: dict[str, asyncio.subprocess.Process] = {}  # by recording id
         self._reapers: set[asyncio.Task[None]] = set()
+        self._closing = False
+        # Told of every worker's exit (the room service decides whether a new one is needed).
+        self.on_exit: Callable[[str, str, str, int], Awaitable[None]] | None = None
 
     async def launch(self, *, recording_id: str, case_id: str, session_id: str, connect_url: str) -> None:
         running = self.processes.get(recording_id)
@@ -41,21 +47,33 @@ class RecorderLauncher:
         out_dir = session_dir(self.settings.data_dir, case_id, session_id)
         out_dir.mkdir(parents=True, exist_ok=True)
         token = self.tokens.sign(recording_id, self.clock.now() + CREDENTIAL_TTL)
+        # The credential goes in the environment: not in `ps` output, and never mistaken for an
+        # option (a base64url token may start with '-').
         proc = await asyncio.create_subprocess_exec(
             self.python, "-m", "recordings.worker", "--url", connect_url, "--session", session_id,
-            "--token", token, "--out-dir", str(out_dir), "--data-dir", str(self.settings.data_dir),
-            "--segment-seconds", str(self.settings.recording_segment_seconds))
+            "--out-dir", str(out_dir), "--data-dir", str(self.settings.data_dir),
+            "--segment-seconds", str(self.settings.recording_segment_seconds),
+            env={**os.environ, TOKEN_VARIABLE: token})
         self.processes[recording_id] = proc
         log.info("recorder for %s started (pid %s)", recording_id, proc.pid)
-        task = asyncio.get_running_loop().create_task(self._reap(recording_id, proc))
+        task = asyncio.get_running_loop().create_task(self._reap(recording_id, case_id, session_id, proc))
         self._reapers.add(task)
         task.add_done_callback(self._reapers.discard)
 
-    async def _reap(self, recording_id: str, proc: asyncio.subprocess.Process) -> None:
+    async def _reap(self, recording_id: str, case_id: str, session_id: str, proc: asyncio.subprocess.Process) -> None:
         code = await proc.wait()
         if self.processes.get(recording_id) is proc:
             del self.processes[recording_id]
         (log.info if code == 0 else log.warning)("recorder for %s exited with %s", recording_id, code)
+        if self.on_exit is not None and not self._closing:
+            try:
+                await self.on_exit(recording_id, case_id, session_id, code)
+            except Exception:  # noqa: BLE001
+                log.exception("handling the exit of the recorder for %s failed", recording_id)
+
+    def running(self, recording_id: str) -> bool:
+        proc = self.processes.get(recording_id)
+        return proc is not None and proc.returncode is None
 
     async def wait(self, recording_id: str, timeout: float) -> bool:
         """Wait until this node's worker for a run has exited; False on timeout."""
@@ -70,6 +88,7 @@ class RecorderLauncher:
 
     async def close(self, timeout: float = 10.0) -> None:
         """On shutdown: ask every worker to finish its segments, then wait for them."""
+        self._closing = True
         procs = [p for p in self.processes.values() if p.returncode is None]
         for p in procs:
             p.terminate()

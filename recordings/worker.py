@@ -1,6 +1,7 @@
 """The recorder worker: one process per recording run, outside the signaling event loop.
 
-Run as `python -m recordings.worker --url … --session … --token …` (the launcher does it).
+Run as `HESHI_RECORDER_TOKEN=… python -m recordings.worker --url … --session …` (the
+launcher does it).
 It connects to the node like a browser does, but with a recorder credential instead of a
 person's session, and becomes the room's `recorder` peer: each recorded participant sends
 it their tracks over a send-only WebRTC connection (the browser offers; the worker only
@@ -21,6 +22,7 @@ import argparse
 import asyncio
 import errno
 import logging
+import os
 import re
 import secrets
 import signal
@@ -250,14 +252,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m recordings.worker", description=__doc__.split("\n")[0])
     ap.add_argument("--url", required=True)
     ap.add_argument("--session", required=True)
-    ap.add_argument("--token", required=True)
+    ap.add_argument("--token", help="the recorder credential (default: $HESHI_RECORDER_TOKEN)")
     ap.add_argument("--out-dir", required=True, type=Path)
     ap.add_argument("--data-dir", required=True, type=Path)
     ap.add_argument("--segment-seconds", type=float, default=10.0)
     args = ap.parse_args(argv)
+    token = args.token or os.environ.get("HESHI_RECORDER_TOKEN", "")
+    if not token:
+        ap.error("no recorder credential: pass --token or set HESHI_RECORDER_TOKEN")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _die_with_parent()
-    recorder = Recorder(url=args.url, session_id=args.session, token=args.token, out_dir=args.out_dir.resolve(),
+    recorder = Recorder(url=args.url, session_id=args.session, token=token, out_dir=args.out_dir.resolve(),
                         data_dir=args.data_dir.resolve(), segment_seconds=args.segment_seconds)
 
     async def go() -> int:

@@ -66,6 +66,8 @@ class RoomService:
         self._recorder_urls: dict[str, str] = {}  # recording id -> where its workers connect
         self._recorder_restarts: dict[str, list[float]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        if recorders is not None and hasattr(recorders, "on_exit"):
+            recorders.on_exit = self.worker_exited  # type: ignore[attr-defined]
         s = core.settings
         self.grace = float(s.session_grace_seconds)
         self.idle = float(s.session_idle_minutes * 60)
@@ -364,22 +366,36 @@ class RoomService:
             room.recorder_connected(None, now)
             return room, room.recording.state is not RecordingState.off
 
-        still_on = await self._update(rb.session_id, op)
-        if not still_on:
+        if not await self._update(rb.session_id, op):
             return
-        # The worker died (or lost this node) while recording was on: start a fresh one, a few
-        # times; the files it had finished are kept, and the new one writes new files.
-        restarts = self._recorder_restarts.setdefault(rb.recording_id, [])
-        now_mono = self.now()
-        restarts[:] = [t for t in restarts if now_mono - t < RECORDER_RESTART_WINDOW]
-        url = self._recorder_urls.get(rb.recording_id)
+        log.warning("recorder of %s went away while recording was on", rb.session_id)
+        running = getattr(self.recorders, "running", None)
+        if running is None or not running(rb.recording_id):
+            # Its process has already exited (or ran on another node): replace it from here.
+            await self.worker_exited(rb.recording_id, rb.case_id, rb.session_id, -1)
+        # Otherwise its exit comes next, and `worker_exited` replaces it then.
+
+    async def worker_exited(self, recording_id: str, case_id: str, session_id: str, code: int) -> None:
+        """A recorder worker this node started has exited. If its run is still on and no recorder
+        is connected (it crashed, lost the node, or never connected), start a fresh one, a few
+        times; the files it finished are kept, and the new one writes new files."""
+        room = await self.store.view(session_id)
+        r = room.recording if room is not None else None
+        if r is None or r.recording_id != recording_id or r.state is RecordingState.off or r.recorder_sid is not None:
+            return
+        restarts = self._recorder_restarts.setdefault(recording_id, [])
+        now = self.now()
+        restarts[:] = [t for t in restarts if now - t < RECORDER_RESTART_WINDOW]
+        url = self._recorder_urls.get(recording_id)
+        rb = RecorderBinding(recording_id=recording_id, case_id=case_id, session_id=session_id)
         if len(restarts) >= RECORDER_RESTARTS or url is None:
-            log.error("recorder of %s keeps failing; recording stops", rb.session_id)
-            await self.recorder_failed(rb, RecorderFailedIn(code="error", message="the recorder stopped unexpectedly"))
+            log.error("recorder of %s keeps failing (exit code %s); recording stops", session_id, code)
+            await self.recorder_failed(rb, RecorderFailedIn(code="error", message=f"the recorder stopped unexpectedly "
+                                                                                  f"(exit code {code})"))
             return
-        restarts.append(now_mono)
-        log.warning("recorder of %s went away while recording was on; starting another", rb.session_id)
-        await self._launch_recorder(rb.recording_id, rb.case_id, rb.session_id, url)
+        restarts.append(now)
+        log.warning("recorder of %s exited with %s while recording was on; starting another", session_id, code)
+        await self._launch_recorder(recording_id, case_id, session_id, url)
 
     async def recorder_signal(self, rb: RecorderBinding, body: SignalIn) -> dict[str, Any]:
         room = await self.store.view(rb.session_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -281,3 +282,29 @@ async def test_a_recorder_that_dies_is_replaced_a_few_times_then_recording_stops
     update = await mediator.wait_event("recording.updated", state="off")
     assert update["data"]["stop_reason"] == "recorder_error"
     assert len(no_workers.launched) == 4, "the first worker and three replacements"
+
+
+async def test_a_worker_that_exits_before_connecting_is_replaced_then_recording_stops(live, core):
+    from recordings.launcher import RecorderLauncher
+
+    # A "python" that exits at once with 1: the worker never connects.
+    launcher = RecorderLauncher(core.settings, clock=core.clock, python="/bin/false")
+    service = live.signaling.service
+    service.recorders = launcher
+    launcher.on_exit = service.worker_exited
+    mediator = await live.person("mediator")
+    await mediator.join()
+    assert (await mediator.call("recording.start"))["ok"]
+    update = await mediator.wait_event("recording.updated", state="off", timeout=20)
+    assert update["data"]["stop_reason"] == "recorder_error"
+    from tests.recordings.test_recording_flow import wait_until
+
+    async def closed() -> Any:
+        async with core.db.read() as s:
+            run = (await s.execute(select(Recording))).scalars().one()
+        return run if run.status == "stopped" else None
+    run = await wait_until(closed, 10, "the run to be closed")
+    async with core.db.read() as s:
+        kinds = list((await s.execute(select(CaseEvent.kind).order_by(CaseEvent.seq))).scalars())
+    assert "recording.error" in kinds and run.stop_reason == "recorder_error"
+    assert len(service._recorder_restarts[run.id]) == 3, "three fresh workers were tried"
