@@ -17,9 +17,15 @@
 //   chat         {messages}             the whole list, oldest first
 //   chat-pending {client_id, text, to}  / chat-failed {client_id, code}
 //   mute-requested {by, kind}
+//   recording    {recording, previous, stopReason, snapshot}   this participant's whole view of
+//                                       recording changed (docs/protocol.md "What clients see")
+//   recording-consents {consents, pending}           every answer (mediators only)
+//   consent-requested {recording_id}    please ask this participant (see consentNeeded too)
 //   (the end comes as `state` left | ended | refused, with {code, reason?, message?}:
 //    code denied | removed | ended | a connect refusal such as unauthenticated)
-//   signal       the relayed WebRTC message · server-error {event, code, message}
+//   signal       the relayed WebRTC message of another participant
+//   recorder-signal  the recorder's answer (signal from "recorder"): for recorder.js, not the mesh
+//   server-error {event, code, message}
 
 import { io } from "/static/vendor/socket.io/socket.io.esm.min.js";
 
@@ -32,6 +38,15 @@ const RETRY_MS = 2000;
 // Connection refusals worth retrying: the server or its store is having a moment.
 const TRANSIENT = new Set(["unavailable", "internal_error", "rate_limited", "timeout"]);
 const FINAL_STATES = new Set(["left", "ended", "refused", "replaced"]);
+
+/** The recorder's address in `signal` (docs/protocol.md, "Sending media to the recorder"). */
+export const RECORDER_PID = "recorder";
+/** Roles asked for consent before they are recorded; the mediator's start counts as consent, and
+ *  observers send nothing (docs/protocol.md, "Who is asked, who is recorded"). */
+export const CONSENTING_ROLES = new Set(["applicant", "respondent", "agent", "expert"]);
+export const RECORDING_OFF = Object.freeze({
+  state: "off", recording_id: null, recorder_ready: false, interrupted: false, recorded: [], your_consent: null,
+});
 
 export class RoomError extends Error {
   constructor(code, message, extra = {}) {
@@ -73,6 +88,8 @@ export class RoomClient extends EventTarget {
     this.hasMoreChat = false;
     this.iceServers = [];
     this.resets = new Set(); // pseqs of participant.reconnected already acted on
+    this.recording = RECORDING_OFF; // this participant's view of recording (replaced, never patched)
+    this.recordingConsents = { consents: {}, pending: [] }; // mediators only
   }
 
   // ---- events to the view ---------------------------------------------------------------
@@ -143,7 +160,8 @@ export class RoomClient extends EventTarget {
     socket.on("disconnect", (reason) => this.onDisconnect(reason));
     socket.on("connect_error", (err) => this.onConnectError(err));
     socket.on("room.event", (e) => this.receive(e));
-    socket.on("signal", (s) => this.emit("signal", s));
+    // The recorder's answers go to the recorder connection, never to the mesh.
+    socket.on("signal", (s) => this.emit(s && s.from === RECORDER_PID ? "recorder-signal" : "signal", s));
     socket.on("error", (e) => this.emit("server-error", e));
   }
 
@@ -258,6 +276,8 @@ export class RoomClient extends EventTarget {
     this.maxPublishers = room.max_publishers;
     this.emitRoster();
     if (this.lobbyReason) this.emit("lobby-reason", { reason: this.lobbyReason });
+    if (room.recording_consents) this.setRecordingConsents(room.recording_consents);
+    this.setRecording(room.recording || RECORDING_OFF, { snapshot: true });
   }
 
   emitRoster() {
@@ -406,6 +426,15 @@ export class RoomClient extends EventTarget {
       case "mute.requested":
         this.emit("mute-requested", d);
         break;
+      case "recording.updated":
+        this.setRecording(d);
+        break;
+      case "recording.consents":
+        this.setRecordingConsents(d);
+        break;
+      case "recording.consent_requested":
+        this.emit("consent-requested", d);
+        break;
       default:
         break;
     }
@@ -444,6 +473,47 @@ export class RoomClient extends EventTarget {
     this.emit("admitted", {});
     await this.refreshChat();
     this.drain();
+  }
+
+  // ---- recording --------------------------------------------------------------------------
+
+  /** The whole view, as the snapshot or a recording.updated gives it. */
+  setRecording(view, { snapshot = false } = {}) {
+    const previous = this.recording;
+    const { stop_reason: stopReason = null, ...rest } = view || {};
+    this.recording = { ...RECORDING_OFF, ...rest, recorded: Array.isArray(rest.recorded) ? rest.recorded : [] };
+    this.emit("recording", { recording: this.recording, previous, stopReason, snapshot });
+  }
+
+  setRecordingConsents(data) {
+    this.recordingConsents = { consents: (data && data.consents) || {}, pending: (data && data.pending) || [] };
+    this.emit("recording-consents", this.recordingConsents);
+  }
+
+  /** Whether this participant is asked and has not answered in the current run: show the prompt. */
+  get consentNeeded() {
+    const r = this.recording;
+    return Boolean(this.me) && this.me.state === "admitted" && !this.final && CONSENTING_ROLES.has(this.me.role)
+      && r.state !== "off" && r.your_consent === null;
+  }
+
+  /** Whether the recorder takes this participant's media now. */
+  get beingRecorded() {
+    return Boolean(this.me) && this.recording.state === "on" && this.recording.recorded.includes(this.me.pid);
+  }
+
+  /** Whether this participant should send to the recorder now (docs/protocol.md): the run's id if so. */
+  get recorderRun() {
+    const r = this.recording;
+    const sending = this.beingRecorded && r.recorder_ready && this.me.state === "admitted" && !this.final;
+    return sending ? r.recording_id : null;
+  }
+
+  startRecording() { return this.request("recording.start"); }
+  stopRecording(reason = "") { return this.request("recording.stop", reason ? { reason } : {}); }
+  /** Answer (or change) consent; `language` is the one the prompt was shown in. */
+  answerRecording(consent, language = "zh") {
+    return this.request("recording.consent", { consent: Boolean(consent), language: language === "en" ? "en" : "zh" });
   }
 
   // ---- chat -------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 // The room page: wires the protocol client (client.js), this browser's camera and microphone
-// (media.js) and the peer connections (mesh.js) to the view (view.js). The rules of what to
-// show live here; the view only draws them.
+// (media.js), the peer connections (mesh.js) and the recorder connection (recorder.js) to the
+// view (view.js). The rules of what to show live here; the view only draws them.
 
 import { loadCatalog, t } from "../i18n.js";
-import { RoomClient } from "./client.js";
+import { CONSENTING_ROLES, RECORDER_PID, RoomClient } from "./client.js";
 import { LocalMedia } from "./media.js";
 import { Mesh } from "./mesh.js";
+import { RecorderLink } from "./recorder.js";
 import { RoomView } from "./view.js";
 
 const ROLE_ORDER = ["mediator", "expert", "applicant", "respondent", "agent", "observer"];
@@ -48,6 +49,20 @@ function errorText(err) {
   }
 }
 
+/** Why a recording stopped, for the mediator, when it was not their doing; null otherwise. */
+function recordingStopText(reason) {
+  switch (reason) {
+    case "disk_full":
+      return t("Recording stopped: the server's disk is full. What was recorded until then is kept. Tell the system administrator.");
+    case "disk_error":
+      return t("Recording stopped: the server could not write the recording. What was recorded until then is kept. Tell the system administrator.");
+    case "recorder_error":
+      return t("Recording stopped: the recorder failed. What was recorded until then is kept. You can start recording again.");
+    default:
+      return null;
+  }
+}
+
 class RoomPage {
   constructor(root) {
     const data = root.dataset;
@@ -55,11 +70,21 @@ class RoomPage {
     this.grants = new Set((data.grants || "").split(" ").filter(Boolean));
     this.canPublish = this.grants.has("publish");
     this.canModerate = this.grants.has("moderate");
+    this.canRecord = this.grants.has("control_recording");
+    this.lang = data.lang === "en" ? "en" : "zh"; // the language the consent prompt is shown in
     this.videoMaxKbps = Number(data.videoMaxKbps) || 500;
     this.view = new RoomView(root);
     this.media = new LocalMedia();
     this.client = new RoomClient(this.sessionId);
     this.mesh = null;
+    this.recorder = new RecorderLink({
+      sendSignal: (message) => this.client.signal(RECORDER_PID, message),
+      iceServers: () => this.client.iceServers,
+      videoMaxKbps: this.videoMaxKbps,
+    });
+    this.recordBusy = false; // a start or stop request is under way
+    this.consentBusy = false; // an answer is on its way
+    this.consentDismissed = null; // the run whose prompt was closed without an answer
     this.prefsKey = `heshi:prefs:${this.sessionId}`;
     const prefs = this.loadPrefs();
     this.audioOnly = Boolean(prefs.audioOnly);
@@ -149,6 +174,7 @@ class RoomPage {
       this.mesh.setTrack("audio", this.media.audioTrack);
       this.mesh.setTrack("video", this.media.videoTrack);
     }
+    this.syncRecorder();
     this.queueRender();
   }
 
@@ -205,6 +231,14 @@ class RoomPage {
       if (this.mesh && this.meshReady) this.mesh.handleSignal(e.detail);
       else this.earlySignals.push(e.detail);
     });
+    c.addEventListener("recording", (e) => this.onRecording(e.detail));
+    c.addEventListener("recording-consents", () => this.queueRender());
+    c.addEventListener("consent-requested", () => {
+      this.consentDismissed = null;
+      this.updateConsent();
+    });
+    // The recorder's answers: for the recorder connection only, never the mesh.
+    c.addEventListener("recorder-signal", (e) => this.recorder.handleSignal(e.detail));
     c.addEventListener("server-error", (e) => console.warn("server error", e.detail));
   }
 
@@ -332,6 +366,8 @@ class RoomPage {
     this.meshReady = true;
     for (const signal of this.earlySignals.splice(0)) this.mesh.handleSignal(signal);
     this.syncPeers({ snapshot: true });
+    this.syncRecorder();
+    this.updateConsent();
     this.queueRender();
     this.view.setUnread(0);
   }
@@ -393,6 +429,8 @@ class RoomPage {
   stopMedia(release) {
     clearInterval(this.meterTimer);
     if (this.mesh) this.mesh.stop();
+    this.recorder.stop();
+    this.view.showConsent(false);
     this.publishing = false;
     if (release) this.media.stop();
   }
@@ -427,6 +465,16 @@ class RoomPage {
     });
     v.addEventListener("autoplay-blocked", () => this.view.setSoundBlocked(true));
     v.addEventListener("rejoin", () => window.location.reload());
+    v.addEventListener("record", () => this.toggleRecording());
+    v.addEventListener("consent", (e) => this.answerConsent(e.detail.consent));
+    v.addEventListener("consent-dismissed", () => {
+      this.consentDismissed = this.client.recording.recording_id;
+      this.queueRender();
+    });
+    v.addEventListener("consent-open", () => {
+      this.consentDismissed = null;
+      this.updateConsent();
+    });
     v.addEventListener("take-over", async () => {
       if (this.canPublish && !this.media.audioTrack && !this.media.videoTrack) await this.openMedia();
       this.client.takeOver();
@@ -494,6 +542,7 @@ class RoomPage {
       this.mesh.setLocalState({ audioOnly: on });
       await this.mesh.setAudioOnly(on);
     }
+    this.syncRecorder();
     this.view.toast(on ? t("Audio only: video is off both ways. This helps on a weak network.") : t("Video is back on."));
     this.savePrefs();
     this.queueRender();
@@ -531,6 +580,122 @@ class RoomPage {
       ok: t("Remove"), reason: true, danger: true,
     });
     if (answer.action === "ok") await this.act(() => this.client.remove(pid, answer.reason));
+  }
+
+  // ---- recording --------------------------------------------------------------------------------
+
+  onRecording({ recording, previous, stopReason, snapshot }) {
+    if (snapshot) {
+      // A join or a resync: no news to announce, only a state to show.
+    } else if (previous.state !== "off" && recording.state === "off") {
+      this.consentDismissed = null;
+      const why = this.canRecord ? recordingStopText(stopReason) : null;
+      if (why) this.view.setRecordingAlert(why);
+      else if (this.admitted) this.view.toast(t("Recording has stopped."));
+    }
+    if (recording.state !== "off") this.view.setRecordingAlert(null);
+    this.syncRecorder();
+    this.updateConsent();
+    this.queueRender();
+  }
+
+  /** Send to the recorder exactly while docs/protocol.md says to: recording on, the recorder
+   *  ready, this participant in `recorded`, and something to send. */
+  syncRecorder() {
+    const sending = this.publishing && this.admitted;
+    this.recorder.setTrack("audio", sending ? this.media.audioTrack : null);
+    this.recorder.setTrack("video", sending && !this.audioOnly ? this.media.videoTrack : null);
+    this.recorder.want(sending ? this.client.recorderRun : null);
+  }
+
+  /** The prompt shows while this participant's answer is needed, unless they closed it unanswered. */
+  updateConsent() {
+    const c = this.client;
+    const show = c.consentNeeded && !this.consentBusy && this.view.screen === "stage"
+      && this.consentDismissed !== c.recording.recording_id;
+    this.view.showConsent(show);
+  }
+
+  async answerConsent(consent) {
+    if (this.consentBusy) return;
+    this.consentBusy = true;
+    this.view.showConsent(false);
+    try {
+      // The recording bar says what the answer means (a live region): no toast on top of it.
+      await this.client.answerRecording(consent, this.lang);
+    } catch (err) {
+      this.view.toast(errorText(err));
+    } finally {
+      this.consentBusy = false;
+      this.updateConsent();
+      this.queueRender();
+    }
+  }
+
+  async toggleRecording() {
+    if (this.recordBusy || !this.canRecord) return;
+    const running = this.client.recording.state !== "off";
+    if (running) {
+      const answer = await this.view.confirm({
+        title: t("Stop recording?"), text: t("What was recorded until now is kept with the case."),
+        ok: t("Stop recording"), danger: true,
+      });
+      if (answer.action !== "ok" || this.client.recording.state === "off") return;
+    }
+    this.recordBusy = true;
+    this.queueRender();
+    try {
+      if (running) await this.client.stopRecording();
+      else {
+        this.view.setRecordingAlert(null);
+        await this.client.startRecording();
+      }
+    } catch (err) {
+      // A conflict means someone else (or the API) got there first: the room's state says which.
+      if (err.code !== "conflict") this.view.toast(errorText(err));
+    } finally {
+      this.recordBusy = false;
+      this.queueRender();
+    }
+  }
+
+  renderRecording() {
+    const c = this.client;
+    const r = c.recording;
+    this.view.setRecordButton({ state: r.state, busy: this.recordBusy });
+    if (!this.admitted || r.state === "off") {
+      this.view.setRecordingBar(null);
+      this.view.setRecordingConsents({ visible: false, pending: [], refused: [] });
+      return;
+    }
+    const on = r.state === "on";
+    let self = null;
+    let change = null;
+    if (c.me && CONSENTING_ROLES.has(c.me.role)) {
+      if (r.your_consent === "granted") {
+        // Someone with nothing to send (no camera or microphone) is not recorded, whatever they said.
+        self = on && this.publishing ? t("You are being recorded.") : t("You agreed to be recorded.");
+        change = "withdraw";
+      } else if (r.your_consent === "refused") {
+        self = t("You are not being recorded.");
+        change = "grant";
+      } else {
+        self = t("You have not answered yet.");
+        change = "answer";
+      }
+    } else if (this.canRecord && on && !r.recorder_ready) {
+      self = t("The recorder is starting…");
+    }
+    this.view.setRecordingBar({
+      on, text: on ? t("Recording") : t("Waiting for everyone to agree to the recording…"), self, change,
+    });
+    if (this.canRecord) {
+      const { consents, pending } = c.recordingConsents;
+      const refused = Object.keys(consents).filter((pid) => consents[pid] === "refused");
+      this.view.setRecordingConsents({
+        visible: true, pending: pending.map((pid) => this.nameOf(pid)), refused: refused.map((pid) => this.nameOf(pid)),
+      });
+    }
   }
 
   // ---- drawing --------------------------------------------------------------------------------
@@ -594,6 +759,7 @@ class RoomPage {
     this.view.setWaitingCount(waiting.length);
     const targets = people.filter((p) => p.pid !== me && (this.canModerate || p.role === "mediator"));
     this.view.setChatTargets(targets.map((p) => ({ pid: p.pid, name: p.name })));
+    this.renderRecording();
   }
 }
 

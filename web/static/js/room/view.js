@@ -7,6 +7,8 @@
 // Intents (CustomEvent, data in `detail`): join · device {kind, deviceId} · audio-only-choice {on}
 //   mic · camera · audio-only · leave · admit {pid|null} · deny {pid} · ask-mute {pid} · remove {pid}
 //   chat-send {text, to} · chat-retry {clientId} · sound · rejoin · take-over
+//   record (start or stop, the mediator) · consent {consent: true|false} · consent-dismissed
+//   consent-open (show the prompt again)
 
 import { t } from "../i18n.js";
 
@@ -158,6 +160,23 @@ export class RoomView extends EventTarget {
     this.on("sound-button", "click", () => this.intent("sound"));
     this.on("rejoin-button", "click", () => this.intent("rejoin"));
     this.on("take-over-button", "click", () => this.intent("take-over"));
+    this.on("record-button", "click", () => this.intent("record"));
+    this.on("rec-alert-close", "click", () => this.setRecordingAlert(null));
+    this.on("rec-change", "click", (e) => {
+      const action = e.currentTarget.dataset.action;
+      if (action === "answer") this.intent("consent-open");
+      else this.intent("consent", { consent: action === "grant" });
+    });
+    // The prompt: Agree or Refuse answers; Escape closes it unanswered (the bar offers it again).
+    const consent = this.$("consent-dialog");
+    if (consent) {
+      consent.addEventListener("close", () => {
+        const answer = consent.returnValue;
+        if (answer === "agree" || answer === "refuse") this.intent("consent", { consent: answer === "agree" });
+        else if (this.consentShown) this.intent("consent-dismissed");
+        this.consentShown = false;
+      });
+    }
     this.on("chat-form", "submit", (e) => {
       e.preventDefault();
       this.submitChat();
@@ -611,6 +630,88 @@ export class RoomView extends EventTarget {
     if (head) head.textContent = t("Not sent.");
     if (!li.querySelector("button[data-retry]")) {
       li.append(el("button", { type: "button", class: "small-button", dataset: { retry: clientId }, text: t("Send again") }));
+    }
+  }
+
+  // ---- recording ----------------------------------------------------------------------------
+
+  /** The mediator's start/stop button: `state` off | waiting_for_consent | on; `busy` while a request runs. */
+  setRecordButton({ state, busy }) {
+    const button = this.$("record-button");
+    if (!button) return;
+    const running = state !== "off";
+    button.querySelector(".ctl-label").textContent = running ? t("Stop recording") : t("Record");
+    setIcon(button, running ? "i-rec-stop" : "i-rec");
+    button.classList.toggle("recording", state === "on");
+    // Not `disabled`: that would take keyboard focus off the button for the moment of the request
+    // (the controller ignores presses meanwhile).
+    button.setAttribute("aria-busy", String(Boolean(busy)));
+  }
+
+  /**
+   * The recording bar everyone sees. model: null (nothing to show) or
+   * {on, text, self, change: null | "withdraw" | "grant" | "answer"}.
+   */
+  setRecordingBar(model) {
+    const bar = this.$("rec-bar");
+    bar.hidden = !model;
+    if (!model) return;
+    bar.classList.toggle("on", Boolean(model.on));
+    this.$("rec-text").textContent = model.text;
+    const self = this.$("rec-self");
+    self.textContent = model.self || "";
+    self.hidden = !model.self;
+    const change = this.$("rec-change");
+    if (!change) return;
+    change.hidden = !model.change;
+    if (!model.change || change.dataset.action === model.change) return; // keeps focus on the button
+    change.dataset.action = model.change;
+    change.textContent = {
+      withdraw: t("Stop recording me"), grant: t("Allow recording me"), answer: t("Answer the recording request"),
+    }[model.change];
+  }
+
+  /** The mediator's view of the answers: names still to answer, names that refused. */
+  setRecordingConsents({ visible, pending, refused }) {
+    const box = this.$("rec-consents");
+    if (!box) return;
+    box.hidden = !visible || (!pending.length && !refused.length);
+    const show = (id, names, text) => {
+      const node = this.$(id);
+      node.hidden = !names.length;
+      node.textContent = names.length ? text(names.join(t(", "))) : "";
+    };
+    show("rec-pending", pending, (names) => t("Not answered yet: %(names)s", { names }));
+    show("rec-refused", refused, (names) => t("Refused, not recorded: %(names)s", { names }));
+  }
+
+  setRecordingAlert(text) {
+    const box = this.$("rec-alert");
+    if (!box) return;
+    this.$("rec-alert-text").textContent = text || "";
+    box.hidden = !text;
+  }
+
+  get consentOpen() {
+    const dialog = this.$("consent-dialog");
+    return Boolean(dialog && dialog.open);
+  }
+
+  /** Show or hide the consent prompt (a modal dialog: it has the keyboard until answered or closed). */
+  showConsent(on) {
+    const dialog = this.$("consent-dialog");
+    if (!dialog || dialog.open === on) return;
+    if (on) {
+      dialog.returnValue = "";
+      this.consentShown = true;
+      dialog.showModal();
+      // Focus on the question, not on either answer: Enter must not answer for the person.
+      const title = this.$("consent-title");
+      title.tabIndex = -1;
+      title.focus();
+    } else {
+      this.consentShown = false;
+      dialog.close("");
     }
   }
 
