@@ -341,7 +341,28 @@ def _refused(request: web.Request, reason: str) -> web.Response:
 
 
 async def join(request: web.Request) -> web.StreamResponse:
-    """A join link: sign the holder into its one session and role, then open the session page."""
+    """A join link, opened: check it and show a page that enters the room with a POST.
+
+    Opening the link changes nothing: chat apps fetch links to draw previews, and such a
+    fetch must not sign anyone in or write "invitation opened" into the case log. A real
+    browser submits the page's form by itself (web/static/js/join.js), so people on phones
+    do not need an extra tap; without script, they press the button. The page names no
+    case, party or dispute, since previews show what it says.
+    """
+    core = request.app[CORE]
+    token = request.match_info["token"]
+    try:
+        await invitations.resolve(core, token)
+    except InvalidToken as exc:
+        return _refused(request, exc.reason)
+    response = render(request, "join_landing.html", {"action": f"/j/{quote(token, safe='')}"})
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+async def join_open(request: web.Request) -> web.StreamResponse:
+    """Sign the link's holder into its one session and role, then open the session page."""
     core = request.app[CORE]
     try:
         session, inv = await signin.open_invitation(core, request.match_info["token"])
@@ -436,6 +457,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/sessions/{session_id}/invitations", invitation_issue)
     r.add_post("/invitations/{invitation_id}/revoke", invitation_revoke)
     r.add_get("/j/{token}", join)
+    r.add_post("/j/{token}", join_open)
     r.add_get("/s/{session_id}", session_page)
     r.add_get("/i18n/{lang}.json", js_catalog)
     app[JS_CATALOGS] = JsCatalogs(app[CORE].settings.web_dir / "static" / "js", app[CATALOGS])

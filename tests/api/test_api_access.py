@@ -147,7 +147,10 @@ WRITE_BODIES = {f"{V1}/cases/{{case_id}}/transitions": {"to": "accepted"},
                 f"{V1}/cases/{{case_id}}/parties": {"side": "applicant", "name": "x"},
                 f"{V1}/cases/{{case_id}}/sessions": {"scheduled_at": "2026-12-01T09:30:00+08:00"},
                 f"{V1}/sessions/{{session_id}}/invitations": {"role": "observer", "display_name": "x"},
-                f"{V1}/invitations/{{invitation_id}}/revoke": {}}
+                f"{V1}/invitations/{{invitation_id}}/revoke": {},
+                f"{V1}/sessions/{{session_id}}/recording/start": {},
+                f"{V1}/sessions/{{session_id}}/recording/stop": {},
+                f"{V1}/sessions/{{session_id}}/recording/composite": {}}
 
 
 async def test_unknown_and_malformed_ids_are_404_for_every_route_that_writes_by_id(admin: Caller, core):

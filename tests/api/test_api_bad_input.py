@@ -48,8 +48,14 @@ async def valid_request(name: str, core: Any, world: Any) -> tuple[str, dict[str
     raise AssertionError(name)
 
 
+# Bodies of routes that act on a live room: tests/recordings/test_recording_refusals.py sends
+# them the same bad bodies, with a room running.
+LIVE_ROOM_BODIES = {"RecordingStopIn"}
+
+
 def test_the_bad_input_tests_cover_every_route_that_takes_a_body():
-    assert sorted(r.body.__name__ for r in ROUTES if r.body is not None) == sorted(m.__name__ for m in SCHEMAS.values())
+    assert sorted(r.body.__name__ for r in ROUTES if r.body is not None) == \
+        sorted([m.__name__ for m in SCHEMAS.values()] + list(LIVE_ROOM_BODIES))
 
 
 async def each_route(core: Any, world: Any, names: list[str] = BODY_ROUTES) -> Any:

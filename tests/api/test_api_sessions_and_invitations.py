@@ -208,7 +208,7 @@ async def test_a_revoked_or_expired_invitation_has_no_qr_code(mediator: Caller, 
 
 async def test_an_invitation_link_carries_a_token_that_opens_the_session(client, mediator: Caller, world):
     inv = await _issue(mediator, world.demo.session_id, {"role": "observer", "display_name": "人民陪审员"})
-    resp = await client.get(URL(inv["link"]).path, allow_redirects=False)
+    resp = await client.post(URL(inv["link"]).path, allow_redirects=False)  # the link page's form
     assert resp.status == 302
     assert resp.headers["Location"] == f"/s/{world.demo.session_id}"
 

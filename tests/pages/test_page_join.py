@@ -24,8 +24,13 @@ async def _open(client, path):
     return await client.get(path, allow_redirects=False)
 
 
+async def _enter(client, path):
+    """What the join page's form does (web/static/js/join.js submits it by itself)."""
+    return await client.post(path, allow_redirects=False)
+
+
 async def test_a_valid_link_opens_its_session_page_with_a_join_cookie(client, world):
-    resp = await _open(client, path_of(world.demo.links["applicant"]))
+    resp = await _enter(client, path_of(world.demo.links["applicant"]))
     assert resp.status == 302
     assert resp.headers["Location"] == f"/s/{world.demo.session_id}"
     morsel = resp.cookies[JOIN_COOKIE]
@@ -41,7 +46,7 @@ async def test_a_valid_link_opens_its_session_page_with_a_join_cookie(client, wo
 async def test_the_session_page_shows_the_holder_nothing_of_the_parties_personal_data(client, world):
     for role, name in (("applicant", "李秀英"), ("respondent", "清水镇卫生院"), ("expert", "陈敏医生")):
         client.session.cookie_jar.clear()
-        resp = await client.get(path_of(world.demo.links[role]))
+        resp = await client.post(path_of(world.demo.links[role]))
         page = await resp.text()
         assert resp.status == 200
         assert name in page
@@ -52,7 +57,7 @@ async def test_the_session_page_shows_the_holder_nothing_of_the_parties_personal
 
 
 async def test_an_invitation_holder_gets_403_on_staff_pages_and_the_api(client, world):
-    await client.get(path_of(world.demo.links["applicant"]))
+    await client.post(path_of(world.demo.links["applicant"]))
     for path in ("/cases", f"/cases/{world.demo.case_id}", "/cases/new"):
         resp = await client.get(path, allow_redirects=False)
         assert resp.status == 403, path
@@ -72,13 +77,14 @@ async def test_an_invitation_holder_gets_403_on_staff_pages_and_the_api(client, 
 
 async def _assert_refused(client, core, path, explanation):
     before = await browser_sessions(core)
-    resp = await _open(client, path)
-    page = await resp.text()
-    assert resp.status == 401, (path, page)
-    assert resp.headers["Content-Language"] == "zh-CN"
-    assert "此链接无法使用" in page
-    assert explanation in page
-    assert JOIN_COOKIE not in resp.cookies
+    for opened in (_open, _enter):  # the link's page, and its form
+        resp = await opened(client, path)
+        page = await resp.text()
+        assert resp.status == 401, (path, page)
+        assert resp.headers["Content-Language"] == "zh-CN"
+        assert "此链接无法使用" in page
+        assert explanation in page
+        assert JOIN_COOKIE not in resp.cookies
     assert await browser_sessions(core) == before
 
 
@@ -127,7 +133,7 @@ async def test_a_link_to_an_ended_session_is_refused(client, core, world):
 
 
 async def test_revoking_an_invitation_closes_a_session_page_already_open(client, core, world):
-    await client.get(path_of(world.demo.links["applicant"]))
+    await client.post(path_of(world.demo.links["applicant"]))
     assert cookie(client, JOIN_COOKIE)
     page = await client.get(f"/s/{world.demo.session_id}", allow_redirects=False)
     assert page.status == 200
@@ -143,7 +149,7 @@ async def test_revoking_an_invitation_closes_a_session_page_already_open(client,
 
 
 async def test_a_session_page_already_open_closes_when_the_session_ends(client, core, world):
-    await client.get(path_of(world.demo.links["applicant"]))
+    await client.post(path_of(world.demo.links["applicant"]))
     mediator = world.principals["demo-mediator"]
     await sessions.set_session_status(core, mediator, world.demo.session_id, SessionStatus.live)
     assert (await client.get(f"/s/{world.demo.session_id}")).status == 200
@@ -154,7 +160,7 @@ async def test_a_session_page_already_open_closes_when_the_session_ends(client, 
 
 
 async def test_a_join_cookie_stops_working_when_its_link_expires(client, core, clock, world):
-    await client.get(path_of(world.demo.links["respondent"]))
+    await client.post(path_of(world.demo.links["respondent"]))
     clock.advance(hours=core.settings.invitation_ttl_hours, seconds=1)
     resp = await client.get(f"/s/{world.demo.session_id}", allow_redirects=False)
     assert resp.status == 401
@@ -164,7 +170,42 @@ async def test_a_join_cookie_stops_working_when_its_link_expires(client, core, c
 async def test_a_new_invitation_for_an_observer_opens_as_observer(client, core, world):
     inv = await invitations.issue(core, world.principals["demo-mediator"], world.demo.session_id,
                                   role=SessionRole.observer, display_name="桃花村村委会")
-    resp = await client.get(path_of(invitations.link_for(core, inv)))
+    resp = await client.post(path_of(invitations.link_for(core, inv)))
     page = await resp.text()
     assert resp.status == 200
     assert "桃花村村委会" in page and "旁听人员" in page
+
+
+async def test_opening_a_link_changes_nothing_until_its_page_is_submitted(client, core, world):
+    """Chat apps fetch links to draw previews: that fetch must not sign anyone in or log an opening."""
+    from sqlalchemy import func, select
+
+    from server.storage.models import CaseEvent
+
+    async def openings() -> int:
+        async with core.db.read() as s:
+            return (await s.execute(select(func.count()).select_from(CaseEvent)
+                                    .where(CaseEvent.kind == "invitation.opened"))).scalar_one()
+
+    path = path_of(world.demo.links["applicant"])
+    before, logged = await browser_sessions(core), await openings()
+    resp = await _open(client, path)
+    page = await resp.text()
+    assert resp.status == 200 and JOIN_COOKIE not in resp.cookies
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert f'<form id="join-form" method="post" action="{path}"' in page
+    assert '<script type="module" src="/static/js/join.js">' in page
+    for private in ("李秀英", "清水镇卫生院", "医疗纠纷", "第一次视频调解"):
+        assert private not in page, private  # a preview shows what the page says
+    assert await browser_sessions(core) == before and await openings() == logged
+    entered = await _enter(client, path)
+    assert entered.status == 302 and entered.headers["Location"] == f"/s/{world.demo.session_id}"
+    assert await openings() == logged + 1
+
+
+async def test_a_link_form_posted_from_another_site_is_refused(client, core, world):
+    before = await browser_sessions(core)
+    resp = await client.post(path_of(world.demo.links["applicant"]), headers={"Origin": "https://evil.example"},
+                             allow_redirects=False)
+    assert resp.status == 403
+    assert await browser_sessions(core) == before

@@ -13,10 +13,11 @@ from server.http.requests import JOIN_COOKIE, STAFF_COOKIE
 
 
 async def join_cookie(base_url: str, link: str) -> str:
-    """Open a join link the way a browser does and return the heshi_join cookie it sets."""
+    """Open a join link the way a browser does (its page posts its form) and return the
+    heshi_join cookie it sets."""
     path = link.split("/j/", 1)[1]
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{base_url}/j/{path}", allow_redirects=False) as resp:
+        async with http.post(f"{base_url}/j/{path}", allow_redirects=False) as resp:
             assert resp.status == 302, await resp.text()
             return resp.cookies[JOIN_COOKIE].value
 
