@@ -51,6 +51,7 @@ test: $(STAMP) $(NODE_STAMP) system-deps
 bench: $(STAMP) $(NODE_STAMP) system-deps
 	$(PY) -m bench.signaling
 	$(PY) -m bench.room_join
+	$(PY) -m bench.recording
 
 demo: $(STAMP)
 	$(VENV)/bin/heshi migrate
