@@ -214,11 +214,27 @@ def view(row: RecordingComposite | None) -> dict[str, Any] | None:
             "error": row.error, "updated_at": row.updated_at.isoformat()}
 
 
-async def log_access(core: Core, case_id: str, session_id: str, actor: str, byte_range: str | None) -> None:
-    """Recordings are access-restricted and every access is logged (DESIGN.md)."""
+ACCESS_WINDOW = 600.0  # seconds: requests by one person for one file within this are one viewing
+_last_access: dict[tuple[str, str], float] = {}
+
+
+async def log_access(core: Core, case_id: str, session_id: str, actor: str, byte_range: str | None) -> bool:
+    """Recordings are access-restricted and every access is logged (DESIGN.md). Returns whether
+    this request started a new viewing (and was logged)."""
+    now = core.clock.timestamp()
+    key = (actor, session_id)
+    last = _last_access.get(key)
+    _last_access[key] = now
+    if last is not None and now - last < ACCESS_WINDOW:
+        return False
+    if len(_last_access) > 10_000:  # forget old viewings
+        for k, t in list(_last_access.items()):
+            if now - t >= ACCESS_WINDOW:
+                del _last_access[k]
     async with core.db.write() as s:
         await eventlog.append(s, case_id=case_id, session_id=session_id, kind="recording.accessed", actor=actor,
                               at=core.clock.now(), data={"file": COMPOSITE_NAME, "range": byte_range})
+    return True
 
 
 class CompositeJobs:

@@ -36,7 +36,7 @@ class RecorderLauncher:
         self.tokens = RecorderTokens(settings.secret_key)
         self.processes: dict[str, asyncio.subprocess.Process] = {}  # by recording id
         self._reapers: set[asyncio.Task[None]] = set()
-        self._closing = False
+        self.closing = False  # shutting down: exits are expected, nothing is replaced
         # Told of every worker's exit (the room service decides whether a new one is needed).
         self.on_exit: Callable[[str, str, str, int], Awaitable[None]] | None = None
 
@@ -65,7 +65,7 @@ class RecorderLauncher:
         if self.processes.get(recording_id) is proc:
             del self.processes[recording_id]
         (log.info if code == 0 else log.warning)("recorder for %s exited with %s", recording_id, code)
-        if self.on_exit is not None and not self._closing:
+        if self.on_exit is not None and not self.closing:
             try:
                 await self.on_exit(recording_id, case_id, session_id, code)
             except Exception:  # noqa: BLE001
@@ -88,7 +88,9 @@ class RecorderLauncher:
 
     async def close(self, timeout: float = 10.0) -> None:
         """On shutdown: ask every worker to finish its segments, then wait for them."""
-        self._closing = True
+        if self.closing:
+            return
+        self.closing = True
         procs = [p for p in self.processes.values() if p.returncode is None]
         for p in procs:
             p.terminate()

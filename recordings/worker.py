@@ -43,6 +43,7 @@ from recordings.tap import ReceiverTap, receiver_for
 log = logging.getLogger("heshi.recorder")
 
 REPORT_ATTEMPTS = 5
+TRANSIENT = {"unavailable", "internal_error", "rate_limited"}  # worth another try
 
 
 def worker_tag() -> str:
@@ -103,6 +104,7 @@ class Recorder:
         log.info("recorder of session %s connected", self.session_id)
         await self.stopped.wait()
         await self._close_all()
+        log.info("recorder of session %s finished its files", self.session_id)
         if self.sio.connected:
             await self.sio.disconnect()
         return 1 if self.failed else 0
@@ -206,10 +208,13 @@ class Recorder:
                 ack = await self.sio.call("recorder.segment", body, timeout=10)
                 if ack.get("ok"):
                     return
-                log.error("segment %s refused: %s", body["path"], ack.get("error"))
-                return
+                code = (ack.get("error") or {}).get("code")
+                if code not in TRANSIENT:
+                    log.error("segment %s refused: %s", body["path"], ack.get("error"))
+                    return
             except (socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError):
-                await asyncio.sleep(0.5 * (attempt + 1))
+                pass
+            await asyncio.sleep(0.5 * (attempt + 1))
         log.error("segment %s could not be reported; it stays on disk", body["path"])
 
     async def _write_failed(self, pid: str, exc: SegmentError) -> None:
@@ -267,7 +272,11 @@ def main(argv: list[str] | None = None) -> int:
 
     async def go() -> int:
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, recorder.stopped.set)
+        def on_term() -> None:
+            log.info("told to stop: finishing the open segments")
+            recorder.stopped.set()
+
+        loop.add_signal_handler(signal.SIGTERM, on_term)
         return await recorder.run()
 
     return asyncio.run(go())

@@ -58,6 +58,11 @@ class Consent(enum.StrEnum):
 RECORDER_PID = "recorder"  # the server's recording peer, as browsers address it
 
 
+def recorder_pid(recording_id: str) -> str:
+    """Where the server reaches the workers of one recording run (their personal room)."""
+    return f"{RECORDER_PID}:{recording_id}"
+
+
 @dataclass
 class RoomRecording:
     """Recording as the live room sees it. The database keeps the durable record (runs,

@@ -24,7 +24,7 @@ from server.services.core import Core
 from . import schemas as S
 from .binding import Binding, bind, bind_recorder
 from .limits import ConnectionLimits
-from .room import RECORDER_PID, RoomEvent
+from .room import RoomEvent, recorder_pid
 from .service import RecorderBinding, Recorders, RoomService
 from .store.keys import Keys
 from .store.base import RoomStore
@@ -101,6 +101,7 @@ class SignalingServer:
         # The binding of each connection on this node, made at connect and never changed.
         self.bindings: dict[str, Binding | RecorderBinding] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        self._sockets_closed = False
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("*", self._on_event)
@@ -110,6 +111,28 @@ class SignalingServer:
     def attach(self, app: web.Application) -> None:
         self.sio.attach(app, socketio_path="socket.io")
         app.cleanup_ctx.append(self._lifetime)
+        app.on_shutdown.append(self._on_shutdown)
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        await self.before_stop()
+
+    async def before_stop(self) -> None:
+        """Recorders finish and report; then every socket is closed, so that aiohttp need not
+        wait out its shutdown timeout for WebSocket handlers that never end. Clients reconnect
+        to the node that comes back. `heshi serve` calls this on SIGTERM while the node still
+        reads its sockets (aiohttp's own shutdown stops reading them first); the on_shutdown
+        call is for embedders, and does nothing the second time."""
+        await self.stop_recorders()
+        if not self._sockets_closed:
+            self._sockets_closed = True
+            await self.sio.shutdown()
+
+    async def stop_recorders(self) -> None:
+        """Before the node stops: workers finish and report their files. Their runs stay active
+        in the database and resume when the room is made again."""
+        close = getattr(self.recorders, "close", None)
+        if close is not None:
+            await close()
 
     async def _lifetime(self, app: web.Application) -> AsyncIterator[None]:
         sweeper = asyncio.create_task(self._sweep_forever(), name="heshi-room-sweeper")
@@ -119,12 +142,7 @@ class SignalingServer:
             await sweeper
         except asyncio.CancelledError:
             pass
-        # Recorders first, while they can still report their last segments.
-        close = getattr(self.recorders, "close", None)
-        if close is not None:
-            await close()
         await self.composites.close()
-        await self.sio.shutdown()
         await self.store.close()
 
     async def _sweep_forever(self) -> None:
@@ -204,7 +222,7 @@ class SignalingServer:
         try:
             rb = await bind_recorder(self.core, session_id, token)
             self.bindings[sid] = rb
-            await self.sio.enter_room(sid, personal_room(session_id, RECORDER_PID))
+            await self.sio.enter_room(sid, personal_room(session_id, recorder_pid(rb.recording_id)))
             self.limits[sid] = ConnectionLimits(scale=self.core.settings.rate_limit_scale * 20)
             await self.service.recorder_up(rb, sid)
         except DomainError as exc:

@@ -18,7 +18,7 @@ from server.services.core import Core
 from . import persistence
 from .binding import Binding
 from .ice import ice_servers
-from .room import RECORDER_PID, Consent, RecordingState, Room, RoomEnded, RoomEvent, Seat, SeatState
+from .room import RECORDER_PID, Consent, RecordingState, Room, RoomEnded, RoomEvent, Seat, SeatState, recorder_pid
 from .schemas import ChatHistoryIn, ChatSendIn, JoinIn, RecorderFailedIn, SegmentIn, SignalIn
 from .store.base import RoomStore
 
@@ -102,18 +102,20 @@ class RoomService:
         previous_token: dict[str, str | None] = {}
 
         # A session that was recording when its room was lost (a restart) goes on recording.
+        # Everyone rejoins at once after a restart: only the join that makes the room resumes.
         resume = None
         if await self.store.view(b.session_id) is None:
             run = await evidence.active_run(self.core, b.session_id)
             if run is not None:
-                await evidence.mark_interrupted(self.core, run.id, reason="the room was lost (server restart)")
                 resume = (run.id, {p: Consent(c) for p, c in (await evidence.consents_of(self.core, run.id)).items()})
+        resumed_here: list[bool] = []
 
         def op(room: Room | None) -> tuple[Room, tuple[Any, dict[str, Any]]]:
             if room is None:
                 room = Room(room_id=b.session_id, case_id=b.case_id, max_publishers=self.core.settings.max_publishers)
                 if resume is not None:
                     room.resume_recording(resume[0], resume[1], now)
+                    resumed_here.append(True)
             old = room.seats.get(b.pid)
             previous_token["value"] = old.resume_token if old else None
             result = room.join(seat, now)
@@ -135,7 +137,8 @@ class RoomService:
             await persistence.record(self.core, b.case_id, b.session_id, "rejoin", b.actor, {"pid": b.pid})
         if b.role is SessionRole.mediator:
             await persistence.mark_status(self.core, b.session_id, SessionStatus.live, b.actor)
-        if resume is not None:
+        if resume is not None and resumed_here:
+            await evidence.mark_interrupted(self.core, resume[0], reason="the room was lost (server restart)")
             await evidence.mark_resumed(self.core, resume[0])
             await self._launch_recorder(resume[0], b.case_id, b.session_id, connect_url)
         history: dict[str, Any] | None = None
@@ -228,14 +231,16 @@ class RoomService:
         room_id = room_id or (b.session_id if b else None)
         assert room_id is not None
 
+        recording: list[str | None] = []
+
         def op(room: Room | None) -> tuple[Room, Room]:
             room = _need(room)
+            recording.append(room.recording.recording_id)  # read under the lock: a start may race the end
             room.end(b.pid if b else None, reason, now)
             return room, room
 
-        before = await self.store.view(room_id)
-        recording_id = before.recording.recording_id if before is not None else None
         room = await self._update(room_id, op)
+        recording_id = recording[-1]
         actor = b.actor if b else "system:idle-timeout"
         if recording_id is not None:
             await self._recording_stopped(room_id, recording_id, actor, "session_ended")
@@ -290,17 +295,27 @@ class RoomService:
         room.check_consent(b.pid)  # nothing is stored for someone who may not answer
         recording_id = room.recording.recording_id
         assert recording_id is not None
-        was = room.recording.consents.get(b.pid)
         decision = Consent.granted if consent else Consent.refused
         # Stored, with time and person, before anyone is told.
         await evidence.save_consent(self.core, recording_id,
                                     evidence.Person(b.pid, b.name, b.role.value, b.invitation_id, b.account_id,
                                                     b.actor), decision.value, language)
         now = self.now()
-        await self._update(b.session_id, lambda r: _apply(r, lambda r: r.answer_consent(b.pid, decision, now)))
+        def op(r: Room | None) -> tuple[Room, Consent | None]:
+            r = _need(r)
+            was = r.recording.consents.get(b.pid)
+            r.answer_consent(b.pid, decision, now)
+            return r, was
+
+        try:
+            was = await self._update(b.session_id, op)
+        except DomainError:
+            if decision is Consent.refused:  # stored as refused: never keep recording them
+                await self._to_recorder(b.session_id, recording_id, "recorder.drop", {"pid": b.pid})
+            raise
         if was is Consent.granted and decision is Consent.refused:
             # A yes withdrawn: the recorder lets go of this person's media at once.
-            await self.outbox.send(b.session_id, RECORDER_PID, "recorder.drop", {"pid": b.pid})
+            await self._to_recorder(b.session_id, recording_id, "recorder.drop", {"pid": b.pid})
         return {"ok": True, "consent": decision.value}
 
     async def recording_stop(self, session_id: str, *, b: Binding | None, actor: str, reason: str) -> dict[str, Any]:
@@ -315,8 +330,12 @@ class RoomService:
     async def _recording_stopped(self, session_id: str, recording_id: str, actor: str, reason: str) -> None:
         await evidence.stop_run(self.core, recording_id, actor=actor, reason=reason)
         # The recorder finishes its open segments, reports them, and exits.
-        await self.outbox.send(session_id, RECORDER_PID, "recorder.stop", {"recording_id": recording_id,
-                                                                           "reason": reason})
+        await self._to_recorder(session_id, recording_id, "recorder.stop", {"recording_id": recording_id,
+                                                                            "reason": reason})
+
+    async def _to_recorder(self, session_id: str, recording_id: str, event: str, data: dict[str, Any]) -> None:
+        """To the workers of one run only: a finishing worker of an earlier run hears nothing new."""
+        await self.outbox.send(session_id, recorder_pid(recording_id), event, data)
 
     def _compose_after(self, recording_id: str | None, case_id: str, session_id: str) -> None:
         """Once the recorder has reported its last segments, make the session's download."""
@@ -338,8 +357,16 @@ class RoomService:
         if self.recorders is None:
             log.warning("recording %s has no recorder launcher on this node", recording_id)
             return
-        await self.recorders.launch(recording_id=recording_id, case_id=case_id, session_id=session_id,
-                                    connect_url=connect_url)
+        try:
+            await self.recorders.launch(recording_id=recording_id, case_id=case_id, session_id=session_id,
+                                        connect_url=connect_url)
+        except OSError as exc:  # no disk for its directory, no process
+            import errno as errno_
+
+            log.error("cannot start the recorder for %s: %s", recording_id, exc)
+            code = "disk_full" if exc.errno in (errno_.ENOSPC, errno_.EDQUOT) else "error"
+            await self.recorder_failed(RecorderBinding(recording_id=recording_id, case_id=case_id, session_id=session_id),
+                                       RecorderFailedIn(code=code, message=f"cannot start the recorder: {exc}"[:500]))
 
     async def recorder_up(self, rb: RecorderBinding, sid: str) -> None:
         """A recorder worker connected. One per room: an older one still connected is let go."""
@@ -379,6 +406,9 @@ class RoomService:
         """A recorder worker this node started has exited. If its run is still on and no recorder
         is connected (it crashed, lost the node, or never connected), start a fresh one, a few
         times; the files it finished are kept, and the new one writes new files."""
+        running = getattr(self.recorders, "running", None)
+        if getattr(self.recorders, "closing", False) or (running is not None and running(recording_id)):
+            return  # the node is going down (the run resumes after), or a fresh worker is already up
         room = await self.store.view(session_id)
         r = room.recording if room is not None else None
         if r is None or r.recording_id != recording_id or r.state is RecordingState.off or r.recorder_sid is not None:
@@ -442,7 +472,11 @@ class RoomService:
             data["sdp"] = body.sdp
         if body.candidate is not None:
             data["candidate"] = body.candidate.model_dump(exclude_none=True)
-        await self.outbox.send(b.session_id, body.to, "signal", data)
+        if body.to == RECORDER_PID:
+            assert room.recording.recording_id is not None
+            await self._to_recorder(b.session_id, room.recording.recording_id, "signal", data)
+        else:
+            await self.outbox.send(b.session_id, body.to, "signal", data)
         return {"ok": True}
 
     async def ice(self, b: Binding) -> dict[str, Any]:

@@ -280,14 +280,23 @@ async def stop_recording(request: web.Request) -> web.StreamResponse:
     return json_response(out)
 
 
-async def get_recording(request: web.Request) -> web.StreamResponse:
-    """Runs, consents and segments of a session, for anyone who may read the case."""
-    from recordings import evidence
-
+async def _recordings_readable(request: web.Request) -> tuple[signin.Principal, sessions.MediationSession]:
+    """Recordings are access-restricted (DESIGN.md): the case's mediators, reviewers over its
+    org, admins. An expert invited to the case reads the case, not its recordings."""
     p = await require_staff(request)
     core = request.app[CORE]
     session = await sessions.get_session(core, p, request.match_info["session_id"])
-    return json_response(await evidence.summary(core, session.id))
+    if not await cases.may_view_recordings(core, p, await cases.get_case(core, p, session.case_id)):
+        raise Forbidden("only the case's mediators, its reviewers and admins may see its recordings")
+    return p, session
+
+
+async def get_recording(request: web.Request) -> web.StreamResponse:
+    """Runs, consents and segments of a session."""
+    from recordings import evidence
+
+    p, session = await _recordings_readable(request)
+    return json_response(await evidence.summary(request.app[CORE], session.id))
 
 
 async def make_composite(request: web.Request) -> web.StreamResponse:
@@ -305,19 +314,17 @@ async def download_composite(request: web.Request) -> web.StreamResponse:
     """The composite WebM, for anyone who may read the case; every download is logged."""
     from recordings import composite
 
-    p = await require_staff(request)
+    p, session = await _recordings_readable(request)
     core = request.app[CORE]
-    session = await sessions.get_session(core, p, request.match_info["session_id"])
     row = await composite.status(core, session.id)
     if row is None or row.status != composite.Status.done or not row.path:
         raise NotFound("this session has no finished recording download")
     path = core.settings.data_dir / row.path
     if not path.is_file():
         raise NotFound("the recording file is missing on this server")
-    byte_range = request.headers.get("Range")
-    if byte_range is None or byte_range.replace(" ", "").startswith("bytes=0-"):
-        # One entry per viewing: a player's later range requests are the same access.
-        await composite.log_access(core, session.case_id, session.id, f"account:{p.account_id}", byte_range)
+    # One entry per viewing: a player's many range requests within a few minutes are one access.
+    await composite.log_access(core, session.case_id, session.id, f"account:{p.account_id}",
+                               request.headers.get("Range"))
     return web.FileResponse(path, headers={"Content-Type": "video/webm", "Cache-Control": "private, no-store",
                                            "Content-Disposition": f'inline; filename="{session.id}.webm"'})
 

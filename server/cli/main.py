@@ -94,9 +94,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CliExit(NOT_MIGRATED)
     app = create_app(settings)
     app.on_startup.append(_tune_gc)
+    app.on_startup.append(_stop_gently_on_signals)
     print(f"Heshi listening on http://{settings.host}:{settings.port} (public URL {settings.public_url})", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, handle_signals=False,
+                shutdown_timeout=SHUTDOWN_TIMEOUT)
     return 0
+
+
+# After recorders have reported and sockets were told to close, handlers still running get this
+# long; aiohttp's default (60 s) holds a deploy up for WebSocket handlers that never end.
+SHUTDOWN_TIMEOUT = 5.0
+
+
+async def _stop_gently_on_signals(app: Any) -> None:
+    """SIGTERM or SIGINT: first let recorder workers finish and report their files, while the
+    node still reads its sockets (once aiohttp's own shutdown starts, it ignores what clients
+    send), then stop as aiohttp does."""
+    import signal
+
+    from aiohttp.web_runner import GracefulExit
+
+    from signaling.server import SIGNALING
+
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task[None]] = []
+
+    def exit_gracefully() -> None:
+        raise GracefulExit()  # from a loop callback it leaves run_app, as aiohttp's own handler does
+
+    async def stop() -> None:
+        try:
+            await app[SIGNALING].before_stop()
+        finally:
+            loop.call_soon(exit_gracefully)
+
+    def on_signal() -> None:
+        if not stopping:
+            stopping.append(loop.create_task(stop()))
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
 
 
 async def _tune_gc(app: Any) -> None:

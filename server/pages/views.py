@@ -230,7 +230,8 @@ async def _case_page(request: web.Request, principal: Principal, csrf: str, case
         if not manage:
             view["qr_url"] = None
         by_session[inv.session_id].append(view)
-    recorded = {s.id: await _recording_view(core, s.id) for s in session_rows}
+    recordings_visible = await cases.may_view_recordings(core, principal, case)
+    recorded = {s.id: (await _recording_view(core, s.id) if recordings_visible else None) for s in session_rows}
     invitable = []
     if manage:
         for role in (StaffRole.expert, StaffRole.mediator):

@@ -152,6 +152,15 @@ async def can_manage(core: Core, p: Principal, case: Case) -> bool:
         return can_manage_case(p, await scope_of(s, case))
 
 
+async def may_view_recordings(core: Core, p: Principal, case: Case) -> bool:
+    """Recordings (DESIGN.md, roles table): the case's mediators, reviewers over its org, admins."""
+    from server.domain.accounts import StaffRole
+
+    if p.staff_role in (StaffRole.admin, StaffRole.reviewer):
+        return True  # get_case() already kept a reviewer to their subtree
+    return await can_manage(core, p, case)
+
+
 @dataclass(frozen=True)
 class CaseFilters:
     status: CaseStatus | None = None

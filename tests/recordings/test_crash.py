@@ -168,3 +168,58 @@ async def test_kill_9_mid_recording_keeps_every_finished_segment_and_the_log_con
                 node.wait(15)
             except subprocess.TimeoutExpired:
                 node.kill()
+
+
+async def test_a_node_stopped_with_sigterm_lets_its_recorders_report_and_the_run_resumes(tmp_path: Path):
+    """A deploy: the node is told to stop. Its workers finish and report every file while their
+    sockets are still open; the run stays on and resumes when the node is back."""
+    data_dir, log = tmp_path / "data", tmp_path / "node.log"
+    port = free_port()
+    subprocess.run([str(HESHI), "migrate"], env=env_for(data_dir, port), check=True, capture_output=True)
+    demo = json.loads(subprocess.run([str(HESHI), "demo", "--json"], env=env_for(data_dir, port), check=True,
+                                     capture_output=True, text=True).stdout)
+    base = f"http://127.0.0.1:{port}"
+    node = start(data_dir, port, log)
+    pcs: list[Any] = []
+    try:
+        mediator, expert = await people(base, demo)
+        assert (await mediator.call("recording.start"))["ok"]
+        assert (await expert.call("recording.consent", {"consent": True}))["ok"]
+        await expert.wait_event("recording.updated", timeout=30, state="on", recorder_ready=True)
+        pcs = await record_some(mediator, expert, 30 * 60)
+        deadline = time.monotonic() + 30
+        while len(await with_core(data_dir, segments)) < 4:
+            assert time.monotonic() < deadline, "no segments were logged"
+            await asyncio.sleep(0.3)
+        node.send_signal(signal.SIGTERM)
+        node.wait(20)  # people still connected: the node closes their sockets, it does not wait on them
+        for pc in pcs:
+            await pc.close()
+        pcs = []
+        for p in (mediator, expert):
+            await p.close()
+        folder = data_dir / "recordings" / demo["case_id"] / demo["session_id"]
+        on_disk = {f.relative_to(data_dir).as_posix() for f in folder.glob("*.webm")}
+        logged = {s.path for s in await with_core(data_dir, segments)}
+        assert on_disk == logged, f"finished but not in the log: {sorted(on_disk - logged)}"
+        assert not list(folder.glob("*.part")), "every open segment was finished"
+
+        async def runs(core: Core) -> list[str]:
+            async with core.db.read() as s:
+                return [r.status for r in (await s.execute(select(Recording))).scalars()]
+        assert await with_core(data_dir, runs) == ["active"], "a deploy does not stop the recording"
+
+        node = start(data_dir, port, log)
+        mediator, expert = await people(base, demo)
+        resumed = await expert.wait_event("recording.updated", timeout=30, state="on", recorder_ready=True)
+        assert resumed["data"]["interrupted"] is True
+        assert (await mediator.call("recording.stop"))["ok"]
+    finally:
+        for pc in pcs:
+            await pc.close()
+        if node.poll() is None:
+            node.send_signal(signal.SIGTERM)
+            try:
+                node.wait(15)
+            except subprocess.TimeoutExpired:
+                node.kill()

@@ -147,7 +147,21 @@ async def test_consenting_participants_are_recorded_into_hashed_segments(live, c
         assert abs(float(c.duration / av.time_base) - FRAMES / 30) < 0.6
         assert sum(1 for _ in c.decode(v)) > 0
     kinds = await log_kinds(core, case_id)
-    assert kinds.count("recording.composite") == 1 and kinds.count("recording.accessed") == 1
+    assert kinds.count("recording.composite") == 1
+    assert kinds.count("recording.accessed") == 1, "a player's range requests are one viewing"
+
+    # An expert invited to the case reads the case, not its recordings.
+    expert_http = await staff_http(live, "demo-expert")
+    try:
+        for url in (f"/api/v1/sessions/{session_id}/recording", f"/api/v1/sessions/{session_id}/recording/composite.webm"):
+            async with expert_http.get(live.base_url + url) as r:
+                assert r.status == 403, (url, await r.text())
+        async with expert_http.get(f"{live.base_url}/cases/{case_id}") as r:
+            page = await r.text()
+        assert r.status == 200 and "recording-summary" not in page and "composite.webm" not in page
+    finally:
+        await expert_http.close()
+    assert (await log_kinds(core, case_id)).count("recording.accessed") == 1
 
 
 async def _composite_done(core: Any, session_id: str) -> Any:

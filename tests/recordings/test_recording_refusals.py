@@ -3,6 +3,7 @@ people asking, bad payloads, and segment reports that do not match the disk."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import timedelta
 from pathlib import Path
@@ -315,3 +316,26 @@ async def test_a_worker_that_exits_before_connecting_is_replaced_then_recording_
         kinds = list((await s.execute(select(CaseEvent.kind).order_by(CaseEvent.seq))).scalars())
     assert "recording.error" in kinds and run.stop_reason == "recorder_error"
     assert len(service._recorder_restarts[run.id]) == 3, "three fresh workers were tried"
+
+
+async def test_offers_reach_only_the_current_runs_recorder(live, core, no_workers):
+    """A worker of an earlier run, still finishing its files, hears nothing of the next run."""
+    mediator, first = await started(live, no_workers)
+    tokens = RecorderTokens(TEST_SECRET)
+    old = recorder(live, tokens.sign(first["recording_id"], core.clock.now() + timedelta(hours=1)))
+    await old.connect(old.recorder_auth)  # type: ignore[attr-defined]
+    assert (await mediator.call("recording.stop"))["ok"]
+    assert (await mediator.call("recording.start"))["ok"]
+    second = no_workers.launched[-1]
+    assert second["recording_id"] != first["recording_id"]
+    new = recorder(live, tokens.sign(second["recording_id"], core.clock.now() + timedelta(hours=1)))
+    await new.connect(new.recorder_auth)  # type: ignore[attr-defined]
+    await mediator.wait_for(lambda: [e for e in mediator.of_type("recording.updated")
+                                     if e["data"]["recording_id"] == second["recording_id"]
+                                     and e["data"]["recorder_ready"]], what="the new recorder")
+    ack = await mediator.call("signal", {"to": "recorder", "type": "offer", "sdp": "v=0\r\n"})
+    assert ack == {"ok": True}, ack
+    await new.wait_for(lambda: new.signals, what="the offer at the new recorder")
+    await asyncio.sleep(0.3)
+    assert [s["from"] for s in new.signals] == [mediator.pid]
+    assert old.signals == [], "the earlier run's worker got the offer"
