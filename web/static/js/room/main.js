@@ -10,7 +10,8 @@ import { RecorderLink } from "./recorder.js";
 import { RoomView } from "./view.js";
 
 const ROLE_ORDER = ["mediator", "expert", "applicant", "respondent", "agent", "observer"];
-// Voice activity: about -40 dBov (RTCRtpSynchronizationSource.audioLevel is linear, 1 = 0 dBov).
+// Voice activity: about -40 dBov (mesh "levels" are the RMS of the received audio level since
+// the last look, linear, 1 = 0 dBov).
 const SPEAKING_LEVEL = 0.01;
 const LOCAL_SPEAKING_LEVEL = 0.05; // LocalMedia.level(): 5 × RMS
 const SPEAKING_HOLD_MS = 800; // the marker stays a moment after a sound, so it does not flicker

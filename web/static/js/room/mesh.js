@@ -566,20 +566,40 @@ export class Mesh extends EventTarget {
     return "good";
   }
 
-  collectLevels() {
+  async collectLevels() {
+    // The audio energy each peer's track carried since the last look, as RMS (linear, 1 = full
+    // scale): a short word between two looks still counts, which the level of the last packet
+    // alone (getSynchronizationSources) would miss.
+    if (this.collectingLevels) return; // a slow getStats: skip a beat rather than overlap
+    this.collectingLevels = true;
     const levels = new Map();
-    // Sources stay listed for 10 s after their last packet: only recent ones count.
-    const now = performance.timeOrigin + performance.now();
-    for (const peer of this.peers.values()) {
-      let level = 0;
-      for (const receiver of peer.pc.getReceivers()) {
-        if (receiver.track.kind !== "audio" || !receiver.getSynchronizationSources) continue;
-        for (const source of receiver.getSynchronizationSources()) {
-          if (now - source.timestamp < 1000) level = Math.max(level, source.audioLevel || 0);
-        }
+    try {
+      for (const peer of [...this.peers.values()]) {
+        const level = await this.audioLevel(peer);
+        if (level !== null) levels.set(peer.pid, level);
       }
-      levels.set(peer.pid, level);
+    } finally {
+      this.collectingLevels = false;
     }
     this.emit("levels", { levels });
+  }
+
+  async audioLevel(peer) {
+    let energy = 0, duration = 0;
+    try {
+      const report = await peer.pc.getStats();
+      report.forEach((st) => {
+        if (st.type === "inbound-rtp" && st.kind === "audio") {
+          energy += st.totalAudioEnergy || 0;
+          duration += st.totalSamplesDuration || 0;
+        }
+      });
+    } catch (err) {
+      return null; // closed meanwhile
+    }
+    const last = peer.lastAudio || { energy: 0, duration: 0 };
+    peer.lastAudio = { energy, duration };
+    const dd = duration - last.duration;
+    return dd > 0 ? Math.sqrt(Math.max(0, energy - last.energy) / dd) : 0;
   }
 }
