@@ -4,6 +4,7 @@ the room, and hands events to the edge. Handlers in server.py call one method ea
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -301,6 +302,7 @@ class RoomService:
                                     evidence.Person(b.pid, b.name, b.role.value, b.invitation_id, b.account_id,
                                                     b.actor), decision.value, language)
         now = self.now()
+
         def op(r: Room | None) -> tuple[Room, Consent | None]:
             r = _need(r)
             was = r.recording.consents.get(b.pid)
@@ -361,10 +363,8 @@ class RoomService:
             await self.recorders.launch(recording_id=recording_id, case_id=case_id, session_id=session_id,
                                         connect_url=connect_url)
         except OSError as exc:  # no disk for its directory, no process
-            import errno as errno_
-
             log.error("cannot start the recorder for %s: %s", recording_id, exc)
-            code = "disk_full" if exc.errno in (errno_.ENOSPC, errno_.EDQUOT) else "error"
+            code = "disk_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "error"
             await self.recorder_failed(RecorderBinding(recording_id=recording_id, case_id=case_id, session_id=session_id),
                                        RecorderFailedIn(code=code, message=f"cannot start the recorder: {exc}"[:500]))
 
