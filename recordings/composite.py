@@ -16,7 +16,6 @@ its SHA-256 in the case log (`recording.composite`).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import shutil
@@ -29,6 +28,7 @@ from server.services.core import Core
 from server.storage.models import RecordingComposite, RecordingSegment
 
 from .evidence import segments_of, session_dir
+from .files import sha256_of
 
 log = logging.getLogger("heshi.recordings")
 
@@ -184,7 +184,7 @@ async def make(core: Core, case_id: str, session_id: str) -> RecordingComposite:
     final = folder / COMPOSITE_NAME
     os.replace(part, final)
     shutil.rmtree(work, ignore_errors=True)
-    digest, size = await asyncio.to_thread(_hash, final)
+    digest, size = await asyncio.to_thread(sha256_of, final)
     rel = final.relative_to(data_dir).as_posix()
     async with core.db.write() as s:
         row = await s.get(RecordingComposite, session_id)
@@ -197,14 +197,6 @@ async def make(core: Core, case_id: str, session_id: str) -> RecordingComposite:
                                     "tracks": [{"pid": t.pid, "kind": t.kind, "segments": len(t.files)}
                                                for t in tracks]})
     return await status(core, session_id)  # type: ignore[return-value]
-
-
-def _hash(path: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest(), path.stat().st_size
 
 
 def view(row: RecordingComposite | None) -> dict[str, Any] | None:

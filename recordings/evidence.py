@@ -23,6 +23,8 @@ from server.services import eventlog
 from server.services.core import Core
 from server.storage.models import Recording, RecordingConsent, RecordingSegment
 
+from .files import sha256_of
+
 log = logging.getLogger("heshi.recordings")
 
 
@@ -162,7 +164,7 @@ async def save_segment(core: Core, recording_id: str, seg: dict[str, Any]) -> st
         raise NotFound("the segment file is not there", field="path") from None
     if size != int(seg["bytes"]):
         raise DomainError("the segment file's size does not match the report", field="bytes")
-    if await asyncio.to_thread(_sha256, path) != seg["sha256"]:
+    if (await asyncio.to_thread(sha256_of, path))[0] != seg["sha256"]:
         raise DomainError("the segment file's SHA-256 does not match the report", field="sha256")
     now = core.clock.now()
     first = datetime.fromtimestamp(float(seg["first_wallclock"]), tz=timezone.utc)
@@ -205,16 +207,6 @@ async def segments_of(core: Core, session_id: str) -> list[RecordingSegment]:
         return list((await s.execute(select(RecordingSegment).where(RecordingSegment.session_id == session_id)
                                      .order_by(RecordingSegment.first_wallclock, RecordingSegment.pid,
                                                RecordingSegment.kind, RecordingSegment.index))).scalars())
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 async def summary(core: Core, session_id: str) -> dict[str, Any]:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import hashlib
 import inspect
 import io
 import json
@@ -48,6 +47,7 @@ import av
 from av.container import OutputContainer
 from av.stream import Stream
 
+from recordings.files import sha256_of
 from recordings.tap import EncodedFrame, SenderReport, rtp_timestamp_delta
 
 log = logging.getLogger("heshi.recordings")
@@ -532,7 +532,7 @@ def _publish(segment: _OpenSegment, track_id: str, kind: str, write_sidecar: boo
         segment.container.close()
     finally:
         segment.file.close()
-    sha256, size = _fsync_and_hash(segment.part)
+    sha256, size = sha256_of(segment.part, fsync=True)
     finished = FinishedSegment(
         path=segment.final, sha256=sha256, size_bytes=size, index=segment.index, track_id=track_id, kind=kind,
         codec=segment.codec, clock_rate=segment.clock_rate, ssrc=segment.first.ssrc,
@@ -547,17 +547,6 @@ def _publish(segment: _OpenSegment, track_id: str, kind: str, write_sidecar: boo
     _publish_file(segment.part, segment.final)
     _fsync_directory(segment.final.parent)
     return finished
-
-
-def _fsync_and_hash(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-        os.fsync(f.fileno())
-    return digest.hexdigest(), size
 
 
 def _write_new_file(path: Path, data: bytes) -> None:

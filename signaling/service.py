@@ -432,12 +432,7 @@ class RoomService:
         if room is None:
             raise NotFound("this session has no live room")
         room.relay_check(RECORDER_PID, body.to)
-        data: dict[str, Any] = {"from": RECORDER_PID, "type": body.type}
-        if body.sdp is not None:
-            data["sdp"] = body.sdp
-        if body.candidate is not None:
-            data["candidate"] = body.candidate.model_dump(exclude_none=True)
-        await self.outbox.send(rb.session_id, body.to, "signal", data)
+        await self.outbox.send(rb.session_id, body.to, "signal", _relayed(RECORDER_PID, body))
         return {"ok": True}
 
     async def recorder_segment(self, rb: RecorderBinding, body: SegmentIn) -> dict[str, Any]:
@@ -467,11 +462,7 @@ class RoomService:
     async def signal(self, b: Binding, body: SignalIn) -> dict[str, Any]:
         room = await self._room(b)
         room.relay_check(b.pid, body.to)
-        data: dict[str, Any] = {"from": b.pid, "type": body.type}
-        if body.sdp is not None:
-            data["sdp"] = body.sdp
-        if body.candidate is not None:
-            data["candidate"] = body.candidate.model_dump(exclude_none=True)
+        data = _relayed(b.pid, body)
         if body.to == RECORDER_PID:
             assert room.recording.recording_id is not None
             await self._to_recorder(b.session_id, room.recording.recording_id, "signal", data)
@@ -525,6 +516,16 @@ class RoomService:
                 log.info("sweep %s: %s", room_id, exc.message)
             except Exception:  # noqa: BLE001 — one bad room must not stop the sweep of the others
                 log.exception("sweep of room %s failed", room_id)
+
+
+def _relayed(sender: str, body: SignalIn) -> dict[str, Any]:
+    """A signal as its recipient gets it: the sender named by the server, never by the client."""
+    data: dict[str, Any] = {"from": sender, "type": body.type}
+    if body.sdp is not None:
+        data["sdp"] = body.sdp
+    if body.candidate is not None:
+        data["candidate"] = body.candidate.model_dump(exclude_none=True)
+    return data
 
 
 def _need(room: Room | None) -> Room:
