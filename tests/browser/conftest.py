@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from server.domain.clock import SystemClock
 from tests.support.browser import base_url, port, settings  # noqa: F401 — fixtures
-from tests.support.browser import CHROMIUM, MEDIA_ARGS
+from tests.support.browser import MEDIA_ARGS, chromium
 from tests.support.browser import CHROMIUM_ARGS as BROWSER_ARGS
 
 CHROMIUM_ARGS = [*BROWSER_ARGS, *MEDIA_ARGS]
@@ -40,9 +40,5 @@ def clock() -> SystemClock:
 @pytest.fixture
 async def browser(base_url: str) -> AsyncIterator[Browser]:
     """Closed before the server (it depends on it): open WebSockets would hold the server's shutdown."""
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            await b.close()
+    async with chromium(CHROMIUM_ARGS) as b:
+        yield b

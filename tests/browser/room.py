@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page, expect
+
+from tests.support.waiting import wait_for  # noqa: F401 — the browser tests take it from here too
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "room"
 PHONE = {"width": 360, "height": 740}
@@ -94,17 +95,6 @@ class Person:
 
     async def close(self) -> None:
         await self.context.close()
-
-
-async def wait_for(predicate: Any, timeout: float = 20, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.25)
 
 
 async def media_flows(receivers: list[Person], senders: dict[str, Person], *, video: bool = True,

@@ -12,7 +12,7 @@ from recordings import composite
 from tests.browser.room import ARTIFACTS, DESKTOP
 from tests.recordings.media import PatternVideoTrack, SineAudioTrack
 from tests.recordings.sender import send_to_recorder
-from tests.recordings.test_recording_flow import wait_until
+from tests.support.waiting import wait_for
 from tests.signaling.harness import Participant, join_cookie
 
 PLAYBACK = """async () => {
@@ -43,10 +43,10 @@ async def test_a_recorded_session_downloads_as_one_video_that_plays_in_chromium(
         await expert.wait_event("recording.updated", timeout=30, state="on", recorder_ready=True)
         tracks = [(PatternVideoTrack(90), SineAudioTrack(150)) for _ in people]
         pcs = [await send_to_recorder(p, *t) for p, t in zip(people, tracks)]
-        await wait_until(lambda: _sent(tracks), 20, "the media to be sent")
+        await wait_for(lambda: _sent(tracks), 20, "the media to be sent")
         await asyncio.sleep(0.5)
         assert (await mediator.call("session.end", {"reason": "settled"}))["ok"]
-        row = await wait_until(lambda: _finished(core, demo.session_id), 90, "the download to be made")
+        row = await wait_for(lambda: _finished(core, demo.session_id), 90, "the download to be made")
         assert row.status == "done", row.error
     finally:
         for pc in pcs:

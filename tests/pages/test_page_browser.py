@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.pages.helpers import path_of
 from tests.support.browser import base_url, port, settings  # noqa: F401 — fixtures
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import CHROMIUM_ARGS, chromium
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "pages"
 PHONE = {"width": 360, "height": 740}
@@ -23,12 +23,8 @@ DESKTOP = {"width": 1280, "height": 800}
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            await b.close()
+    async with chromium(CHROMIUM_ARGS) as b:
+        yield b
 
 
 async def _new_page(browser: Browser, base_url: str, viewport: dict[str, int]) -> tuple[Any, Page, list[str]]:

@@ -27,6 +27,7 @@ from tests.recordings.media import PatternVideoTrack, SineAudioTrack
 from tests.recordings.sender import send_to_recorder
 from tests.signaling.harness import Participant, join_cookie
 from tests.support.services import free_port
+from tests.support.waiting import wait_for
 
 HESHI = Path(sys.executable).with_name("heshi")
 SECRET = "crash-test-secret-" + "k" * 32
@@ -85,29 +86,47 @@ async def record_some(mediator: Participant, expert: Participant, frames: int) -
     return [await send_to_recorder(p, *t) for p, t in zip((mediator, expert), tracks)]
 
 
-async def test_kill_9_mid_recording_keeps_every_finished_segment_and_the_log_consistent(tmp_path: Path):
-    data_dir, log = tmp_path / "data", tmp_path / "node.log"
-    port = free_port()
+def demo_data(data_dir: Path, port: int) -> dict[str, Any]:
+    """A migrated data directory with the demo in it, as an operator makes it."""
     subprocess.run([str(HESHI), "migrate"], env=env_for(data_dir, port), check=True, capture_output=True)
     made = subprocess.run([str(HESHI), "demo", "--json"], env=env_for(data_dir, port), check=True,
                           capture_output=True, text=True)
-    demo = json.loads(made.stdout)
+    return json.loads(made.stdout)
+
+
+def stop(node: subprocess.Popen[bytes]) -> None:
+    if node.poll() is None:
+        node.send_signal(signal.SIGTERM)
+        try:
+            node.wait(15)
+        except subprocess.TimeoutExpired:
+            node.kill()
+
+
+async def recording_both(mediator: Participant, expert: Participant, logged: int, data_dir: Path) -> list[Any]:
+    """Start recording, the expert consents, both send a minute of media (still sending when the
+    test stops the node); return once `logged` segments are in the log."""
+    assert (await mediator.call("recording.start"))["ok"]
+    assert (await expert.call("recording.consent", {"consent": True}))["ok"]
+    await expert.wait_event("recording.updated", timeout=30, state="on", recorder_ready=True)
+    pcs = await record_some(mediator, expert, 30 * 60)
+
+    async def enough() -> bool:
+        return len(await with_core(data_dir, segments)) >= logged
+    await wait_for(enough, 30, f"{logged} segments to be logged")
+    return pcs
+
+
+async def test_kill_9_mid_recording_keeps_every_finished_segment_and_the_log_consistent(tmp_path: Path):
+    data_dir, log = tmp_path / "data", tmp_path / "node.log"
+    port = free_port()
+    demo = demo_data(data_dir, port)
     base = f"http://127.0.0.1:{port}"
     node = start(data_dir, port, log)
     pcs: list[Any] = []
     try:
         mediator, expert = await people(base, demo)
-        assert (await mediator.call("recording.start"))["ok"]
-        assert (await expert.call("recording.consent", {"consent": True}))["ok"]
-        await expert.wait_event("recording.updated", timeout=30, state="on", recorder_ready=True)
-        pcs = await record_some(mediator, expert, 30 * 60)  # a minute of media: still sending when killed
-
-        async def logged() -> int:
-            return len(await with_core(data_dir, segments))
-        deadline = time.monotonic() + 30
-        while await logged() < 6:
-            assert time.monotonic() < deadline, "no segments were logged"
-            await asyncio.sleep(0.3)
+        pcs = await recording_both(mediator, expert, 6, data_dir)
         node.send_signal(signal.SIGKILL)
         node.wait(10)
         for pc in pcs:
@@ -142,13 +161,10 @@ async def test_kill_9_mid_recording_keeps_every_finished_segment_and_the_log_con
         await asyncio.sleep(3)
         stopped = await mediator.call("recording.stop")
         assert stopped["ok"], stopped
-        deadline = time.monotonic() + 20
-        while True:
-            after = {s.path for s in await with_core(data_dir, segments)}
-            if len(after - before) >= 4:
-                break
-            assert time.monotonic() < deadline, "the resumed run logged no new segments"
-            await asyncio.sleep(0.3)
+
+        async def new_files() -> bool:
+            return len({s.path for s in await with_core(data_dir, segments)} - before) >= 4
+        await wait_for(new_files, 20, "the resumed run to log new segments")
 
         async def kinds(core: Core) -> tuple[list[str], list[str], Any]:
             async with core.db.read() as s:
@@ -162,12 +178,7 @@ async def test_kill_9_mid_recording_keeps_every_finished_segment_and_the_log_con
     finally:
         for pc in pcs:
             await pc.close()
-        if node.poll() is None:
-            node.send_signal(signal.SIGTERM)
-            try:
-                node.wait(15)
-            except subprocess.TimeoutExpired:
-                node.kill()
+        stop(node)
 
 
 async def test_a_node_stopped_with_sigterm_lets_its_recorders_report_and_the_run_resumes(tmp_path: Path):
@@ -175,22 +186,13 @@ async def test_a_node_stopped_with_sigterm_lets_its_recorders_report_and_the_run
     sockets are still open; the run stays on and resumes when the node is back."""
     data_dir, log = tmp_path / "data", tmp_path / "node.log"
     port = free_port()
-    subprocess.run([str(HESHI), "migrate"], env=env_for(data_dir, port), check=True, capture_output=True)
-    demo = json.loads(subprocess.run([str(HESHI), "demo", "--json"], env=env_for(data_dir, port), check=True,
-                                     capture_output=True, text=True).stdout)
+    demo = demo_data(data_dir, port)
     base = f"http://127.0.0.1:{port}"
     node = start(data_dir, port, log)
     pcs: list[Any] = []
     try:
         mediator, expert = await people(base, demo)
-        assert (await mediator.call("recording.start"))["ok"]
-        assert (await expert.call("recording.consent", {"consent": True}))["ok"]
-        await expert.wait_event("recording.updated", timeout=30, state="on", recorder_ready=True)
-        pcs = await record_some(mediator, expert, 30 * 60)
-        deadline = time.monotonic() + 30
-        while len(await with_core(data_dir, segments)) < 4:
-            assert time.monotonic() < deadline, "no segments were logged"
-            await asyncio.sleep(0.3)
+        pcs = await recording_both(mediator, expert, 4, data_dir)
         node.send_signal(signal.SIGTERM)
         node.wait(20)  # people still connected: the node closes their sockets, it does not wait on them
         for pc in pcs:
@@ -217,9 +219,4 @@ async def test_a_node_stopped_with_sigterm_lets_its_recorders_report_and_the_run
     finally:
         for pc in pcs:
             await pc.close()
-        if node.poll() is None:
-            node.send_signal(signal.SIGTERM)
-            try:
-                node.wait(15)
-            except subprocess.TimeoutExpired:
-                node.kill()
+        stop(node)

@@ -16,20 +16,11 @@ from server.services import eventlog
 from server.storage.models import CaseEvent, RecordingConsent
 from tests.recordings.media import PatternVideoTrack, SineAudioTrack
 from tests.recordings.sender import send_to_recorder
+from tests.signaling import harness
+from tests.support.waiting import wait_for
 
 FRAMES = 90  # 3 s of video at 30 fps
 AUDIO_FRAMES = 150  # 3 s of 20 ms Opus frames
-
-
-async def wait_until(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await predicate()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 def decode(path: Path) -> tuple[int, float]:
@@ -73,11 +64,11 @@ async def test_consenting_participants_are_recorded_into_hashed_segments(live, c
     tracks = {p.pid: (PatternVideoTrack(FRAMES), SineAudioTrack(AUDIO_FRAMES)) for p in (mediator, expert)}
     pcs = [await send_to_recorder(p, *tracks[p.pid]) for p in (mediator, expert)]
     try:
-        await wait_until(lambda: _sent_all(tracks), 20, "the synthetic media to be sent")
+        await wait_for(lambda: _sent_all(tracks), 20, "the synthetic media to be sent")
         await asyncio.sleep(0.5)  # the last packets in flight
         assert (await mediator.call("recording.stop"))["ok"]
         session_id = live.session_id
-        segments = await wait_until(lambda: _both_tracks_done(core, session_id, [mediator.pid, expert.pid]), 30,
+        segments = await wait_for(lambda: _both_tracks_done(core, session_id, [mediator.pid, expert.pid]), 30,
                                     "the recorder to report the last segments")
     finally:
         for pc in pcs:
@@ -119,7 +110,7 @@ async def test_consenting_participants_are_recorded_into_hashed_segments(live, c
 
     # The session ends: the one-file download is made, side by side with the audio mixed.
     assert (await mediator.call("session.end", {"reason": "settled"}))["ok"]
-    made = await wait_until(lambda: _composite_done(core, session_id), 60, "the composite download")
+    made = await wait_for(lambda: _composite_done(core, session_id), 60, "the composite download")
     assert made.status == "done", made.error
     http = await staff_http(live, "demo-mediator")
     try:
@@ -172,13 +163,7 @@ async def _composite_done(core: Any, session_id: str) -> Any:
 
 
 async def staff_http(live: Any, username: str) -> Any:
-    import aiohttp
-
-    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-    async with http.post(f"{live.base_url}/api/v1/auth/login",
-                         json={"username": username, "password": live.world.passwords[username]}) as r:
-        assert r.status == 200
-    return http
+    return await harness.staff_http(live.base_url, username, live.world.passwords[username])
 
 
 async def _sent_all(tracks: dict[str, tuple[PatternVideoTrack, SineAudioTrack]]) -> bool:

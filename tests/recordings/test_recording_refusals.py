@@ -16,7 +16,8 @@ from recordings import evidence
 from server.auth.tokens import RecorderTokens
 from server.storage.models import CaseEvent, Recording
 from tests.conftest import TEST_SECRET
-from tests.signaling.harness import Participant, refusal
+from tests.signaling.harness import Participant, refusal, staff_http
+from tests.support.waiting import wait_for
 
 
 class NoWorkers:
@@ -187,12 +188,7 @@ async def test_the_rest_api_starts_and_stops_recording_for_the_cases_mediator_on
     base = f"{live.base_url}/api/v1/sessions/{live.session_id}/recording"
 
     async def login(username: str) -> aiohttp.ClientSession:
-        http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # cookies for 127.0.0.1
-        async with http.post(f"{live.base_url}/api/v1/auth/login",
-                             json={"username": username, "password": live.world.passwords[username]}) as r:
-            assert r.status == 200, await r.text()
-            http.headers["X-CSRF-Token"] = (await r.json())["csrf_token"]  # type: ignore[index]
-        return http
+        return await staff_http(live.base_url, username, live.world.passwords[username])
 
     anonymous = aiohttp.ClientSession()
     async with anonymous.post(f"{base}/start") as r:
@@ -305,13 +301,12 @@ async def test_a_worker_that_exits_before_connecting_is_replaced_then_recording_
     assert (await mediator.call("recording.start"))["ok"]
     update = await mediator.wait_event("recording.updated", state="off", timeout=20)
     assert update["data"]["stop_reason"] == "recorder_error"
-    from tests.recordings.test_recording_flow import wait_until
 
     async def closed() -> Any:
         async with core.db.read() as s:
             run = (await s.execute(select(Recording))).scalars().one()
         return run if run.status == "stopped" else None
-    run = await wait_until(closed, 10, "the run to be closed")
+    run = await wait_for(closed, 10, "the run to be closed")
     async with core.db.read() as s:
         kinds = list((await s.execute(select(CaseEvent.kind).order_by(CaseEvent.seq))).scalars())
     assert "recording.error" in kinds and run.stop_reason == "recorder_error"

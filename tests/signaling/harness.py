@@ -29,6 +29,15 @@ async def staff_cookie(base_url: str, username: str, password: str) -> str:
             return resp.cookies[STAFF_COOKIE].value
 
 
+async def staff_http(base_url: str, username: str, password: str) -> aiohttp.ClientSession:
+    """An HTTP client signed in as staff through the API, sending the CSRF token on every request."""
+    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # keeps cookies for 127.0.0.1
+    async with http.post(f"{base_url}/api/v1/auth/login", json={"username": username, "password": password}) as r:
+        assert r.status == 200, await r.text()
+        http.headers["X-CSRF-Token"] = (await r.json())["csrf_token"]
+    return http
+
+
 class Participant:
     """One connection. Collects room events in order, and relayed signals and errors."""
 

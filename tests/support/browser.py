@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, async_playwright
 
 from server.app import create_app
 from server.config import Settings, load_settings
@@ -21,6 +23,17 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 # Fake camera and microphone, granted without a prompt, and autoplay of remote media.
 MEDIA_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
               "--autoplay-policy=no-user-gesture-required"]
+
+
+@contextlib.asynccontextmanager
+async def chromium(args: list[str], executable: str = CHROMIUM) -> AsyncIterator[Browser]:
+    """Debian's Chromium under Playwright, closed on the way out."""
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=executable, args=args)
+        try:
+            yield browser
+        finally:
+            await browser.close()
 
 
 def settings_on_port(tmp_path: Path, database_url: str, port: int, secret_key: str) -> Settings:
