@@ -255,6 +255,21 @@ class Recording(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     stop_reason: Mapped[str | None] = mapped_column(String(200))
+    # The node process (`nodes.id`) whose room runs this recording: when that process is gone
+    # (a restart of the same node, or a node that stopped answering), the run is interrupted.
+    node_id: Mapped[str | None] = mapped_column(String(36), index=True)
+
+
+class Node(Base):
+    """One running server process. A node writes `seen_at` while it lives; a node whose
+    `seen_at` is old, or whose `name` a newer process took (a restart), is dead."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class RecordingConsent(Base):
