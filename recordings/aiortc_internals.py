@@ -1,4 +1,4 @@
-"""Every private aiortc detail the recorder relies on, named and checked in one place.
+"""Every private aiortc (and aioice) detail the recorder relies on, named and checked in one place.
 
 aiortc has no public way to receive encoded frames: `RTCRtpReceiver` hands each
 reassembled frame to a decoder thread through a private queue. Recording without
@@ -7,17 +7,27 @@ pyproject.toml. When an upgrade moves one of them, `check_aiortc()` and
 `receiver_internals()` raise `AiortcInternalsChanged` naming exactly what moved, instead
 of the recorder silently writing nothing (or decoding everything). The tap touches
 aiortc's privates only through `ReceiverInternals`.
+
+Neither aiortc nor aioice (its ICE library) lets a caller choose the addresses host
+candidates are gathered on: aioice asks every interface. The worker offers candidates only
+on the operator's `recorder_addresses` by replacing `aioice.ice.get_host_addresses` for its
+own process (`restricted_host_addresses`); aioice is pinned too, and `check_aioice()`
+raises `AioiceInternalsChanged` when that function moves.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import ipaddress
 import queue
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+import aioice
 import aiortc
+from aioice import ice as _aioice_ice
 from aiortc import RTCRtpReceiver
 from aiortc import rtcrtpreceiver as _receiver_module
 from aiortc.codecs import is_rtx
@@ -26,6 +36,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
 
 PINNED_AIORTC_VERSION = "1.16.0"
+PINNED_AIOICE_VERSION = "0.13.0"
 
 # Name-mangled instance attributes of RTCRtpReceiver (set in its __init__).
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
@@ -62,6 +73,9 @@ HOOKS: tuple[Hook, ...] = (
     Hook("jitterbuffer.JitterFrame(data, timestamp)", "the encoded frame handed to the decoder queue"),
     Hook("rtp.RtcpSrPacket.sender_info (RtcpSenderInfo fields)", "NTP <-> RTP timestamp pairs for alignment"),
     Hook("codecs.is_rtx(codec)", "tells RTX payload types apart"),
+    Hook("aioice.ice.get_host_addresses(use_ipv4, use_ipv6)",
+         "replaced for the worker's process by restricted_host_addresses: Connection.gather_candidates "
+         "looks it up as a module global and binds one host candidate per address it returns"),
 )
 
 
@@ -76,19 +90,32 @@ class AiortcInternalsChanged(RuntimeError):
         self.what = what
 
 
+class AioiceInternalsChanged(AiortcInternalsChanged):
+    """An aioice internal the worker's address restriction relies on is missing or has a different shape."""
+
+    def __init__(self, what: str) -> None:
+        RuntimeError.__init__(
+            self,
+            f"aioice {aioice.__version__} changed {what}; restricted_host_addresses in "
+            f"recordings/aiortc_internals.py must be updated (it was written against aioice {PINNED_AIOICE_VERSION})"
+        )
+        self.what = what
+
+
 def version_is_pinned() -> bool:
-    return aiortc.__version__ == PINNED_AIORTC_VERSION
+    return aiortc.__version__ == PINNED_AIORTC_VERSION and aioice.__version__ == PINNED_AIOICE_VERSION
 
 
-def _require_params(owner: str, func: Any, expected: list[str], *, coroutine: bool) -> None:
+def _require_params(owner: str, func: Any, expected: list[str], *, coroutine: bool,
+                    error: type[AiortcInternalsChanged] = AiortcInternalsChanged) -> None:
     if func is None or not callable(func):
-        raise AiortcInternalsChanged(f"{owner} (missing)")
+        raise error(f"{owner} (missing)")
     if coroutine != inspect.iscoroutinefunction(func):
         kind = "a coroutine function" if coroutine else "a plain function"
-        raise AiortcInternalsChanged(f"{owner} (no longer {kind})")
+        raise error(f"{owner} (no longer {kind})")
     params = list(inspect.signature(func).parameters)
     if params != expected:
-        raise AiortcInternalsChanged(f"{owner} (parameters {params}, expected {expected})")
+        raise error(f"{owner} (parameters {params}, expected {expected})")
 
 
 def check_aiortc() -> None:
@@ -112,6 +139,42 @@ def check_aiortc() -> None:
         raise AiortcInternalsChanged("rtp.RtcpSenderInfo (fields)")
     if [f.name for f in fields(RtcpSrPacket)][:2] != ["ssrc", "sender_info"]:
         raise AiortcInternalsChanged("rtp.RtcpSrPacket (fields)")
+
+
+def check_aioice() -> None:
+    """Verify what restricted_host_addresses replaces; raise AioiceInternalsChanged if it moved."""
+    _require_params("aioice.ice.get_host_addresses", getattr(_aioice_ice, "get_host_addresses", None),
+                    ["use_ipv4", "use_ipv6"], coroutine=False, error=AioiceInternalsChanged)
+    gather = getattr(_aioice_ice.Connection, "gather_candidates", None)
+    _require_params("aioice.ice.Connection.gather_candidates", gather, ["self"], coroutine=True,
+                    error=AioiceInternalsChanged)
+    # A replaced module global only takes effect if gathering looks the name up at call time.
+    if "get_host_addresses" not in gather.__code__.co_names or gather.__globals__ is not vars(_aioice_ice):
+        raise AioiceInternalsChanged("aioice.ice.Connection.gather_candidates (no longer calls get_host_addresses)")
+
+
+@contextlib.contextmanager
+def restricted_host_addresses(addresses: Sequence[str]) -> Iterator[None]:
+    """While open, every ICE connection in this process offers host candidates only on `addresses`.
+
+    No addresses: aioice's own choice (every interface but loopback). The replacement is
+    process-wide, which is why only the recorder worker, a process of its own, opens this.
+    """
+    if not addresses:
+        yield
+        return
+    check_aioice()
+    chosen = tuple(str(ipaddress.ip_address(a)) for a in addresses)
+    original = _aioice_ice.get_host_addresses
+
+    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return [a for a in chosen if (use_ipv4 if ipaddress.ip_address(a).version == 4 else use_ipv6)]
+
+    _aioice_ice.get_host_addresses = get_host_addresses
+    try:
+        yield
+    finally:
+        _aioice_ice.get_host_addresses = original
 
 
 class DecoderQueueReplacement:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from server.domain.actors import Actor
 from server.services import eventlog
 from server.services.core import Core
 from server.storage.models import RecordingComposite, RecordingSegment
@@ -140,7 +141,7 @@ async def status(core: Core, session_id: str) -> RecordingComposite | None:
         return await s.get(RecordingComposite, session_id)
 
 
-async def make(core: Core, case_id: str, session_id: str) -> RecordingComposite:
+async def make(core: Core, case_id: str, session_id: str, actor: Actor) -> RecordingComposite:
     """Make (or make again) the session's composite file. Never raises for a failed ffmpeg:
     the failure is stored, with ffmpeg's message, for the case page."""
     data_dir = Path(core.settings.data_dir)
@@ -192,7 +193,7 @@ async def make(core: Core, case_id: str, session_id: str) -> RecordingComposite:
         row.status, row.progress, row.path, row.sha256, row.bytes = Status.done, 1.0, rel, digest, size
         row.updated_at = core.clock.now()
         await eventlog.append(s, case_id=case_id, session_id=session_id, kind="recording.composite",
-                              actor="server", at=core.clock.now(),
+                              actor=actor, at=core.clock.now(),
                               data={"path": rel, "sha256": digest, "bytes": size, "seconds": round(total, 3),
                                     "tracks": [{"pid": t.pid, "kind": t.kind, "segments": len(t.files)}
                                                for t in tracks]})
@@ -210,11 +211,11 @@ ACCESS_WINDOW = 600.0  # seconds: requests by one person for one file within thi
 _last_access: dict[tuple[str, str], float] = {}
 
 
-async def log_access(core: Core, case_id: str, session_id: str, actor: str, byte_range: str | None) -> bool:
+async def log_access(core: Core, case_id: str, session_id: str, actor: Actor, byte_range: str | None) -> bool:
     """Recordings are access-restricted and every access is logged (DESIGN.md). Returns whether
     this request started a new viewing (and was logged)."""
     now = core.clock.timestamp()
-    key = (actor, session_id)
+    key = (str(actor), session_id)
     last = _last_access.get(key)
     _last_access[key] = now
     if last is not None and now - last < ACCESS_WINDOW:
@@ -236,18 +237,18 @@ class CompositeJobs:
         self.core = core
         self.running: dict[str, asyncio.Task[Any]] = {}
 
-    def start(self, case_id: str, session_id: str) -> bool:
+    def start(self, case_id: str, session_id: str, actor: Actor) -> bool:
         """Queue a job; False when one is already running for this session here."""
         task = self.running.get(session_id)
         if task is not None and not task.done():
             return False
-        task = asyncio.get_running_loop().create_task(self._run(case_id, session_id))
+        task = asyncio.get_running_loop().create_task(self._run(case_id, session_id, actor))
         self.running[session_id] = task
         return True
 
-    async def _run(self, case_id: str, session_id: str) -> None:
+    async def _run(self, case_id: str, session_id: str, actor: Actor) -> None:
         try:
-            await make(self.core, case_id, session_id)
+            await make(self.core, case_id, session_id, actor)
         except Exception:  # noqa: BLE001 — a job's bug must not go unnoticed, nor kill the node
             log.exception("composite of %s failed", session_id)
             await _set(self.core, session_id, case_id, status=Status.failed, error="internal error; see the server log")

@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import select, update
 
 from server.domain.errors import Conflict, DomainError, NotFound
-from server.services import eventlog
+from server.domain.actors import Actor, SystemReason
+from server.services import eventlog, nodes
 from server.services.core import Core
 from server.storage.models import Recording, RecordingConsent, RecordingSegment
 
@@ -39,15 +40,15 @@ def session_dir(data_dir: Path, case_id: str, session_id: str) -> Path:
     return Path(data_dir) / "recordings" / case_id / session_id
 
 
-async def start_run(core: Core, *, case_id: str, session_id: str, actor: str) -> Recording:
+async def start_run(core: Core, *, case_id: str, session_id: str, actor: Actor, node_id: str | None) -> Recording:
     now = core.clock.now()
     async with core.db.write() as s:
         active = (await s.execute(select(Recording).where(Recording.session_id == session_id,
                                                           Recording.status == RunStatus.active))).scalars().first()
         if active is not None:
             raise Conflict("recording is already on in this session", recording_id=active.id)
-        run = Recording(case_id=case_id, session_id=session_id, status=RunStatus.active, started_by=actor,
-                        started_at=now)
+        run = Recording(case_id=case_id, session_id=session_id, status=RunStatus.active, started_by=str(actor),
+                        started_at=now, node_id=node_id)
         s.add(run)
         await s.flush()
         await eventlog.append(s, case_id=case_id, session_id=session_id, kind="recording.started", actor=actor,
@@ -55,7 +56,7 @@ async def start_run(core: Core, *, case_id: str, session_id: str, actor: str) ->
     return run
 
 
-async def stop_run(core: Core, recording_id: str, *, actor: str, reason: str) -> bool:
+async def stop_run(core: Core, recording_id: str, *, actor: Actor, reason: str) -> bool:
     """Close a run; False when it was already closed (another node, or a second stop)."""
     now = core.clock.now()
     async with core.db.write() as s:
@@ -77,7 +78,7 @@ async def active_run(core: Core, session_id: str) -> Recording | None:
             .order_by(Recording.started_at.desc()))).scalars().first()
 
 
-async def mark_interrupted(core: Core, recording_id: str, *, reason: str) -> bool:
+async def mark_interrupted(core: Core, recording_id: str, actor: Actor, *, reason: str) -> bool:
     """The room that ran this recording was lost (a restart): say so in the case log, once."""
     now = core.clock.now()
     async with core.db.write() as s:
@@ -89,17 +90,40 @@ async def mark_interrupted(core: Core, recording_id: str, *, reason: str) -> boo
         run = await s.get(Recording, recording_id)
         assert run is not None
         await eventlog.append(s, case_id=run.case_id, session_id=run.session_id, kind="recording.interrupted",
-                              actor="server", at=now, data={"recording_id": run.id, "reason": reason})
+                              actor=actor, at=now, data={"recording_id": run.id, "reason": reason})
     return True
 
 
-async def mark_resumed(core: Core, recording_id: str) -> None:
+async def interrupt_orphaned(core: Core, live: dict[str, str], me_name: str) -> list[str]:
+    """Mark interrupted every active run whose node process is not in `live` (id → name): it
+    crashed, was restarted (a process with its name is alive now), or stopped answering.
+    Returns the runs interrupted. Each gets one `recording.interrupted` entry."""
+    async with core.db.read() as s:
+        orphans = [(r.id, r.node_id) for r in (await s.execute(select(Recording).where(
+            Recording.status == RunStatus.active))).scalars() if r.node_id not in live]
+    if not orphans:
+        return []
+    names = await nodes.names_of(core, {n for _, n in orphans if n is not None})
+    done = []
+    for run_id, node_id in orphans:
+        restarted = node_id is None or names.get(node_id) == me_name
+        actor = Actor.system(SystemReason.node_restart if restarted else SystemReason.node_lost)
+        reason = ("the node recording it restarted" if restarted
+                  else f"the node recording it ({names.get(node_id, node_id)}) stopped answering")
+        if await mark_interrupted(core, run_id, actor, reason=reason):
+            done.append(run_id)
+    return done
+
+
+async def mark_resumed(core: Core, recording_id: str, actor: Actor, *, node_id: str | None) -> None:
+    """A participant's rejoin made the room again: the run goes on, owned by this node."""
     async with core.db.write() as s:
         run = await s.get(Recording, recording_id)
         if run is not None and run.status == RunStatus.interrupted:
             run.status = RunStatus.active
+            run.node_id = node_id
             await eventlog.append(s, case_id=run.case_id, session_id=run.session_id, kind="recording.resumed",
-                                  actor="server", at=core.clock.now(), data={"recording_id": run.id})
+                                  actor=actor, at=core.clock.now(), data={"recording_id": run.id})
 
 
 async def was_recorded(core: Core, session_id: str) -> bool:
@@ -122,10 +146,10 @@ class Person:
     role: str
     invitation_id: str | None
     account_id: str | None
-    actor: str
 
 
-async def save_consent(core: Core, recording_id: str, person: Person, decision: str, language: str) -> None:
+async def save_consent(core: Core, recording_id: str, person: Person, actor: Actor, decision: str,
+                       language: str) -> None:
     now = core.clock.now()
     async with core.db.write() as s:
         run = await s.get(Recording, recording_id)
@@ -136,7 +160,7 @@ async def save_consent(core: Core, recording_id: str, person: Person, decision: 
                                invitation_id=person.invitation_id, account_id=person.account_id,
                                decision=decision, language=language, at=now))
         await eventlog.append(s, case_id=run.case_id, session_id=run.session_id, kind="recording.consent",
-                              actor=person.actor, at=now,
+                              actor=actor, at=now,
                               data={"recording_id": recording_id, "pid": person.pid, "name": person.name,
                                     "role": person.role, "decision": decision, "language": language})
 
@@ -145,7 +169,7 @@ SEGMENT_FIELDS = ("pid", "kind", "codec", "track", "index", "path", "sha256", "b
                   "first_wallclock", "first_rtp_ts", "sender_reports")
 
 
-async def save_segment(core: Core, recording_id: str, seg: dict[str, Any]) -> str:
+async def save_segment(core: Core, recording_id: str, actor: Actor, seg: dict[str, Any]) -> str:
     """Record a finished segment the recorder reported. The path must lie in the run's
     directory and the file must exist with the reported size; the hash is checked too.
     Returns the segment id. Idempotent on the path (a recorder's retry)."""
@@ -184,7 +208,7 @@ async def save_segment(core: Core, recording_id: str, seg: dict[str, Any]) -> st
         s.add(row)
         await s.flush()
         await eventlog.append(s, case_id=run.case_id, session_id=run.session_id, kind="recording.segment",
-                              actor="recorder", at=now,
+                              actor=actor, at=now,
                               data={"recording_id": recording_id, "segment_id": row.id, "path": str(rel),
                                     "sha256": row.sha256, "bytes": size, "pid": row.pid, "kind": row.kind,
                                     "index": row.index, "duration_s": row.duration_s,
@@ -192,13 +216,13 @@ async def save_segment(core: Core, recording_id: str, seg: dict[str, Any]) -> st
     return row.id
 
 
-async def note(core: Core, recording_id: str, kind: str, data: dict[str, Any]) -> None:
+async def note(core: Core, recording_id: str, actor: Actor, kind: str, data: dict[str, Any]) -> None:
     """Another fact about a run for the case log (e.g. `recording.disk_full`)."""
     async with core.db.write() as s:
         run = await s.get(Recording, recording_id)
         if run is None:
             raise NotFound("no such recording")
-        await eventlog.append(s, case_id=run.case_id, session_id=run.session_id, kind=kind, actor="recorder",
+        await eventlog.append(s, case_id=run.case_id, session_id=run.session_id, kind=kind, actor=actor,
                               at=core.clock.now(), data={"recording_id": recording_id, **data})
 
 

@@ -10,6 +10,7 @@ about 40 Mbit/s).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -19,12 +20,14 @@ from typing import Awaitable, Callable
 from server.auth.tokens import RecorderTokens
 from server.config import Settings
 from server.domain.clock import Clock, SystemClock
+from signaling.ice import ice_servers
 
 from .evidence import session_dir
 
 log = logging.getLogger("heshi.recordings")
 
 TOKEN_VARIABLE = "HESHI_RECORDER_TOKEN"
+ICE_SERVERS_VARIABLE = "HESHI_RECORDER_ICE_SERVERS"  # read by recordings/worker.py
 CREDENTIAL_TTL = timedelta(hours=24)  # a worker connects within seconds; this only bounds a leaked one
 
 
@@ -46,14 +49,19 @@ class RecorderLauncher:
             return
         out_dir = session_dir(self.settings.data_dir, case_id, session_id)
         out_dir.mkdir(parents=True, exist_ok=True)
-        token = self.tokens.sign(recording_id, self.clock.now() + CREDENTIAL_TTL)
-        # The credential goes in the environment: not in `ps` output, and never mistaken for an
+        now = self.clock.now()
+        token = self.tokens.sign(recording_id, now + CREDENTIAL_TTL)
+        # The worker's ICE servers are the browsers', TURN with credentials of its own; an empty
+        # list when none are configured, so that it never falls back to a public STUN server.
+        servers = ice_servers(self.settings, f"recorder-{recording_id}", now.timestamp())
+        addresses = [arg for address in self.settings.recorder_addresses for arg in ("--address", address)]
+        # Credentials go in the environment: not in `ps` output, and never mistaken for an
         # option (a base64url token may start with '-').
         proc = await asyncio.create_subprocess_exec(
             self.python, "-m", "recordings.worker", "--url", connect_url, "--session", session_id,
             "--out-dir", str(out_dir), "--data-dir", str(self.settings.data_dir),
-            "--segment-seconds", str(self.settings.recording_segment_seconds),
-            env={**os.environ, TOKEN_VARIABLE: token})
+            "--segment-seconds", str(self.settings.recording_segment_seconds), *addresses,
+            env={**os.environ, TOKEN_VARIABLE: token, ICE_SERVERS_VARIABLE: json.dumps(servers)})
         self.processes[recording_id] = proc
         log.info("recorder for %s started (pid %s)", recording_id, proc.pid)
         task = asyncio.get_running_loop().create_task(self._reap(recording_id, case_id, session_id, proc))

@@ -1,7 +1,7 @@
 """The recorder worker: one process per recording run, outside the signaling event loop.
 
-Run as `HESHI_RECORDER_TOKEN=… python -m recordings.worker --url … --session …` (the
-launcher does it).
+Run as `HESHI_RECORDER_TOKEN=… HESHI_RECORDER_ICE_SERVERS='[…]' python -m recordings.worker
+--url … --session … [--address IP …]` (the launcher does it).
 It connects to the node like a browser does, but with a recorder credential instead of a
 person's session, and becomes the room's `recorder` peer: each recorded participant sends
 it their tracks over a send-only WebRTC connection (the browser offers; the worker only
@@ -14,6 +14,11 @@ On `recorder.stop` it finishes the open segments, reports them and exits. On a w
 failure (a full disk) it stops every writer, tells the node (`recorder.failed`), which
 stops the recording and tells the mediator; finished segments stay as they are. Killed
 outright, it loses at most the segment being written (a `.webm.part` file).
+
+Every peer connection uses exactly the ICE servers the node handed over (the deployment's
+STUN/TURN, TURN with fresh time-limited credentials), and none when there are none: never
+aiortc's default, a public STUN server abroad that a closed network cannot reach. Given
+`--address`, it offers host candidates only on those addresses, not on every interface.
 """
 
 from __future__ import annotations
@@ -21,27 +26,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import ipaddress
+import json
 import logging
 import os
 import re
 import secrets
 import signal
+import socket
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import socketio
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCIceGatherer, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
+from recordings.aiortc_internals import restricted_host_addresses
 from recordings.segments import FinishedSegment, SegmentDiskError, SegmentError, SegmentPolicy, SegmentWriter
 from recordings.tap import ReceiverTap, receiver_for
 
 log = logging.getLogger("heshi.recorder")
 
+TOKEN_VARIABLE = "HESHI_RECORDER_TOKEN"
+ICE_SERVERS_VARIABLE = "HESHI_RECORDER_ICE_SERVERS"  # JSON, as signaling.ice makes it; may hold TURN credentials
 REPORT_ATTEMPTS = 5
 TRANSIENT = {"unavailable", "internal_error", "rate_limited"}  # worth another try
 
@@ -56,6 +68,47 @@ def file_stem(pid: str, tag: str, connection: int, kind: str) -> str:
     """`i:3f…` → `i_3f…-20261129T072539ab12-c2-video`: one stem per participant, worker,
     connection and track kind."""
     return f"{re.sub(r'[^A-Za-z0-9._-]', '_', pid)}-{tag}-c{connection}-{kind}"
+
+
+def ice_servers_from_json(text: str) -> list[RTCIceServer]:
+    """The node's ICE servers (`[{urls, username?, credential?}]`) as aiortc's, one per URL.
+
+    A URL aiortc cannot parse is left out with a warning rather than failing every offer
+    later. Raises ValueError for text that is not such a list; the message never quotes it,
+    since it may hold a TURN credential.
+    """
+    items = json.loads(text) if text.strip() else []
+    if not isinstance(items, list):
+        raise ValueError("expected a JSON list of ICE servers")
+    servers: list[RTCIceServer] = []
+    for number, item in enumerate(items, 1):
+        urls = item.get("urls") if isinstance(item, dict) else None
+        if isinstance(urls, str):
+            urls = [urls]
+        if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+            raise ValueError(f"ICE server {number} has no list of URLs")
+        for url in urls:
+            server = RTCIceServer(urls=url, username=item.get("username"), credential=item.get("credential"))
+            try:
+                RTCIceGatherer(iceServers=[server])  # aiortc's own reading of the URL
+            except ValueError as exc:
+                log.warning("ICE server %s left out: aiortc cannot use it (%s)", url, exc)
+                continue
+            servers.append(server)
+    return servers
+
+
+def unbindable(addresses: Sequence[str]) -> list[str]:
+    """The addresses no interface of this host has now (no host candidate can be made there)."""
+    missing = []
+    for address in addresses:
+        family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.bind((address, 0))
+            except OSError:
+                missing.append(address)
+    return missing
 
 
 @dataclass
@@ -78,8 +131,9 @@ class PeerRecording:
 
 class Recorder:
     def __init__(self, *, url: str, session_id: str, token: str, out_dir: Path, data_dir: Path,
-                 segment_seconds: float) -> None:
+                 segment_seconds: float, ice_servers: Sequence[RTCIceServer] = ()) -> None:
         self.url, self.session_id, self.token = url, session_id, token
+        self.ice_servers = tuple(ice_servers)
         self.out_dir, self.data_dir = out_dir, data_dir
         self.policy = SegmentPolicy(max_seconds=segment_seconds)
         # No reconnecting: a worker that lost its node finishes its files and exits; the node
@@ -108,6 +162,11 @@ class Recorder:
         if self.sio.connected:
             await self.sio.disconnect()
         return 1 if self.failed else 0
+
+    def rtc_configuration(self) -> RTCConfiguration:
+        """The configuration of every peer connection: the node's ICE servers, and only those."""
+        # Always a list, even an empty one: given None, aiortc asks stun.l.google.com.
+        return RTCConfiguration(iceServers=list(self.ice_servers))
 
     # ---- from the node ------------------------------------------------------------------
 
@@ -155,7 +214,7 @@ class Recorder:
         if old is not None:
             await old.close()  # its segments are reported by their writers' hooks
         self.connections += 1
-        pc = RTCPeerConnection()
+        pc = RTCPeerConnection(self.rtc_configuration())
         peer = PeerRecording(pid, self.connections, pc)
         self.peers[pid] = peer
 
@@ -261,14 +320,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-dir", required=True, type=Path)
     ap.add_argument("--data-dir", required=True, type=Path)
     ap.add_argument("--segment-seconds", type=float, default=10.0)
+    ap.add_argument("--address", action="append", default=[], dest="addresses", metavar="IP",
+                    help="offer ICE host candidates only on this address (repeat for more; default: every interface)")
     args = ap.parse_args(argv)
-    token = args.token or os.environ.get("HESHI_RECORDER_TOKEN", "")
+    token = args.token or os.environ.get(TOKEN_VARIABLE, "")
     if not token:
-        ap.error("no recorder credential: pass --token or set HESHI_RECORDER_TOKEN")
+        ap.error(f"no recorder credential: pass --token or set {TOKEN_VARIABLE}")
+    for address in args.addresses:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            ap.error(f"--address: not an IP address: {address!r}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        ice_servers = ice_servers_from_json(os.environ.get(ICE_SERVERS_VARIABLE, ""))
+    except ValueError as exc:
+        ap.error(f"{ICE_SERVERS_VARIABLE}: {exc}")
+    log.info("ICE servers: %s; host candidates on %s", ", ".join(str(s.urls) for s in ice_servers) or "none",
+             ", ".join(args.addresses) or "every interface")
+    for address in unbindable(args.addresses):
+        log.warning("no interface has the address %s now: no candidate there", address)
     _die_with_parent()
     recorder = Recorder(url=args.url, session_id=args.session, token=token, out_dir=args.out_dir.resolve(),
-                        data_dir=args.data_dir.resolve(), segment_seconds=args.segment_seconds)
+                        data_dir=args.data_dir.resolve(), segment_seconds=args.segment_seconds,
+                        ice_servers=ice_servers)
 
     async def go() -> int:
         loop = asyncio.get_running_loop()
@@ -279,7 +354,9 @@ def main(argv: list[str] | None = None) -> int:
         loop.add_signal_handler(signal.SIGTERM, on_term)
         return await recorder.run()
 
-    return asyncio.run(go())
+    # The worker is a process of its own, so aioice's host addresses may be replaced process-wide.
+    with restricted_host_addresses(args.addresses):
+        return asyncio.run(go())
 
 
 if __name__ == "__main__":

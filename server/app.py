@@ -44,8 +44,9 @@ def make_templates(settings: Settings) -> jinja2.Environment:
 
 def create_app(settings: Settings, *, clock: Clock | None = None, core: Core | None = None) -> web.Application:
     """Build the app. The Core (database, clock, keys) is created here unless a test passes one."""
+    # Outermost first: the security headers go on every response, error pages and redirects included.
     app = web.Application(client_max_size=settings.max_body_bytes,
-                          middlewares=[middleware.errors, middleware.security_headers, middleware.same_origin])
+                          middlewares=[middleware.security_headers, middleware.errors, middleware.same_origin])
     app[CORE] = core or Core.build(settings, clock=clock)
     app[TEMPLATES] = make_templates(app[CORE].settings)
     app[CATALOGS] = load_catalogs(app[CORE].settings.web_dir / "locale")

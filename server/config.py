@@ -6,6 +6,7 @@ prints it and exits non-zero.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -62,6 +63,22 @@ def _list(raw: Any) -> list[str]:
     return [p.strip() for p in str(raw).split(",") if p.strip()]
 
 
+def _addresses(name: str, raw: Any) -> tuple[str, ...]:
+    """IP addresses, each able to name one network interface (an ICE host candidate)."""
+    found: list[str] = []
+    for text in _list(raw):
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            raise ConfigError(f"{PREFIX}{name.upper()}: expected IP addresses, got {text!r}") from None
+        # These name no single interface (or, IPv6 link-local, need a zone aioice does not use).
+        if address.is_unspecified or address.is_multicast or (address.version == 6 and address.is_link_local):
+            raise ConfigError(f"{PREFIX}{name.upper()}: {text!r} is not the address of one interface")
+        if str(address) not in found:
+            found.append(str(address))
+    return tuple(found)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of Heshi. The README's configuration table lists the same names."""
@@ -99,6 +116,7 @@ class Settings:
     # Recording
     recording_segment_seconds: int = 10  # the longest a segment file gets; a crash loses at most one
     recorder_connect_url: str = ""  # where recorder workers reach this node; default: the address a request came in on
+    recorder_addresses: tuple[str, ...] = ()  # the only addresses recorder workers offer ICE candidates on; () = all
 
     @property
     def is_sqlite(self) -> bool:
@@ -153,8 +171,6 @@ def _from_raw(raw: Mapping[str, Any]) -> Settings:
         s["allowed_origins"] = tuple(_url("allowed_origins", o, ("http", "https")).rstrip("/")
                                      for o in _list(raw["allowed_origins"]))
     if "trusted_proxies" in raw:
-        import ipaddress
-
         nets = []
         for n in _list(raw["trusted_proxies"]):
             try:
@@ -184,6 +200,8 @@ def _from_raw(raw: Mapping[str, Any]) -> Settings:
         s["redis_prefix"] = prefix
     if "recorder_connect_url" in raw and str(raw["recorder_connect_url"]).strip():
         s["recorder_connect_url"] = _url("recorder_connect_url", raw["recorder_connect_url"], ("http", "https")).rstrip("/")
+    if "recorder_addresses" in raw:
+        s["recorder_addresses"] = _addresses("recorder_addresses", raw["recorder_addresses"])
     if "turn_secret" in raw:
         s["turn_secret"] = str(raw["turn_secret"]).strip()
     if s.get("turn_urls") and not s.get("turn_secret"):

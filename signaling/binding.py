@@ -3,15 +3,20 @@ the server-side session (join cookie or staff cookie), and never changed by any 
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from server.domain.access import PrincipalKind
-from server.domain.errors import Forbidden, InvalidToken, NotFound, Unauthenticated
+from server.domain.actors import Actor
+from server.domain.errors import Forbidden, InvalidToken, Unauthenticated, ValidationFailed
 from server.domain.grants import SessionRole
 from server.domain.sessions import SessionStatus
 from server.services import cases, sessions, signin
 from server.services.core import Core
+
+
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 @dataclass(frozen=True)
@@ -26,8 +31,10 @@ class Binding:
     direct_entry: bool
 
     @property
-    def actor(self) -> str:
-        return f"invitation:{self.invitation_id}" if self.invitation_id else f"account:{self.account_id}"
+    def actor(self) -> Actor:
+        """Who this participant is in the case log: the invitation that let them in, or the
+        staff account that joined from the case page."""
+        return Actor.invitation(self.invitation_id) if self.invitation_id else Actor.account(self.account_id)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "role": self.role.value}
@@ -37,26 +44,37 @@ class Binding:
         return cls(**{**d, "role": SessionRole(d["role"])})
 
 
+def check_session_id(session_id: object) -> str:
+    """A session id is a UUID; anything else is malformed input, whoever sends it."""
+    if not isinstance(session_id, str) or not _UUID_RE.match(session_id):
+        raise ValidationFailed("connect with auth {session_id: \"<session uuid>\"}", fields={"session_id": "invalid"})
+    return session_id
+
+
 async def bind(core: Core, session_id: str, join_cookie: str | None, staff_cookie: str | None) -> Binding:
-    """Decide who a new connection is. Raises a DomainError that the edge turns into a refusal."""
-    session = await sessions.load_session(core, session_id)
-    if session.status == SessionStatus.ended.value:
-        raise InvalidToken("session_ended", "this mediation session has ended")
+    """Decide who a new connection is. Raises a DomainError that the edge turns into a refusal.
+
+    Who is asking is settled before the session is looked up: someone with no valid cookie
+    learns nothing about which session ids exist.
+    """
     joined = await signin.authenticate(core, join_cookie, PrincipalKind.invitation)
+    staff = await signin.authenticate(core, staff_cookie, PrincipalKind.staff)
     if joined is not None and joined[0].session_id == session_id:
         p = joined[0]
-        assert p.invitation_id is not None and p.session_role is not None
+        assert p.invitation_id is not None and p.session_role is not None and p.case_id is not None
+        session = await sessions.load_session(core, session_id)
+        if session.status == SessionStatus.ended.value:
+            raise InvalidToken("session_ended", "this mediation session has ended")
         return Binding(pid=f"i:{p.invitation_id}", name=p.display_name, role=p.session_role,
                        case_id=session.case_id, session_id=session_id, invitation_id=p.invitation_id,
                        account_id=p.account_id, direct_entry=p.direct_entry)
-    staff = await signin.authenticate(core, staff_cookie, PrincipalKind.staff)
     if staff is not None:
         p = staff[0]
-        try:
-            case = await cases.get_case(core, p, session.case_id)
-        except NotFound:
-            raise NotFound("session not found") from None
-        if not await cases.can_manage(core, p, case):
+        session = await sessions.get_session(core, p, session_id)  # not_found outside the caller's scope
+        if session.status == SessionStatus.ended.value:
+            raise InvalidToken("session_ended", "this mediation session has ended")
+        access = await cases.case_access(core, p, session.case_id)
+        if not access.can_manage:
             raise Forbidden("only the case's mediators join from the case page; others need an invitation link")
         return Binding(pid=f"a:{p.account_id}", name=p.display_name, role=SessionRole.mediator,
                        case_id=session.case_id, session_id=session_id, invitation_id=None,

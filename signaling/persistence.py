@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from server.domain.errors import InvalidTransition
+from server.domain.actors import Actor
+from server.domain.errors import InvalidTransition, NotFound
 from server.domain.sessions import SessionStatus
 from server.services import eventlog, sessions
 from server.services.core import Core
@@ -20,7 +21,7 @@ from server.storage.models import ChatMessage
 from .binding import Binding
 
 
-async def record(core: Core, case_id: str, session_id: str, kind: str, actor: str,
+async def record(core: Core, case_id: str, session_id: str, kind: str, actor: Actor,
                  data: dict[str, Any] | None = None) -> None:
     """Append a session event (join, leave, admit, deny, remove, …) to the case log."""
     async with core.db.write() as s:
@@ -74,8 +75,6 @@ async def chat_history(core: Core, b: Binding, before: str | None, limit: int) -
         if before:
             anchor = await s.get(ChatMessage, before)
             if anchor is None or anchor.session_id != b.session_id:
-                from server.domain.errors import NotFound
-
                 raise NotFound("no such message in this session", field="before")
             q = q.where(or_(ChatMessage.at < anchor.at, and_(ChatMessage.at == anchor.at, ChatMessage.id < anchor.id)))
         rows = list((await s.execute(q.order_by(ChatMessage.at.desc(), ChatMessage.id.desc()).limit(limit + 1)))
@@ -84,10 +83,10 @@ async def chat_history(core: Core, b: Binding, before: str | None, limit: int) -
     return [message_view(m) for m in reversed(rows[:limit])], has_more
 
 
-async def mark_status(core: Core, session_id: str, target: SessionStatus, actor: str, reason: str = "") -> bool:
+async def mark_status(core: Core, session_id: str, target: SessionStatus, actor: Actor, reason: str = "") -> bool:
     """Move the session to live or ended; False when it already was (another node did it)."""
     try:
-        await sessions.set_session_status(core, None, session_id, target, reason, actor=actor)
+        await sessions.mark_session_status(core, actor, session_id, target, reason)
     except InvalidTransition:
         return False
     return True

@@ -19,10 +19,12 @@ from pydantic import BaseModel, ValidationError
 
 from server.domain.errors import DomainError
 from server.http.requests import JOIN_COOKIE, STAFF_COOKIE
+from recordings import evidence
+from server.services import nodes
 from server.services.core import Core
 
 from . import schemas as S
-from .binding import Binding, bind, bind_recorder
+from .binding import Binding, bind, bind_recorder, check_session_id
 from .limits import ConnectionLimits
 from .room import RoomEvent, recorder_pid
 from .service import RecorderBinding, Recorders, RoomService
@@ -98,6 +100,7 @@ class SignalingServer:
         self.composites = CompositeJobs(core)
         self.service = RoomService(core, store, self, recorders, self.composites)
         self.limits: dict[str, ConnectionLimits] = {}
+        self.node: nodes.NodeIdentity | None = None
         # The binding of each connection on this node, made at connect and never changed.
         self.bindings: dict[str, Binding | RecorderBinding] = {}
         self._closing: set[asyncio.Task[None]] = set()
@@ -135,15 +138,48 @@ class SignalingServer:
             await close()
 
     async def _lifetime(self, app: web.Application) -> AsyncIterator[None]:
-        sweeper = asyncio.create_task(self._sweep_forever(), name="heshi-room-sweeper")
-        yield
-        sweeper.cancel()
         try:
-            await sweeper
-        except asyncio.CancelledError:
-            pass
+            await self._node_alive()  # before any room is made: close what a dead process left open
+        except Exception:  # noqa: BLE001 — the database may be down; the heartbeat tries again
+            log.exception("could not register this node; retrying in the background")
+        sweeper = asyncio.create_task(self._sweep_forever(), name="heshi-room-sweeper")
+        heart = asyncio.create_task(self._heartbeat_forever(), name="heshi-node-heartbeat")
+        yield
+        for task in (sweeper, heart):
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
         await self.composites.close()
         await self.store.close()
+
+    async def _node_alive(self) -> None:
+        """Register this process (once), say it is alive, and interrupt the recording runs of
+        processes that are not: this node before a restart, or a node that stopped answering."""
+        if self.node is None:
+            self.node = await nodes.register(self.core, nodes.default_name(self.core.settings.port))
+            self.service.node_id = self.node.id
+            log.info("node %s (%s) registered", self.node.name, self.node.id)
+        else:
+            await nodes.heartbeat(self.core, self.node)
+        interrupted = await evidence.interrupt_orphaned(self.core, await nodes.live_nodes(self.core, self.node),
+                                                        self.node.name)
+        if interrupted:
+            log.warning("recording runs of a process that is gone are now interrupted: %s", ", ".join(interrupted))
+
+    async def _heartbeat_forever(self) -> None:
+        delay = nodes.HEARTBEAT_SECONDS
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._node_alive()
+                delay = nodes.HEARTBEAT_SECONDS
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 — keep trying; back off while the database is down
+                log.exception("node heartbeat failed")
+                delay = min(delay * 2, 60.0)
 
     async def _sweep_forever(self) -> None:
         delay = SWEEP_INTERVAL
@@ -203,13 +239,11 @@ class SignalingServer:
         if self._sent_by_client(sid):
             return await self._on_event("connect", sid, environ, auth, *extra)
         request = environ.get("aiohttp.request")
-        session_id = auth.get("session_id") if isinstance(auth, dict) else None
-        if not isinstance(session_id, str) or not (0 < len(session_id) <= 36):
-            raise _refused("invalid_input", "connect with auth {session_id: \"…\"}")
-        if isinstance(auth, dict) and "recorder_token" in auth:
-            return await self._on_recorder_connect(sid, session_id, auth["recorder_token"])
         cookies = request.cookies if request is not None else {}
         try:
+            session_id = check_session_id(auth.get("session_id") if isinstance(auth, dict) else None)
+            if isinstance(auth, dict) and "recorder_token" in auth:
+                return await self._on_recorder_connect(sid, session_id, auth["recorder_token"])
             b = await bind(self.core, session_id, cookies.get(JOIN_COOKIE), cookies.get(STAFF_COOKIE))
         except DomainError as exc:
             raise _refused(exc.code, exc.message) from None
@@ -344,7 +378,8 @@ async def _signal(s: SignalingServer, b: Binding, sid: str, body: S.SignalIn) ->
 
 
 async def _recording_start(s: SignalingServer, b: Binding, sid: str, body: S.EmptyIn) -> dict[str, Any]:
-    return await s.service.recording_start(b.session_id, b.case_id, b=b, actor=b.actor, connect_url=s.connect_url(sid))
+    return await s.service.recording_start(b.session_id, b.case_id, b=b, role=b.role, actor=b.actor,
+                                           connect_url=s.connect_url(sid))
 
 
 async def _recording_stop(s: SignalingServer, b: Binding, sid: str, body: S.RecordingStopIn) -> dict[str, Any]:

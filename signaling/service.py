@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from recordings import evidence
+from server.domain.actors import Actor, SystemReason
 from server.domain.errors import Conflict, DomainError, NotFound
 from server.domain.grants import Grant, SessionRole, ensure_grant
 from server.domain.sessions import SessionStatus
@@ -55,6 +56,10 @@ class RecorderBinding:
     session_id: str
     pid: str = RECORDER_PID
 
+    @property
+    def actor(self) -> Actor:
+        return Actor.recorder(self.recording_id)
+
 
 class RoomService:
     def __init__(self, core: Core, store: RoomStore, outbox: Outbox, recorders: Recorders | None = None,
@@ -64,6 +69,7 @@ class RoomService:
         self.store = store
         self.outbox = outbox
         self.recorders = recorders
+        self.node_id: str | None = None  # this process in the `nodes` table; owns the runs it starts
         self._recorder_urls: dict[str, str] = {}  # recording id -> where its workers connect
         self._recorder_restarts: dict[str, list[float]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -139,8 +145,9 @@ class RoomService:
         if b.role is SessionRole.mediator:
             await persistence.mark_status(self.core, b.session_id, SessionStatus.live, b.actor)
         if resume is not None and resumed_here:
-            await evidence.mark_interrupted(self.core, resume[0], reason="the room was lost (server restart)")
-            await evidence.mark_resumed(self.core, resume[0])
+            await evidence.mark_interrupted(self.core, resume[0], Actor.system(SystemReason.room_lost),
+                                            reason="the room was lost (server restart)")
+            await evidence.mark_resumed(self.core, resume[0], b.actor, node_id=self.node_id)
             await self._launch_recorder(resume[0], b.case_id, b.session_id, connect_url)
         history: dict[str, Any] | None = None
         if result.seat.state is SeatState.admitted:
@@ -198,7 +205,7 @@ class RoomService:
     async def deny(self, b: Binding, pid: str, reason: str) -> dict[str, Any]:
         now = self.now()
         seat = await self._update(b.session_id, lambda room: _apply(room, lambda r: r.deny(b.pid, pid, reason, now)))
-        await self._revoke(seat, reason or "denied by the mediator")
+        await self._revoke(b.actor, seat, reason or "denied by the mediator")
         await persistence.record(self.core, b.case_id, b.session_id, "deny", b.actor, {"pid": pid, "reason": reason})
         if seat.sid and seat.connected:
             await self.outbox.disconnect(seat.sid)  # after lobby.denied has gone out, as with removal
@@ -207,17 +214,18 @@ class RoomService:
     async def remove(self, b: Binding, pid: str, reason: str) -> dict[str, Any]:
         now = self.now()
         seat = await self._update(b.session_id, lambda room: _apply(room, lambda r: r.remove(b.pid, pid, reason, now)))
-        await self._revoke(seat, reason or "removed by the mediator")
+        await self._revoke(b.actor, seat, reason or "removed by the mediator")
         await persistence.record(self.core, b.case_id, b.session_id, "remove", b.actor, {"pid": pid, "reason": reason})
         if seat.sid:
             await self.outbox.disconnect(seat.sid)
         return {"ok": True}
 
-    async def _revoke(self, seat: Seat, reason: str) -> None:
-        """Removing or denying someone also withdraws their link, so it cannot bring them back."""
+    async def _revoke(self, by: Actor, seat: Seat, reason: str) -> None:
+        """Removing or denying someone also withdraws their link, so it cannot bring them back.
+        The case log names the moderator who did it."""
         if seat.invitation_id:
             try:
-                await invitations.revoke(self.core, None, seat.invitation_id, reason)
+                await invitations.withdraw(self.core, by, seat.invitation_id, reason)
             except DomainError as exc:  # already revoked: nothing more to do
                 log.info("revoke %s: %s", seat.invitation_id, exc.message)
 
@@ -242,11 +250,11 @@ class RoomService:
 
         room = await self._update(room_id, op)
         recording_id = recording[-1]
-        actor = b.actor if b else "system:idle-timeout"
+        actor = b.actor if b else Actor.system(SystemReason.idle_timeout)
         if recording_id is not None:
             await self._recording_stopped(room_id, recording_id, actor, "session_ended")
         if recording_id is not None or await evidence.was_recorded(self.core, room_id):
-            self._compose_after(recording_id, room.case_id, room_id)
+            self._compose_after(recording_id, room.case_id, room_id, actor)
         await persistence.mark_status(self.core, room_id, SessionStatus.ended, actor, reason)
         await persistence.record(self.core, room.case_id, room_id, "end", actor, {"reason": reason})
         await self.store.update(room_id, lambda _r: (None, None))
@@ -267,9 +275,11 @@ class RoomService:
 
     # ---- recording ----------------------------------------------------------------------
 
-    async def recording_start(self, session_id: str, case_id: str, *, b: Binding | None, actor: str,
-                              connect_url: str) -> dict[str, Any]:
-        """Ask everyone present for consent and start the recorder. `b` None: the REST API."""
+    async def recording_start(self, session_id: str, case_id: str, *, b: Binding | None, role: SessionRole,
+                              actor: Actor, connect_url: str) -> dict[str, Any]:
+        """Ask everyone present for consent and start the recorder. `b` None: the REST API, where
+        staff who manage the case act in `role` mediator. The grant is checked either way."""
+        ensure_grant(role, Grant.control_recording)
         room = await self.store.view(session_id)
         if room is None:
             raise NotFound("this session has no live room; recording starts once people have joined")
@@ -278,7 +288,8 @@ class RoomService:
             ensure_grant(room.seat(b.pid).role, Grant.control_recording)
         if room.recording.state is not RecordingState.off:
             raise Conflict("recording is already on or waiting for consent")
-        run = await evidence.start_run(self.core, case_id=case_id, session_id=session_id, actor=actor)
+        run = await evidence.start_run(self.core, case_id=case_id, session_id=session_id, actor=actor,
+                                       node_id=self.node_id)
         now = self.now()
         try:
             await self._update(session_id, lambda r: _apply(r, lambda r: r.start_recording(b.pid if b else None,
@@ -299,8 +310,8 @@ class RoomService:
         decision = Consent.granted if consent else Consent.refused
         # Stored, with time and person, before anyone is told.
         await evidence.save_consent(self.core, recording_id,
-                                    evidence.Person(b.pid, b.name, b.role.value, b.invitation_id, b.account_id,
-                                                    b.actor), decision.value, language)
+                                    evidence.Person(b.pid, b.name, b.role.value, b.invitation_id, b.account_id),
+                                    b.actor, decision.value, language)
         now = self.now()
 
         def op(r: Room | None) -> tuple[Room, Consent | None]:
@@ -320,7 +331,7 @@ class RoomService:
             await self._to_recorder(b.session_id, recording_id, "recorder.drop", {"pid": b.pid})
         return {"ok": True, "consent": decision.value}
 
-    async def recording_stop(self, session_id: str, *, b: Binding | None, actor: str, reason: str) -> dict[str, Any]:
+    async def recording_stop(self, session_id: str, *, b: Binding | None, actor: Actor, reason: str) -> dict[str, Any]:
         now = self.now()
         recording_id = await self._update(session_id, lambda r: _apply(
             r, lambda r: r.stop_recording(b.pid if b else None, reason or "stopped by the mediator", now)))
@@ -329,7 +340,7 @@ class RoomService:
         await self._recording_stopped(session_id, recording_id, actor, reason or "stopped by the mediator")
         return {"ok": True}
 
-    async def _recording_stopped(self, session_id: str, recording_id: str, actor: str, reason: str) -> None:
+    async def _recording_stopped(self, session_id: str, recording_id: str, actor: Actor, reason: str) -> None:
         await evidence.stop_run(self.core, recording_id, actor=actor, reason=reason)
         # The recorder finishes its open segments, reports them, and exits.
         await self._to_recorder(session_id, recording_id, "recorder.stop", {"recording_id": recording_id,
@@ -339,7 +350,7 @@ class RoomService:
         """To the workers of one run only: a finishing worker of an earlier run hears nothing new."""
         await self.outbox.send(session_id, recorder_pid(recording_id), event, data)
 
-    def _compose_after(self, recording_id: str | None, case_id: str, session_id: str) -> None:
+    def _compose_after(self, recording_id: str | None, case_id: str, session_id: str, actor: Actor) -> None:
         """Once the recorder has reported its last segments, make the session's download."""
         if self.composites is None:
             return
@@ -348,7 +359,7 @@ class RoomService:
             wait = getattr(self.recorders, "wait", None)
             if wait is not None and recording_id is not None:
                 await wait(recording_id, timeout=60.0)
-            self.composites.start(case_id, session_id)
+            self.composites.start(case_id, session_id, actor)
 
         task = asyncio.get_running_loop().create_task(later())
         self._background.add(task)
@@ -436,13 +447,13 @@ class RoomService:
         return {"ok": True}
 
     async def recorder_segment(self, rb: RecorderBinding, body: SegmentIn) -> dict[str, Any]:
-        segment_id = await evidence.save_segment(self.core, rb.recording_id, body.model_dump())
+        segment_id = await evidence.save_segment(self.core, rb.recording_id, rb.actor, body.model_dump())
         return {"ok": True, "segment_id": segment_id}
 
     async def recorder_failed(self, rb: RecorderBinding, body: RecorderFailedIn) -> dict[str, Any]:
         """The recorder cannot go on (a full disk): stop cleanly and tell the mediator why.
         A `track_error` (one track it cannot write, e.g. an unsupported codec) is logged only."""
-        await evidence.note(self.core, rb.recording_id, f"recording.{body.code}",
+        await evidence.note(self.core, rb.recording_id, rb.actor, f"recording.{body.code}",
                             {"message": body.message, **({"pid": body.pid} if body.pid else {})})
         if body.code == "track_error":
             return {"ok": True}
@@ -456,7 +467,7 @@ class RoomService:
 
         stopped = await self._update(rb.session_id, op)
         if stopped is not None:
-            await self._recording_stopped(rb.session_id, stopped, "recorder", reason)
+            await self._recording_stopped(rb.session_id, stopped, rb.actor, reason)
         return {"ok": True}
 
     async def signal(self, b: Binding, body: SignalIn) -> dict[str, Any]:
@@ -507,8 +518,8 @@ class RoomService:
                     continue
                 gone, idle, case_id = await self._update(room_id, lambda room: _sweep(room, now, self.grace, self.idle))
                 for seat in gone:
-                    actor = f"invitation:{seat.invitation_id}" if seat.invitation_id else f"account:{seat.account_id}"
-                    await persistence.record(self.core, case_id, room_id, "leave", actor,
+                    # The seat was released by the server, not by the person: say so.
+                    await persistence.record(self.core, case_id, room_id, "leave", Actor.system(SystemReason.grace_expired),
                                              {"pid": seat.pid, "reason": "grace period expired"})
                 if idle:
                     await self.end(None, "idle timeout", room_id=room_id)

@@ -16,8 +16,10 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from server.auth.passwords import generate_password
+from server.domain.actors import Actor
 from server.domain.cases import PartyInput
-from server.domain.errors import Conflict, Forbidden, InvalidToken, NotFound
+from server.domain.grants import SessionRole
+from server.domain.errors import Conflict, NotFound
 from server.http.keys import CORE
 from server.http.requests import (STAFF_COOKIE, client_address, json_response, parse_query,
                                   read_json, require_staff, staff_session)
@@ -92,8 +94,8 @@ async def create_org(request: web.Request) -> web.StreamResponse:
 
 
 async def get_org(request: web.Request) -> web.StreamResponse:
-    await require_staff(request)
-    return json_response(org_view(await orgs.get_org(request.app[CORE], request.match_info["org_id"])))
+    p = await require_staff(request)
+    return json_response(org_view(await orgs.get_org(request.app[CORE], p, request.match_info["org_id"])))
 
 
 async def list_accounts(request: web.Request) -> web.StreamResponse:
@@ -131,14 +133,14 @@ async def create_case(request: web.Request) -> web.StreamResponse:
     case = await cases.create_case(request.app[CORE], p, title=body.title, summary=body.summary,
                                    dispute_type=body.dispute_type, source=body.source, parties=parties,
                                    org_id=body.org_id, mediator_id=body.mediator_id)
-    return json_response(case_view(case, can_manage=await cases.can_manage(request.app[CORE], p, case)), status=201)
+    access = await cases.case_access(request.app[CORE], p, case.id)
+    return json_response(case_view(case, can_manage=access.can_manage), status=201)
 
 
 async def get_case(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
-    core = request.app[CORE]
-    case = await cases.get_case(core, p, request.match_info["case_id"])
-    return json_response(case_view(case, can_manage=await cases.can_manage(core, p, case)))
+    access = await cases.case_access(request.app[CORE], p, request.match_info["case_id"])
+    return json_response(case_view(access.case, can_manage=access.can_manage))
 
 
 async def transition_case(request: web.Request) -> web.StreamResponse:
@@ -161,7 +163,7 @@ async def add_party(request: web.Request) -> web.StreamResponse:
 async def case_events(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
     rows = await cases.case_events(request.app[CORE], p, request.match_info["case_id"])
-    return json_response({"events": [event_view(e) for e in rows]})
+    return json_response({"events": [event_view(e, readable=readable) for e, readable in rows]})
 
 
 async def list_sessions(request: web.Request) -> web.StreamResponse:
@@ -183,76 +185,54 @@ async def get_session(request: web.Request) -> web.StreamResponse:
     return json_response(session_view(await sessions.get_session(request.app[CORE], p, request.match_info["session_id"])))
 
 
-def _invitation_out(request: web.Request, inv: invitations.Invitation, *, manage: bool) -> dict[str, object]:
-    """A join link is a key to the room in that role: only those who manage the case see it."""
-    core = request.app[CORE]
-    view = invitation_view(inv, link=invitations.link_for(core, inv) if manage else None, now=core.clock.now())
-    if not manage:
-        view["qr_url"] = None
-    return view
-
-
-async def _manages(request: web.Request, p: signin.Principal, case_id: str) -> bool:
-    core = request.app[CORE]
-    return await cases.can_manage(core, p, await cases.get_case(core, p, case_id))
+def _invitation_out(request: web.Request, listed: invitations.Listed) -> dict[str, object]:
+    return invitation_view(listed.invitation, link=listed.link, now=request.app[CORE].clock.now())
 
 
 async def list_invitations(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
-    case_id = request.match_info["case_id"]
-    rows = await invitations.list_for_case(request.app[CORE], p, case_id)
-    manage = await _manages(request, p, case_id)
-    return json_response({"invitations": [_invitation_out(request, i, manage=manage) for i in rows]})
+    rows = await invitations.list_for_case(request.app[CORE], p, request.match_info["case_id"])
+    return json_response({"invitations": [_invitation_out(request, i) for i in rows]})
 
 
 async def issue_invitation(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
     body = await read_json(request, S.InvitationIn)
-    inv = await invitations.issue(request.app[CORE], p, request.match_info["session_id"], role=body.role,
+    core = request.app[CORE]
+    inv = await invitations.issue(core, p, request.match_info["session_id"], role=body.role,
                                   party_id=body.party_id, account_id=body.account_id,
                                   display_name=body.display_name, direct_entry=body.direct_entry,
                                   ttl=timedelta(hours=body.ttl_hours) if body.ttl_hours else None)
-    return json_response(_invitation_out(request, inv, manage=True), status=201)
+    return json_response(_invitation_out(request, invitations.listed_for_issuer(core, inv)), status=201)
 
 
 async def get_invitation(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
-    inv = await invitations.get(request.app[CORE], p, request.match_info["invitation_id"])
-    return json_response(_invitation_out(request, inv, manage=await _manages(request, p, inv.case_id)))
+    return json_response(_invitation_out(request, await invitations.get(request.app[CORE], p,
+                                                                        request.match_info["invitation_id"])))
 
 
 async def revoke_invitation(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
     body = await read_json(request, S.RevokeIn)
-    inv = await invitations.revoke(request.app[CORE], p, request.match_info["invitation_id"], body.reason)
-    return json_response(_invitation_out(request, inv, manage=True))
+    core = request.app[CORE]
+    inv = await invitations.revoke(core, p, request.match_info["invitation_id"], body.reason)
+    return json_response(_invitation_out(request, invitations.listed_for_issuer(core, inv)))
 
 
 async def invitation_qr(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
-    core = request.app[CORE]
-    inv = await invitations.get(core, p, request.match_info["invitation_id"])
-    if not await _manages(request, p, inv.case_id):
-        raise Forbidden("only those who manage the case may see its join links")
-    try:
-        invitations.check_usable(core, inv)
-    except InvalidToken as exc:
-        # The caller is signed in: a withdrawn or expired invitation is a state conflict, not a 401.
-        raise Conflict(exc.message, reason=exc.reason) from None
+    link = await invitations.link_of(request.app[CORE], p, request.match_info["invitation_id"])
     buf = io.BytesIO()
-    segno.make(invitations.link_for(core, inv), error="m").save(buf, kind="png", scale=8, border=2)
+    segno.make(link, error="m").save(buf, kind="png", scale=8, border=2)
     return web.Response(body=buf.getvalue(), content_type="image/png",
                         headers={"Cache-Control": "private, no-store"})
 
 
 async def _recording_session(request: web.Request) -> tuple[signin.Principal, sessions.MediationSession]:
-    """The session, for someone who manages its case: the mediator's decision to record."""
+    """The session, for someone who may start and stop its recording (the service decides)."""
     p = await require_staff(request)
-    core = request.app[CORE]
-    session = await sessions.get_session(core, p, request.match_info["session_id"])
-    if not await _manages(request, p, session.case_id):
-        raise Forbidden("only the case's mediators start and stop its recording")
-    return p, session
+    return p, await sessions.for_recording_control(request.app[CORE], p, request.match_info["session_id"])
 
 
 def _signaling(request: web.Request):  # type: ignore[no-untyped-def]
@@ -267,28 +247,23 @@ async def start_recording(request: web.Request) -> web.StreamResponse:
     p, session = await _recording_session(request)
     sig = _signaling(request)
     url = request.app[CORE].settings.recorder_connect_url or local_url(request)
-    out = await sig.service.recording_start(session.id, session.case_id, b=None, actor=f"account:{p.account_id}",
-                                            connect_url=url)
+    out = await sig.service.recording_start(session.id, session.case_id, b=None, role=SessionRole.mediator,
+                                            actor=Actor.of(p), connect_url=url)
     return json_response(out, status=202)
 
 
 async def stop_recording(request: web.Request) -> web.StreamResponse:
     p, session = await _recording_session(request)
     body = await read_json(request, S.RecordingStopIn) if request.can_read_body else S.RecordingStopIn()
-    out = await _signaling(request).service.recording_stop(session.id, b=None, actor=f"account:{p.account_id}",
+    out = await _signaling(request).service.recording_stop(session.id, b=None, actor=Actor.of(p),
                                                            reason=body.reason or "stopped over the API")
     return json_response(out)
 
 
 async def _recordings_readable(request: web.Request) -> tuple[signin.Principal, sessions.MediationSession]:
-    """Recordings are access-restricted (DESIGN.md): the case's mediators, reviewers over its
-    org, admins. An expert invited to the case reads the case, not its recordings."""
+    """The session, for someone who may see its recordings (the service decides)."""
     p = await require_staff(request)
-    core = request.app[CORE]
-    session = await sessions.get_session(core, p, request.match_info["session_id"])
-    if not await cases.may_view_recordings(core, p, await cases.get_case(core, p, session.case_id)):
-        raise Forbidden("only the case's mediators, its reviewers and admins may see its recordings")
-    return p, session
+    return p, await sessions.for_recording_review(request.app[CORE], p, request.match_info["session_id"])
 
 
 async def get_recording(request: web.Request) -> web.StreamResponse:
@@ -304,7 +279,7 @@ async def make_composite(request: web.Request) -> web.StreamResponse:
     from recordings import composite
 
     p, session = await _recording_session(request)
-    if not _signaling(request).composites.start(session.case_id, session.id):
+    if not _signaling(request).composites.start(session.case_id, session.id, Actor.of(p)):
         raise Conflict("the download is already being made")
     return json_response({"ok": True, "composite": composite.view(await composite.status(request.app[CORE], session.id))},
                          status=202)
@@ -323,7 +298,7 @@ async def download_composite(request: web.Request) -> web.StreamResponse:
     if not path.is_file():
         raise NotFound("the recording file is missing on this server")
     # One entry per viewing: a player's many range requests within a few minutes are one access.
-    await composite.log_access(core, session.case_id, session.id, f"account:{p.account_id}",
+    await composite.log_access(core, session.case_id, session.id, Actor.of(p),
                                request.headers.get("Range"))
     return web.FileResponse(path, headers={"Content-Type": "video/webm", "Cache-Control": "private, no-store",
                                            "Content-Disposition": f'inline; filename="{session.id}.webm"'})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.domain.cases import mask_id_number, mask_phone
+from server.services.eventlog import entry_time
 from server.storage.models import Account, Case, CaseEvent, Invitation, MediationSession, Org, Party
 
 
@@ -57,6 +58,11 @@ def invitation_view(i: Invitation, *, link: str | None, now: Any) -> dict[str, A
             "qr_url": f"/api/v1/invitations/{i.id}/qr.png" if state == "active" else None}
 
 
-def event_view(e: CaseEvent) -> dict[str, Any]:
-    return {"seq": e.seq, "at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, "session_id": e.session_id,
-            "data": e.data, "prev_hash": e.prev_hash, "hash": e.hash}
+def event_view(e: CaseEvent, *, readable: bool) -> dict[str, Any]:
+    """An entry exactly as hashed (docs/api.md, "Verifying the case log"), or redacted: its
+    place in the chain without its content, for a viewer who may not read it."""
+    head = {"case_id": e.case_id, "seq": e.seq, "at": entry_time(e.at), "kind": e.kind,
+            "prev_hash": e.prev_hash, "hash": e.hash}
+    if not readable:
+        return {**head, "redacted": True}
+    return {**head, "actor": e.actor, "session_id": e.session_id, "data": e.data, "redacted": False}

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .accounts import StaffRole
 from .errors import Forbidden, NotFound
-from .grants import SessionRole
+from .grants import Grant, SessionRole, ensure_grant
 from .orgs import in_subtree
 
 
@@ -47,14 +47,28 @@ class Principal:
 
 
 @dataclass(frozen=True)
+class InvitedAccount:
+    """A staff account bound to one session of the case by an invitation that is still valid
+    (neither revoked nor expired: either one ends the access it gave)."""
+
+    account_id: str
+    session_id: str
+    invitation_id: str
+
+
+@dataclass(frozen=True)
 class CaseScope:
     """The facts about a case that access rules need."""
 
     case_id: str
     org_path: str
     mediator_id: str | None
-    # Accounts (experts, mediators from elsewhere) bound to the case by an invitation.
-    invited_account_ids: frozenset[str] = frozenset()
+    # Accounts (experts, mediators from elsewhere) bound to the case by a valid invitation.
+    invitations: tuple[InvitedAccount, ...] = ()
+
+    @property
+    def invited_account_ids(self) -> frozenset[str]:
+        return frozenset(i.account_id for i in self.invitations)
 
 
 def can_view_case(p: Principal, c: CaseScope) -> bool:
@@ -82,6 +96,30 @@ def can_manage_case(p: Principal, c: CaseScope) -> bool:
     return False
 
 
+def can_view_recordings(p: Principal, c: CaseScope) -> bool:
+    """Recordings (DESIGN.md, roles table): the case's mediators, reviewers whose subtree holds
+    the case, admins. An expert invited to the case reads the case, never its recordings."""
+    if p.kind is not PrincipalKind.staff:
+        return False
+    if p.staff_role is StaffRole.reviewer:
+        return p.org_path is not None and in_subtree(c.org_path, p.org_path)
+    return can_manage_case(p, c)
+
+
+def can_see_join_links(p: Principal, c: CaseScope) -> bool:
+    """A join link lets its holder into the room as that person: only who runs the case sees it."""
+    return can_manage_case(p, c)
+
+
+def can_see_org(p: Principal, org_path: str) -> bool:
+    """Orgs are scoped like cases: one's own subtree; everything for admins."""
+    if p.kind is not PrincipalKind.staff:
+        return False
+    if p.staff_role is StaffRole.admin:
+        return True
+    return p.org_path is not None and in_subtree(org_path, p.org_path)
+
+
 def ensure_view_case(p: Principal, c: CaseScope) -> None:
     if not can_view_case(p, c):
         raise NotFound("case not found")
@@ -91,6 +129,26 @@ def ensure_manage_case(p: Principal, c: CaseScope) -> None:
     ensure_view_case(p, c)
     if not can_manage_case(p, c):
         raise Forbidden("your role may read this case but not change it")
+
+
+def ensure_view_recordings(p: Principal, c: CaseScope) -> None:
+    ensure_view_case(p, c)
+    if not can_view_recordings(p, c):
+        raise Forbidden("only the case's mediators, its reviewers and admins may see its recordings")
+
+
+def ensure_control_recording(p: Principal, c: CaseScope) -> None:
+    """Starting and stopping recording is the mediator's decision: staff who manage the case act
+    as its mediator, and the mediator's grants decide (the same check as in the room)."""
+    ensure_view_case(p, c)
+    if not can_manage_case(p, c):
+        raise Forbidden("only the case's mediators start and stop its recording")
+    ensure_grant(SessionRole.mediator, Grant.control_recording)
+
+
+def ensure_see_org(p: Principal, org_path: str) -> None:
+    if not can_see_org(p, org_path):
+        raise NotFound("org not found")
 
 
 def ensure_staff(p: Principal) -> None:

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http import HttpProcessingError  # BadHttpMessage, InvalidHeader, LineTooLong, …
 from pydantic import ValidationError
 
 from server.domain.errors import DomainError, RateLimited
@@ -58,6 +59,10 @@ def classify(exc: BaseException) -> tuple[int, str, str, dict[str, str] | None, 
     if isinstance(exc, DomainError):
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else {}
         return exc.http_status, exc.code, exc.message, exc.fields, headers
+    if isinstance(exc, (HttpProcessingError, web.RequestPayloadError)):
+        # aiohttp could not parse the body: a part's headers in a multipart body, or a
+        # Content-Encoding the body does not match. The client's fault, whichever handler read it.
+        return 400, "bad_request", "the request body could not be read", None, {}
     if isinstance(exc, web.HTTPException):
         status = exc.status
         # 405 must say which methods the resource has (RFC 9110 §15.5.6).

@@ -35,19 +35,38 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
+# Pages load only our own files. Anything else (JSON, files, redirects) is never a document that
+# should run or load anything, should a browser be tricked into opening it as one.
+PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+OTHER_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    # Camera and microphone are the product; everything else is off.
+    "Permissions-Policy": "camera=(self), microphone=(self), geolocation=()",
+}
+
+
+def add_security_headers(response: web.StreamResponse) -> None:
+    """Set the security headers a handler has not set itself."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers.setdefault("Content-Security-Policy",
+                                PAGE_CSP if response.content_type == "text/html" else OTHER_CSP)
+
+
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    # Camera and microphone are the product; everything else is off.
-    response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self), geolocation=()")
-    if response.content_type == "text/html":
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+    """Outermost: every response gets the headers, the error pages and JSON of `errors` included,
+    and so do redirects, which handlers raise rather than return."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        add_security_headers(exc)
+        raise
+    add_security_headers(response)
     return response
 
 
@@ -58,12 +77,15 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 async def same_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse unsafe cross-origin requests, on top of CSRF tokens (defence in depth)."""
     origin = request.headers.get("Origin")
-    if request.method in UNSAFE and origin and origin != "null":
+    # No Origin at all: a client that is not a browser, or an old one; the CSRF token decides.
+    # "null" is an opaque origin (a sandboxed frame, a data: URL, a cross-site redirect): never
+    # one of our pages, and our own pages send their origin (Referrer-Policy: same-origin).
+    if request.method in UNSAFE and origin is not None:
         from .keys import CORE
         from server.domain.errors import Forbidden
 
         settings = request.app[CORE].settings
         own = {f"{request.scheme}://{request.host}", settings.public_url, *settings.allowed_origins}
         if origin.rstrip("/") not in own:
-            raise Forbidden(f"cross-origin request from {origin} refused", reason="origin")
+            raise Forbidden(f"cross-origin request from {origin[:100]} refused", reason="origin")
     return await handler(request)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.http import HttpProcessingError
+from aiohttp.web import FileField
 from multidict import MultiDictProxy
 
 from server.api.views import case_summary, case_view, invitation_view, session_view
@@ -28,6 +30,8 @@ from server.services import accounts, cases, invitations, sessions, signin
 from .render import CHINA, JS_CATALOGS, LANG_COOKIE, language, render, script_json
 
 LOGIN_CSRF_COOKIE = "heshi_login_csrf"
+JOIN_CSRF_COOKIE = "heshi_join_csrf"
+_CSRF_TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")  # secrets.token_urlsafe(24)
 PARTY_ROWS = 4
 
 
@@ -53,17 +57,44 @@ async def page_staff(request: web.Request) -> tuple[Principal, str]:
     return found
 
 
-async def read_form(request: web.Request) -> MultiDictProxy[Any]:
-    """The posted form. NUL characters are refused: PostgreSQL cannot store them and SQLite would."""
+# What request.post() raises for a body it cannot read (aiohttp 3.14, web_request.py and
+# multipart.py). A body over the size limit raises HTTPRequestEntityTooLarge instead: a 413.
+UNREADABLE_FORM = (
+    ValueError,  # no or a bad boundary, a truncated body, a part without a name, a nested multipart, bad bytes
+    LookupError,  # an unknown charset
+    RuntimeError,  # an unknown Content-Transfer-Encoding of a part
+    HttpProcessingError,  # a part's headers: not a header, too long, too many
+    web.RequestPayloadError,  # a Content-Encoding the body does not match
+)
+# "%" not followed by two hex digits. Browsers never send one; parsers guess what it meant.
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
+def _unreadable() -> HttpError:
+    return HttpError(400, "bad_request", N_("The form could not be read. Reload the page and try again."))
+
+
+async def read_form(request: web.Request) -> MultiDictProxy[str]:
+    """The posted form, text fields only. A body that cannot be read is a 400 page; NUL
+    characters are refused: PostgreSQL cannot store them and SQLite would."""
     try:
+        if request.content_type in ("", "application/x-www-form-urlencoded") and \
+                _BAD_ESCAPE.search(await request.read()):
+            raise _unreadable()
         form = await request.post()
-    except (ValueError, LookupError):  # undecodable bytes, a broken multipart body, an unknown charset
-        raise HttpError(400, "bad_request", N_("The form could not be read. Reload the page and try again.")) from None
+    except UNREADABLE_FORM:
+        raise _unreadable() from None
+    if any(not isinstance(value, str) for value in form.values()):
+        # A file, or a part that is not text: no page form has one.
+        for value in form.values():
+            if isinstance(value, FileField):
+                value.file.close()
+        raise _unreadable()
     for name, value in form.items():
-        if "\x00" in name or (isinstance(value, str) and "\x00" in value):
+        if "\x00" in name or "\x00" in value:
             raise ValidationFailed(N_("Text must not contain NUL characters."),
                                    fields={name.replace("\x00", "") or "form": "nul"})
-    return form
+    return cast("MultiDictProxy[str]", form)
 
 
 async def form_staff(request: web.Request) -> tuple[Principal, MultiDictProxy[str]]:
@@ -84,9 +115,18 @@ async def index(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(f"/s/{joined[0].session_id}" if joined else "/login")
 
 
+def _csrf_cookie(request: web.Request, name: str) -> str:
+    """The token of a double-submit cookie: the one the browser holds, else a new one.
+
+    Kept while the browser holds it, so a form open in another tab stays valid; a value we
+    would not have made is replaced."""
+    held = request.cookies.get(name, "")
+    return held if _CSRF_TOKEN.fullmatch(held) else secrets.token_urlsafe(24)
+
+
 def _login_page(request: web.Request, *, error: str | None = None, status: int = 200,
                 username: str = "") -> web.Response:
-    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    token = _csrf_cookie(request, LOGIN_CSRF_COOKIE)
     response = render(request, "login.html", {"error": error, "username": username, "login_csrf": token,
                                               "next": safe_next(request.query.get("next"))}, status=status)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/login",
@@ -341,6 +381,24 @@ def _refused(request: web.Request, reason: str) -> web.Response:
                   status=InvalidToken.http_status)
 
 
+def _join_page(request: web.Request, token: str, *, expired: bool = False) -> web.Response:
+    """The page of a usable join link: a form that enters the room, with its CSRF token.
+
+    Its token is a double-submit cookie for /j/ only. SameSite=Lax, not Strict: the page of a
+    link opened from a chat app comes from a cross-site navigation, and its own form must
+    carry the cookie on a phone that has never seen the site; Lax still keeps it off any
+    post from another site.
+    """
+    csrf = _csrf_cookie(request, JOIN_CSRF_COOKIE)
+    response = render(request, "join_landing.html", {"action": f"/j/{quote(token, safe='')}", "csrf": csrf,
+                                                     "expired": expired}, status=403 if expired else 200)
+    response.set_cookie(JOIN_CSRF_COOKIE, csrf, httponly=True, samesite="Lax", path="/j/",
+                        secure=request.app[CORE].settings.cookie_secure)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
 async def join(request: web.Request) -> web.StreamResponse:
     """A join link, opened: check it and show a page that enters the room with a POST.
 
@@ -356,17 +414,28 @@ async def join(request: web.Request) -> web.StreamResponse:
         await invitations.resolve(core, token)
     except InvalidToken as exc:
         return _refused(request, exc.reason)
-    response = render(request, "join_landing.html", {"action": f"/j/{quote(token, safe='')}"})
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    return response
+    return _join_page(request, token)
 
 
 async def join_open(request: web.Request) -> web.StreamResponse:
-    """Sign the link's holder into its one session and role, then open the session page."""
+    """Sign the link's holder into its one session and role, then open the session page.
+
+    The form must carry the token of its page's cookie: otherwise another site could sign a
+    visitor into a session of its choosing. Without it, the page comes back (403) for a
+    press of its button, and without its script, so that a forged post goes no further.
+    """
     core = request.app[CORE]
+    token = request.match_info["token"]
+    form = await read_form(request)
     try:
-        session, inv = await signin.open_invitation(core, request.match_info["token"])
+        await invitations.resolve(core, token)  # an unusable link says why, form or no form
+        check_csrf(request, request.cookies.get(JOIN_CSRF_COOKIE, ""), form.get("csrf_token", ""))
+    except InvalidToken as exc:
+        return _refused(request, exc.reason)
+    except Forbidden:
+        return _join_page(request, token, expired=True)
+    try:
+        session, inv = await signin.open_invitation(core, token)
     except InvalidToken as exc:
         return _refused(request, exc.reason)
     response = web.HTTPFound(f"/s/{inv.session_id}")

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.domain.access import (CaseScope, Principal, PrincipalKind, ensure_can_create_case_in,
+from server.domain.access import (CaseScope, InvitedAccount, Principal, PrincipalKind, can_manage_case,
+                                  can_see_join_links, can_view_recordings, ensure_can_create_case_in,
                                   ensure_manage_case, ensure_staff, ensure_view_case)
+from server.domain.actors import Actor
+from server.domain.caselog import reader_for
 from server.domain.accounts import StaffRole
 from server.domain.cases import (CaseSource, CaseStatus, DisputeType, PartyInput, PartySide,
                                  check_case_transition, format_case_number)
 from server.domain.clock import LOCAL_TZ
-from server.domain.errors import NotFound, ValidationFailed
+from server.domain.errors import Forbidden, NotFound, ValidationFailed
 from server.storage.models import Account, Case, CaseEvent, CaseNumberCounter, Invitation, Org, Party
 
 from . import eventlog
@@ -35,34 +39,25 @@ async def _next_seq(s: AsyncSession, org_id: str, year: int) -> int:
     return (await s.execute(stmt.returning(CaseNumberCounter.last_seq))).scalar_one()
 
 
-def actor_of(p: Principal | None) -> str:
-    """How the event log names who did something."""
-    if p is None:
-        return "system:cli"
-    if p.kind is PrincipalKind.staff:
-        return f"account:{p.account_id}"
-    return f"invitation:{p.invitation_id}"
+def _valid_invitations(now: datetime) -> ColumnElement[bool]:
+    """Invitations that still give access: neither revoked nor expired."""
+    return and_(Invitation.revoked_at.is_(None), Invitation.expires_at > now)
 
 
-async def _invited_accounts(s: AsyncSession, case_id: str) -> frozenset[str]:
-    rows = await s.execute(select(Invitation.account_id).where(
-        Invitation.case_id == case_id, Invitation.account_id.is_not(None), Invitation.revoked_at.is_(None)))
-    return frozenset(r[0] for r in rows)
-
-
-async def scope_of(s: AsyncSession, case: Case) -> CaseScope:
+async def scope_of(s: AsyncSession, case: Case, now: datetime) -> CaseScope:
+    rows = await s.execute(select(Invitation.account_id, Invitation.session_id, Invitation.id).where(
+        Invitation.case_id == case.id, Invitation.account_id.is_not(None), _valid_invitations(now)))
     return CaseScope(case_id=case.id, org_path=case.org.path, mediator_id=case.mediator_id,
-                     invited_account_ids=await _invited_accounts(s, case.id))
+                     invitations=tuple(InvitedAccount(a, sid, iid) for a, sid, iid in rows))
 
 
-def scope_clause(p: Principal) -> ColumnElement[bool]:
+def scope_clause(p: Principal, now: datetime) -> ColumnElement[bool]:
     """The SQL twin of domain.access.can_view_case, for listing. Tests keep the two in step."""
     if p.kind is not PrincipalKind.staff:
         return false()
     if p.staff_role is StaffRole.admin:
         return true()
-    invited = select(Invitation.case_id).where(Invitation.account_id == p.account_id,
-                                                Invitation.revoked_at.is_(None))
+    invited = select(Invitation.case_id).where(Invitation.account_id == p.account_id, _valid_invitations(now))
     if p.staff_role is StaffRole.reviewer:
         return Org.path.startswith(p.org_path or "\x00", autoescape=True)
     if p.staff_role is StaffRole.mediator:
@@ -118,7 +113,7 @@ async def create_case(core: Core, p: Principal, *, title: str, dispute_type: Dis
             s.add(Party(case_id=case.id, position=i, side=party.side.value, name=party.name, phone=party.phone,
                         id_number=party.id_number, agent_name=party.agent_name, agent_phone=party.agent_phone))
         await s.flush()
-        await eventlog.append(s, case_id=case.id, kind="case.created", actor=actor_of(p), at=now,
+        await eventlog.append(s, case_id=case.id, kind="case.created", actor=Actor.of(p), at=now,
                               data={"number": case.number, "title": title, "dispute_type": dispute_type.value,
                                     "source": source.value, "mediator_id": mediator_id,
                                     "parties": [{"side": x.side.value, "name": x.name} for x in parties]})
@@ -137,28 +132,31 @@ async def load_case(core: Core, case_id: str) -> Case:
 
 async def get_case(core: Core, p: Principal, case_id: str) -> Case:
     """Load a case the caller may see; a case outside the caller's scope is not found."""
+    return (await case_access(core, p, case_id)).case
+
+
+@dataclass(frozen=True)
+class CaseAccess:
+    """A case the caller may see, and what the domain's rules let them do with it. Routes and
+    pages ask this; they never decide access themselves."""
+
+    case: Case
+    scope: CaseScope
+    can_manage: bool
+    can_view_recordings: bool
+    can_see_join_links: bool
+
+
+async def case_access(core: Core, p: Principal, case_id: str) -> CaseAccess:
     async with core.db.read() as s:
         case = await s.get(Case, case_id)
         if case is None:
             raise NotFound("case not found")
-        ensure_view_case(p, await scope_of(s, case))
-        return case
-
-
-async def can_manage(core: Core, p: Principal, case: Case) -> bool:
-    from server.domain.access import can_manage_case
-
-    async with core.db.read() as s:
-        return can_manage_case(p, await scope_of(s, case))
-
-
-async def may_view_recordings(core: Core, p: Principal, case: Case) -> bool:
-    """Recordings (DESIGN.md, roles table): the case's mediators, reviewers over its org, admins."""
-    from server.domain.accounts import StaffRole
-
-    if p.staff_role in (StaffRole.admin, StaffRole.reviewer):
-        return True  # get_case() already kept a reviewer to their subtree
-    return await can_manage(core, p, case)
+        scope = await scope_of(s, case, core.clock.now())
+        ensure_view_case(p, scope)
+        return CaseAccess(case=case, scope=scope, can_manage=can_manage_case(p, scope),
+                          can_view_recordings=can_view_recordings(p, scope),
+                          can_see_join_links=can_see_join_links(p, scope))
 
 
 @dataclass(frozen=True)
@@ -177,7 +175,7 @@ class CaseFilters:
 async def list_cases(core: Core, p: Principal, f: CaseFilters) -> tuple[list[Case], int]:
     """Cases the caller may see, newest first, with the total count for paging."""
     ensure_staff(p)
-    conds: list[Any] = [scope_clause(p)]
+    conds: list[Any] = [scope_clause(p, core.clock.now())]
     if f.status:
         conds.append(Case.status == f.status.value)
     if f.dispute_type:
@@ -210,12 +208,12 @@ async def transition(core: Core, p: Principal, case_id: str, target: CaseStatus,
         case = await s.get(Case, case_id, with_for_update={"of": Case})
         if case is None:
             raise NotFound("case not found")
-        ensure_manage_case(p, await scope_of(s, case))
+        ensure_manage_case(p, await scope_of(s, case, now))
         current = CaseStatus(case.status)
         check_case_transition(current, target, note)
         case.status = target.value
         case.updated_at = now
-        await eventlog.append(s, case_id=case.id, kind="case.transitioned", actor=actor_of(p), at=now,
+        await eventlog.append(s, case_id=case.id, kind="case.transitioned", actor=Actor.of(p), at=now,
                               data={"from": current.value, "to": target.value, "note": (note or "").strip()})
     return await load_case(core, case_id)
 
@@ -226,7 +224,7 @@ async def add_party(core: Core, p: Principal, case_id: str, party: PartyInput) -
         case = await s.get(Case, case_id)
         if case is None:
             raise NotFound("case not found")
-        ensure_manage_case(p, await scope_of(s, case))
+        ensure_manage_case(p, await scope_of(s, case, now))
         if len(case.parties) >= 50:
             raise ValidationFailed("a case has at most 50 parties", fields={"parties": "too_many"})
         row = Party(case_id=case.id, position=len(case.parties), side=party.side.value, name=party.name,
@@ -234,13 +232,19 @@ async def add_party(core: Core, p: Principal, case_id: str, party: PartyInput) -
                     agent_phone=party.agent_phone)
         s.add(row)
         await s.flush()
-        await eventlog.append(s, case_id=case.id, kind="party.added", actor=actor_of(p), at=now,
+        await eventlog.append(s, case_id=case.id, kind="party.added", actor=Actor.of(p), at=now,
                               data={"party_id": row.id, "side": party.side.value, "name": party.name})
     return row
 
 
-async def case_events(core: Core, p: Principal, case_id: str) -> list[CaseEvent]:
-    await get_case(core, p, case_id)
+async def case_events(core: Core, p: Principal, case_id: str) -> list[tuple[CaseEvent, bool]]:
+    """The case's whole log in order, each entry with whether this caller may read it. Entries
+    they may not read are still returned (the edge serves them redacted), so the chain verifies."""
+    access = await case_access(core, p, case_id)
+    reader = reader_for(p, access.scope)
+    if reader is None:
+        raise Forbidden("your role may not read this case's log")
     async with core.db.read() as s:
-        return list((await s.execute(select(CaseEvent).where(CaseEvent.case_id == case_id)
+        rows = list((await s.execute(select(CaseEvent).where(CaseEvent.case_id == case_id)
                                      .order_by(CaseEvent.seq))).scalars())
+    return [(e, reader.may_read(e.kind, e.session_id, e.actor, e.data)) for e in rows]

@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.domain.actors import Actor
+from server.domain.caselog import check_entry_kind
 from server.storage.models import Case, CaseEvent
 
 GENESIS = "0" * 64
@@ -23,18 +25,27 @@ GENESIS = "0" * 64
 def canonical(case_id: str, seq: int, at: datetime, kind: str, actor: str, session_id: str | None,
               data: dict[str, Any], prev_hash: str) -> bytes:
     """The exact bytes an entry's hash covers. Changing this breaks every stored chain."""
-    doc = {"case_id": case_id, "seq": seq, "at": at.isoformat(timespec="microseconds"), "kind": kind,
+    doc = {"case_id": case_id, "seq": seq, "at": entry_time(at), "kind": kind,
            "actor": actor, "session_id": session_id, "data": data, "prev_hash": prev_hash}
     return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def entry_time(at: datetime) -> str:
+    """An entry's time as hashed and as served: UTC, always with microseconds, e.g.
+    `2026-12-05T09:15:05.000000+00:00`."""
+    return at.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 def entry_hash(*args: Any) -> str:
     return hashlib.sha256(canonical(*args)).hexdigest()
 
 
-async def append(s: AsyncSession, *, case_id: str, kind: str, actor: str, at: datetime,
+async def append(s: AsyncSession, *, case_id: str, kind: str, actor: Actor, at: datetime,
                  data: dict[str, Any] | None = None, session_id: str | None = None) -> CaseEvent:
-    """Append one entry inside the caller's write transaction."""
+    """Append one entry inside the caller's write transaction. `actor` names who caused it."""
+    if not isinstance(actor, Actor):  # a bare string or None would let a caller guess who did it
+        raise TypeError(f"a case-log entry needs an Actor, got {actor!r}")
+    check_entry_kind(kind)
     # FOR NO KEY UPDATE (key_share=True) serialises appenders without conflicting with the key-share locks that
     # inserting rows referencing the case takes: with FOR UPDATE, two transactions that had each
     # inserted such a row first (a chat message, a segment) deadlocked here on PostgreSQL.
@@ -43,9 +54,9 @@ async def append(s: AsyncSession, *, case_id: str, kind: str, actor: str, at: da
                             .order_by(CaseEvent.seq.desc()).limit(1))).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     payload = json.loads(json.dumps(data or {}, ensure_ascii=False, default=str))
-    ev = CaseEvent(case_id=case_id, seq=seq, session_id=session_id, at=at, kind=kind, actor=actor,
+    ev = CaseEvent(case_id=case_id, seq=seq, session_id=session_id, at=at, kind=kind, actor=str(actor),
                    data=payload, prev_hash=prev,
-                   hash=entry_hash(case_id, seq, at, kind, actor, session_id, payload, prev))
+                   hash=entry_hash(case_id, seq, at, kind, str(actor), session_id, payload, prev))
     s.add(ev)
     await s.flush()
     return ev

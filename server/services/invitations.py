@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from server.domain.access import Principal, ensure_manage_case
+from server.domain.actors import Actor
 from server.domain.accounts import StaffRole
-from server.domain.errors import Conflict, InvalidToken, NotFound, ValidationFailed
+from server.domain.errors import Conflict, Forbidden, InvalidToken, NotFound, ValidationFailed
 from server.domain.grants import SessionRole
 from server.domain.invitations import check_invitation_fields, default_direct_entry, expiry
 from server.domain.sessions import SessionStatus
 from server.storage.models import Account, Case, Invitation, MediationSession, Party
 
 from . import eventlog
-from .cases import actor_of, get_case, scope_of
+from .cases import case_access, scope_of
 from .core import Core
 
 SIDE_ROLES = {SessionRole.applicant: "applicant", SessionRole.respondent: "respondent"}
@@ -38,7 +40,7 @@ async def issue(core: Core, p: Principal, session_id: str, *, role: SessionRole,
         case = await s.get(Case, session.case_id)
         assert case is not None
         try:
-            ensure_manage_case(p, await scope_of(s, case))
+            ensure_manage_case(p, await scope_of(s, case, now))
         except NotFound:
             raise NotFound("session not found") from None
         if session.status == SessionStatus.ended.value:
@@ -73,7 +75,7 @@ async def issue(core: Core, p: Principal, session_id: str, *, role: SessionRole,
                          expires_at=expires_at, created_by=p.account_id, created_at=now)
         s.add(inv)
         await s.flush()
-        await eventlog.append(s, case_id=case.id, kind="invitation.issued", actor=actor_of(p), at=now,
+        await eventlog.append(s, case_id=case.id, kind="invitation.issued", actor=Actor.of(p), at=now,
                               session_id=session.id,
                               data={"invitation_id": inv.id, "role": role.value, "display_name": name,
                                     "party_id": party_id, "account_id": account_id,
@@ -81,9 +83,22 @@ async def issue(core: Core, p: Principal, session_id: str, *, role: SessionRole,
     return inv
 
 
-async def revoke(core: Core, p: Principal | None, invitation_id: str, reason: str | None = None) -> Invitation:
-    """Revoke an invitation; browser sessions opened with it stop working at their next request."""
+async def revoke(core: Core, p: Principal, invitation_id: str, reason: str | None = None) -> Invitation:
+    """Revoke an invitation, as staff who manage its case; browser sessions opened with it stop
+    working at their next request."""
+    return await _revoke(core, invitation_id, reason, Actor.of(p), principal=p)
+
+
+async def withdraw(core: Core, actor: Actor, invitation_id: str, reason: str | None = None) -> Invitation:
+    """Revoke an invitation because its holder was denied or removed in the live room: the room
+    checked the moderator's grant, and `actor` is that moderator."""
+    return await _revoke(core, invitation_id, reason, actor, principal=None)
+
+
+async def _revoke(core: Core, invitation_id: str, reason: str | None, actor: Actor, *,
+                  principal: Principal | None) -> Invitation:
     now = core.clock.now()
+    p = principal
     async with core.db.write() as s:
         inv = await s.get(Invitation, invitation_id, with_for_update=True)
         if inv is None:
@@ -92,36 +107,71 @@ async def revoke(core: Core, p: Principal | None, invitation_id: str, reason: st
             case = await s.get(Case, inv.case_id)
             assert case is not None
             try:
-                ensure_manage_case(p, await scope_of(s, case))
+                ensure_manage_case(p, await scope_of(s, case, now))
             except NotFound:
                 raise NotFound("invitation not found") from None
         if inv.revoked_at is not None:
             raise Conflict("the invitation is already revoked")
         inv.revoked_at = now
         inv.revoked_reason = (reason or "").strip()[:200] or None
-        await eventlog.append(s, case_id=inv.case_id, kind="invitation.revoked", actor=actor_of(p), at=now,
+        await eventlog.append(s, case_id=inv.case_id, kind="invitation.revoked", actor=actor, at=now,
                               session_id=inv.session_id,
                               data={"invitation_id": inv.id, "reason": inv.revoked_reason or ""})
     return inv
 
 
-async def list_for_case(core: Core, p: Principal, case_id: str) -> list[Invitation]:
-    await get_case(core, p, case_id)
+@dataclass(frozen=True)
+class Listed:
+    """An invitation as one viewer may see it: its join link only for those who may see links,
+    and only while the link can still be used."""
+
+    invitation: Invitation
+    link: str | None
+
+
+def _listed(core: Core, inv: Invitation, may_see_links: bool) -> Listed:
+    usable = inv.revoked_at is None and core.clock.now() < inv.expires_at
+    return Listed(inv, link_for(core, inv) if may_see_links and usable else None)
+
+
+async def list_for_case(core: Core, p: Principal, case_id: str) -> list[Listed]:
+    access = await case_access(core, p, case_id)
     async with core.db.read() as s:
-        return list((await s.execute(select(Invitation).where(Invitation.case_id == case_id)
+        rows = list((await s.execute(select(Invitation).where(Invitation.case_id == case_id)
                                      .order_by(Invitation.created_at))).scalars())
+    return [_listed(core, inv, access.can_see_join_links) for inv in rows]
 
 
-async def get(core: Core, p: Principal, invitation_id: str) -> Invitation:
+async def get(core: Core, p: Principal, invitation_id: str) -> Listed:
     async with core.db.read() as s:
         inv = await s.get(Invitation, invitation_id)
     if inv is None:
         raise NotFound("invitation not found")
     try:
-        await get_case(core, p, inv.case_id)
+        access = await case_access(core, p, inv.case_id)
     except NotFound:
         raise NotFound("invitation not found") from None
-    return inv
+    return _listed(core, inv, access.can_see_join_links)
+
+
+def listed_for_issuer(core: Core, inv: Invitation) -> Listed:
+    """What `issue` and `revoke` return to whoever did it: they manage the case."""
+    return _listed(core, inv, True)
+
+
+async def link_of(core: Core, p: Principal, invitation_id: str) -> str:
+    """The join link of one invitation (for its QR code): only for those who may see join links,
+    and only while it can be used."""
+    listed = await get(core, p, invitation_id)
+    access = await case_access(core, p, listed.invitation.case_id)
+    if not access.can_see_join_links:
+        raise Forbidden("only those who manage the case may see its join links")
+    try:
+        check_usable(core, listed.invitation)
+    except InvalidToken as exc:
+        # The caller is signed in: a withdrawn or expired invitation is a state conflict, not a 401.
+        raise Conflict(exc.message, reason=exc.reason) from None
+    return link_for(core, listed.invitation)
 
 
 def token_for(core: Core, inv: Invitation) -> str:

@@ -7,7 +7,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from server.domain.access import Principal, ensure_staff, ensure_staff_role
+from server.domain.access import Principal, can_see_org, ensure_see_org, ensure_staff, ensure_staff_role
 from server.domain.accounts import StaffRole
 from server.domain.errors import Conflict, NotFound, ValidationFailed
 from server.domain.orgs import OrgKind, OrgLevel, child_path
@@ -49,12 +49,25 @@ async def create_org(core: Core, p: Principal | None, *, name: str, code: str, k
 
 
 async def list_orgs(core: Core, p: Principal) -> list[Org]:
+    """Orgs the caller may see: their own subtree; every org for admins."""
     ensure_staff(p)
     async with core.db.read() as s:
-        return list((await s.execute(select(Org).order_by(Org.path))).scalars())
+        q = select(Org).order_by(Org.path)
+        if not p.is_admin:
+            q = q.where(Org.path.startswith(p.org_path or "\x00", autoescape=True))
+        rows = list((await s.execute(q)).scalars())
+    return [o for o in rows if can_see_org(p, o.path)]  # the domain rule decides; the query only narrows
 
 
-async def get_org(core: Core, org_id: str) -> Org:
+async def get_org(core: Core, p: Principal, org_id: str) -> Org:
+    """One org the caller may see; an org outside their scope is not found."""
+    org = await load_org(core, org_id)
+    ensure_see_org(p, org.path)
+    return org
+
+
+async def load_org(core: Core, org_id: str) -> Org:
+    """Load by id without an access check (the CLI, and services that checked already)."""
     async with core.db.read() as s:
         org = await s.get(Org, org_id)
     if org is None:

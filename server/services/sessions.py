@@ -6,14 +6,16 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from server.domain.access import Principal, ensure_manage_case
+from server.domain.access import (CaseScope, Principal, ensure_control_recording, ensure_manage_case,
+                                  ensure_view_recordings)
+from server.domain.actors import Actor
 from server.domain.cases import CaseStatus, is_open
 from server.domain.errors import Conflict, NotFound, ValidationFailed
 from server.domain.sessions import SessionStatus, check_session_transition
 from server.storage.models import Case, MediationSession
 
 from . import eventlog
-from .cases import actor_of, get_case, scope_of
+from .cases import case_access, get_case, scope_of
 from .core import Core
 
 
@@ -34,7 +36,7 @@ async def schedule_session(core: Core, p: Principal, case_id: str, *, scheduled_
         case = await s.get(Case, case_id)
         if case is None:
             raise NotFound("case not found")
-        ensure_manage_case(p, await scope_of(s, case))
+        ensure_manage_case(p, await scope_of(s, case, now))
         if not is_open(CaseStatus(case.status)):
             raise Conflict(f"a case in status '{case.status}' cannot have new sessions", status=case.status)
         count = len((await s.execute(select(MediationSession.id).where(MediationSession.case_id == case_id))).all())
@@ -43,7 +45,7 @@ async def schedule_session(core: Core, p: Principal, case_id: str, *, scheduled_
                                    created_by=p.account_id, created_at=now)
         s.add(session)
         await s.flush()
-        await eventlog.append(s, case_id=case_id, kind="session.scheduled", actor=actor_of(p), at=now,
+        await eventlog.append(s, case_id=case_id, kind="session.scheduled", actor=Actor.of(p), at=now,
                               session_id=session.id,
                               data={"title": session.title, "scheduled_at": scheduled_at.isoformat()})
     return session
@@ -76,10 +78,44 @@ async def get_session(core: Core, p: Principal, session_id: str) -> MediationSes
     return session
 
 
-async def set_session_status(core: Core, p: Principal | None, session_id: str, target: SessionStatus,
-                             reason: str | None = None, *, actor: str | None = None) -> MediationSession:
-    """Move a session along its state machine. `p` None: the live room did it (mediator joined,
-    idle timeout), with `actor` naming who for the event log."""
+async def _scoped(core: Core, p: Principal, session_id: str) -> tuple[MediationSession, CaseScope]:
+    session = await load_session(core, session_id)
+    try:
+        access = await case_access(core, p, session.case_id)
+    except NotFound:
+        raise NotFound("session not found") from None
+    return session, access.scope
+
+
+async def for_recording_review(core: Core, p: Principal, session_id: str) -> MediationSession:
+    """A session whose recordings the caller may see (domain.access.can_view_recordings)."""
+    session, scope = await _scoped(core, p, session_id)
+    ensure_view_recordings(p, scope)
+    return session
+
+
+async def for_recording_control(core: Core, p: Principal, session_id: str) -> MediationSession:
+    """A session whose recording the caller may start and stop, as the case's mediator."""
+    session, scope = await _scoped(core, p, session_id)
+    ensure_control_recording(p, scope)
+    return session
+
+
+async def set_session_status(core: Core, p: Principal, session_id: str, target: SessionStatus,
+                             reason: str | None = None) -> MediationSession:
+    """Move a session along its state machine, as staff who manage its case."""
+    return await _move(core, session_id, target, reason, Actor.of(p), principal=p)
+
+
+async def mark_session_status(core: Core, actor: Actor, session_id: str, target: SessionStatus,
+                              reason: str | None = None) -> MediationSession:
+    """The live room moved the session (its mediator joined or ended it, or it idled out): the
+    room has checked the grant, and `actor` names who for the case log."""
+    return await _move(core, session_id, target, reason, actor, principal=None)
+
+
+async def _move(core: Core, session_id: str, target: SessionStatus, reason: str | None, actor: Actor, *,
+                principal: Principal | None) -> MediationSession:
     now = core.clock.now()
     async with core.db.write() as s:
         session = await s.get(MediationSession, session_id, with_for_update=True)
@@ -87,9 +123,9 @@ async def set_session_status(core: Core, p: Principal | None, session_id: str, t
             raise NotFound("session not found")
         case = await s.get(Case, session.case_id)
         assert case is not None
-        if p is not None:
+        if principal is not None:
             try:
-                ensure_manage_case(p, await scope_of(s, case))
+                ensure_manage_case(principal, await scope_of(s, case, now))
             except NotFound:
                 raise NotFound("session not found") from None
         current = SessionStatus(session.status)
@@ -99,6 +135,6 @@ async def set_session_status(core: Core, p: Principal | None, session_id: str, t
             session.started_at = now
         if target is SessionStatus.ended:
             session.ended_at = now
-        await eventlog.append(s, case_id=case.id, kind=f"session.{target.value}", actor=actor or actor_of(p), at=now,
+        await eventlog.append(s, case_id=case.id, kind=f"session.{target.value}", actor=actor, at=now,
                               session_id=session.id, data={"from": current.value, "reason": (reason or "").strip()})
     return session

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.config import Settings
 from server.domain.access import Principal, PrincipalKind
 from server.domain.accounts import StaffRole
 from server.domain.errors import InvalidToken, RateLimited, Unauthenticated
@@ -19,8 +23,19 @@ from server.storage.models import Account, Invitation, LoginFailure, MediationSe
 from . import eventlog, invitations
 from .core import Core
 
-# One address may try more often than one username: a village office shares one address.
+# Sign-in throttling, after OWASP's Authentication Cheat Sheet ("Login Throttling"): three
+# counters, none of which can keep the owner of a username out for long from elsewhere.
+# - One username from one address: login_max_failures tries in a window, then that address
+#   waits the window out for that username. This is where a guesser sits, so it is tight.
+# - One address, any username: ADDRESS_FACTOR times as many (a village office shares one address).
+# - One username, any address: USER_FACTOR times as many, then each further try waits a delay
+#   that doubles from USER_DELAY_FIRST_SECONDS up to USER_DELAY_CAP_SECONDS. Loose, because
+#   anyone can fail for any username; it is what slows a guesser with many addresses.
+# A counter is forgotten once it has been quiet for a window.
 ADDRESS_FACTOR = 4
+USER_FACTOR = 2
+USER_DELAY_FIRST_SECONDS = 1
+USER_DELAY_CAP_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -30,40 +45,103 @@ class BrowserSession:
     principal: Principal
 
 
+@dataclass(frozen=True)
+class _Throttle:
+    """One counter a sign-in is counted against, and how it slows tries once it is full."""
+
+    key: str
+    free: int  # tries counted before any wait
+    doubling: bool  # waits double up to the cap; otherwise each is the whole window
+    forgive_earlier: bool  # a success wipes the tries counted before it; otherwise only its own
+
+    def wait_after(self, hits: int, window: timedelta) -> timedelta | None:
+        """How long the next try waits after the `hits`-th, if at all."""
+        if hits < self.free:
+            return None
+        if not self.doubling:
+            return window
+        seconds = min(USER_DELAY_FIRST_SECONDS * 2 ** min(hits - self.free, 32), USER_DELAY_CAP_SECONDS)
+        return min(timedelta(seconds=seconds), window)
+
+
+def _throttles(settings: Settings, username: str, address: str) -> tuple[_Throttle, ...]:
+    # Always taken in this order (pair, address, username): concurrent sign-ins lock the rows
+    # in one order, so on PostgreSQL they queue for each other and never deadlock.
+    n = settings.login_max_failures
+    return (_Throttle(f"pair:{username}|{address}", n, doubling=False, forgive_earlier=True),
+            _Throttle(f"addr:{address}", n * ADDRESS_FACTOR, doubling=False, forgive_earlier=False),
+            _Throttle(f"user:{username}", n * USER_FACTOR, doubling=True, forgive_earlier=True))
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def _check_rate(core: Core, username: str, address: str) -> None:
-    now = core.clock.now()
-    window = timedelta(seconds=core.settings.login_window_seconds)
-    limit = core.settings.login_max_failures
-    async with core.db.read() as s:
-        for key, cap in ((f"user:{username}", limit), (f"addr:{address}", limit * ADDRESS_FACTOR)):
-            count, oldest = (await s.execute(select(func.count(), func.min(LoginFailure.at))
-                                             .where(LoginFailure.key == key, LoginFailure.at > now - window))).one()
-            if count >= cap:
-                retry = max(1, int((oldest + window - now).total_seconds()))
-                raise RateLimited(f"too many failed sign-ins; try again in {retry} seconds", retry_after=retry)
+async def _take(s: AsyncSession, t: _Throttle, now: datetime, window: timedelta) -> int:
+    """Count one try against `t` and return its count; RateLimited while `t` makes tries wait.
+
+    One upsert, so concurrent tries queue on the row: on PostgreSQL its row lock, on SQLite
+    the database's single writer. A refused try changes nothing.
+    """
+    insert = postgresql.insert if s.bind.dialect.name == "postgresql" else sqlite.insert
+    quiet = LoginFailure.last_at <= now - window
+    stmt = insert(LoginFailure).values(key=t.key, hits=1, last_at=now, blocked_until=None)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["key"],
+        set_={"hits": case((quiet, 1), else_=LoginFailure.hits + 1), "last_at": now, "blocked_until": None},
+        where=or_(quiet, LoginFailure.blocked_until.is_(None), LoginFailure.blocked_until <= now))
+    hits = (await s.execute(stmt.returning(LoginFailure.hits))).scalar_one_or_none()
+    if hits is None:
+        until = (await s.execute(select(LoginFailure.blocked_until).where(LoginFailure.key == t.key))
+                 ).scalar_one_or_none()
+        # None only if another node, its clock ahead, has just pruned the row: try again soon.
+        retry = max(1, math.ceil((until - now).total_seconds())) if until is not None else 1
+        raise RateLimited(f"too many failed sign-ins; try again in {retry} seconds", retry_after=retry)
+    wait = t.wait_after(hits, window)
+    if wait is not None:
+        await s.execute(update(LoginFailure).where(LoginFailure.key == t.key).values(blocked_until=now + wait))
+    return hits
+
+
+async def _forgive(s: AsyncSession, t: _Throttle, hits: int) -> None:
+    """Take back a successful try's count (and, for `forgive_earlier`, every count before it)."""
+    amount = hits if t.forgive_earlier else 1
+    await s.execute(delete(LoginFailure).where(LoginFailure.key == t.key, LoginFailure.hits <= amount))
+    left = LoginFailure.hits - amount
+    await s.execute(update(LoginFailure).where(LoginFailure.key == t.key).values(
+        hits=left, blocked_until=case((left < t.free, None), else_=LoginFailure.blocked_until)))
+
+
+async def _prune(s: AsyncSession, now: datetime, window: timedelta) -> None:
+    """Delete the counters that have been quiet for a window: they count for nothing."""
+    # SKIP LOCKED: never wait on a row another sign-in holds (no deadlock with it); that row
+    # is not quiet anyway. SQLite ignores the clause and has one writer.
+    quiet = (select(LoginFailure.key).where(LoginFailure.last_at <= now - window)
+             .with_for_update(skip_locked=True))
+    await s.execute(delete(LoginFailure).where(LoginFailure.key.in_(quiet)))
 
 
 async def login(core: Core, username: str, password: str, address: str) -> BrowserSession:
+    """A staff browser session for the right password; Unauthenticated, or RateLimited by the throttles."""
     username = (username or "").strip().lower()[:48]
-    await _check_rate(core, username, address)
+    now = core.clock.now()
+    window = timedelta(seconds=core.settings.login_window_seconds)
+    throttles = _throttles(core.settings, username, address)
+    # Count the try before the slow password check, so that concurrent tries cannot all get
+    # through; a refusal from any counter rolls back the others.
+    async with core.db.write() as s:
+        taken = [await _take(s, t, now, window) for t in throttles]
+        await _prune(s, now, window)
     async with core.db.read() as s:
         account = (await s.execute(select(Account).where(Account.username == username))).scalar_one_or_none()
     ok = await core.passwords.verify(account.password_hash if account else None, password or "")
-    now = core.clock.now()
     if not ok or account is None or not account.active:
-        async with core.db.write() as s:
-            s.add_all([LoginFailure(key=f"user:{username}", at=now), LoginFailure(key=f"addr:{address}", at=now)])
-            # Keep the table small: old failures no longer count for anything.
-            await s.execute(delete(LoginFailure).where(
-                LoginFailure.at < now - timedelta(seconds=core.settings.login_window_seconds)))
-        raise Unauthenticated("wrong username or password")
+        raise Unauthenticated("wrong username or password")  # the try stays counted
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    now = core.clock.now()
     async with core.db.write() as s:
-        await s.execute(delete(LoginFailure).where(LoginFailure.key == f"user:{username}"))
+        for t, hits in zip(throttles, taken):
+            await _forgive(s, t, hits)
         s.add(WebSession(token_hash=_hash(token), kind=PrincipalKind.staff.value, account_id=account.id,
                          csrf_token=csrf, created_at=now,
                          expires_at=now + timedelta(hours=core.settings.staff_session_hours)))
@@ -78,7 +156,7 @@ async def open_invitation(core: Core, token: str) -> tuple[BrowserSession, Invit
     async with core.db.write() as s:
         s.add(WebSession(token_hash=_hash(cookie), kind=PrincipalKind.invitation.value, invitation_id=inv.id,
                          csrf_token=csrf, created_at=now, expires_at=inv.expires_at))
-        await eventlog.append(s, case_id=inv.case_id, kind="invitation.opened", actor=f"invitation:{inv.id}",
+        await eventlog.append(s, case_id=inv.case_id, kind="invitation.opened", actor=Actor.invitation(inv.id),
                               at=now, session_id=inv.session_id, data={"invitation_id": inv.id})
     return BrowserSession(cookie, csrf, invitation_principal(inv)), inv
 

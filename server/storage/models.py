@@ -181,13 +181,19 @@ class WebSession(Base):
 
 
 class LoginFailure(Base):
-    """Failed sign-ins, shared by every node, for rate limiting by username and by address."""
+    """Sign-in tries counted per throttling key, shared by every node (services/signin.py).
+
+    The key is 'pair:<username>|<address>', 'addr:<address>' or 'user:<username>'. A try is
+    counted before its password is checked, and a success takes its count back, so `hits` is
+    the failures (and tries still being checked) since the key was last quiet for a window.
+    """
 
     __tablename__ = "login_failures"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(200), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class CaseEvent(Base):

@@ -160,7 +160,9 @@ async def other_invitation_id(core: Core, world: World) -> str:
 
 async def join_as(client: Any, world: World, role: str = "applicant") -> None:
     """Open a demo join link on `client`, which then holds that invitation's cookie (and no staff one)."""
-    resp = await client.post(URL(world.demo.links[role]).path, allow_redirects=False)  # the link page's form
+    from tests.pages.helpers import enter_link
+
+    resp = await enter_link(client, URL(world.demo.links[role]).path, allow_redirects=False)  # page, then its form
     assert resp.status == 302, await resp.text()
     assert any(c.key == "heshi_join" for c in client.session.cookie_jar), "join link set no cookie"
 

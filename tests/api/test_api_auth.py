@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
+from argon2 import PasswordHasher
+
+from server.auth.passwords import Passwords
 from tests.api.conftest import V1, Caller, SignIn, cookie_value, db_state, expect_error, raw_request
 
 
@@ -52,7 +56,8 @@ async def test_a_wrong_password_and_an_unknown_username_get_the_same_401_and_no_
     assert "heshi_session" not in wrong.cookies and "heshi_session" not in unknown.cookies
     after = await db_state(core)
     assert after["web_sessions"] == before["web_sessions"]
-    assert after["login_failures"] == before["login_failures"] + 4  # one per username and one per address, each
+    # Counters per username and address, per username and per address: the second shares the address's.
+    assert after["login_failures"] == before["login_failures"] + 5
 
 
 async def test_a_login_body_with_missing_or_wrong_fields_is_422_and_counts_no_failure(client, world, core):
@@ -197,3 +202,27 @@ async def test_a_successful_sign_in_clears_the_earlier_failures_of_that_username
     for _ in range(4):
         await client.post(f"{V1}/auth/login", json={**right, "password": "wrong-password"})
     assert (await client.post(f"{V1}/auth/login", json=right)).status == 200
+
+
+class SlowVerify(Passwords):
+    """Argon2id at its lowest cost, but every check takes 50 ms, so that concurrent sign-ins overlap."""
+
+    def __init__(self) -> None:
+        super().__init__(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+    async def verify(self, stored_hash: str | None, password: str) -> bool:
+        await asyncio.sleep(0.05)
+        return await super().verify(stored_hash, password)
+
+
+async def test_twelve_concurrent_wrong_passwords_get_five_401s_and_seven_429s(client, world, core):
+    core.passwords = SlowVerify()
+    wrong = {"username": "demo-mediator", "password": "wrong-password"}
+    responses = await asyncio.gather(*(client.post(f"{V1}/auth/login", json=wrong) for _ in range(12)))
+    assert sorted(r.status for r in responses) == [401] * 5 + [429] * 7
+    for resp in responses:
+        await expect_error(resp, resp.status, "unauthenticated" if resp.status == 401 else "rate_limited")
+        if resp.status == 429:
+            assert int(resp.headers["Retry-After"]) == core.settings.login_window_seconds
+    resp = await client.post(f"{V1}/auth/login", json={**wrong, "password": world.passwords["demo-mediator"]})
+    await expect_error(resp, 429, "rate_limited")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.domain.access import (CaseScope, Principal, PrincipalKind, can_manage_case, can_view_case,
+from server.domain.access import (CaseScope, InvitedAccount, Principal, PrincipalKind, can_manage_case, can_view_case,
                                   ensure_can_create_case_in, ensure_manage_case, ensure_staff,
                                   ensure_staff_role, ensure_view_case)
 from server.domain.accounts import StaffRole
@@ -34,7 +34,8 @@ def holder(role: SessionRole = SessionRole.applicant, account_id: str | None = N
 
 
 def case(org_path: str, mediator_id: str | None = "someone", invited: frozenset[str] = frozenset()) -> CaseScope:
-    return CaseScope(case_id="c", org_path=org_path, mediator_id=mediator_id, invited_account_ids=invited)
+    return CaseScope(case_id="c", org_path=org_path, mediator_id=mediator_id,
+                     invitations=tuple(InvitedAccount(a, "s", f"inv-{a}") for a in sorted(invited)))
 
 
 def test_org_paths_nest_and_a_subtree_includes_its_root() -> None:

@@ -15,6 +15,7 @@ from server.storage.models import Base, WebSession
 STAFF_COOKIE = "heshi_session"
 JOIN_COOKIE = "heshi_join"
 LOGIN_CSRF_COOKIE = "heshi_login_csrf"
+JOIN_CSRF_COOKIE = "heshi_join_csrf"
 _CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]*)"')
 
 
@@ -48,6 +49,17 @@ async def sign_in(client: Any, username: str, password: str) -> str:
     page = await client.get("/cases")
     assert page.status == 200
     return csrf_field(await page.text())
+
+
+async def enter_link(client: Any, path: str, **kw: Any) -> Any:
+    """Open a join link's page and submit its form, as web/static/js/join.js does in a browser.
+
+    A link that cannot be used shows no form: its form is then posted without a CSRF token,
+    as a stale tab would."""
+    page = await client.get(path, allow_redirects=False)
+    match = _CSRF_FIELD.search(await page.text())
+    data = {"csrf_token": html.unescape(match.group(1))} if match else None
+    return await client.post(path, data=data, **kw)
 
 
 async def count(core: Core, model: type[Base]) -> int:

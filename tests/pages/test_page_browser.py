@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any, AsyncIterator
 
 import pytest
@@ -168,4 +169,20 @@ async def test_a_party_opens_the_join_link_and_sees_the_session_page(browser, ba
     await _check_page(page, "session-en", viewport)
 
     assert errors == [], errors
+    await context.close()
+
+
+async def test_a_join_form_posted_from_an_opaque_origin_signs_nobody_in(browser, base_url, world):
+    """A page with an opaque origin (here a data: URL) posts a join link's form: its browser
+    sends `Origin: null`, and the server refuses it; nobody is signed into that session."""
+    context, page, errors = await _new_page(browser, base_url, PHONE)
+    link = world.demo.links["applicant"]
+    forged = (f'<form method="post" action="{link}"><input name="csrf_token" value="guess"></form>'
+              "<script>document.forms[0].submit()</script>")
+    async with page.expect_response(link) as posted:
+        await page.goto("data:text/html," + quote(forged))
+    response = await posted.value
+    assert response.request.headers.get("origin") == "null"
+    assert response.status == 403
+    assert "heshi_join" not in {c["name"] for c in await context.cookies()}
     await context.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.conftest import api_login
-from tests.pages.helpers import path_of
+from tests.pages.helpers import enter_link, path_of
 
 SCRIPT = "<script>alert(1)</script>"
 ATTRIBUTE = "\"'><img src=x onerror=alert(1)>"
@@ -67,7 +67,7 @@ async def test_hostile_text_is_escaped_on_the_session_page_of_an_invitation_hold
     case, session, links = await _hostile_case(client, world)
     for key in ("observer", "agent", "applicant"):
         client.session.cookie_jar.clear()
-        opened = await client.post(path_of(links[key]), allow_redirects=False)
+        opened = await enter_link(client, path_of(links[key]), allow_redirects=False)
         assert opened.status == 302
         resp = await client.get(opened.headers["Location"])
         assert resp.status == 200

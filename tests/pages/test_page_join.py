@@ -8,7 +8,7 @@ import secrets
 from server.domain.grants import SessionRole
 from server.domain.sessions import SessionStatus
 from server.services import invitations, sessions
-from tests.pages.helpers import JOIN_COOKIE, browser_sessions, cookie, path_of
+from tests.pages.helpers import JOIN_COOKIE, JOIN_CSRF_COOKIE, browser_sessions, cookie, csrf_field, enter_link, path_of
 
 
 def _token(link: str) -> str:
@@ -26,7 +26,7 @@ async def _open(client, path):
 
 async def _enter(client, path):
     """What the join page's form does (web/static/js/join.js submits it by itself)."""
-    return await client.post(path, allow_redirects=False)
+    return await enter_link(client, path, allow_redirects=False)
 
 
 async def test_a_valid_link_opens_its_session_page_with_a_join_cookie(client, world):
@@ -46,7 +46,7 @@ async def test_a_valid_link_opens_its_session_page_with_a_join_cookie(client, wo
 async def test_the_session_page_shows_the_holder_nothing_of_the_parties_personal_data(client, world):
     for role, name in (("applicant", "李秀英"), ("respondent", "清水镇卫生院"), ("expert", "陈敏医生")):
         client.session.cookie_jar.clear()
-        resp = await client.post(path_of(world.demo.links[role]))
+        resp = await enter_link(client, path_of(world.demo.links[role]))
         page = await resp.text()
         assert resp.status == 200
         assert name in page
@@ -57,7 +57,7 @@ async def test_the_session_page_shows_the_holder_nothing_of_the_parties_personal
 
 
 async def test_an_invitation_holder_gets_403_on_staff_pages_and_the_api(client, world):
-    await client.post(path_of(world.demo.links["applicant"]))
+    await enter_link(client, path_of(world.demo.links["applicant"]))
     for path in ("/cases", f"/cases/{world.demo.case_id}", "/cases/new"):
         resp = await client.get(path, allow_redirects=False)
         assert resp.status == 403, path
@@ -133,7 +133,7 @@ async def test_a_link_to_an_ended_session_is_refused(client, core, world):
 
 
 async def test_revoking_an_invitation_closes_a_session_page_already_open(client, core, world):
-    await client.post(path_of(world.demo.links["applicant"]))
+    await enter_link(client, path_of(world.demo.links["applicant"]))
     assert cookie(client, JOIN_COOKIE)
     page = await client.get(f"/s/{world.demo.session_id}", allow_redirects=False)
     assert page.status == 200
@@ -149,7 +149,7 @@ async def test_revoking_an_invitation_closes_a_session_page_already_open(client,
 
 
 async def test_a_session_page_already_open_closes_when_the_session_ends(client, core, world):
-    await client.post(path_of(world.demo.links["applicant"]))
+    await enter_link(client, path_of(world.demo.links["applicant"]))
     mediator = world.principals["demo-mediator"]
     await sessions.set_session_status(core, mediator, world.demo.session_id, SessionStatus.live)
     assert (await client.get(f"/s/{world.demo.session_id}")).status == 200
@@ -160,7 +160,7 @@ async def test_a_session_page_already_open_closes_when_the_session_ends(client, 
 
 
 async def test_a_join_cookie_stops_working_when_its_link_expires(client, core, clock, world):
-    await client.post(path_of(world.demo.links["respondent"]))
+    await enter_link(client, path_of(world.demo.links["respondent"]))
     clock.advance(hours=core.settings.invitation_ttl_hours, seconds=1)
     resp = await client.get(f"/s/{world.demo.session_id}", allow_redirects=False)
     assert resp.status == 401
@@ -170,7 +170,7 @@ async def test_a_join_cookie_stops_working_when_its_link_expires(client, core, c
 async def test_a_new_invitation_for_an_observer_opens_as_observer(client, core, world):
     inv = await invitations.issue(core, world.principals["demo-mediator"], world.demo.session_id,
                                   role=SessionRole.observer, display_name="桃花村村委会")
-    resp = await client.post(path_of(invitations.link_for(core, inv)))
+    resp = await enter_link(client, path_of(invitations.link_for(core, inv)))
     page = await resp.text()
     assert resp.status == 200
     assert "桃花村村委会" in page and "旁听人员" in page
@@ -203,9 +203,60 @@ async def test_opening_a_link_changes_nothing_until_its_page_is_submitted(client
     assert await openings() == logged + 1
 
 
+async def _landing(client, world, role="applicant"):
+    """Open a link's page as a browser does: (its path, the CSRF token of its form)."""
+    path = path_of(world.demo.links[role])
+    resp = await _open(client, path)
+    assert resp.status == 200
+    return path, csrf_field(await resp.text())
+
+
+async def test_a_first_visit_gets_a_csrf_cookie_for_join_pages_only_and_the_same_token_in_the_form(client, world):
+    assert not list(client.session.cookie_jar)  # a phone that has never seen the site
+    resp = await _open(client, path_of(world.demo.links["applicant"]))
+    morsel = resp.cookies[JOIN_CSRF_COOKIE]
+    assert morsel["path"] == "/j/" and morsel["httponly"]
+    # Lax, not Strict: the first page of a link opened from a chat app is a cross-site
+    # navigation, and its own form must still carry the cookie (Lax cookies go with same-site POSTs).
+    assert morsel["samesite"] == "Lax"
+    assert csrf_field(await resp.text()) == morsel.value
+    # A second link in another tab keeps the token, so the first tab's form still works.
+    other = await _open(client, path_of(world.demo.links["respondent"]))
+    assert JOIN_CSRF_COOKIE not in other.cookies or other.cookies[JOIN_CSRF_COOKIE].value == morsel.value
+    assert csrf_field(await other.text()) == morsel.value
+    entered = await client.post(path_of(world.demo.links["applicant"]), data={"csrf_token": morsel.value},
+                                allow_redirects=False)
+    assert entered.status == 302 and JOIN_COOKIE in entered.cookies
+
+
 async def test_a_link_form_posted_from_another_site_is_refused(client, core, world):
+    path, token = await _landing(client, world)
     before = await browser_sessions(core)
-    resp = await client.post(path_of(world.demo.links["applicant"]), headers={"Origin": "https://evil.example"},
-                             allow_redirects=False)
-    assert resp.status == 403
+    for origin in ("https://evil.example", "http://heshi.test.evil.example", "null"):
+        resp = await client.post(path, data={"csrf_token": token}, headers={"Origin": origin}, allow_redirects=False)
+        assert resp.status == 403, origin
+        assert JOIN_COOKIE not in resp.cookies
     assert await browser_sessions(core) == before
+    assert (await client.post(path, data={"csrf_token": token}, allow_redirects=False)).status == 302
+
+
+async def test_a_link_form_without_its_csrf_token_is_refused_and_asks_for_a_press(client, aiohttp_client, core, world):
+    path, token = await _landing(client, world)
+    before = await browser_sessions(core)
+    stranger = await aiohttp_client(client.server)  # never opened the page: no cookie
+    for who, data in ((client, None), (client, {"csrf_token": ""}), (client, {"csrf_token": token[:-1] + "x"}),
+                      (client, {"csrf_token": token + "x"}), (client, {"csrf_token": "令牌"}),
+                      (stranger, {"csrf_token": token})):
+        resp = await who.post(path, data=data, allow_redirects=False)
+        page = await resp.text()
+        assert resp.status == 403, (data, page)
+        assert JOIN_COOKIE not in resp.cookies
+        assert "页面已过期" in page
+        assert f'<form id="join-form" method="post" action="{path}"' in page
+        # No script: a forged post must not be carried into the room by the page's own script.
+        assert "join.js" not in page
+    assert await browser_sessions(core) == before
+    # Someone whose cookie was lost (a browser restarted with the tab) presses the button again and enters.
+    refused = await stranger.post(path, data={"csrf_token": token}, allow_redirects=False)
+    pressed = await stranger.post(path, data={"csrf_token": csrf_field(await refused.text())}, allow_redirects=False)
+    assert pressed.status == 302 and JOIN_COOKIE in pressed.cookies

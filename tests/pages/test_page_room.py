@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.pages.helpers import path_of, sign_in
+from tests.pages.helpers import enter_link, path_of, sign_in
 
 CATALOG = re.compile(r'<script type="application/json" id="i18n-catalog">(.*?)</script>', re.S)
 
@@ -18,7 +18,7 @@ def _room(page: str) -> dict[str, str]:
 
 
 async def test_an_invitation_link_opens_the_room_in_its_role(client, world, settings):
-    resp = await client.post(path_of(world.demo.links["applicant"]))
+    resp = await enter_link(client, path_of(world.demo.links["applicant"]))
     page = await resp.text()
     assert resp.status == 200
     room = _room(page)
@@ -39,13 +39,13 @@ async def test_the_mediator_gets_the_lobby_controls_and_an_observer_no_sending(c
     from server.domain.grants import SessionRole
     from server.services import invitations
 
-    page = await (await client.post(path_of(world.demo.links["mediator"]))).text()
+    page = await (await enter_link(client, path_of(world.demo.links["mediator"]))).text()
     assert _room(page)["role"] == "mediator" and "moderate" in _room(page)["grants"]
     assert 'id="admit-all"' in page and 'id="mic-button"' in page
     client.session.cookie_jar.clear()
     inv = await invitations.issue(core, world.principals["demo-mediator"], world.demo.session_id,
                                   role=SessionRole.observer, display_name="桃花村村委会")
-    page = await (await client.post(path_of(invitations.link_for(core, inv)))).text()
+    page = await (await enter_link(client, path_of(invitations.link_for(core, inv)))).text()
     assert _room(page)["role"] == "observer"
     assert 'id="mic-button"' not in page and 'id="chat-form"' not in page
     assert "旁听人员可以查看聊天，但不能发言。" in page
@@ -74,7 +74,7 @@ async def test_the_browser_code_catalog_is_served_per_language(client):
 
 
 async def test_the_room_page_is_english_on_request(client, world):
-    await client.post(path_of(world.demo.links["respondent"]))
+    await enter_link(client, path_of(world.demo.links["respondent"]))
     page = await (await client.get(f"/s/{world.demo.session_id}?lang=en")).text()
     assert "Join the session" in page and "进入调解会话" not in page
     assert json.loads(CATALOG.search(page).group(1)) == {}

@@ -16,7 +16,7 @@ def prefer(transceiver, mime: str) -> None:  # type: ignore[no-untyped-def]
 
 async def send_to_recorder(p: Participant, *tracks: MediaStreamTrack) -> RTCPeerConnection:
     """Offer the tracks send-only to the recorder through the signaling, VP8 and Opus first."""
-    pc = RTCPeerConnection()
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # never a public STUN server
     for track in tracks:
         t = pc.addTransceiver(track, direction="sendonly")
         prefer(t, "video/vp8" if track.kind == "video" else "audio/opus")

@@ -1,7 +1,8 @@
-"""The recorder relies on aiortc internals: these tests fail loudly when an upgrade moves one.
+"""The recorder relies on aiortc and aioice internals: these tests fail loudly when an upgrade moves one.
 
 If one fails after changing the aiortc pin, read recordings/aiortc_internals.py (HOOKS
-lists each internal and what the tap does with it) and update recordings/tap.py.
+lists each internal and what the tap does with it) and update recordings/tap.py. If one
+fails after changing the aioice pin, update restricted_host_addresses there.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import aioice
 import aiortc
 import pytest
+from aioice import ice as aioice_ice
 from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc import rtcrtpreceiver
 from aiortc.rtcdtlstransport import RTCDtlsTransport
@@ -21,10 +24,14 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport
 from recordings import aiortc_internals
 from recordings.aiortc_internals import (
     HOOKS,
+    PINNED_AIOICE_VERSION,
     PINNED_AIORTC_VERSION,
+    AioiceInternalsChanged,
     AiortcInternalsChanged,
     ReceiverInternals,
+    check_aioice,
     check_aiortc,
+    restricted_host_addresses,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,5 +121,71 @@ def test_every_hook_is_documented() -> None:
     documented = " ".join(hook.name for hook in HOOKS)
     for name in ("__decoder_queue", "decoder_worker", "__started", "__decoder_thread", "__timestamp_mapper",
                  "__codecs", "__kind", "_handle_rtp_packet", "_handle_rtcp_packet", "_send_rtcp_pli", "JitterFrame",
-                 "RtcpSrPacket", "is_rtx"):
+                 "RtcpSrPacket", "is_rtx", "aioice.ice.get_host_addresses"):
         assert name in documented, name
+
+
+# ---- aioice: the worker's host addresses ----------------------------------------------------
+
+
+def test_the_installed_aioice_is_the_pinned_one() -> None:
+    pins = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert f"aioice=={PINNED_AIOICE_VERSION}" in pins, \
+        "recordings/aiortc_internals.py names another aioice version than pyproject.toml"
+    assert aioice.__version__ == PINNED_AIOICE_VERSION, (
+        f"aioice {aioice.__version__} is installed but restricted_host_addresses was checked against "
+        f"{PINNED_AIOICE_VERSION}: re-check it in recordings/aiortc_internals.py, then move the pin")
+
+
+def test_aioice_gathers_host_candidates_through_the_function_the_worker_replaces() -> None:
+    check_aioice()
+    gather = _source(aioice_ice.Connection.gather_candidates)
+    assert "addresses = get_host_addresses( use_ipv4=self._use_ipv4, use_ipv6=self._use_ipv6 )" in gather, \
+        "gather_candidates no longer takes its host addresses from get_host_addresses"
+    assert "self.get_component_candidates(component=component, addresses=addresses)" in gather, \
+        "gather_candidates no longer makes one host candidate per address it got"
+
+
+async def _gathered_hosts() -> set[str]:
+    connection = aioice_ice.Connection(ice_controlling=False)  # no STUN or TURN server: host candidates only
+    try:
+        await connection.gather_candidates()
+        return {c.host for c in connection.local_candidates if c.type == "host"}
+    finally:
+        await connection.close()
+
+
+async def test_restricted_host_addresses_gathers_only_there_and_restores_aioice() -> None:
+    original = aioice_ice.get_host_addresses
+    assert "127.0.0.1" not in await _gathered_hosts(), "aioice itself leaves loopback out"
+    with restricted_host_addresses(["127.0.0.1"]):
+        assert await _gathered_hosts() == {"127.0.0.1"}
+    assert aioice_ice.get_host_addresses is original
+    with restricted_host_addresses([]):
+        assert aioice_ice.get_host_addresses is original, "no addresses: aioice's own choice"
+
+
+def test_a_moved_aioice_hook_is_named_in_the_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aioice_ice, "get_host_addresses", lambda use_ipv4, use_ipv6, use_mdns: [])
+    with pytest.raises(AioiceInternalsChanged) as caught:
+        check_aioice()
+    message = str(caught.value)
+    assert message.startswith(f"aioice {aioice.__version__} changed aioice.ice.get_host_addresses (parameters")
+    assert "restricted_host_addresses in recordings/aiortc_internals.py must be updated" in message
+    assert isinstance(caught.value, AiortcInternalsChanged)
+    with pytest.raises(AioiceInternalsChanged):
+        with restricted_host_addresses(["127.0.0.1"]):
+            pytest.fail("the restriction must refuse to start when its hook moved")
+    monkeypatch.delattr(aioice_ice, "get_host_addresses")
+    with pytest.raises(AioiceInternalsChanged, match=r"get_host_addresses \(missing\)"):
+        check_aioice()
+
+
+def test_gathering_that_no_longer_asks_get_host_addresses_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def gather_candidates(self: Any) -> None:
+        pass
+
+    monkeypatch.setattr(aioice_ice.Connection, "gather_candidates", gather_candidates)
+    with pytest.raises(AioiceInternalsChanged,
+                       match=r"Connection.gather_candidates \(no longer calls get_host_addresses\)"):
+        check_aioice()

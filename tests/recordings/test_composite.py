@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from server.domain.actors import Actor, SystemReason
+
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -53,7 +55,7 @@ async def test_a_segment_ffmpeg_cannot_read_fails_the_job_with_its_message(core,
     async with core.db.read() as s:
         session = (await s.execute(select(MediationSession).where(
             MediationSession.id == world.demo.session_id))).scalar_one()
-    empty = await composite.make(core, session.case_id, session.id)
+    empty = await composite.make(core, session.case_id, session.id, Actor.system(SystemReason.cli))
     assert empty.status == "empty", "nothing recorded, nothing to make"
     run = await evidence.start_run(core, case_id=session.case_id, session_id=session.id, actor="account:x")
     folder = evidence.session_dir(core.settings.data_dir, session.case_id, session.id)
@@ -65,7 +67,7 @@ async def test_a_segment_ffmpeg_cannot_read_fails_the_job_with_its_message(core,
                                kind="video", codec="vp8", track="t", index=0, path=bad.relative_to(core.settings.data_dir).as_posix(),
                                sha256="0" * 64, bytes=23, frames=1, duration_s=1.0, first_wallclock=T0,
                                first_rtp_ts=0, sender_reports=[], at=T0))
-    row = await composite.make(core, session.case_id, session.id)
+    row = await composite.make(core, session.case_id, session.id, Actor.system(SystemReason.cli))
     assert row.status == "failed" and row.error, row
     assert not (folder / composite.COMPOSITE_NAME).exists()
 

@@ -8,6 +8,7 @@ case per org plus cross-org assignments; expert and observer invitations, some r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 
@@ -53,6 +54,7 @@ async def scope_world(core: Core) -> ScopeWorld:
         ("med-t2", R.mediator, t2), ("med-med", R.mediator, p1), ("med-t3", R.mediator, t3),
         ("med-d1", R.mediator, d1),
         ("exp-med", R.expert, p1), ("exp-med-idle", R.expert, p1), ("exp-d2", R.expert, d2),
+        ("exp-expired", R.expert, p1), ("med-expired", R.mediator, t3),
     ]:
         staff[username] = await make_staff(core, username, role, org)
     admin = staff["admin"]
@@ -71,10 +73,10 @@ async def scope_world(core: Core) -> ScopeWorld:
     holders: dict[str, Principal] = {}
 
     async def invite(name: str, case: str, role: SessionRole, account: str | None = None,
-                     display_name: str | None = None, revoke: bool = False) -> None:
+                     display_name: str | None = None, revoke: bool = False, ttl: timedelta | None = None) -> None:
         inv = await invitations.issue(core, admin, sess[case].id, role=role,
                                       account_id=staff[account].account_id if account else None,
-                                      display_name=display_name)
+                                      display_name=display_name, ttl=ttl)
         if revoke:
             inv = await invitations.revoke(core, admin, inv.id, "换了专家")
         holders[name] = invitation_principal(inv)
@@ -87,9 +89,14 @@ async def scope_world(core: Core) -> ScopeWorld:
     await invite("med-t3@t2 (revoked)", "t2", SessionRole.observer, "med-t3", revoke=True)
     await invite("rev-d2@t1 observer", "t1", SessionRole.observer, "rev-d2")
     await invite("external expert by name", "d1", SessionRole.expert, display_name="外聘专家")
+    # Expiry ends access as revocation does: these two lapse when the clock moves on below.
+    await invite("exp-expired@med (expired)", "med", SessionRole.expert, "exp-expired", ttl=timedelta(hours=1))
+    await invite("med-expired@t1 (expired)", "t1", SessionRole.observer, "med-expired", ttl=timedelta(hours=1))
     parties = cs["t1"].parties
     inv = await invitations.issue(core, admin, sess["t1"].id, role=SessionRole.applicant, party_id=parties[0].id)
     holders["applicant@t1"] = invitation_principal(inv)
+    core.clock.advance(hours=2)  # type: ignore[attr-defined]
+    del holders["exp-expired@med (expired)"], holders["med-expired@t1 (expired)"]
     return ScopeWorld(staff, holders, cs)
 
 
@@ -101,7 +108,7 @@ async def visible_ids(core: Core, p: Principal) -> set[str]:
 
 async def domain_says(core: Core, p: Principal, case: Case) -> bool:
     async with core.db.read() as s:
-        return can_view_case(p, await cases.scope_of(s, case))
+        return can_view_case(p, await cases.scope_of(s, case, core.clock.now()))
 
 
 # Independent of both implementations: what the world above should show each principal.
@@ -122,6 +129,8 @@ EXPECTED = {
     "exp-med": {"t1", "t3"},
     "exp-med-idle": set(),
     "exp-d2": set(),  # revoked
+    "exp-expired": set(),  # expired
+    "med-expired": {"t3"},  # their own org's case only: the expired observer invitation to t1 no longer counts
 }
 
 

@@ -29,6 +29,7 @@ def test_defaults_run_one_process_on_localhost_with_sqlite_in_data(tmp_path: Pat
     assert (s.session_grace_seconds, s.session_idle_minutes, s.max_publishers) == (60, 30, 6)
     assert (s.ice_servers, s.turn_urls, s.turn_secret, s.turn_ttl_seconds) == ((), (), "", 86400)
     assert (s.redis_max_connections, s.rate_limit_scale, s.video_max_kbps, s.redis_prefix) == (1000, 1, 500, "heshi:")
+    assert s.recorder_addresses == (), "recorders offer candidates on every interface unless told otherwise"
 
 
 # (variable, raw value, setting, parsed value); a Path value is compared after resolving.
@@ -67,6 +68,7 @@ PARSED: list[tuple[str, str, str, Any]] = [
     ("HESHI_RECORDING_SEGMENT_SECONDS", "4", "recording_segment_seconds", 4),
     ("HESHI_RECORDER_CONNECT_URL", "http://10.0.0.5:8080/", "recorder_connect_url", "http://10.0.0.5:8080"),
     ("HESHI_TRUSTED_PROXIES", "127.0.0.1, 10.1.0.0/16", "trusted_proxies", ("127.0.0.1/32", "10.1.0.0/16")),
+    ("HESHI_RECORDER_ADDRESSES", "10.0.0.5, FD00:0::2,10.0.0.5", "recorder_addresses", ("10.0.0.5", "fd00::2")),
 ]
 # Variables that only make sense together with another.
 COMPANIONS = {"HESHI_TURN_URLS": {"HESHI_TURN_SECRET": "coturn-static-secret"}}
@@ -185,6 +187,11 @@ BAD: list[tuple[dict[str, str], str]] = [
     ({"HESHI_RECORDING_SEGMENT_SECONDS": "0"}, "HESHI_RECORDING_SEGMENT_SECONDS"),
     ({"HESHI_RECORDER_CONNECT_URL": "ftp://node"}, "HESHI_RECORDER_CONNECT_URL"),
     ({"HESHI_TRUSTED_PROXIES": "10.0.0.0/33"}, "HESHI_TRUSTED_PROXIES"),
+    ({"HESHI_RECORDER_ADDRESSES": "eth0"}, "HESHI_RECORDER_ADDRESSES"),
+    ({"HESHI_RECORDER_ADDRESSES": "10.0.0.5,10.0.0.256"}, "HESHI_RECORDER_ADDRESSES"),
+    ({"HESHI_RECORDER_ADDRESSES": "10.0.0.0/24"}, "HESHI_RECORDER_ADDRESSES"),
+    ({"HESHI_RECORDER_ADDRESSES": "0.0.0.0"}, "HESHI_RECORDER_ADDRESSES"),
+    ({"HESHI_RECORDER_ADDRESSES": "fe80::1%eth0"}, "HESHI_RECORDER_ADDRESSES"),
     ({"HESHI_COLOUR": "red"}, "HESHI_COLOUR"),
     ({"HESHI_CONFIG": "/nonexistent/heshi.toml"}, "HESHI_CONFIG"),
 ]
@@ -219,6 +226,20 @@ def test_a_port_message_says_what_was_expected() -> None:
     assert str(err.value) == "HESHI_PORT: expected a whole number, got 'abc'"
 
 
+def test_a_recorder_address_message_names_the_bad_address() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(env={"HESHI_RECORDER_ADDRESSES": "10.0.0.5, eth0"})
+    assert str(err.value) == "HESHI_RECORDER_ADDRESSES: expected IP addresses, got 'eth0'"
+    with pytest.raises(ConfigError) as err:
+        load_settings(env={"HESHI_RECORDER_ADDRESSES": "::"})
+    assert str(err.value) == "HESHI_RECORDER_ADDRESSES: '::' is not the address of one interface"
+
+
+def test_recorder_addresses_may_be_a_toml_list(tmp_path: Path) -> None:
+    s = load_settings(env={"HESHI_CONFIG": write_toml(tmp_path, 'recorder_addresses = ["10.0.0.5", "127.0.0.1"]\n')})
+    assert s.recorder_addresses == ("10.0.0.5", "127.0.0.1")
+
+
 @pytest.mark.parametrize(("text", "setting"), [
     ("port = 'abc'\n", "HESHI_PORT"),
     ("port = true\n", "HESHI_PORT"),
@@ -228,6 +249,7 @@ def test_a_port_message_says_what_was_expected() -> None:
     ("language = 'de'\n", "HESHI_LANGUAGE"),
     ("cookie_secure = 'sometimes'\n", "HESHI_COOKIE_SECURE"),
     ("allowed_origins = ['gopher://x']\n", "HESHI_ALLOWED_ORIGINS"),
+    ("recorder_addresses = ['10.0.0.5', 'lan']\n", "HESHI_RECORDER_ADDRESSES"),
 ])
 def test_a_bad_value_in_the_toml_file_names_the_setting(tmp_path: Path, text: str, setting: str) -> None:
     with pytest.raises(ConfigError) as err:

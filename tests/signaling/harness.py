@@ -15,9 +15,14 @@ from server.http.requests import JOIN_COOKIE, STAFF_COOKIE
 async def join_cookie(base_url: str, link: str) -> str:
     """Open a join link the way a browser does (its page posts its form) and return the
     heshi_join cookie it sets."""
-    path = link.split("/j/", 1)[1]
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{base_url}/j/{path}", allow_redirects=False) as resp:
+    from tests.pages.helpers import csrf_field
+
+    url = f"{base_url}/j/{link.split('/j/', 1)[1]}"
+    # The page sets a CSRF cookie its form must match; unsafe=True keeps cookies for 127.0.0.1.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(url) as page:
+            token = csrf_field(await page.text())
+        async with http.post(url, data={"csrf_token": token}, allow_redirects=False) as resp:
             assert resp.status == 302, await resp.text()
             return resp.cookies[JOIN_COOKIE].value
 
