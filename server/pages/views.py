@@ -257,21 +257,18 @@ async def case_create(request: web.Request) -> web.StreamResponse:
 async def _case_page(request: web.Request, principal: Principal, csrf: str, case_id: str,
                      error: DomainError | None = None) -> web.Response:
     core = request.app[CORE]
-    case = await cases.get_case(core, principal, case_id)
-    manage = await cases.can_manage(core, principal, case)
+    access = await cases.case_access(core, principal, case_id)
+    case, manage = access.case, access.can_manage
     session_rows = await sessions.list_sessions(core, principal, case_id)
-    invs = await invitations.list_for_case(core, principal, case_id)
     now = core.clock.now()
     by_session: dict[str, list[dict[str, Any]]] = {s.id: [] for s in session_rows}
-    for inv in invs:
-        # A join link lets its holder into the room as that person: only who runs the case sees it.
-        link = invitations.link_for(core, inv) if manage else None
-        view = invitation_view(inv, link=link, now=now)
-        if not manage:
+    for listed in await invitations.list_for_case(core, principal, case_id):
+        view = invitation_view(listed.invitation, link=listed.link, now=now)
+        if listed.link is None:
             view["qr_url"] = None
-        by_session[inv.session_id].append(view)
-    recordings_visible = await cases.may_view_recordings(core, principal, case)
-    recorded = {s.id: (await _recording_view(core, s.id) if recordings_visible else None) for s in session_rows}
+        by_session[listed.invitation.session_id].append(view)
+    recorded = {s.id: (await _recording_view(core, s.id) if access.can_view_recordings else None)
+                for s in session_rows}
     invitable = []
     if manage:
         for role in (StaffRole.expert, StaffRole.mediator):
@@ -364,7 +361,7 @@ async def invitation_issue(request: web.Request) -> web.StreamResponse:
 async def invitation_revoke(request: web.Request) -> web.StreamResponse:
     core = request.app[CORE]
     principal, _ = await page_staff(request)
-    inv = await invitations.get(core, principal, request.match_info["invitation_id"])
+    inv = (await invitations.get(core, principal, request.match_info["invitation_id"])).invitation
 
     async def act(p: Principal, form: MultiDictProxy[str]) -> None:
         await invitations.revoke(core, p, inv.id, str(form.get("reason", ""))[:200] or None)
@@ -474,8 +471,8 @@ async def session_page(request: web.Request) -> web.StreamResponse:
         raise web.HTTPFound(f"/login?next={quote(request.path_qs)}")
     principal, csrf = found
     session = await sessions.get_session(core, principal, session_id)
-    case = await cases.get_case(core, principal, session.case_id)
-    manage = await cases.can_manage(core, principal, case)
+    access = await cases.case_access(core, principal, session.case_id)
+    case, manage = access.case, access.can_manage
     if manage and session.status != SessionStatus.ended.value:
         # Staff who run the case join as its mediator, as the signaling server binds them.
         return _room_page(request, session, case, name=principal.display_name, role=SessionRole.mediator,
