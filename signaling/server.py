@@ -15,8 +15,9 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 import socketio
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from server.domain import inputs
 from server.domain.errors import DomainError
 from server.http.requests import JOIN_COOKIE, STAFF_COOKIE
 from recordings import evidence
@@ -285,10 +286,6 @@ class SignalingServer:
     async def _on_event(self, event: str, sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
         try:
             ack = await self._dispatch(event, sid, data, extra)
-        except ValidationError as exc:
-            fields = {".".join(str(x) for x in e["loc"]) or "payload": e["msg"] for e in exc.errors()}
-            first = next(iter(fields.items()))
-            ack = error_ack("invalid_payload", f"{first[0]}: {first[1]}", fields)
         except DomainError as exc:
             extra_info = {"retry_after": exc.details["retry_after"]} if "retry_after" in exc.details else {}
             ack = error_ack(exc.code, exc.message, exc.fields, **extra_info)
@@ -315,9 +312,7 @@ class SignalingServer:
             limits.take(spec.limit, now)
         if data is None:
             data = {}
-        if not isinstance(data, dict):
-            return error_ack("invalid_payload", "the payload must be an object")
-        body = spec.schema.model_validate(data)
+        body = inputs.parse(spec.schema, data, "payload")
         if spec.limit_of:
             limits.take(spec.limit_of(body), now)
         return await spec.handler(self, binding, sid, body)

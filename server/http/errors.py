@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp.http import HttpProcessingError  # BadHttpMessage, InvalidHeader, LineTooLong, …
 from pydantic import ValidationError
 
+from server.domain import inputs
 from server.domain.errors import DomainError, RateLimited
 
 log = logging.getLogger("heshi.http")
@@ -43,19 +44,10 @@ def error_body(code: str, message: str, fields: dict[str, str] | None = None) ->
     return {"error": err}
 
 
-def from_pydantic(exc: ValidationError) -> HttpError:
-    fields: dict[str, str] = {}
-    for e in exc.errors():
-        loc = ".".join(str(x) for x in e["loc"]) or "body"
-        fields.setdefault(loc, e["msg"])
-    first = next(iter(fields.items()))
-    return HttpError(422, "invalid_input", f"{first[0]}: {first[1]}", fields)
-
-
 def classify(exc: BaseException) -> tuple[int, str, str, dict[str, str] | None, dict[str, str]]:
     """Map any exception to (status, code, message, fields, extra headers)."""
     if isinstance(exc, ValidationError):
-        exc = from_pydantic(exc)
+        exc = inputs.invalid(exc, "body")
     if isinstance(exc, DomainError):
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else {}
         return exc.http_status, exc.code, exc.message, exc.fields, headers

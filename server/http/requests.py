@@ -7,13 +7,14 @@ import json
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from server.domain import inputs
 from server.domain.access import Principal, PrincipalKind
 from server.domain.errors import Forbidden, Unauthenticated
 from server.services import signin
 
-from .errors import HttpError, from_pydantic
+from .errors import HttpError
 from .keys import CORE
 
 M = TypeVar("M", bound=BaseModel)
@@ -37,38 +38,7 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         raise HttpError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
     except RecursionError:  # a few hundred kilobytes of '[' is valid-looking JSON that json cannot parse
         raise HttpError(400, "invalid_json", "the body is not valid JSON: nested too deeply") from None
-    if not isinstance(data, dict):
-        raise HttpError(422, "invalid_input", "the body must be a JSON object")
-    nul_at = _nul_location(data)
-    if nul_at is not None:
-        # PostgreSQL cannot store U+0000 in text; SQLite can. Refuse it here so both backends agree.
-        raise HttpError(422, "invalid_input", f"{nul_at}: must not contain NUL characters",
-                        {nul_at: "must not contain NUL characters"})
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise from_pydantic(exc) from None
-
-
-def _nul_location(data: Any) -> str | None:
-    """The dotted path of a key or string containing U+0000, or None. Iterative: JSON may be deep."""
-    stack: list[tuple[Any, str]] = [(data, "")]
-    while stack:
-        value, path = stack.pop()
-        if isinstance(value, str):
-            if "\x00" in value:
-                return path or "body"
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                # Keys are echoed in the error: make them printable and encodable (no NUL, no lone surrogates).
-                shown = key.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode()
-                child = f"{path}.{shown}" if path else shown
-                if "\x00" in key:
-                    return child
-                stack.append((item, child))
-        elif isinstance(value, list):
-            stack.extend((item, f"{path}.{i}" if path else str(i)) for i, item in enumerate(value))
-    return None
+    return inputs.parse(model, data, "body")
 
 
 def reject_unusable_url(request: web.Request) -> None:
@@ -80,10 +50,7 @@ def reject_unusable_url(request: web.Request) -> None:
 
 
 def parse_query(request: web.Request, model: type[M]) -> M:
-    try:
-        return model.model_validate(dict(request.query))
-    except ValidationError as exc:
-        raise from_pydantic(exc) from None
+    return inputs.parse(model, dict(request.query), "query")
 
 
 async def staff_session(request: web.Request) -> tuple[Principal, str] | None:

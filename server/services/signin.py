@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.config import Settings
 from server.domain.access import Principal, PrincipalKind
+from server.domain.actors import Actor
 from server.domain.accounts import StaffRole
 from server.domain.errors import InvalidToken, RateLimited, Unauthenticated
 from server.domain.grants import SessionRole

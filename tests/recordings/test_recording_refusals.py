@@ -112,11 +112,11 @@ async def test_only_the_mediator_starts_and_stops_and_answers_are_checked(live, 
     assert again["ok"] is False and again["error"]["code"] == "conflict"
     for bad in ({"consent": "yes"}, {}, {"consent": True, "language": "fr"}, {"consent": True, "extra": 1}):
         ack = await expert.call("recording.consent", bad)
-        assert ack["ok"] is False and ack["error"]["code"] == "invalid_payload", (bad, ack)
+        assert ack["ok"] is False and ack["error"]["code"] == "invalid_input", (bad, ack)
     async with core.db.read() as s:
         assert (await s.execute(select(func.count()).select_from(Recording))).scalar_one() == 1
     assert (await expert.call("recording.consent", {"consent": False}))["ok"]
-    assert (await mediator.call("recording.stop", {"reason": "r" * 201}))["error"]["code"] == "invalid_payload"
+    assert (await mediator.call("recording.stop", {"reason": "r" * 201}))["error"]["code"] == "invalid_input"
     assert (await mediator.call("recording.stop"))["ok"]
     assert (await mediator.call("recording.stop"))["error"]["code"] == "conflict"
 

@@ -88,7 +88,7 @@ async def test_client_events_named_connect_or_disconnect_do_not_reach_the_lifecy
 async def test_a_payload_that_is_not_an_object_is_invalid(live, core, event):
     m, check = await mediator_in_room(live, core)
     for payload in ([1, 2, 3], [], "room.sync", "", 42, 3.5, True, [{"after_seq": 0}]):
-        err = check_error(await m.call(event, payload), "invalid_payload", f"{event} {payload!r}")
+        err = check_error(await m.call(event, payload), "invalid_input", f"{event} {payload!r}")
         assert "object" in err["message"]
         await check.still_usable(f"{event} {payload!r}")
 
@@ -106,7 +106,7 @@ async def test_several_payload_arguments_are_a_bad_request(live, core):
 async def test_an_event_sent_without_a_payload_is_treated_as_an_empty_object(live, core):
     m, check = await mediator_in_room(live, core)
     assert (await m.sio.call("ice.servers", timeout=10)) == {"ok": True, "ice_servers": []}
-    err = check_error(await m.sio.call("room.sync", timeout=10), "invalid_payload", "sync without payload")
+    err = check_error(await m.sio.call("room.sync", timeout=10), "invalid_input", "sync without payload")
     assert "after_seq" in err["fields"]
     await check.still_usable("no payload")
 
@@ -171,7 +171,7 @@ async def test_missing_fields_and_wrong_types_are_invalid_and_name_the_field(liv
     m, check = await mediator_in_room(live, core)
     for event, payload, field in cases:
         what = f"{event} {str(payload)[:80]}"
-        err = check_error(await m.call(event, payload), "invalid_payload", what)
+        err = check_error(await m.call(event, payload), "invalid_input", what)
         assert field in err["fields"], (what, err)
         assert err["message"].startswith(next(iter(err["fields"]))), (what, err)
         await check.still_usable(what)

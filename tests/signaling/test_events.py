@@ -226,7 +226,7 @@ async def test_sync_without_a_room_or_without_a_seat_fails_clearly(live):
     mediator = await live.person("mediator")
     await mediator.join()
     error_of(await applicant.call("room.sync", {"after_seq": 0}), "unknown_participant")
-    error_of(await applicant.call("room.sync", {}), "invalid_payload")
+    error_of(await applicant.call("room.sync", {}), "invalid_input")
 
 
 # ---- lobby.admit ------------------------------------------------------------------------
@@ -324,7 +324,7 @@ async def test_mute_requests_are_refused_from_parties_to_the_lobby_and_of_unknow
     mediator, applicant = people["mediator"], people["applicant"]
     error_of(await applicant.call("moderation.mute", {"pid": mediator.pid}), "forbidden")
     error_of(await mediator.call("moderation.mute", {"pid": respondent.pid}), "unknown_participant")
-    err = error_of(await mediator.call("moderation.mute", {"pid": applicant.pid, "kind": "screen"}), "invalid_payload")
+    err = error_of(await mediator.call("moderation.mute", {"pid": applicant.pid, "kind": "screen"}), "invalid_input")
     assert "kind" in err["fields"]
     assert not respondent.of_type("mute.requested") and not applicant.of_type("mute.requested")
 
@@ -486,7 +486,7 @@ async def test_malformed_spoofed_and_oversized_signals_are_invalid_and_never_rel
         {"to": to, "type": "hangup", "sdp": "v=0"},
     ]
     for payload in bad:
-        error_of(await mediator.call("signal", payload), "invalid_payload")
+        error_of(await mediator.call("signal", payload), "invalid_input")
     spoofed = await mediator.call("signal", bad[5])
     assert "from" in spoofed["error"]["fields"]
     oversized = await mediator.call("signal", bad[6])
@@ -530,7 +530,7 @@ async def test_ice_servers_are_empty_without_configuration_and_take_no_arguments
     applicant = await live.person("applicant")
     await applicant.join()  # even from the lobby
     assert await applicant.call("ice.servers", {}) == {"ok": True, "ice_servers": []}
-    error_of(await applicant.call("ice.servers", {"ttl": 10}), "invalid_payload")
+    error_of(await applicant.call("ice.servers", {"ttl": 10}), "invalid_input")
 
 
 # ---- chat.send --------------------------------------------------------------------------
@@ -595,14 +595,28 @@ async def test_parties_cannot_message_each_other_privately(live):
 async def test_chat_text_must_be_present_not_blank_and_at_most_two_thousand_characters(live):
     people = await admitted(live)
     m = people["mediator"]
-    err = error_of(await m.call("chat.send", {"client_id": "long", "text": "字" * 2001}), "invalid_payload")
+    err = error_of(await m.call("chat.send", {"client_id": "long", "text": "字" * 2001}), "invalid_input")
     assert "text" in err["fields"]
-    error_of(await m.call("chat.send", {"client_id": "blank", "text": "  \n\t "}), "invalid_payload")
-    error_of(await m.call("chat.send", {"client_id": "empty", "text": ""}), "invalid_payload")
-    error_of(await m.call("chat.send", {"client_id": "bad id!", "text": "x"}), "invalid_payload")
-    error_of(await m.call("chat.send", {"client_id": "c" * 65, "text": "x"}), "invalid_payload")
+    error_of(await m.call("chat.send", {"client_id": "blank", "text": "  \n\t "}), "invalid_input")
+    error_of(await m.call("chat.send", {"client_id": "empty", "text": ""}), "invalid_input")
+    error_of(await m.call("chat.send", {"client_id": "bad id!", "text": "x"}), "invalid_input")
+    error_of(await m.call("chat.send", {"client_id": "c" * 65, "text": "x"}), "invalid_input")
     ok = await m.call("chat.send", {"client_id": "max", "text": "字" * 2000})
     assert ok["ok"] and len(ok["message"]["text"]) == 2000
+
+
+async def test_chat_refuses_nul_characters_like_rest_does(live):
+    """PostgreSQL cannot store U+0000: the socket refuses it with REST's code and fields, and the
+    message is neither stored nor relayed."""
+    people = await admitted(live, "applicant")
+    m, a = people["mediator"], people["applicant"]
+    err = error_of(await m.call("chat.send", {"client_id": "nul", "text": "调解\x00协议"}), "invalid_input")
+    assert err["fields"] == {"text": "must not contain NUL characters"}
+    err = error_of(await m.call("chat.send", {"client_id": "nulkey", "text": "x", "a\x00b": 1}), "invalid_input")
+    assert list(err["fields"]) == ["a\\u0000b"]
+    history = await a.call("chat.history", {})
+    assert history["ok"] and all("\x00" not in msg["text"] for msg in history["messages"])
+    assert (await m.call("chat.send", {"client_id": "after", "text": "调解协议"}))["ok"]
 
 
 async def test_observers_read_the_chat_but_cannot_send(live, core):
@@ -670,8 +684,8 @@ async def test_chat_history_is_for_admitted_members_and_checks_its_arguments(liv
     await applicant.join()
     error_of(await applicant.call("chat.history", {}), "not_admitted")
     error_of(await m.call("chat.history", {"before": "00000000-0000-0000-0000-000000000000"}), "not_found")
-    error_of(await m.call("chat.history", {"limit": 0}), "invalid_payload")
-    error_of(await m.call("chat.history", {"limit": 101}), "invalid_payload")
+    error_of(await m.call("chat.history", {"limit": 0}), "invalid_input")
+    error_of(await m.call("chat.history", {"limit": 101}), "invalid_input")
     assert (await m.call("chat.history", {"limit": 100}))["messages"] == []
 
 
