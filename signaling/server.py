@@ -82,6 +82,8 @@ class SignalingServer:
         self.sio = socketio.AsyncServer(async_mode="aiohttp", transports=["websocket"],
                                         cors_allowed_origins=self._origin_allowed, client_manager=manager,
                                         max_http_buffer_size=MAX_MESSAGE_BYTES, logger=False, engineio_logger=False)
+        # engine.io logs each refused origin at ERROR; _origin_allowed has already said it at WARNING.
+        self.sio.eio.logger.addFilter(_REFUSED_ORIGIN_LOGGED)  # one object: adding it again is a no-op
         if store is None:
             if settings.redis_url:
                 from .store.redis import RedisRoomStore
@@ -201,7 +203,16 @@ class SignalingServer:
             return True  # not a browser: cookies (checked at connect) are the credential
         settings = self.core.settings
         own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
-        return origin.rstrip("/") in {own, settings.public_url, *settings.allowed_origins}
+        if origin.rstrip("/") in {own, settings.public_url, *settings.allowed_origins}:
+            return True
+        # Expected (a page on another site, a probe): a warning that names it, not an error.
+        # engine.io asks twice per request (the check, then the CORS headers): say it once.
+        if environ.get("heshi.origin_refused"):
+            return False
+        environ["heshi.origin_refused"] = True
+        log.warning("refused a WebSocket from origin %r (allowed: this host, HESHI_PUBLIC_URL, "
+                    "HESHI_ALLOWED_ORIGINS)", origin[:200])
+        return False
 
     # ---- Outbox -------------------------------------------------------------------------
 
@@ -316,6 +327,14 @@ class SignalingServer:
         if spec.limit_of:
             limits.take(spec.limit_of(body), now)
         return await spec.handler(self, binding, sid, body)
+
+
+class _RefusedOriginLogged(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "is not an accepted origin" not in record.getMessage()
+
+
+_REFUSED_ORIGIN_LOGGED = _RefusedOriginLogged()
 
 
 def _refused(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:

@@ -4,6 +4,7 @@ process carry on — after every bad message the same participant can still chat
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -270,14 +271,22 @@ async def test_an_invitation_for_another_session_and_staff_outside_the_case_are_
     assert (await refusal(another(live, staff=reviewer)))["code"] == "forbidden"
 
 
-async def test_browsers_may_connect_only_from_our_own_origin(live, core):
+async def test_browsers_may_connect_only_from_our_own_origin(live, core, caplog):
     cookie = (await live.person("applicant", connect=False)).cookies[JOIN_COOKIE]
-    for origin in ("http://evil.example", "null", live.base_url.replace("127.0.0.1", "localhost"),
-                   "http://heshi.test.evil.example"):
+    caplog.set_level(logging.INFO)
+    refused = ("http://evil.example", "null", live.base_url.replace("127.0.0.1", "localhost"),
+               "http://heshi.test.evil.example")
+    for origin in refused:
         p = another(live, join=cookie, origin=origin)
         with pytest.raises(socketio.exceptions.ConnectionError):
             await p.connect()
         assert not p.sio.connected, origin
+    # Refused origins are expected: each is logged once, as a warning that names it, never as an error.
+    about_origins = [r for r in caplog.records if "origin" in r.getMessage()]
+    assert [r.levelno for r in about_origins] == [logging.WARNING] * len(refused), \
+        [(r.levelname, r.getMessage()) for r in about_origins]
+    for origin, record in zip(refused, about_origins):
+        assert repr(origin) in record.getMessage()
     for origin in (live.base_url, core.settings.public_url):
         p = another(live, join=cookie, origin=origin)
         await p.connect()
