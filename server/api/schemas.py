@@ -108,7 +108,7 @@ class InvitationIn(Schema):
     party_id: Id | None = None
     account_id: Id | None = None
     display_name: Str100 | None = None
-    direct_entry: bool | None = Field(default=None, description="skip the lobby; default true for mediators only")
+    direct_entry: bool | None = Field(default=None, description="skip the lobby; default true for mediators and experts")
     ttl_hours: int | None = Field(default=None, ge=1, le=24 * 90)
 
 

@@ -50,9 +50,10 @@ ROLE_GRANTS: dict[SessionRole, frozenset[Grant]] = {
     SessionRole.observer: frozenset({Grant.join, Grant.read_chat, Grant.read_minutes}),
 }
 
-# Roles that wait in the lobby unless their invitation allows direct entry.
+# Roles that wait in the lobby unless their invitation allows direct entry. Experts are not
+# among them: they are vetted staff the mediator chose, and enter directly unless told otherwise.
 LOBBY_BY_DEFAULT = frozenset({SessionRole.applicant, SessionRole.respondent, SessionRole.agent,
-                              SessionRole.observer, SessionRole.expert})
+                              SessionRole.observer})
 
 PARTY_ROLES = frozenset({SessionRole.applicant, SessionRole.respondent, SessionRole.agent})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Awaitable, Callable, cast
 from urllib.parse import quote
 
 from aiohttp import web
@@ -33,6 +33,9 @@ LOGIN_CSRF_COOKIE = "heshi_login_csrf"
 JOIN_CSRF_COOKIE = "heshi_join_csrf"
 _CSRF_TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")  # secrets.token_urlsafe(24)
 PARTY_ROWS = 4
+# The invitation form's "how they enter": the role's default (experts and mediators directly,
+# everyone else through the lobby), or either way explicitly.
+ENTRY_CHOICES: dict[str, bool | None] = {"default": None, "direct": True, "lobby": False}
 
 
 # A local path: one slash, then no slash or backslash; no whitespace or control characters
@@ -300,10 +303,16 @@ async def case_detail(request: web.Request) -> web.StreamResponse:
     return await _case_page(request, principal, csrf, request.match_info["case_id"])
 
 
-async def _form_action(request: web.Request, case_id: str, action: Any) -> web.StreamResponse:
-    """Run a case-page form action; on a user error show the case page again with the message."""
+async def _form_action(request: web.Request, case_id: str | Callable[[Principal], Awaitable[str]],
+                       action: Any) -> web.StreamResponse:
+    """Run a case-page form action; on a user error show the case page again with the message.
+
+    Who is asking is settled first: `case_id` may be a lookup that runs only after that, so
+    nobody learns from the answer whether a session exists without signing in."""
     principal, form = await form_staff(request)
     _, csrf = await page_staff(request)
+    if not isinstance(case_id, str):
+        case_id = await case_id(principal)
     try:
         await action(principal, form)
     except (ValidationFailed, DomainError) as exc:
@@ -343,19 +352,25 @@ async def session_schedule(request: web.Request) -> web.StreamResponse:
 
 async def invitation_issue(request: web.Request) -> web.StreamResponse:
     core = request.app[CORE]
-    session = await sessions.load_session(core, request.match_info["session_id"])
+    session_id = request.match_info["session_id"]
+
+    async def case_of(p: Principal) -> str:
+        return (await sessions.get_session(core, p, session_id)).case_id
 
     async def act(p: Principal, form: MultiDictProxy[str]) -> None:
         role = str(form.get("role", ""))
         if role not in SessionRole.__members__:
             raise ValidationFailed("choose a role", fields={"role": "required"})
-        await invitations.issue(core, p, session.id, role=SessionRole(role),
+        entry = str(form.get("entry", "default"))
+        if entry not in ENTRY_CHOICES:
+            raise ValidationFailed("choose how they enter", fields={"entry": "required"})
+        await invitations.issue(core, p, session_id, role=SessionRole(role),
                                 party_id=str(form.get("party_id", "")) or None,
                                 account_id=str(form.get("account_id", "")) or None,
                                 display_name=str(form.get("display_name", ""))[:100] or None,
-                                direct_entry=True if form.get("direct_entry") else None)
+                                direct_entry=ENTRY_CHOICES[entry])
 
-    return await _form_action(request, session.case_id, act)
+    return await _form_action(request, case_of, act)
 
 
 async def invitation_revoke(request: web.Request) -> web.StreamResponse:

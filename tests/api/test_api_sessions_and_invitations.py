@@ -7,6 +7,7 @@ from datetime import timedelta, timezone
 
 from yarl import URL
 
+from tests.pages.helpers import enter_link
 from tests.api.conftest import (HTML_INJECTION, SQL_INJECTION, V1, Caller, account_id, case_body, db_state,
                                 expect_error, invitation_ids, parse_time, party_ids)
 
@@ -81,7 +82,7 @@ async def test_an_invitation_can_be_issued_for_every_session_role(mediator: Call
         "applicant": ({"role": "applicant", "party_id": parties["applicant"]}, "李秀英", False),
         "respondent": ({"role": "respondent", "party_id": parties["respondent"]}, "清水镇卫生院", False),
         "agent": ({"role": "agent", "party_id": parties["respondent"]}, "赵院长", False),  # the agent on file
-        "expert": ({"role": "expert", "account_id": expert_account, "direct_entry": True}, "陈敏医生", True),
+        "expert": ({"role": "expert", "account_id": expert_account}, "陈敏医生", True),  # vetted staff: direct by default
         "observer": ({"role": "observer", "display_name": "村委会主任", "ttl_hours": 2}, "村委会主任", False),
     }
     before = len((await mediator.ok("GET", f"{V1}/cases/{world.demo.case_id}/invitations"))["invitations"])
@@ -105,6 +106,11 @@ async def test_an_invitation_can_be_issued_for_every_session_role(mediator: Call
     events = (await mediator.ok("GET", f"{V1}/cases/{world.demo.case_id}/events"))["events"][-len(bodies):]
     assert [e["kind"] for e in events] == ["invitation.issued"] * len(bodies)
     assert [e["data"]["role"] for e in events] == list(bodies)
+    # Either default can be overridden.
+    assert (await _issue(mediator, session_id, {"role": "expert", "account_id": expert_account,
+                                                 "direct_entry": False}))["direct_entry"] is False
+    assert (await _issue(mediator, session_id, {"role": "applicant", "party_id": parties["applicant"],
+                                                 "direct_entry": True}))["direct_entry"] is True
     assert [e["data"]["invitation_id"] for e in events] == [i["id"] for i in issued.values()]
 
 
@@ -208,7 +214,7 @@ async def test_a_revoked_or_expired_invitation_has_no_qr_code(mediator: Caller, 
 
 async def test_an_invitation_link_carries_a_token_that_opens_the_session(client, mediator: Caller, world):
     inv = await _issue(mediator, world.demo.session_id, {"role": "observer", "display_name": "人民陪审员"})
-    resp = await client.post(URL(inv["link"]).path, allow_redirects=False)  # the link page's form
+    resp = await enter_link(client, URL(inv["link"]).path, allow_redirects=False)  # the link page's form
     assert resp.status == 302
     assert resp.headers["Location"] == f"/s/{world.demo.session_id}"
 

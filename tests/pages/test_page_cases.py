@@ -267,6 +267,39 @@ async def test_the_invitation_form_issues_a_link_and_needs_the_csrf_token(client
     assert resp.status == 422
     assert "请选择被邀请的当事人" in await resp.text()
     assert await count(core, Invitation) == before + 1
+    # How they enter: the role's default, or either way explicitly; anything else is refused.
+    expert = str(world.principals["demo-expert"].account_id)
+    async with core.db.read() as s:
+        seen = set((await s.execute(select(Invitation.id))).scalars())
+    for entry, direct in (("default", True), ("lobby", False), ("direct", True)):
+        resp = await client.post(url, data={"csrf_token": csrf, "role": "expert", "account_id": expert,
+                                            "entry": entry}, allow_redirects=False)
+        assert resp.status == 302, entry
+        async with core.db.read() as s:
+            newest = (await s.execute(select(Invitation).where(Invitation.id.not_in(seen)))).scalar_one()
+        seen.add(newest.id)
+        assert (newest.role, newest.direct_entry) == ("expert", direct), entry
+    resp = await client.post(url, data={"csrf_token": csrf, "role": "expert", "account_id": expert,
+                                        "entry": "maybe"}, allow_redirects=False)
+    assert resp.status == 422
+    assert await count(core, Invitation) == before + 4
+
+
+async def test_the_invitation_form_says_nothing_about_sessions_to_strangers(client, core, world, staff_client):
+    """Who is asking is settled before the session is looked up: without signing in, a real
+    session and a made-up one get the same answer."""
+    form = {"role": "observer", "display_name": "旁听"}
+    real = await client.post(f"/sessions/{world.demo.session_id}/invitations", data=form, allow_redirects=False)
+    made_up = await client.post("/sessions/00000000-0000-4000-8000-000000000000/invitations", data=form,
+                                allow_redirects=False)
+    assert real.status == made_up.status == 302
+    assert real.headers["Location"].startswith("/login?") and made_up.headers["Location"].startswith("/login?")
+    # Signed in, a session outside one's cases is simply not found, like a made-up one.
+    csrf = await staff_client("other-mediator")
+    for session_id in (world.demo.session_id, "00000000-0000-4000-8000-000000000000"):
+        resp = await client.post(f"/sessions/{session_id}/invitations", data={**form, "csrf_token": csrf},
+                                 allow_redirects=False)
+        assert resp.status == 404, session_id
 
 
 async def test_the_revoke_form_withdraws_a_link_and_needs_the_csrf_token(client, core, world, staff_client):
