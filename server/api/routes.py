@@ -7,7 +7,7 @@ The table carries what the OpenAPI document needs; see openapi.py.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Awaitable, Callable
 
@@ -162,8 +162,9 @@ async def add_party(request: web.Request) -> web.StreamResponse:
 
 async def case_events(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
-    rows = await cases.case_events(request.app[CORE], p, request.match_info["case_id"])
-    return json_response({"events": [event_view(e, readable=readable) for e, readable in rows]})
+    log = await cases.case_events(request.app[CORE], p, request.match_info["case_id"])
+    return json_response({"events": [event_view(e, readable=readable) for e, readable in log.entries],
+                          "chain": asdict(log.chain)})
 
 
 async def list_sessions(request: web.Request) -> web.StreamResponse:

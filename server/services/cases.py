@@ -237,7 +237,7 @@ async def add_party(core: Core, p: Principal, case_id: str, party: PartyInput) -
     return row
 
 
-async def case_events(core: Core, p: Principal, case_id: str) -> list[tuple[CaseEvent, bool]]:
+async def case_events(core: Core, p: Principal, case_id: str) -> CaseLog:
     """The case's whole log in order, each entry with whether this caller may read it. Entries
     they may not read are still returned (the edge serves them redacted), so the chain verifies."""
     access = await case_access(core, p, case_id)
@@ -247,4 +247,13 @@ async def case_events(core: Core, p: Principal, case_id: str) -> list[tuple[Case
     async with core.db.read() as s:
         rows = list((await s.execute(select(CaseEvent).where(CaseEvent.case_id == case_id)
                                      .order_by(CaseEvent.seq))).scalars())
-    return [(e, reader.may_read(e.kind, e.session_id, e.actor, e.data)) for e in rows]
+    return CaseLog([(e, reader.may_read(e.kind, e.session_id, e.actor, e.data)) for e in rows],
+                   eventlog.check_chain(rows))
+
+
+@dataclass(frozen=True)
+class CaseLog:
+    """A case's log as one viewer gets it: (entry, readable) in order, and the whole chain's check."""
+
+    entries: list[tuple[CaseEvent, bool]]
+    chain: eventlog.ChainCheck

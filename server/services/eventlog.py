@@ -10,7 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -74,6 +74,11 @@ async def verify(s: AsyncSession, case_id: str) -> ChainCheck:
     """Recompute every hash of a case's log; name the first entry that does not match."""
     rows = (await s.execute(select(CaseEvent).where(CaseEvent.case_id == case_id)
                             .order_by(CaseEvent.seq))).scalars().all()
+    return check_chain(rows)
+
+
+def check_chain(rows: Sequence[CaseEvent]) -> ChainCheck:
+    """Check a case's whole log, given in `seq` order."""
     prev = GENESIS
     for i, ev in enumerate(rows, start=1):
         if ev.seq != i:

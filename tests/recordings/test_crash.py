@@ -25,7 +25,7 @@ from server.services.core import Core
 from server.storage.models import CaseEvent, Recording, RecordingSegment
 from tests.recordings.media import PatternVideoTrack, SineAudioTrack
 from tests.recordings.sender import send_to_recorder
-from tests.signaling.harness import Participant, join_cookie
+from tests.signaling.harness import Participant, join_cookie, staff_http
 from tests.support.services import free_port
 from tests.support.waiting import wait_for
 
@@ -84,6 +84,18 @@ async def people(base: str, demo: dict[str, Any]) -> tuple[Participant, Particip
 async def record_some(mediator: Participant, expert: Participant, frames: int) -> list[Any]:
     tracks = [(PatternVideoTrack(frames), SineAudioTrack(frames * 5 // 3)) for _ in range(2)]
     return [await send_to_recorder(p, *t) for p, t in zip((mediator, expert), tracks)]
+
+
+async def recording_seen_by_staff(base: str, demo: dict[str, Any]) -> dict[str, Any]:
+    """`GET /api/v1/sessions/{id}/recording` as the demo mediator."""
+    mediator = next(a for a in demo["accounts"] if a["username"] == "demo-mediator")
+    http = await staff_http(base, mediator["username"], mediator["password"])
+    try:
+        async with http.get(f"{base}/api/v1/sessions/{demo['session_id']}/recording") as resp:
+            assert resp.status == 200, await resp.text()
+            return await resp.json()
+    finally:
+        await http.close()
 
 
 def demo_data(data_dir: Path, port: int) -> dict[str, Any]:
@@ -151,8 +163,17 @@ async def test_kill_9_mid_recording_keeps_every_finished_segment_and_the_log_con
             assert hashlib.sha256((data_dir / seg.path).read_bytes()).hexdigest() == seg.sha256
         before = {s.path for s in logged_segments}
 
-        # Back up: the run shows as interrupted, and resumes in new files when people return.
+        # Back up: before anyone returns, the run already shows as interrupted (issue 9, item 14),
+        # with a log entry naming the restart; it resumes in new files when people return.
         node = start(data_dir, port, log)
+        run = await recording_seen_by_staff(base, demo)
+        assert [r["status"] for r in run["runs"]] == ["interrupted"], run["runs"]
+
+        async def interruption(core: Core) -> list[tuple[str, str]]:
+            async with core.db.read() as s:
+                return [(e.actor, e.data.get("recording_id")) for e in (await s.execute(
+                    select(CaseEvent).where(CaseEvent.kind == "recording.interrupted"))).scalars()]
+        assert await with_core(data_dir, interruption) == [("system:node-restart", run["runs"][0]["id"])]
         mediator, expert = await people(base, demo)
         resumed = await expert.wait_event("recording.updated", timeout=30, state="on", recorder_ready=True)
         assert resumed["data"]["interrupted"] is True

@@ -64,7 +64,7 @@ async def check(core: Core, case_id: str) -> ChainCheck:
 
 
 async def test_each_change_to_a_case_appends_one_entry_in_order(core: Core, logged: Logged) -> None:
-    events = [e for e, _ in await cases.case_events(core, logged.mediator, logged.case_id)]
+    events = [e for e, _ in (await cases.case_events(core, logged.mediator, logged.case_id)).entries]
     assert [e.kind for e in events] == KINDS
     assert [e.seq for e in events] == [1, 2, 3, 4, 5, 6]
     assert {e.actor for e in events} == {f"account:{logged.mediator.account_id}"}
@@ -76,7 +76,7 @@ async def test_each_change_to_a_case_appends_one_entry_in_order(core: Core, logg
 
 async def test_each_entry_carries_the_hash_of_the_one_before_and_an_untouched_log_verifies(
         core: Core, logged: Logged) -> None:
-    events = [e for e, _ in await cases.case_events(core, logged.mediator, logged.case_id)]
+    events = [e for e, _ in (await cases.case_events(core, logged.mediator, logged.case_id)).entries]
     assert events[0].prev_hash == GENESIS
     for before, after in zip(events, events[1:]):
         assert after.prev_hash == before.hash
