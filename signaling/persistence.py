@@ -12,6 +12,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from server.domain.actors import Actor
+from server.domain.clock import wire_time
 from server.domain.errors import InvalidTransition, NotFound
 from server.domain.sessions import SessionStatus
 from server.services import eventlog, sessions
@@ -32,7 +33,7 @@ async def record(core: Core, case_id: str, session_id: str, kind: str, actor: Ac
 def message_view(m: ChatMessage) -> dict[str, Any]:
     return {"id": m.id, "client_id": m.client_id, "from": {"pid": m.sender_pid, "name": m.sender_name,
                                                           "role": m.sender_role},
-            "to": m.recipient_pid, "text": m.text, "at": m.at.isoformat()}
+            "to": m.recipient_pid, "text": m.text, "at": wire_time(m.at)}
 
 
 async def save_chat(core: Core, b: Binding, client_id: str, text: str, to: str | None) -> tuple[dict[str, Any], bool]:

@@ -14,6 +14,7 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from server.domain.clock import wire_time
 from server.domain.errors import Conflict, DomainError, Forbidden, NotFound
 from server.domain.grants import Grant, SessionRole, ensure_grant, has_grant
 
@@ -120,7 +121,7 @@ class RoomEvent:
     pseqs: dict[str, int] = field(default_factory=dict)
 
     def wire(self) -> dict[str, Any]:
-        return {"seq": self.seq, "type": self.type, "data": self.data, "at": self.at}
+        return {"seq": self.seq, "type": self.type, "data": self.data, "at": wire_time(self.at)}
 
     def wire_for(self, pid: str) -> dict[str, Any]:
         return {**self.wire(), "pseq": self.pseqs.get(pid, 0)}
@@ -597,6 +598,11 @@ class Room:
         return cls(room_id=d["room_id"], case_id=d["case_id"], max_publishers=d["max_publishers"], seq=d["seq"],
                    seats=seats, refused=dict(d["refused"]), ended=d["ended"], empty_since=d["empty_since"],
                    recording=recording)
+
+
+def event_to_dict(e: RoomEvent) -> dict[str, Any]:
+    """An event as kept in shared room state (not as sent: `at` stays POSIX seconds here)."""
+    return {"seq": e.seq, "type": e.type, "data": e.data, "at": e.at, "audience": e.audience, "pseqs": e.pseqs}
 
 
 def event_from_dict(d: dict[str, Any]) -> RoomEvent:

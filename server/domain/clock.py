@@ -11,6 +11,15 @@ from zoneinfo import ZoneInfo
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
+def wire_time(at: datetime | float) -> str:
+    """A moment as every timestamp on the wire (the session protocol, the case log) is written:
+    ISO 8601 in UTC, always with six digits of microseconds and `+00:00`, e.g.
+    `2026-12-05T09:15:05.000000+00:00`. Fixed width, so the strings also sort in time order."""
+    if not isinstance(at, datetime):
+        at = datetime.fromtimestamp(at, timezone.utc)
+    return at.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 

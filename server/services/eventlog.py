@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Sequence
 
 from sqlalchemy import select
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.actors import Actor
 from server.domain.caselog import check_entry_kind
+from server.domain.clock import wire_time
 from server.storage.models import Case, CaseEvent
 
 GENESIS = "0" * 64
@@ -32,8 +33,8 @@ def canonical(case_id: str, seq: int, at: datetime, kind: str, actor: str, sessi
 
 def entry_time(at: datetime) -> str:
     """An entry's time as hashed and as served: UTC, always with microseconds, e.g.
-    `2026-12-05T09:15:05.000000+00:00`."""
-    return at.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    `2026-12-05T09:15:05.000000+00:00` (the protocol's one timestamp form)."""
+    return wire_time(at)
 
 
 def entry_hash(*args: Any) -> str:

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
 
-from ..room import Room, RoomEvent, event_from_dict
+from ..room import Room, RoomEvent, event_from_dict, event_to_dict
 from .keys import Keys
 from .base import EVENT_BUFFER, Mutation, StoreUnavailable
 
@@ -58,7 +58,7 @@ class RedisRoomStore:
                         events, room.outbox = room.outbox, []
                         pipe.set(state_key, _dumps(room.to_dict()), ex=ROOM_TTL_SECONDS)
                         if events:
-                            pipe.rpush(events_key, *[_dumps({**e.wire(), "audience": e.audience, "pseqs": e.pseqs}) for e in events])
+                            pipe.rpush(events_key, *[_dumps(event_to_dict(e)) for e in events])
                             pipe.ltrim(events_key, -EVENT_BUFFER, -1)
                         pipe.expire(events_key, ROOM_TTL_SECONDS)
                         pipe.sadd(self.keys.rooms, room_id)

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -641,12 +642,34 @@ async def test_a_burst_of_chat_is_rate_limited_and_allowed_again_a_moment_later(
         err = error_of(a, "rate_limited")
         assert err["retry_after"] >= 1
     assert [e["code"] for e in m.errors] == ["rate_limited", "rate_limited"]
+    # retry_after: whole seconds, in the ack's error object and in the `error` event alike.
+    assert [e["retry_after"] for e in m.errors] == [a["error"]["retry_after"] for a in acks[10:]]
+    assert all(type(a["error"]["retry_after"]) is int for a in acks[10:])
     core.clock.advance(seconds=acks[11]["error"]["retry_after"])
     retried = await m.call("chat.send", {"client_id": "b10", "text": "消息10"})
     assert retried["ok"] and retried["duplicate"] is False  # the refused message had not been stored
     error_of(await m.call("chat.send", {"client_id": "b11", "text": "消息11"}), "rate_limited")  # one a second
     core.clock.advance(seconds=1)
     assert (await m.call("chat.send", {"client_id": "b11", "text": "消息11"}))["ok"]
+
+
+async def test_every_timestamp_in_the_protocol_is_iso_utc_with_microseconds(live, core):
+    """One form for room events and chat alike (docs/protocol.md, "Identifiers and times"),
+    also when the time falls on a whole second."""
+    core.clock.set(core.clock.now().replace(microsecond=0))
+    people = await admitted(live, "applicant")
+    m, a = people["mediator"], people["applicant"]
+    sent = (await m.call("chat.send", {"client_id": "t1", "text": "时间"}))["message"]
+    core.clock.advance(microseconds=250)
+    private = (await a.call("chat.send", {"client_id": "t2", "text": "私信", "to": m.pid}))["message"]
+    assert private["to"] == m.pid and sent["to"] is None
+    stamps = [sent["at"], private["at"], *(e["at"] for e in m.events + a.events)]
+    stamps += [msg["at"] for msg in (await a.call("chat.history", {}))["messages"]]
+    stamps += [e["at"] for e in (await a.call("room.sync", {"after_seq": 0}))["events"]]
+    form = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
+    assert stamps and all(isinstance(t, str) and form.match(t) for t in stamps), stamps
+    assert sent["at"] == core.clock.now().replace(microsecond=0).isoformat(timespec="microseconds")
+    assert private["at"].endswith(".000250+00:00")
 
 
 # ---- chat.history -----------------------------------------------------------------------
