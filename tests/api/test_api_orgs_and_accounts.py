@@ -8,16 +8,33 @@ from tests.api.conftest import (HTML_INJECTION, SQL_INJECTION, V1, Caller, SignI
                                 org_id)
 
 
-async def test_any_staff_member_lists_the_whole_org_tree_in_path_order(sign_in: SignIn, world):
-    for username in ("demo-admin", "demo-expert", "other-reviewer"):
+async def test_an_admin_lists_the_whole_org_tree_in_path_order(admin: Caller):
+    orgs = (await admin.ok("GET", f"{V1}/orgs"))["orgs"]
+    codes = [o["code"] for o in orgs]
+    assert {"DEMO", "DEMO-QS", "DEMO-QS-TH", "DEMO-YT", "OTHER", "OTHER-T"} <= set(codes)
+    by_code = {o["code"]: o for o in orgs}
+    assert by_code["DEMO-QS"]["parent_id"] == by_code["DEMO"]["id"]
+    assert by_code["DEMO"]["parent_id"] is None
+    assert codes.index("DEMO") < codes.index("DEMO-QS") < codes.index("DEMO-QS-TH")
+
+
+async def test_other_staff_list_and_read_only_the_orgs_of_their_own_subtree(sign_in: SignIn, core):
+    """Orgs are scoped like cases (issue 9, item 3): another district's org tree is not theirs
+    to list, and reading one of its orgs by id looks like reading one that does not exist."""
+    seen = {"demo-mediator": {"DEMO-QS", "DEMO-QS-TH"}, "demo-expert": {"DEMO-YT"},
+            "demo-reviewer": {"DEMO", "DEMO-QS", "DEMO-QS-TH", "DEMO-YT"}, "other-reviewer": {"OTHER", "OTHER-T"}}
+    all_codes = set().union(*seen.values())
+    for username, codes in seen.items():
         caller = await sign_in(username)
-        orgs = (await caller.ok("GET", f"{V1}/orgs"))["orgs"]
-        codes = [o["code"] for o in orgs]
-        assert {"DEMO", "DEMO-QS", "DEMO-QS-TH", "DEMO-YT", "OTHER", "OTHER-T"} <= set(codes)
-        by_code = {o["code"]: o for o in orgs}
-        assert by_code["DEMO-QS"]["parent_id"] == by_code["DEMO"]["id"]
-        assert by_code["DEMO"]["parent_id"] is None
-        assert codes.index("DEMO") < codes.index("DEMO-QS") < codes.index("DEMO-QS-TH")
+        listed = {o["code"] for o in (await caller.ok("GET", f"{V1}/orgs"))["orgs"]} & all_codes
+        assert listed == codes, username
+        for code in all_codes:
+            resp = await caller.get(f"{V1}/orgs/{await org_id(core, code)}")
+            if code in codes:
+                assert resp.status == 200, (username, code)
+            else:
+                hidden = await expect_error(resp, 404, "not_found")
+                assert hidden == await expect_error(await caller.get(f"{V1}/orgs/{uuid.uuid4()}"), 404, "not_found")
 
 
 async def test_an_admin_creates_an_org_under_a_parent_and_reads_it_back(admin: Caller, core):

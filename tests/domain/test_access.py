@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from server.domain.access import (CaseScope, InvitedAccount, Principal, PrincipalKind, can_manage_case, can_view_case,
-                                  ensure_can_create_case_in, ensure_manage_case, ensure_staff,
-                                  ensure_staff_role, ensure_view_case)
+from server.domain.access import (CaseScope, InvitedAccount, Principal, PrincipalKind, can_manage_case,
+                                  can_see_join_links, can_see_org, can_view_case, can_view_recordings,
+                                  ensure_can_create_case_in, ensure_control_recording, ensure_manage_case,
+                                  ensure_see_org, ensure_staff, ensure_staff_role, ensure_view_case,
+                                  ensure_view_recordings)
 from server.domain.accounts import StaffRole
 from server.domain.errors import Forbidden, NotFound
 from server.domain.grants import SessionRole
@@ -175,3 +177,54 @@ def test_an_admin_creates_cases_anywhere_and_other_roles_nowhere() -> None:
             ensure_can_create_case_in(staff(role, TOWN), TOWN)
     with pytest.raises(Forbidden):
         ensure_can_create_case_in(holder(), TOWN)
+
+
+# ---- recordings, join links and orgs: one guard each (issue 9, item 5) ---------------------
+
+def test_recordings_are_for_the_cases_mediators_its_reviewers_and_admins_never_invited_experts() -> None:
+    scope = case(TOWN, mediator_id="med", invited=frozenset({"exp"}))
+    readers = {"admin": staff(StaffRole.admin, OTHER_DISTRICT), "mediator of the org": staff(StaffRole.mediator, TOWN),
+               "assigned mediator": staff(StaffRole.mediator, OTHER_TOWN, "med"),
+               "reviewer above": staff(StaffRole.reviewer, DISTRICT)}
+    others = {"invited expert": staff(StaffRole.expert, OTHER_DISTRICT, "exp"),
+              "reviewer elsewhere": staff(StaffRole.reviewer, OTHER_DISTRICT),
+              "reviewer of a look-alike path": staff(StaffRole.reviewer, T1_LOOKALIKE),
+              "mediator next door": staff(StaffRole.mediator, OTHER_TOWN), "party": holder()}
+    for name, p in readers.items():
+        assert can_view_recordings(p, scope), name
+        assert passes(ensure_view_recordings, p, scope), name
+    for name, p in others.items():
+        assert not can_view_recordings(p, scope), name
+    with pytest.raises(Forbidden):  # reads the case, so it learns the recordings exist but may not see them
+        ensure_view_recordings(others["invited expert"], scope)
+    with pytest.raises(NotFound):  # cannot see the case at all
+        ensure_view_recordings(others["reviewer elsewhere"], scope)
+
+
+def test_only_who_manages_the_case_controls_its_recording_or_sees_its_join_links() -> None:
+    scope = case(TOWN, mediator_id="med", invited=frozenset({"exp"}))
+    for p in (staff(StaffRole.admin, OTHER_DISTRICT), staff(StaffRole.mediator, TOWN),
+              staff(StaffRole.mediator, OTHER_TOWN, "med")):
+        assert can_see_join_links(p, scope)
+        assert passes(ensure_control_recording, p, scope)
+    for p in (staff(StaffRole.reviewer, DISTRICT), staff(StaffRole.expert, OTHER_DISTRICT, "exp")):
+        assert not can_see_join_links(p, scope)
+        with pytest.raises(Forbidden):
+            ensure_control_recording(p, scope)
+    with pytest.raises(NotFound):
+        ensure_control_recording(staff(StaffRole.mediator, OTHER_TOWN), scope)
+    assert not can_see_join_links(holder(SessionRole.mediator), scope)
+
+
+def test_orgs_are_seen_like_cases_own_subtree_and_everything_for_admins() -> None:
+    assert can_see_org(staff(StaffRole.admin, OTHER_DISTRICT), VILLAGE)
+    reviewer = staff(StaffRole.reviewer, DISTRICT)
+    assert can_see_org(reviewer, DISTRICT) and can_see_org(reviewer, VILLAGE) and can_see_org(reviewer, OTHER_TOWN)
+    assert not can_see_org(reviewer, OTHER_DISTRICT)
+    mediator = staff(StaffRole.mediator, TOWN)
+    assert can_see_org(mediator, TOWN) and can_see_org(mediator, VILLAGE)
+    assert not can_see_org(mediator, DISTRICT) and not can_see_org(mediator, T1_LOOKALIKE)
+    assert not can_see_org(holder(), TOWN)
+    with pytest.raises(NotFound):
+        ensure_see_org(mediator, OTHER_TOWN)
+    assert passes(ensure_see_org, mediator, VILLAGE)
