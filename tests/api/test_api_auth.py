@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from argon2 import PasswordHasher
-
-from server.auth.passwords import Passwords
 from tests.api.conftest import V1, Caller, SignIn, cookie_value, db_state, expect_error, raw_request
+from tests.services.builders import SlowVerify
 
 
 async def test_signing_in_returns_the_account_and_a_csrf_token_and_sets_an_httponly_cookie(client, world):
@@ -202,17 +200,6 @@ async def test_a_successful_sign_in_clears_the_earlier_failures_of_that_username
     for _ in range(4):
         await client.post(f"{V1}/auth/login", json={**right, "password": "wrong-password"})
     assert (await client.post(f"{V1}/auth/login", json=right)).status == 200
-
-
-class SlowVerify(Passwords):
-    """Argon2id at its lowest cost, but every check takes 50 ms, so that concurrent sign-ins overlap."""
-
-    def __init__(self) -> None:
-        super().__init__(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-    async def verify(self, stored_hash: str | None, password: str) -> bool:
-        await asyncio.sleep(0.05)
-        return await super().verify(stored_hash, password)
 
 
 async def test_twelve_concurrent_wrong_passwords_get_five_401s_and_seven_429s(client, world, core):

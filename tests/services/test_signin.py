@@ -19,7 +19,7 @@ from server.services.core import Core
 from server.services.signin import ADDRESS_FACTOR, USER_DELAY_CAP_SECONDS, USER_FACTOR
 from server.storage.models import Account, LoginFailure
 
-from .builders import PASSWORD, make_org, make_staff, use_quick_hashing
+from .builders import PASSWORD, SlowVerify, make_org, make_staff, use_quick_hashing
 
 ADDRESS = "203.0.113.7"
 
@@ -55,17 +55,6 @@ async def staff(core: Core) -> str:
     org = await make_org(core, "SI", level=OrgLevel.town)
     await make_staff(core, "wang.jg", StaffRole.mediator, org)
     return "wang.jg"
-
-
-class SlowVerify(Passwords):
-    """Argon2id at its lowest cost, but every check takes 50 ms, so that concurrent sign-ins overlap."""
-
-    def __init__(self) -> None:
-        super().__init__(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-    async def verify(self, stored_hash: str | None, password: str) -> bool:
-        await asyncio.sleep(0.05)
-        return await super().verify(stored_hash, password)
 
 
 class HeldVerify(Passwords):
