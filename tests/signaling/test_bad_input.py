@@ -223,10 +223,26 @@ async def test_connecting_without_a_proper_session_id_is_invalid_input(live, cor
     assert (await ok.join())["ok"]
 
 
-async def test_connecting_to_an_unknown_session_is_not_found(live):
+async def test_nobody_learns_from_a_refusal_whether_a_session_exists(live):
+    """Who is asking is settled before the session is looked up (issue 9, item 4): a real
+    session and a made-up one get the same refusal, whoever asks; only a malformed id is
+    refused as such, for everyone alike."""
+    made_up = "00000000-0000-4000-8000-000000000000"
+    real, other = live.session_id, live.world.other_session_id
+    for sid in ("nope", "'; drop table sessions; --", "会话", made_up[:-1]):
+        assert (await refusal(another(live), {"session_id": sid}))["code"] == "invalid_input", sid
+    # Nobody signed in: unauthenticated, real or not.
+    assert [(await refusal(another(live), {"session_id": sid})) for sid in (real, made_up, other)] == \
+        [await refusal(another(live), {"session_id": real})] * 3
+    # A link for one session: any other session id, real or not, is simply not theirs.
     cookie = (await live.person("applicant", connect=False)).cookies[JOIN_COOKIE]
-    for sid in ("00000000-0000-0000-0000-000000000000", "nope", "'; drop table sessions; --", "会话"):
-        assert (await refusal(another(live, join=cookie), {"session_id": sid}))["code"] == "not_found", sid
+    assert {(await refusal(another(live, join=cookie), {"session_id": sid}))["code"]
+            for sid in (made_up, other)} == {"forbidden"}
+    # Staff: a session outside their cases looks like one that does not exist.
+    outsider = await staff_cookie(live.base_url, "other-mediator", live.world.passwords["other-mediator"])
+    hidden = await refusal(another(live, staff=outsider), {"session_id": real})
+    missing = await refusal(another(live, staff=outsider), {"session_id": made_up})
+    assert hidden == missing and hidden["code"] == "not_found"
 
 
 async def test_connecting_without_a_cookie_or_with_a_forged_one_is_unauthenticated(live):
@@ -253,9 +269,9 @@ async def test_an_expired_invitation_no_longer_connects(live, core):
 async def test_a_revoked_invitation_no_longer_connects(live, core):
     applicant = await live.person("applicant", connect=False)
     invitation_id = None
-    for inv in await invitations.list_for_case(core, live.world.principals["demo-mediator"], live.world.demo.case_id):
-        if inv.role == "applicant":
-            invitation_id = inv.id
+    for listed in await invitations.list_for_case(core, live.world.principals["demo-mediator"], live.world.demo.case_id):
+        if listed.invitation.role == "applicant":
+            invitation_id = listed.invitation.id
     assert invitation_id is not None
     await invitations.revoke(core, live.world.principals["demo-mediator"], invitation_id, "发错了人")
     assert (await refusal(another(live, join=applicant.cookies[JOIN_COOKIE])))["code"] == "unauthenticated"
