@@ -40,6 +40,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
             "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
 OTHER_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# A recording opened in its own tab is a media document: the browser's player must load the
+# file itself (with `media-src 'none'` it waits forever), and nothing else.
+MEDIA_CSP = "default-src 'none'; media-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -53,8 +56,9 @@ def add_security_headers(response: web.StreamResponse) -> None:
     """Set the security headers a handler has not set itself."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    response.headers.setdefault("Content-Security-Policy",
-                                PAGE_CSP if response.content_type == "text/html" else OTHER_CSP)
+    ctype = response.content_type
+    response.headers.setdefault("Content-Security-Policy", PAGE_CSP if ctype == "text/html" else
+                                MEDIA_CSP if ctype.startswith(("video/", "audio/")) else OTHER_CSP)
 
 
 @web.middleware

@@ -19,7 +19,9 @@ PLAYBACK = """async () => {
   const v = document.querySelector("video");
   if (!v) return null;
   v.muted = true;
-  try { await v.play(); } catch (e) { return {error: String(e)}; }
+  // A player that cannot load the file (a CSP without media-src, say) never settles play().
+  const stuck = new Promise((_, reject) => setTimeout(() => reject(new Error("play() did not settle in 15 s")), 15000));
+  try { await Promise.race([v.play(), stuck]); } catch (e) { return {error: String(e)}; }
   const t0 = v.currentTime;
   await new Promise((r) => setTimeout(r, 1200));
   return {width: v.videoWidth, height: v.videoHeight, advanced: v.currentTime - t0, error: v.error && v.error.code,
