@@ -81,6 +81,12 @@ async def bind(core: Core, session_id: str, join_cookie: str | None, staff_cooki
                        account_id=p.account_id, direct_entry=True)
     if joined is not None:
         raise Forbidden("your invitation is for another session")
+    if join_cookie:
+        # A link that worked until its session ended says so (the client shows "the session has
+        # ended", not "open your link"); that tells its holder only about their own session.
+        reason, link_session = await signin.refusal_of(core, join_cookie)
+        if reason == "session_ended" and link_session == session_id:
+            raise InvalidToken("session_ended", "this mediation session has ended")
     raise Unauthenticated("open your invitation link, or sign in, before joining")
 
 

@@ -36,6 +36,9 @@ class Principal:
     session_id: str | None = None
     session_role: SessionRole | None = None
     direct_entry: bool = False  # the invitation lets its holder past the lobby
+    # Set when the system itself acts with this principal's rights (`heshi demo` acts as the demo
+    # mediator): the case log then names `system:<reason>`, not the account (actors.Actor.of).
+    system_reason: str | None = None
 
     @property
     def is_staff(self) -> bool:

@@ -76,7 +76,10 @@ class Actor:
     @classmethod
     def of(cls, p: Principal) -> Actor:
         """The actor behind a signed-in principal: the invitation for a link holder (even one
-        bound to an account, since the link is what let them in), else the account."""
+        bound to an account, since the link is what let them in), else the account; the system,
+        with its reason, when it acts with a principal's rights (`heshi demo`)."""
+        if p.system_reason is not None:
+            return cls.system(SystemReason(p.system_reason))
         if p.kind is PrincipalKind.invitation:
             return cls.invitation(p.invitation_id)
         return cls.account(p.account_id)

@@ -57,7 +57,7 @@ def parse(model: type[M], data: Any, root: str) -> M:
 
     `root` names the whole input in messages: "body" over HTTP, "payload" on the socket."""
     if not isinstance(data, dict):
-        raise ValidationFailed(f"the {root} must be an object", fields={root: "must be an object"})
+        raise ValidationFailed(f"the {root} must be a JSON object", fields={root: "must be a JSON object"})
     nul_at = nul_location(data, root)
     if nul_at is not None:
         raise ValidationFailed(f"{nul_at}: {NUL_MESSAGE}", fields={nul_at: NUL_MESSAGE})

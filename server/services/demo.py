@@ -11,6 +11,7 @@ from sqlalchemy import select
 from server.auth.passwords import generate_password
 from server.domain.access import Principal, PrincipalKind
 from server.domain.accounts import StaffRole
+from server.domain.actors import SystemReason
 from server.domain.cases import CaseSource, CaseStatus, DisputeType, PartyInput, PartySide
 from server.domain.grants import SessionRole
 from server.domain.orgs import OrgKind, OrgLevel
@@ -81,7 +82,8 @@ async def create_demo(core: Core) -> DemoResult:
                              "display_name": name, "org": by_code[org_code].name})
     mediator = made[StaffRole.mediator]
     acting = Principal(kind=PrincipalKind.staff, display_name=mediator.display_name, account_id=mediator.id,
-                       staff_role=StaffRole.mediator, org_id=mediator.org_id, org_path=by_code["DEMO-QS"].path)
+                       staff_role=StaffRole.mediator, org_id=mediator.org_id, org_path=by_code["DEMO-QS"].path,
+                       system_reason=SystemReason.cli.value)  # only `heshi demo` makes the demo
     case = await cases.create_case(
         core, acting, title="李秀英与清水镇卫生院医疗纠纷", dispute_type=DisputeType.medical,
         source=CaseSource.self_applied,

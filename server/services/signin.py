@@ -203,21 +203,27 @@ async def authenticate(core: Core, cookie_token: str | None, kind: PrincipalKind
 
 async def why_refused(core: Core, cookie_token: str | None) -> str:
     """Why a join cookie no longer signs anyone in, in INVALID_TOKEN_REASONS terms."""
+    return (await refusal_of(core, cookie_token))[0]
+
+
+async def refusal_of(core: Core, cookie_token: str | None) -> tuple[str, str | None]:
+    """Why a join cookie no longer signs anyone in, and the session its link was for (None when
+    the cookie names no invitation)."""
     if not cookie_token or len(cookie_token) > 100 or not cookie_token.isascii():
-        return "unknown"
+        return "unknown", None
     async with core.db.read() as s:
         ws = await s.get(WebSession, _hash(cookie_token))
         inv = await s.get(Invitation, ws.invitation_id) if ws is not None and ws.invitation_id else None
         if inv is None:
-            return "unknown"
+            return "unknown", None
         if inv.revoked_at is not None:
-            return "revoked"
+            return "revoked", inv.session_id
         if core.clock.now() >= inv.expires_at:
-            return "expired"
+            return "expired", inv.session_id
         session = await s.get(MediationSession, inv.session_id)
         if session is None or session.status == SessionStatus.ended.value:
-            return "session_ended"
-    return "unknown"
+            return "session_ended", inv.session_id
+    return "unknown", inv.session_id
 
 
 async def logout(core: Core, cookie_token: str | None) -> None:

@@ -63,8 +63,9 @@ def test_every_role_may_join_and_read_minutes() -> None:
     assert holders(Grant.read_minutes) == set(SessionRole)
 
 
-def test_everyone_but_the_mediator_waits_in_the_lobby_by_default() -> None:
-    assert set(SessionRole) - LOBBY_BY_DEFAULT == {SessionRole.mediator}
+def test_parties_and_observers_wait_in_the_lobby_by_default_mediators_and_experts_enter() -> None:
+    """docs/protocol.md: experts are vetted staff the mediator invited, and enter directly."""
+    assert set(SessionRole) - LOBBY_BY_DEFAULT == {SessionRole.mediator, SessionRole.expert}
 
 
 @pytest.mark.parametrize(("role", "grant", "message"), [

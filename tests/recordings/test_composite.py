@@ -57,7 +57,7 @@ async def test_a_segment_ffmpeg_cannot_read_fails_the_job_with_its_message(core,
             MediationSession.id == world.demo.session_id))).scalar_one()
     empty = await composite.make(core, session.case_id, session.id, Actor.system(SystemReason.cli))
     assert empty.status == "empty", "nothing recorded, nothing to make"
-    run = await evidence.start_run(core, case_id=session.case_id, session_id=session.id, actor="account:x")
+    run = await evidence.start_run(core, case_id=session.case_id, session_id=session.id, actor=Actor.account("x"), node_id=None)
     folder = evidence.session_dir(core.settings.data_dir, session.case_id, session.id)
     folder.mkdir(parents=True)
     bad = folder / "m-c1-video-00000.webm"
@@ -82,7 +82,7 @@ async def test_the_case_page_shows_the_downloads_progress_and_failure(live, core
     try:
         async with http.get(f"{live.base_url}/cases/{case_id}") as r:
             assert "recording-summary" not in await r.text(), "never recorded: nothing shown"
-        await evidence.start_run(core, case_id=case_id, session_id=session_id, actor="account:x")
+        await evidence.start_run(core, case_id=case_id, session_id=session_id, actor=Actor.account("x"), node_id=None)
         await _set(core, session_id, case_id, status="running", progress=0.42)
         async with http.get(f"{live.base_url}/cases/{case_id}") as r:
             page = await r.text()

@@ -32,7 +32,6 @@ from server.config import Settings, load_settings
 from server.domain.clock import FrozenClock
 from signaling.ice import ice_servers, turn_credentials
 from tests.conftest import TEST_SECRET
-from tests.recordings import sender
 from tests.recordings.media import SineAudioTrack
 from tests.recordings.sender import send_to_recorder
 from tests.support.waiting import wait_for
@@ -103,12 +102,6 @@ def server_queries(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[str
     return queries
 
 
-@pytest.fixture
-def quiet_senders(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The test's own aiortc senders use no ICE servers (left alone, they would use aiortc's public default)."""
-    monkeypatch.setattr(sender, "RTCPeerConnection", lambda: RTCPeerConnection(RTCConfiguration(iceServers=[])))
-
-
 def candidates(sdp: str) -> list[tuple[str, str]]:
     """(address, type) of every candidate line."""
     found = []
@@ -128,7 +121,7 @@ async def recording_on(live: Any) -> Any:
 
 
 async def test_a_recorder_without_ice_servers_uses_none_and_still_connects_on_loopback(
-        live, core, peer_configurations, server_queries, quiet_senders):  # type: ignore[no-untyped-def]
+        live, core, peer_configurations, server_queries):  # type: ignore[no-untyped-def]
     workers = in_process_workers(live, core)
     mediator = await recording_on(live)
     with restricted_host_addresses(["127.0.0.1"]):  # both ends on loopback only
@@ -152,7 +145,7 @@ async def _both_connected(*pcs: RTCPeerConnection) -> bool:
 
 
 async def test_a_recorder_uses_exactly_the_configured_stun_and_turn_servers(
-        live, core, peer_configurations, server_queries, quiet_senders):  # type: ignore[no-untyped-def]
+        live, core, peer_configurations, server_queries):  # type: ignore[no-untyped-def]
     settings = load_settings(env={}, secret_key=TEST_SECRET, ice_servers="stun:stun.example.cn:3478",
                              turn_urls="turn:turn.example.cn", turn_secret=TURN_SECRET)
     servers = worker.ice_servers_from_json(json.dumps(ice_servers(settings, "recorder-r1", 1_800_000_000)))
@@ -277,7 +270,7 @@ class TestARealWorkerProcess:
                        ice_servers=(f"stun:127.0.0.1:{stun_server[1]}",))
 
     async def test_offers_candidates_only_on_the_configured_address_and_asks_only_the_configured_stun(
-            self, live, stun_server, quiet_senders):  # type: ignore[no-untyped-def]
+            self, live, stun_server):  # type: ignore[no-untyped-def]
         stun_protocol, _ = stun_server
         mediator = await recording_on(live)
         with restricted_host_addresses(["127.0.0.1"]):  # the test's own sender, on loopback only too

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select, update
 
 from server.domain.access import Principal
 from server.domain.accounts import StaffRole
+from server.domain.actors import Actor
 from server.domain.cases import CaseStatus
 from server.domain.grants import SessionRole
 from server.domain.orgs import OrgLevel
@@ -186,7 +187,7 @@ async def test_concurrent_appends_after_inserting_rows_that_reference_the_case_d
                               sender_role="applicant", recipient_pid=None, client_id=f"c{n}", text="hi", at=now))
             await s.flush()
             await asyncio.sleep(0.01)  # let the others insert too before anyone appends
-            await eventlog.append(s, case_id=logged.case_id, kind="chat.message", actor=f"p{n}", at=now)
+            await eventlog.append(s, case_id=logged.case_id, kind="chat.message", actor=Actor.invitation(f"p{n}"), at=now)
 
     await asyncio.gather(*(writer(n) for n in range(8)))
     async with core.db.read() as s:
