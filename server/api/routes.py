@@ -310,7 +310,7 @@ ROUTES: list[Route] = [
     Route("POST", f"{V1}/auth/login", login, "Sign in with username and password", body=S.LoginIn, auth="none"),
     Route("POST", f"{V1}/auth/logout", logout, "Sign out this browser session"),
     Route("GET", f"{V1}/auth/me", me, "Who is signed in, and the CSRF token for unsafe requests"),
-    Route("GET", f"{V1}/orgs", list_orgs, "List orgs (the whole tree)"),
+    Route("GET", f"{V1}/orgs", list_orgs, "List the orgs of your subtree (admins: all)"),
     Route("POST", f"{V1}/orgs", create_org, "Create an org (admin)", body=S.OrgIn, status=201),
     Route("GET", f"{V1}/orgs/{{org_id}}", get_org, "Read one org"),
     Route("GET", f"{V1}/accounts", list_accounts, "List staff accounts in the caller's org subtree",
