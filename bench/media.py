@@ -60,9 +60,14 @@ class Media:
         return pickle.loads(path.read_bytes())
 
     def describe(self) -> dict[str, object]:
-        return {"video": f"VP8 {WIDTH}x{HEIGHT} {FPS} fps", "video_kbps": round(self.video_kbps),
-                "keyframe_every_s": KEYFRAME_SECONDS, "audio": "Opus 48 kHz, 20 ms packets",
-                "audio_kbps": round(self.audio_kbps), "loop_seconds": self.seconds}
+        return {
+            "video": f"VP8 {WIDTH}x{HEIGHT} {FPS} fps",
+            "video_kbps": round(self.video_kbps),
+            "keyframe_every_s": KEYFRAME_SECONDS,
+            "audio": "Opus 48 kHz, 20 ms packets",
+            "audio_kbps": round(self.audio_kbps),
+            "loop_seconds": self.seconds,
+        }
 
 
 def _picture(frame: av.VideoFrame, index: int, rng: random.Random, noise: bytes) -> None:
@@ -74,14 +79,14 @@ def _picture(frame: av.VideoFrame, index: int, rng: random.Random, noise: bytes)
     row = bytes((x + shift) % 256 for x in range(width))
     rows = bytearray()
     for y in range(HEIGHT):
-        rows += row[y % 64:] + row[:y % 64]
+        rows += row[y % 64 :] + row[: y % 64]
     # A 96x72 noise patch wandering over the picture.
     px = int((WIDTH - 96) * (0.5 + 0.5 * math.sin(index / 20)))
     py = int((HEIGHT - 72) * (0.5 + 0.5 * math.cos(index / 27)))
     start = rng.randrange(len(noise) - 96 * 72)
     for y in range(72):
         o = (py + y) * width + px
-        rows[o:o + 96] = noise[start + y * 96:start + (y + 1) * 96]
+        rows[o : o + 96] = noise[start + y * 96 : start + (y + 1) * 96]
     luma.update(bytes(rows))
     for plane, value in ((u, 128 + int(40 * math.sin(index / 15))), (v, 128)):
         plane.update(bytes([value]) * plane.buffer_size)
@@ -96,9 +101,16 @@ def encode_media(seconds: float = 10.0, video_kbps: int = VIDEO_KBPS, audio_kbps
     codec.bit_rate = video_kbps * 1000
     codec.gop_size = FPS * KEYFRAME_SECONDS
     # Like aiortc's own encoder (and a browser's): real time, constant bitrate.
-    codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0",
-                     "minrate": str(video_kbps * 1000), "maxrate": str(video_kbps * 1000),
-                     "bufsize": str(video_kbps * 1000), "undershoot-pct": "95", "overshoot-pct": "15"}
+    codec.options = {
+        "deadline": "realtime",
+        "cpu-used": "8",
+        "lag-in-frames": "0",
+        "minrate": str(video_kbps * 1000),
+        "maxrate": str(video_kbps * 1000),
+        "bufsize": str(video_kbps * 1000),
+        "undershoot-pct": "95",
+        "overshoot-pct": "15",
+    }
     rng = random.Random(7)
     noise = bytes(96 + b % 64 for b in rng.randbytes(1 << 20))  # low-amplitude noise
     video: list[bytes] = []
@@ -137,10 +149,15 @@ def encode_media(seconds: float = 10.0, video_kbps: int = VIDEO_KBPS, audio_kbps
         frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
         n += 1
         audio.extend(bytes(p) for p in opus.encode(frame))
-    audio = audio[:int(seconds * 50)]
-    return Media(video=video, keyframes=keyframes, audio=audio,
-                 video_kbps=sum(map(len, video)) * 8 / seconds / 1000,
-                 audio_kbps=sum(map(len, audio)) * 8 / seconds / 1000, seconds=seconds)
+    audio = audio[: int(seconds * 50)]
+    return Media(
+        video=video,
+        keyframes=keyframes,
+        audio=audio,
+        video_kbps=sum(map(len, video)) * 8 / seconds / 1000,
+        audio_kbps=sum(map(len, audio)) * 8 / seconds / 1000,
+        seconds=seconds,
+    )
 
 
 @dataclass

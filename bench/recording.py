@@ -52,7 +52,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +93,9 @@ def prefer(transceiver: Any, mime: str) -> None:
     from aiortc import RTCRtpSender
 
     caps = RTCRtpSender.getCapabilities(transceiver.kind)
-    transceiver.setCodecPreferences([c for c in caps.codecs if c.mimeType.lower() == mime]
-                                    + [c for c in caps.codecs if c.mimeType.lower() != mime])
+    transceiver.setCodecPreferences(
+        [c for c in caps.codecs if c.mimeType.lower() == mime] + [c for c in caps.codecs if c.mimeType.lower() != mime]
+    )
 
 
 def sending_pc(media: Media, gate: Gate, phase: float, offset: float = 0.0) -> tuple[Any, LoopedTrack, LoopedTrack]:
@@ -154,6 +155,7 @@ def cpu_or_zero(pid: int) -> float:
 
 # ---- line protocol between this process and its subprocesses --------------------------------
 
+
 class Child:
     """A subprocess of this benchmark, driven by JSON lines on stdin and stdout."""
 
@@ -162,9 +164,16 @@ class Child:
 
     @classmethod
     async def start(cls, *args: str) -> Child:
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.recording", *args, cwd=str(ROOT),
-                                                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                                                    limit=1 << 24)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.recording",
+            *args,
+            cwd=str(ROOT),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=1 << 24,
+        )
         return cls(proc)
 
     async def send(self, msg: dict[str, Any]) -> None:
@@ -186,7 +195,7 @@ class Child:
         if self.proc.returncode is None:
             try:
                 await asyncio.wait_for(self.proc.wait(), 15)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()
 
@@ -215,6 +224,7 @@ class Parent:
 
 # ---- 1. CPU per stream: Heshi's recorder path against aiortc's MediaRecorder ------------------
 
+
 async def receiver_main(mode: str) -> None:
     """A receiving process: records one participant's tracks, `tap` or `mediarecorder`."""
     from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -237,8 +247,14 @@ async def receiver_main(mode: str) -> None:
             return
         # As recordings/worker.py does it, with its default 10 s segments.
         tap = ReceiverTap(receiver_for(pc, track))
-        writer = SegmentWriter(out, f"bench-{track.kind}", track_id=track.id, kind=track.kind,
-                               policy=SegmentPolicy(max_seconds=10), request_keyframe=tap.request_keyframe)
+        writer = SegmentWriter(
+            out,
+            f"bench-{track.kind}",
+            track_id=track.id,
+            kind=track.kind,
+            policy=SegmentPolicy(max_seconds=10),
+            request_keyframe=tap.request_keyframe,
+        )
         tap.start(writer)
         writers.append(writer)
 
@@ -256,8 +272,10 @@ async def receiver_main(mode: str) -> None:
         # at aiortc's queues: the receiver's decoder queue and the remote track's frame queue.
         empty = 0
         while empty < 3:
-            busy = any(r._RTCRtpReceiver__decoder_queue.qsize() or (r.track and r.track._queue.qsize())
-                       for r in pc.getReceivers())
+            busy = any(
+                r._RTCRtpReceiver__decoder_queue.qsize() or (r.track and r.track._queue.qsize())
+                for r in pc.getReceivers()
+            )
             empty = 0 if busy else empty + 1
             await asyncio.sleep(0.1)
         await recorder.stop()
@@ -272,8 +290,13 @@ async def receiver_main(mode: str) -> None:
         for w in writers:
             segs = await w.stop()
             frames[w.kind] = sum(s.frame_count for s in segs)
-    parent.send({"frames": frames, "bytes": sum(f.stat().st_size for f in out.iterdir()),
-                 "finishing_s": round(time.monotonic() - drain, 1)})
+    parent.send(
+        {
+            "frames": frames,
+            "bytes": sum(f.stat().st_size for f in out.iterdir()),
+            "finishing_s": round(time.monotonic() - drain, 1),
+        }
+    )
     await parent.receive()  # "exit", once the parent has read our CPU time
     await pc.close()
     for f in out.iterdir():
@@ -309,13 +332,19 @@ async def cpu_round(mode: str, media: Media, seconds: float) -> dict[str, Any]:
     finally:
         await pc.close()
         await child.close()
-    return {"mode": mode, "receiver_cpu_s": round(cpu, 3), "wall_s": round(wall, 1),
-            "finishing_s": done["finishing_s"],
-            "cpu_share_of_one_core": round(cpu / wall, 3),
-            "window_cpu_s": round(window_cpu, 3), "window_s": round(window, 1),
-            "frames_sent": {"video": video.sent, "audio": audio.sent},
-            "frames_written": done["frames"], "bytes_written": done["bytes"],
-            "cpu_ms_per_video_frame_written": round(cpu * 1000 / max(1, done["frames"].get("video", 0)), 2)}
+    return {
+        "mode": mode,
+        "receiver_cpu_s": round(cpu, 3),
+        "wall_s": round(wall, 1),
+        "finishing_s": done["finishing_s"],
+        "cpu_share_of_one_core": round(cpu / wall, 3),
+        "window_cpu_s": round(window_cpu, 3),
+        "window_s": round(window, 1),
+        "frames_sent": {"video": video.sent, "audio": audio.sent},
+        "frames_written": done["frames"],
+        "bytes_written": done["bytes"],
+        "cpu_ms_per_video_frame_written": round(cpu * 1000 / max(1, done["frames"].get("video", 0)), 2),
+    }
 
 
 async def cpu_per_stream(media: Media, seconds: float, rounds: int) -> dict[str, Any]:
@@ -327,26 +356,35 @@ async def cpu_per_stream(media: Media, seconds: float, rounds: int) -> dict[str,
     ratios = [m["receiver_cpu_s"] / max(t["receiver_cpu_s"], 1e-3) for t, m in zip(runs["tap"], runs["mediarecorder"])]
     pairs = list(zip(runs["tap"], runs["mediarecorder"]))
     window_ratios = [m["window_cpu_s"] / max(t["window_cpu_s"], 1e-3) for t, m in pairs]
-    per_frame_ratios = [m["cpu_ms_per_video_frame_written"] / max(t["cpu_ms_per_video_frame_written"], 1e-3)
-                        for t, m in zip(runs["tap"], runs["mediarecorder"])]
+    per_frame_ratios = [
+        m["cpu_ms_per_video_frame_written"] / max(t["cpu_ms_per_video_frame_written"], 1e-3)
+        for t, m in zip(runs["tap"], runs["mediarecorder"])
+    ]
     ratio = statistics.median(ratios)
-    return {"seconds_per_round": seconds, "rounds": rounds,
-            "what": "receiving process CPU (utime+stime, all threads) from the first frame until every frame it "
-                    "received is in its files (MediaRecorder, which falls behind, is let finish its backlog); "
-                    "one participant: VP8 640x480 30 fps + Opus. window_cpu_s: the same, but only until 1 s after "
-                    "the last frame was sent, the same wall time for both. MediaRecorder encodes on the receiving "
-                    "event loop and loses frames while it does, so it records fewer frames than Heshi for its CPU: "
-                    "cpu_ms_per_video_frame_written shows that; the goal is judged on plain CPU, the smaller ratio",
-            "window_ratios": [round(r, 1) for r in window_ratios],
-            "per_frame_ratios": [round(r, 1) for r in per_frame_ratios],
-            "heshi_tap_segmentwriter": runs["tap"], "aiortc_mediarecorder": runs["mediarecorder"],
-            "heshi_cpu_s_median": statistics.median(r["receiver_cpu_s"] for r in runs["tap"]),
-            "mediarecorder_cpu_s_median": statistics.median(r["receiver_cpu_s"] for r in runs["mediarecorder"]),
-            "ratios": [round(r, 1) for r in ratios], "ratio": round(ratio, 1),
-            "goal": f"MediaRecorder CPU / Heshi CPU >= {CPU_RATIO_GOAL:g}", "met": ratio >= CPU_RATIO_GOAL}
+    return {
+        "seconds_per_round": seconds,
+        "rounds": rounds,
+        "what": "receiving process CPU (utime+stime, all threads) from the first frame until every frame it "
+        "received is in its files (MediaRecorder, which falls behind, is let finish its backlog); "
+        "one participant: VP8 640x480 30 fps + Opus. window_cpu_s: the same, but only until 1 s after "
+        "the last frame was sent, the same wall time for both. MediaRecorder encodes on the receiving "
+        "event loop and loses frames while it does, so it records fewer frames than Heshi for its CPU: "
+        "cpu_ms_per_video_frame_written shows that; the goal is judged on plain CPU, the smaller ratio",
+        "window_ratios": [round(r, 1) for r in window_ratios],
+        "per_frame_ratios": [round(r, 1) for r in per_frame_ratios],
+        "heshi_tap_segmentwriter": runs["tap"],
+        "aiortc_mediarecorder": runs["mediarecorder"],
+        "heshi_cpu_s_median": statistics.median(r["receiver_cpu_s"] for r in runs["tap"]),
+        "mediarecorder_cpu_s_median": statistics.median(r["receiver_cpu_s"] for r in runs["mediarecorder"]),
+        "ratios": [round(r, 1) for r in ratios],
+        "ratio": round(ratio, 1),
+        "goal": f"MediaRecorder CPU / Heshi CPU >= {CPU_RATIO_GOAL:g}",
+        "met": ratio >= CPU_RATIO_GOAL,
+    }
 
 
 # ---- 2 and 3. the real path: node, recorder workers, load generators, probe -------------------
+
 
 @dataclass
 class Participant:
@@ -382,7 +420,7 @@ class Participant:
             self.changed.clear()
             try:
                 await asyncio.wait_for(self.changed.wait(), 1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return result
 
@@ -393,8 +431,13 @@ class Participant:
         return ack
 
     async def join(self, url: str) -> None:
-        await self.sio.connect(url, transports=["websocket"], headers={"Cookie": f"heshi_join={self.seat.cookie}"},
-                               auth={"session_id": self.seat.session_id}, wait_timeout=60)
+        await self.sio.connect(
+            url,
+            transports=["websocket"],
+            headers={"Cookie": f"heshi_join={self.seat.cookie}"},
+            auth={"session_id": self.seat.session_id},
+            wait_timeout=60,
+        )
         self.pid = (await self.call("room.join"))["room"]["you"]["pid"]
         await self.call("media.publish")
 
@@ -428,7 +471,7 @@ async def loadgen_main() -> None:
         everyone = [p for s in sessions for p in s]
         offsets = {p.seat.pid: offset for s, offset in zip(sessions, cfg["offsets"]) for p in s}
         for i in range(0, len(everyone), 10):
-            await asyncio.gather(*(p.join(cfg["url"]) for p in everyone[i:i + 10]))
+            await asyncio.gather(*(p.join(cfg["url"]) for p in everyone[i : i + 10]))
 
         def asked(p: Participant) -> int:
             return sum(1 for e in p.events if e["type"] == "recording.consent_requested")
@@ -440,7 +483,7 @@ async def loadgen_main() -> None:
                 before = {p.pid: asked(p) for p in others}
                 await mediator.call("recording.start")
                 for p in others:
-                    await p.wait(lambda p=p: asked(p) > before[p.pid], 60, "the consent request")
+                    await p.wait(lambda p=p, before=before: asked(p) > before[p.pid], 60, "the consent request")
                     await p.call("recording.consent", {"consent": True, "language": "en"})
                 try:
                     for p in session:
@@ -456,10 +499,17 @@ async def loadgen_main() -> None:
         restarts = sum(await asyncio.gather(*(start_recording(s) for s in sessions)))
         t0 = time.monotonic()
         for i in range(0, len(everyone), 5):
-            await asyncio.gather(*(p.offer(media, gate, rng.random() / 30, offsets[p.seat.pid])
-                                   for p in everyone[i:i + 5]))
-        parent.send({"ready": True, "participants": len(everyone), "connect_s": round(time.monotonic() - t0, 1),
-                     "recording_restarts": restarts})
+            await asyncio.gather(
+                *(p.offer(media, gate, rng.random() / 30, offsets[p.seat.pid]) for p in everyone[i : i + 5])
+            )
+        parent.send(
+            {
+                "ready": True,
+                "participants": len(everyone),
+                "connect_s": round(time.monotonic() - t0, 1),
+                "recording_restarts": restarts,
+            }
+        )
 
         go = await parent.receive()
         cpu0 = time.process_time()
@@ -471,17 +521,27 @@ async def loadgen_main() -> None:
             await asyncio.sleep(0.01)
             lag.append(time.monotonic() - t - 0.01)
         late = [x for t in tracks if t.kind == "video" for x in t.late]
-        parent.send({"cpu_s": round(time.process_time() - cpu0, 2),
-                     "late_ms": {"p50": ms(q(late, 0.5)), "p99": ms(q(late, 0.99)), "max": ms(q(late, 1.0))},
-                     "loop_lag_ms": {"p50": ms(q(lag, 0.5)), "p99": ms(q(lag, 0.99)), "max": ms(q(lag, 1.0))},
-                     "late_by_second_ms": [ms(max((x for t in tracks if t.kind == "video"
-                                                   for x in t.late[i * 30:(i + 1) * 30]), default=0))
-                                           for i in range(int(go["seconds"]))],
-                     "sent": {p.pid: {"video": p.video.sent if p.video else 0, "audio": p.audio.sent if p.audio else 0,
-                                      "video_tail": p.video.tail_sent if p.video else 0,
-                                      "audio_tail": p.audio.tail_sent if p.audio else 0,
-                                      "session_id": p.seat.session_id}
-                              for p in everyone}})
+        parent.send(
+            {
+                "cpu_s": round(time.process_time() - cpu0, 2),
+                "late_ms": {"p50": ms(q(late, 0.5)), "p99": ms(q(late, 0.99)), "max": ms(q(late, 1.0))},
+                "loop_lag_ms": {"p50": ms(q(lag, 0.5)), "p99": ms(q(lag, 0.99)), "max": ms(q(lag, 1.0))},
+                "late_by_second_ms": [
+                    ms(max((x for t in tracks if t.kind == "video" for x in t.late[i * 30 : (i + 1) * 30]), default=0))
+                    for i in range(int(go["seconds"]))
+                ],
+                "sent": {
+                    p.pid: {
+                        "video": p.video.sent if p.video else 0,
+                        "audio": p.audio.sent if p.audio else 0,
+                        "video_tail": p.video.tail_sent if p.video else 0,
+                        "audio_tail": p.audio.tail_sent if p.audio else 0,
+                        "session_id": p.seat.session_id,
+                    }
+                    for p in everyone
+                },
+            }
+        )
 
         await parent.receive()  # "stop"
         await asyncio.gather(*(s[0].call("recording.stop", {"reason": "bench step done"}) for s in sessions))
@@ -491,7 +551,7 @@ async def loadgen_main() -> None:
         await asyncio.gather(*(p.sio.disconnect() for p in everyone), return_exceptions=True)
     except SystemExit:
         raise
-    except BaseException as exc:  # noqa: BLE001 — tell the parent, which then stops
+    except BaseException as exc:
         parent.send({"error": f"{type(exc).__name__}: {exc}"})
         raise
 
@@ -507,8 +567,13 @@ class Probe:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self.sio.connect(self.url, transports=["websocket"], headers={"Cookie": f"heshi_join={self.seat.cookie}"},
-                               auth={"session_id": self.seat.session_id}, wait_timeout=30)
+        await self.sio.connect(
+            self.url,
+            transports=["websocket"],
+            headers={"Cookie": f"heshi_join={self.seat.cookie}"},
+            auth={"session_id": self.seat.session_id},
+            wait_timeout=30,
+        )
         ack = await self.sio.call("room.join", {}, timeout=30)
         assert ack.get("ok"), ack
         self._task = asyncio.create_task(self._run())
@@ -530,9 +595,13 @@ class Probe:
         inside = [(t, r) for t, r in self.samples if start <= t < end]
         rtts = [r for _, r in inside]
         worst = sorted(inside, key=lambda x: -x[1])[:5]
-        return {"samples": len(rtts), "p50_ms": ms(q(rtts, 0.5)), "p99_ms": ms(q(rtts, 0.99)),
-                "max_ms": ms(q(rtts, 1.0)),
-                "worst": [{"at_s": round(t - start, 2), "ms": ms(r)} for t, r in worst]}
+        return {
+            "samples": len(rtts),
+            "p50_ms": ms(q(rtts, 0.5)),
+            "p99_ms": ms(q(rtts, 0.99)),
+            "max_ms": ms(q(rtts, 1.0)),
+            "worst": [{"at_s": round(t - start, 2), "ms": ms(r)} for t, r in worst],
+        }
 
     async def stop(self) -> None:
         if self._task:
@@ -561,7 +630,7 @@ async def recorded_frames(database_url: str, data_dir: Path, session_ids: set[st
                 d = out.setdefault((seg.pid, seg.kind), {"frames": 0, "segments": 0, "dropped": 0, "ended_by": {}})
                 d["frames"] += seg.frames
                 d["segments"] += 1
-                at = seg.at if seg.at.tzinfo else seg.at.replace(tzinfo=timezone.utc)
+                at = seg.at if seg.at.tzinfo else seg.at.replace(tzinfo=UTC)
                 logged_at.append(at.timestamp())
                 try:
                     side = json.loads((data_dir / seg.path).with_suffix(".json").read_text())
@@ -582,8 +651,19 @@ def _merge(dicts: Any) -> dict[str, int]:
     return out
 
 
-async def step(n: int, *, url: str, node_pid: int, database_url: str, data_dir: Path, media_path: Path,
-               probe: Probe, seconds: float, stagger: float, loadgens: int) -> dict[str, Any]:
+async def step(
+    n: int,
+    *,
+    url: str,
+    node_pid: int,
+    database_url: str,
+    data_dir: Path,
+    media_path: Path,
+    probe: Probe,
+    seconds: float,
+    stagger: float,
+    loadgens: int,
+) -> dict[str, Any]:
     """Record `n` streams; frames sent against frames in the node's finished segments.
 
     Each session starts at its own random offset within `stagger` seconds (sessions are
@@ -602,12 +682,25 @@ async def step(n: int, *, url: str, node_pid: int, database_url: str, data_dir: 
     shares = [s for s in shares if s[0]]
     t0 = time.monotonic()
     kids = [await Child.start("loadgen") for _ in shares]
-    result: dict[str, Any] = {"streams": n, "sessions": sessions_n, "participants_per_session": sorted(set(sizes)),
-                              "load_generators": len(kids), "stagger_s": stagger, "seconds": seconds}
+    result: dict[str, Any] = {
+        "streams": n,
+        "sessions": sessions_n,
+        "participants_per_session": sorted(set(sizes)),
+        "load_generators": len(kids),
+        "stagger_s": stagger,
+        "seconds": seconds,
+    }
     try:
         for i, (kid, (share, share_offsets)) in enumerate(zip(kids, shares)):
-            await kid.send({"url": url, "media": str(media_path), "seed": n * 100 + i, "offsets": share_offsets,
-                            "sessions": [[vars(s) for s in ss] for ss in share]})
+            await kid.send(
+                {
+                    "url": url,
+                    "media": str(media_path),
+                    "seed": n * 100 + i,
+                    "offsets": share_offsets,
+                    "sessions": [[vars(s) for s in ss] for ss in share],
+                }
+            )
         ready = [await k.receive(300) for k in kids]
         result["setup_s"] = round(time.monotonic() - t0, 1)
         result["recording_restarts"] = sum(r["recording_restarts"] for r in ready)
@@ -664,17 +757,24 @@ async def step(n: int, *, url: str, node_pid: int, database_url: str, data_dir: 
     for kind in ("video", "audio"):
         s = sum(v[kind] for v in sent.values())
         r = sum(got.get((pid, kind), {}).get("frames", 0) for pid in sent)
-        worst = max((1 - got.get((pid, kind), {}).get("frames", 0) / v[kind] for pid, v in sent.items() if v[kind]),
-                    default=0.0)
-        per_kind[kind] = {"sent": s, "recorded": r, "lost": s - r, "loss": round((s - r) / s, 5) if s else None,
-                          "worst_track_loss": round(worst, 5),
-                          "segments": sum(got.get((pid, kind), {}).get("segments", 0) for pid in sent),
-                          "dropped_waiting_for_keyframe": sum(got.get((pid, kind), {}).get("dropped", 0)
-                                                              for pid in sent),
-                          "segments_ended_by": _merge(got.get((pid, kind), {}).get("ended_by", {}) for pid in sent)}
+        worst = max(
+            (1 - got.get((pid, kind), {}).get("frames", 0) / v[kind] for pid, v in sent.items() if v[kind]), default=0.0
+        )
+        per_kind[kind] = {
+            "sent": s,
+            "recorded": r,
+            "lost": s - r,
+            "loss": round((s - r) / s, 5) if s else None,
+            "worst_track_loss": round(worst, 5),
+            "segments": sum(got.get((pid, kind), {}).get("segments", 0) for pid in sent),
+            "dropped_waiting_for_keyframe": sum(got.get((pid, kind), {}).get("dropped", 0) for pid in sent),
+            "segments_ended_by": _merge(got.get((pid, kind), {}).get("ended_by", {}) for pid in sent),
+        }
     result["frames"] = per_kind
-    result["tails_sent"] = {"video": sum(v["video_tail"] for v in sent.values()),
-                            "audio": sum(v["audio_tail"] for v in sent.values())}
+    result["tails_sent"] = {
+        "video": sum(v["video_tail"] for v in sent.values()),
+        "audio": sum(v["audio_tail"] for v in sent.values()),
+    }
     result["loss"] = per_kind["video"]["loss"]
     result["cpu_s"] = cpu
     result["worker_cpu_s_per_stream"] = round(cpu["workers"] / n, 3)
@@ -699,16 +799,23 @@ async def step(n: int, *, url: str, node_pid: int, database_url: str, data_dir: 
 
 
 def _stall(r: dict[str, Any], probe_errors: int) -> dict[str, Any]:
-    return {"streams": r["streams"], "stagger_s": r["stagger_s"], "baseline": r["probe_baseline"],
-            "recording": r["probe_recording"], "stall_ms": r.get("stall_ms"), "probe_errors": probe_errors,
-            "node_cpu_ms_per_segment_report": r.get("node_cpu_ms_per_segment_report"),
-            "other_load": r["other_load"],
-            "goal": f"max round trip - idle baseline p50 < {STALL_GOAL_MS:g} ms",
-            "met": r.get("stall_ms") is not None and r["stall_ms"] < STALL_GOAL_MS}
+    return {
+        "streams": r["streams"],
+        "stagger_s": r["stagger_s"],
+        "baseline": r["probe_baseline"],
+        "recording": r["probe_recording"],
+        "stall_ms": r.get("stall_ms"),
+        "probe_errors": probe_errors,
+        "node_cpu_ms_per_segment_report": r.get("node_cpu_ms_per_segment_report"),
+        "other_load": r["other_load"],
+        "goal": f"max round trip - idle baseline p50 < {STALL_GOAL_MS:g} ms",
+        "met": r.get("stall_ms") is not None and r["stall_ms"] < STALL_GOAL_MS,
+    }
 
 
-async def real_path(media_path: Path, steps: list[int], *, seconds: float, stagger: float, worst_case: bool,
-                    loadgens: int, tmp: Path) -> dict[str, Any]:
+async def real_path(
+    media_path: Path, steps: list[int], *, seconds: float, stagger: float, worst_case: bool, loadgens: int, tmp: Path
+) -> dict[str, Any]:
     """Steps up through `steps` (the last is the ceiling) until a step loses more than 1%;
     then, with `worst_case`, records the target count once more with every session starting
     at the same moment."""
@@ -724,17 +831,27 @@ async def real_path(media_path: Path, steps: list[int], *, seconds: float, stagg
     async with process([str(VENV_BIN / "heshi"), "serve"], env, f"{url}/healthz") as node:
         probe = Probe(url, probe_seat)
         await probe.start()
-        kw = dict(url=url, node_pid=node.pid, database_url=db, data_dir=data_dir, media_path=media_path,
-                  probe=probe, loadgens=loadgens)
+        kw = dict(
+            url=url,
+            node_pid=node.pid,
+            database_url=db,
+            data_dir=data_dir,
+            media_path=media_path,
+            probe=probe,
+            loadgens=loadgens,
+        )
         try:
             for n in steps:
                 print(f"  recording {n} streams…", flush=True)
                 r = await step(n, seconds=seconds, stagger=stagger, **kw)
                 results.append(r)
-                print(f"    video loss {r['loss']:.3%}, audio loss {r['frames']['audio']['loss']:.3%}, "
-                      f"probe max {r['probe_recording']['max_ms']} ms "
-                      f"(baseline p50 {r['probe_baseline']['p50_ms']} ms), "
-                      f"machine busy {r['machine_busy']:.0%}", flush=True)
+                print(
+                    f"    video loss {r['loss']:.3%}, audio loss {r['frames']['audio']['loss']:.3%}, "
+                    f"probe max {r['probe_recording']['max_ms']} ms "
+                    f"(baseline p50 {r['probe_baseline']['p50_ms']} ms), "
+                    f"machine busy {r['machine_busy']:.0%}",
+                    flush=True,
+                )
                 if not r["met"]:
                     break
             if worst_case:
@@ -754,69 +871,99 @@ async def real_path(media_path: Path, steps: list[int], *, seconds: float, stagg
     target = next((r for r in results if r["streams"] == STREAMS_GOAL), None) or results[-1]
     stall = _stall(target, probe.errors)
     if together is not None:
-        stall["all_sessions_at_once"] = {**_stall(together, probe.errors), "loss": together["loss"],
-                                         "step": together}
+        stall["all_sessions_at_once"] = {**_stall(together, probe.errors), "loss": together["loss"], "step": together}
     return {
-        "streams": {"steps": results, "max_streams_within_loss": best, "passing_steps": passing,
-                    "ceiling": steps[-1], "ceiling_reached": best == steps[-1], "loss_limit": LOSS_LIMIT,
-                    "goal": f">= {STREAMS_GOAL} streams with <= {LOSS_LIMIT:.0%} of video frames lost",
-                    # A run whose ceiling is below the goal (--quick) cannot judge it.
-                    "met": best >= STREAMS_GOAL if steps[-1] >= STREAMS_GOAL else None},
+        "streams": {
+            "steps": results,
+            "max_streams_within_loss": best,
+            "passing_steps": passing,
+            "ceiling": steps[-1],
+            "ceiling_reached": best == steps[-1],
+            "loss_limit": LOSS_LIMIT,
+            "goal": f">= {STREAMS_GOAL} streams with <= {LOSS_LIMIT:.0%} of video frames lost",
+            # A run whose ceiling is below the goal (--quick) cannot judge it.
+            "met": best >= STREAMS_GOAL if steps[-1] >= STREAMS_GOAL else None,
+        },
         "stall": stall,
     }
 
 
 # ---- report --------------------------------------------------------------------------------
 
+
 def report(results: dict[str, Any]) -> None:
     c = results["cpu_per_stream"]
     yes = lambda ok: "not judged: --quick stops short of it" if ok is None else "met" if ok else "NOT met"  # noqa: E731
     print("\nRecording benchmarks")
     media = results["media"]
-    print(f"  media: {media['video']} at {media['video_kbps']} kbit/s, keyframe every {media['keyframe_every_s']} s, "
-          f"+ {media['audio']} at {media['audio_kbps']} kbit/s")
-    print(f"  1. receiver CPU for {c['seconds_per_round']:g} s of one stream     Heshi tap  MediaRecorder   "
-          f"(goal ≥ {CPU_RATIO_GOAL:g}x less: {yes(c['met'])})")
-    print(f"     CPU seconds, median of {c['rounds']}{'':<19} {c['heshi_cpu_s_median']:>9}"
-          f"  {c['mediarecorder_cpu_s_median']:>13}"
-          f"   ratio {c['ratio']}x  (rounds {c['ratios']})")
+    print(
+        f"  media: {media['video']} at {media['video_kbps']} kbit/s, keyframe every {media['keyframe_every_s']} s, "
+        f"+ {media['audio']} at {media['audio_kbps']} kbit/s"
+    )
+    print(
+        f"  1. receiver CPU for {c['seconds_per_round']:g} s of one stream     Heshi tap  MediaRecorder   "
+        f"(goal ≥ {CPU_RATIO_GOAL:g}x less: {yes(c['met'])})"
+    )
+    print(
+        f"     CPU seconds, median of {c['rounds']}{'':<19} {c['heshi_cpu_s_median']:>9}"
+        f"  {c['mediarecorder_cpu_s_median']:>13}"
+        f"   ratio {c['ratio']}x  (rounds {c['ratios']})"
+    )
     t, m = c["heshi_tap_segmentwriter"][-1], c["aiortc_mediarecorder"][-1]
     print(f"     wall s until the files are finished{'':<6} {t['wall_s']:>9}  {m['wall_s']:>13}")
-    print(f"     CPU s until 1 s after the last frame{'':<5} {t['window_cpu_s']:>9}  {m['window_cpu_s']:>13}"
-          f"   ratio {c['window_ratios'][-1]}x")
-    print(f"     video frames sent / in the files{'':<9} {t['frames_sent']['video']:>4}"
-          f"/{t['frames_written'].get('video', 0):<4}"
-          f"     {m['frames_sent']['video']:>4}/{m['frames_written'].get('video', 0):<4}")
-    print(f"     CPU ms per video frame in the files{'':<6} {t['cpu_ms_per_video_frame_written']:>9}"
-          f"  {m['cpu_ms_per_video_frame_written']:>13}   ratio {c['per_frame_ratios'][-1]}x")
+    print(
+        f"     CPU s until 1 s after the last frame{'':<5} {t['window_cpu_s']:>9}  {m['window_cpu_s']:>13}"
+        f"   ratio {c['window_ratios'][-1]}x"
+    )
+    print(
+        f"     video frames sent / in the files{'':<9} {t['frames_sent']['video']:>4}"
+        f"/{t['frames_written'].get('video', 0):<4}"
+        f"     {m['frames_sent']['video']:>4}/{m['frames_written'].get('video', 0):<4}"
+    )
+    print(
+        f"     CPU ms per video frame in the files{'':<6} {t['cpu_ms_per_video_frame_written']:>9}"
+        f"  {m['cpu_ms_per_video_frame_written']:>13}   ratio {c['per_frame_ratios'][-1]}x"
+    )
     s = results["streams"]
     first = s["steps"][0]
-    print(f"  2. streams recorded through node + recorder workers: sessions of ≤ {PER_SESSION} start over "
-          f"{first['stagger_s']:g} s, then {first['seconds']:g} s all together "
-          f"(goal ≥ {STREAMS_GOAL} at ≤ {LOSS_LIMIT:.0%} video frames lost: {yes(s['met'])})")
-    print("     streams  workers  video loss  audio loss  worker CPU/stream  machine busy (others)"
-          "  loadgen late p99  probe p99/max")
+    print(
+        f"  2. streams recorded through node + recorder workers: sessions of ≤ {PER_SESSION} start over "
+        f"{first['stagger_s']:g} s, then {first['seconds']:g} s all together "
+        f"(goal ≥ {STREAMS_GOAL} at ≤ {LOSS_LIMIT:.0%} video frames lost: {yes(s['met'])})"
+    )
+    print(
+        "     streams  workers  video loss  audio loss  worker CPU/stream  machine busy (others)"
+        "  loadgen late p99  probe p99/max"
+    )
     for r in s["steps"]:
-        print(f"     {r['streams']:>7}  {r['recorder_workers']:>7}  {r['frames']['video']['loss']:>10.3%}  "
-              f"{r['frames']['audio']['loss']:>10.3%}  {r['worker_cpu_s_per_stream'] / r['seconds']:>13.1%} core"
-              f"  {r['machine_busy']:>8.0%} ({r['other_load']:>4.0%})     {r['loadgen_late_ms']['p99']:>10} ms"
-              f"  {r['probe_recording']['p99_ms']}/{r['probe_recording']['max_ms']} ms")
-    print(f"     most streams within the loss limit: {s['max_streams_within_loss']}"
-          f"{' (the ceiling of this run)' if s['ceiling_reached'] else ''}")
+        print(
+            f"     {r['streams']:>7}  {r['recorder_workers']:>7}  {r['frames']['video']['loss']:>10.3%}  "
+            f"{r['frames']['audio']['loss']:>10.3%}  {r['worker_cpu_s_per_stream'] / r['seconds']:>13.1%} core"
+            f"  {r['machine_busy']:>8.0%} ({r['other_load']:>4.0%})     {r['loadgen_late_ms']['p99']:>10} ms"
+            f"  {r['probe_recording']['p99_ms']}/{r['probe_recording']['max_ms']} ms"
+        )
+    print(
+        f"     most streams within the loss limit: {s['max_streams_within_loss']}"
+        f"{' (the ceiling of this run)' if s['ceiling_reached'] else ''}"
+    )
     st = results["stall"]
-    print(f"  3. signaling round trip (ice.servers every {PROBE_INTERVAL * 1000:g} ms) "
-          f"while recording {st['streams']} streams "
-          f"(goal stall < {STALL_GOAL_MS:g} ms: {yes(st['met'])})")
+    print(
+        f"  3. signaling round trip (ice.servers every {PROBE_INTERVAL * 1000:g} ms) "
+        f"while recording {st['streams']} streams "
+        f"(goal stall < {STALL_GOAL_MS:g} ms: {yes(st['met'])})"
+    )
     cases = [("sessions starting apart", st)]
     if "all_sessions_at_once" in st:
         cases.append(("every session at once", st["all_sessions_at_once"]))
     print(f"{'':<30}baseline p50/p99/max   recording p50/p99/max   stall   node CPU/segment report")
     for name, c in cases:
         b, r = c["baseline"], c["recording"]
-        print(f"     {name:<24} {b['p50_ms']:>5}/{b['p99_ms']}/{b['max_ms']} ms"
-              f"  {r['p50_ms']:>8}/{r['p99_ms']}/{r['max_ms']} ms"
-              f"  {c['stall_ms']:>6} ms  {c['node_cpu_ms_per_segment_report'] or '–'} ms"
-              f"{'' if c['met'] else '  (over the goal)'}")
+        print(
+            f"     {name:<24} {b['p50_ms']:>5}/{b['p99_ms']}/{b['max_ms']} ms"
+            f"  {r['p50_ms']:>8}/{r['p99_ms']}/{r['max_ms']} ms"
+            f"  {c['stall_ms']:>6} ms  {c['node_cpu_ms_per_segment_report'] or '–'} ms"
+            f"{'' if c['met'] else '  (over the goal)'}"
+        )
     print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
 
 
@@ -824,11 +971,23 @@ def machine() -> dict[str, Any]:
     import aiortc
     import av
 
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.machine())
-    return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
-            "aiortc": aiortc.__version__, "pyav": av.__version__, "loadavg_at_start": list(os.getloadavg()),
-            "nice": os.nice(0)}
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.machine(),
+    )
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "aiortc": aiortc.__version__,
+        "pyav": av.__version__,
+        "loadavg_at_start": list(os.getloadavg()),
+        "nice": os.nice(0),
+    }
 
 
 async def main() -> None:
@@ -844,15 +1003,28 @@ async def main() -> None:
         media = encode_media()
         media_path = tmp / "media.pkl"
         media.save(media_path)
-        results: dict[str, Any] = {"machine": machine(), "quick": quick, "media": media.describe(),
-                                   "stream": "one participant's 640x480 30 fps VP8 video track; its Opus track is "
-                                             "recorded alongside and reported separately, not counted as a stream"}
+        results: dict[str, Any] = {
+            "machine": machine(),
+            "quick": quick,
+            "media": media.describe(),
+            "stream": "one participant's 640x480 30 fps VP8 video track; its Opus track is "
+            "recorded alongside and reported separately, not counted as a stream",
+        }
         print("1. CPU per stream…", flush=True)
         results["cpu_per_stream"] = await cpu_per_stream(media, 8 if quick else 15, 1)
         print("2-3. streams on the real path…", flush=True)
         steps = [10, 20] if quick else [10, 20, 30, 40, 50, 60]
-        results.update(await real_path(media_path, steps, seconds=6 if quick else 10, stagger=4 if quick else 10,
-                                       worst_case=not quick, loadgens=args.loadgens, tmp=tmp))
+        results.update(
+            await real_path(
+                media_path,
+                steps,
+                seconds=6 if quick else 10,
+                stagger=4 if quick else 10,
+                worst_case=not quick,
+                loadgens=args.loadgens,
+                tmp=tmp,
+            )
+        )
     results["total_seconds"] = round(time.monotonic() - started)
     results["goals_met"] = all(results[k]["met"] is not False for k in ("cpu_per_stream", "streams", "stall"))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -35,9 +35,16 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results" / "room.json"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                 "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
 TARGET_MEDIAN_S = 1.5
 
 # Installed before the page's own scripts: the click on "join" starts the clock, and the first
@@ -84,10 +91,13 @@ async def one_join(page: Any, link: str) -> tuple[float, float]:
     await page.goto(link)
     await page.wait_for_function("() => !document.getElementById('join-button').disabled", timeout=20000)
     await page.click("#join-button")
-    await page.wait_for_function("() => window.__bench.firstFrame !== null && window.__bench.shown !== null",
-                                 timeout=20000, polling=20)
-    took = await page.evaluate("() => [(window.__bench.firstFrame - window.__bench.clicked) / 1000,"
-                               " (window.__bench.shown - window.__bench.clicked) / 1000]")
+    await page.wait_for_function(
+        "() => window.__bench.firstFrame !== null && window.__bench.shown !== null", timeout=20000, polling=20
+    )
+    took = await page.evaluate(
+        "() => [(window.__bench.firstFrame - window.__bench.clicked) / 1000,"
+        " (window.__bench.shown - window.__bench.clicked) / 1000]"
+    )
     await page.evaluate("() => window.heshiRoom.client.leave()")
     await page.wait_for_function("() => window.heshiRoom.client.state === 'left'", timeout=10000)
     return float(took[0]), float(took[1])
@@ -98,9 +108,15 @@ async def run(joins: int) -> dict[str, Any]:
 
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="heshi-bench-room-") as tmp:
-        env = {**os.environ, "HESHI_DATA_DIR": tmp, "HESHI_PORT": str(port), "HESHI_HOST": "127.0.0.1",
-               "HESHI_PUBLIC_URL": f"http://127.0.0.1:{port}", "HESHI_SECRET_KEY": secrets.token_urlsafe(40),
-               "HESHI_LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "HESHI_DATA_DIR": tmp,
+            "HESHI_PORT": str(port),
+            "HESHI_HOST": "127.0.0.1",
+            "HESHI_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "HESHI_SECRET_KEY": secrets.token_urlsafe(40),
+            "HESHI_LOG_LEVEL": "WARNING",
+        }
         links = demo_links(env)
         base = f"http://127.0.0.1:{port}"
         async with process([str(VENV_BIN / "heshi"), "serve"], env, f"{base}/healthz"):
@@ -110,7 +126,9 @@ async def run(joins: int) -> dict[str, Any]:
                 mediator_browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 expert_browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 try:
-                    mediator = await (await mediator_browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
+                    mediator = await (
+                        await mediator_browser.new_context(viewport={"width": 1280, "height": 800})
+                    ).new_page()
                     await mediator.goto(links["mediator"])
                     await mediator.wait_for_function("() => !document.getElementById('join-button').disabled")
                     await mediator.click("#join-button")
@@ -135,7 +153,7 @@ async def run(joins: int) -> dict[str, Any]:
     return {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "what": "seconds from clicking join to the first frame of the other person's video "
-                "(direct entry, mediator already in the room, headless Chromium with a fake camera)",
+        "(direct entry, mediator already in the room, headless Chromium with a fake camera)",
         "joins": joins,
         "warmup_s": round(warmup, 3),
         "seconds": [round(t, 3) for t in times],
@@ -143,8 +161,11 @@ async def run(joins: int) -> dict[str, Any]:
         "p90_s": round(percentile(times, 90), 3),
         "min_s": round(min(times), 3),
         "max_s": round(max(times), 3),
-        "shown_s": {"median": round(statistics.median(shown), 3), "p90": round(percentile(shown, 90), 3),
-                    "what": "to the moment the tile replaces its placeholder with the picture"},
+        "shown_s": {
+            "median": round(statistics.median(shown), 3),
+            "p90": round(percentile(shown, 90), 3),
+            "what": "to the moment the tile replaces its placeholder with the picture",
+        },
         "target_median_s": TARGET_MEDIAN_S,
         "meets_target": median < TARGET_MEDIAN_S,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

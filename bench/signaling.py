@@ -28,11 +28,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
 import socketio
@@ -73,7 +74,9 @@ def cpu_seconds(pid: int) -> float:
 @asynccontextmanager
 async def process(cmd: list[str], env: dict[str, str], health: str) -> AsyncIterator[subprocess.Popen[bytes]]:
     # The server's log goes to a file: an unread pipe fills up and blocks the server.
-    log = open(Path(tempfile.gettempdir()) / f"heshi-bench-{os.getpid()}-{len(cmd)}-{env.get('HESHI_PORT', 'x')}.log", "wb")
+    log = open(
+        Path(tempfile.gettempdir()) / f"heshi-bench-{os.getpid()}-{len(cmd)}-{env.get('HESHI_PORT', 'x')}.log", "wb"
+    )
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         await wait_http(health)
@@ -89,6 +92,7 @@ async def process(cmd: list[str], env: dict[str, str], health: str) -> AsyncIter
 
 
 # ---- the world: one case, many sessions, invitations with browser sessions -----------------
+
 
 @dataclass
 class Seat:
@@ -113,27 +117,53 @@ async def prepare(database_url: str, data_dir: Path, rooms: int, per_room: int) 
     settings = load_settings(env={}, data_dir=str(data_dir), database_url=database_url, secret_key="b" * 40)
     core = Core.build(settings)
     try:
-        org = await orgs.create_org(core, None, name="压测调委会", code=f"B{random.randrange(10**6)}",
-                                    kind=OrgKind.people, level=OrgLevel.town)
-        m = await accounts.create_account(core, None, username=f"bench-{org.code.lower()}", display_name="调解员",
-                                          role=StaffRole.mediator, org_id=org.id, password="bench-password")
-        p = Principal(kind=PrincipalKind.staff, display_name="调解员", account_id=m.id, staff_role=StaffRole.mediator,
-                      org_id=org.id, org_path=org.path)
-        case = await cases.create_case(core, p, title="压测案件", dispute_type=DisputeType.other,
-                                       source=CaseSource.on_site,
-                                       parties=[PartyInput(side=PartySide.applicant, name="甲"),
-                                                PartyInput(side=PartySide.respondent, name="乙")])
+        org = await orgs.create_org(
+            core, None, name="压测调委会", code=f"B{random.randrange(10**6)}", kind=OrgKind.people, level=OrgLevel.town
+        )
+        m = await accounts.create_account(
+            core,
+            None,
+            username=f"bench-{org.code.lower()}",
+            display_name="调解员",
+            role=StaffRole.mediator,
+            org_id=org.id,
+            password="bench-password",
+        )
+        p = Principal(
+            kind=PrincipalKind.staff,
+            display_name="调解员",
+            account_id=m.id,
+            staff_role=StaffRole.mediator,
+            org_id=org.id,
+            org_path=org.path,
+        )
+        case = await cases.create_case(
+            core,
+            p,
+            title="压测案件",
+            dispute_type=DisputeType.other,
+            source=CaseSource.on_site,
+            parties=[PartyInput(side=PartySide.applicant, name="甲"), PartyInput(side=PartySide.respondent, name="乙")],
+        )
         out: list[list[Seat]] = []
         for _ in range(rooms):
             s = await sessions.schedule_session(core, p, case.id, scheduled_at=core.clock.now())
             seats = []
             for i in range(per_room):
                 if i == 0:
-                    inv = await invitations.issue(core, p, s.id, role=SessionRole.mediator, account_id=m.id,
-                                                  ttl=timedelta(hours=6))
+                    inv = await invitations.issue(
+                        core, p, s.id, role=SessionRole.mediator, account_id=m.id, ttl=timedelta(hours=6)
+                    )
                 else:
-                    inv = await invitations.issue(core, p, s.id, role=SessionRole.expert, display_name=f"专家{i}",
-                                                  direct_entry=True, ttl=timedelta(hours=6))
+                    inv = await invitations.issue(
+                        core,
+                        p,
+                        s.id,
+                        role=SessionRole.expert,
+                        display_name=f"专家{i}",
+                        direct_entry=True,
+                        ttl=timedelta(hours=6),
+                    )
                 browser, _ = await signin.open_invitation(core, invitations.token_for(core, inv))
                 seats.append(Seat(s.id, f"i:{inv.id}", browser.token))
             out.append(seats)
@@ -143,6 +173,7 @@ async def prepare(database_url: str, data_dir: Path, rooms: int, per_room: int) 
 
 
 # ---- clients -------------------------------------------------------------------------------
+
 
 @dataclass
 class Stats:
@@ -154,10 +185,20 @@ class Stats:
     def summary(self, seconds: float) -> dict[str, Any]:
         lat = sorted(self.latencies)
         q = (lambda p: round(lat[min(len(lat) - 1, int(p * len(lat)))] * 1000, 2)) if lat else (lambda p: None)
-        return {"sent": self.sent, "received": self.received, "lost": self.sent - self.received,
-                "errors": self.errors, "throughput_msgs_per_s": round(self.received / seconds, 1),
-                "latency_ms": {"p50": q(0.50), "p90": q(0.90), "p99": q(0.99), "max": q(1.0),
-                               "mean": round(statistics.fmean(lat) * 1000, 2) if lat else None}}
+        return {
+            "sent": self.sent,
+            "received": self.received,
+            "lost": self.sent - self.received,
+            "errors": self.errors,
+            "throughput_msgs_per_s": round(self.received / seconds, 1),
+            "latency_ms": {
+                "p50": q(0.50),
+                "p90": q(0.90),
+                "p99": q(0.99),
+                "max": q(1.0),
+                "mean": round(statistics.fmean(lat) * 1000, 2) if lat else None,
+            },
+        }
 
 
 class Client:
@@ -177,8 +218,13 @@ class Client:
 
     async def connect(self) -> None:
         if self.heshi:
-            await self.sio.connect(self.url, transports=["websocket"], headers={"Cookie": f"heshi_join={self.heshi.cookie}"},
-                                   auth={"session_id": self.heshi.session_id}, wait_timeout=30)
+            await self.sio.connect(
+                self.url,
+                transports=["websocket"],
+                headers={"Cookie": f"heshi_join={self.heshi.cookie}"},
+                auth={"session_id": self.heshi.session_id},
+                wait_timeout=30,
+            )
             ack = await self.sio.call("room.join", {}, timeout=30)
             if not ack.get("ok"):
                 raise RuntimeError(f"join failed: {ack}")
@@ -187,14 +233,23 @@ class Client:
 
     async def send(self, to: str, n: int) -> None:
         self.stats.sent += 1
-        await self.sio.emit("signal", {"to": to, "type": "candidate",
-                                       "candidate": {"candidate": f"candidate:{n} 1 udp 2122260223 127.0.0.1 {40000 + n % 20000} typ host {time.perf_counter()}",
-                                                     "sdpMid": "0", "sdpMLineIndex": 0}})
+        await self.sio.emit(
+            "signal",
+            {
+                "to": to,
+                "type": "candidate",
+                "candidate": {
+                    "candidate": f"candidate:{n} 1 udp 2122260223 127.0.0.1 {40000 + n % 20000} typ host {time.perf_counter()}",
+                    "sdpMid": "0",
+                    "sdpMLineIndex": 0,
+                },
+            },
+        )
 
 
 async def connect_all(clients: list[Client], batch: int = 50) -> None:
     for i in range(0, len(clients), batch):
-        await asyncio.gather(*(c.connect() for c in clients[i:i + batch]))
+        await asyncio.gather(*(c.connect() for c in clients[i : i + batch]))
 
 
 async def close_all(clients: list[Client]) -> None:
@@ -206,9 +261,11 @@ async def ping_pong(pairs: list[tuple[Client, Client]], seconds: float) -> float
     stop = time.perf_counter() + seconds
     for a, b in pairs:
         for me, other in ((a, b), (b, a)):
+
             async def bounce(data: dict[str, Any], me: Client = me, other: Client = other) -> None:
                 if time.perf_counter() < stop:
                     await me.send(other.pid, me.stats.sent)
+
             me.on_signal = bounce
     start = time.perf_counter()
     for a, b in pairs:
@@ -240,12 +297,20 @@ async def open_loop(rooms: list[list[Client]], rate: float, seconds: float) -> f
 
 # ---- scenarios ------------------------------------------------------------------------------
 
+
 def heshi_env(data_dir: Path, port: int, database_url: str, redis_url: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HESHI_")}
-    env.update({"HESHI_DATA_DIR": str(data_dir), "HESHI_PORT": str(port), "HESHI_DATABASE_URL": database_url,
-                "HESHI_SECRET_KEY": "b" * 40, "HESHI_LOG_LEVEL": "WARNING",
-                # Raise the per-connection flood limits: this measures relay cost, not the limiter's policy.
-                "HESHI_RATE_LIMIT_SCALE": "100"})
+    env.update(
+        {
+            "HESHI_DATA_DIR": str(data_dir),
+            "HESHI_PORT": str(port),
+            "HESHI_DATABASE_URL": database_url,
+            "HESHI_SECRET_KEY": "b" * 40,
+            "HESHI_LOG_LEVEL": "WARNING",
+            # Raise the per-connection flood limits: this measures relay cost, not the limiter's policy.
+            "HESHI_RATE_LIMIT_SCALE": "100",
+        }
+    )
     if redis_url:
         env["HESHI_REDIS_URL"] = redis_url
     return env
@@ -278,18 +343,33 @@ async def throughput(pairs_n: int, seconds: float, rounds: int, tmp: Path) -> di
         return Client(url, stats, heshi=rooms[i][0]), Client(url, stats, heshi=rooms[i][1])
 
     runs: dict[str, list[dict[str, Any]]] = {"bare": [], "heshi": []}
-    async with process([sys.executable, "-m", "bench.bare_relay", str(bare_port)], env,
-                       f"http://127.0.0.1:{bare_port}/socket.io/?EIO=4&transport=polling") as bare, \
-            process([str(VENV_BIN / "heshi"), "serve"], heshi_env(tmp / "tp", heshi_port, db),
-                    f"http://127.0.0.1:{heshi_port}/healthz") as heshi:
+    async with (
+        process(
+            [sys.executable, "-m", "bench.bare_relay", str(bare_port)],
+            env,
+            f"http://127.0.0.1:{bare_port}/socket.io/?EIO=4&transport=polling",
+        ) as bare,
+        process(
+            [str(VENV_BIN / "heshi"), "serve"],
+            heshi_env(tmp / "tp", heshi_port, db),
+            f"http://127.0.0.1:{heshi_port}/healthz",
+        ) as heshi,
+    ):
         for _ in range(rounds):
-            runs["bare"].append(await _closed_loop_round(f"http://127.0.0.1:{bare_port}", bare.pid, bare_pair, pairs_n, seconds))
-            runs["heshi"].append(await _closed_loop_round(f"http://127.0.0.1:{heshi_port}", heshi.pid, heshi_pair, pairs_n, seconds))
+            runs["bare"].append(
+                await _closed_loop_round(f"http://127.0.0.1:{bare_port}", bare.pid, bare_pair, pairs_n, seconds)
+            )
+            runs["heshi"].append(
+                await _closed_loop_round(f"http://127.0.0.1:{heshi_port}", heshi.pid, heshi_pair, pairs_n, seconds)
+            )
     for name, rs in runs.items():
-        out[name] = {"throughput_msgs_per_s": [r["throughput_msgs_per_s"] for r in rs],
-                     "server_cpu_ms_per_msg": [r["server_cpu_ms_per_msg"] for r in rs],
-                     "lost": sum(r["lost"] for r in rs), "errors": sum(r["errors"] for r in rs),
-                     "latency_ms": {p: statistics.median(r["latency_ms"][p] for r in rs) for p in ("p50", "p90", "p99")}}
+        out[name] = {
+            "throughput_msgs_per_s": [r["throughput_msgs_per_s"] for r in rs],
+            "server_cpu_ms_per_msg": [r["server_cpu_ms_per_msg"] for r in rs],
+            "lost": sum(r["lost"] for r in rs),
+            "errors": sum(r["errors"] for r in rs),
+            "latency_ms": {p: statistics.median(r["latency_ms"][p] for r in rs) for p in ("p50", "p90", "p99")},
+        }
     # Each heshi round against the bare round just before it.
     ratios_tp = [h["throughput_msgs_per_s"] / b["throughput_msgs_per_s"] for b, h in zip(runs["bare"], runs["heshi"])]
     ratios_cpu = [b["server_cpu_ms_per_msg"] / h["server_cpu_ms_per_msg"] for b, h in zip(runs["bare"], runs["heshi"])]
@@ -309,9 +389,15 @@ async def many_rooms(rooms_n: int, per_room: int, rate: float, seconds: float, t
     db = f"sqlite:///{tmp}/many.db"
     rooms = await prepare(db, tmp / "many", rooms_n, per_room)
     port = free_port()
-    out: dict[str, Any] = {"rooms": rooms_n, "participants": rooms_n * per_room, "rate_msgs_per_s": rate,
-                           "seconds": seconds}
-    async with process([str(VENV_BIN / "heshi"), "serve"], heshi_env(tmp / "many", port, db), f"http://127.0.0.1:{port}/healthz"):
+    out: dict[str, Any] = {
+        "rooms": rooms_n,
+        "participants": rooms_n * per_room,
+        "rate_msgs_per_s": rate,
+        "seconds": seconds,
+    }
+    async with process(
+        [str(VENV_BIN / "heshi"), "serve"], heshi_env(tmp / "many", port, db), f"http://127.0.0.1:{port}/healthz"
+    ):
         stats = Stats()
         url = f"http://127.0.0.1:{port}"
         clients = [[Client(url, stats, heshi=s) for s in r] for r in rooms]
@@ -331,9 +417,9 @@ async def many_rooms(rooms_n: int, per_room: int, rate: float, seconds: float, t
 
 async def two_nodes(rooms_n: int, per_room: int, rate: float, seconds: float, tmp: Path) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
-    from tests.support.services import postgres_admin_url, redis_url
-
     import asyncpg
+
+    from tests.support.services import postgres_admin_url, redis_url
 
     admin = postgres_admin_url()
     name = f"heshi_bench_{os.getpid()}"
@@ -343,15 +429,33 @@ async def two_nodes(rooms_n: int, per_room: int, rate: float, seconds: float, tm
     await conn.close()
     db = admin.rsplit("/", 1)[0] + "/" + name
     redis = redis_url()
-    out: dict[str, Any] = {"nodes": 2, "rooms": rooms_n, "participants": rooms_n * per_room, "rate_msgs_per_s": rate,
-                           "seconds": seconds, "database": "postgresql"}
+    out: dict[str, Any] = {
+        "nodes": 2,
+        "rooms": rooms_n,
+        "participants": rooms_n * per_room,
+        "rate_msgs_per_s": rate,
+        "seconds": seconds,
+        "database": "postgresql",
+    }
     try:
         rooms = await prepare(db, tmp / "nodes", rooms_n, per_room)
         ports = [free_port(), free_port()]
-        async with process([str(VENV_BIN / "heshi"), "serve"], heshi_env(tmp / "n1", ports[0], db, redis), f"http://127.0.0.1:{ports[0]}/healthz"), \
-                process([str(VENV_BIN / "heshi"), "serve"], heshi_env(tmp / "n2", ports[1], db, redis), f"http://127.0.0.1:{ports[1]}/healthz"):
+        async with (
+            process(
+                [str(VENV_BIN / "heshi"), "serve"],
+                heshi_env(tmp / "n1", ports[0], db, redis),
+                f"http://127.0.0.1:{ports[0]}/healthz",
+            ),
+            process(
+                [str(VENV_BIN / "heshi"), "serve"],
+                heshi_env(tmp / "n2", ports[1], db, redis),
+                f"http://127.0.0.1:{ports[1]}/healthz",
+            ),
+        ):
             stats = Stats()
-            clients = [[Client(f"http://127.0.0.1:{ports[i % 2]}", stats, heshi=s) for i, s in enumerate(r)] for r in rooms]
+            clients = [
+                [Client(f"http://127.0.0.1:{ports[i % 2]}", stats, heshi=s) for i, s in enumerate(r)] for r in rooms
+            ]
             await connect_all([c for r in clients for c in r], batch=20)
             out["result"] = stats.summary(await open_loop(clients, rate, seconds))
             await close_all([c for r in clients for c in r])
@@ -368,23 +472,35 @@ def report(results: dict[str, Any]) -> None:
     tp = results["relay_throughput"]
     med = statistics.median
     print("\nSignaling benchmarks")
-    print(f"  1. relay, {tp['pairs']} pairs closed loop, {tp['rounds']} alternating rounds   bare      heshi   "
-          f"(goal ≥ 0.8×: {'met' if tp['met'] else 'NOT met'})")
-    print(f"     msgs/s, median{'':<26} {med(tp['bare']['throughput_msgs_per_s']):>9}  {med(tp['heshi']['throughput_msgs_per_s']):>9}"
-          f"   ratio {tp['ratio_throughput']}  (rounds {tp['ratios_throughput']})")
-    print(f"     server CPU ms per message, median{'':<7} {med(tp['bare']['server_cpu_ms_per_msg']):>9}  {med(tp['heshi']['server_cpu_ms_per_msg']):>9}"
-          f"   capacity ratio {tp['ratio_capacity_by_cpu']}  (rounds {tp['ratios_capacity_by_cpu']})")
+    print(
+        f"  1. relay, {tp['pairs']} pairs closed loop, {tp['rounds']} alternating rounds   bare      heshi   "
+        f"(goal ≥ 0.8×: {'met' if tp['met'] else 'NOT met'})"
+    )
+    print(
+        f"     msgs/s, median{'':<26} {med(tp['bare']['throughput_msgs_per_s']):>9}  {med(tp['heshi']['throughput_msgs_per_s']):>9}"
+        f"   ratio {tp['ratio_throughput']}  (rounds {tp['ratios_throughput']})"
+    )
+    print(
+        f"     server CPU ms per message, median{'':<7} {med(tp['bare']['server_cpu_ms_per_msg']):>9}  {med(tp['heshi']['server_cpu_ms_per_msg']):>9}"
+        f"   capacity ratio {tp['ratio_capacity_by_cpu']}  (rounds {tp['ratios_capacity_by_cpu']})"
+    )
     for p in ("p50", "p99"):
-        print(f"     latency {p} ms, median of rounds{'':<9} {tp['bare']['latency_ms'][p]:>9}  {tp['heshi']['latency_ms'][p]:>9}")
+        print(
+            f"     latency {p} ms, median of rounds{'':<9} {tp['bare']['latency_ms'][p]:>9}  {tp['heshi']['latency_ms'][p]:>9}"
+        )
     mr = results["many_rooms"]
-    print(f"  2. {mr['participants']} participants / {mr['rooms']} rooms, {mr['rate_msgs_per_s']} msgs/s: "
-          f"p50 {mr['result']['latency_ms']['p50']} ms, p99 {mr['result']['latency_ms']['p99']} ms, "
-          f"max {mr['result']['latency_ms']['max']} ms, "
-          f"lost {mr['result']['lost']}  (goal p99 < 100 ms: {'met' if mr['met'] else 'NOT met'})")
+    print(
+        f"  2. {mr['participants']} participants / {mr['rooms']} rooms, {mr['rate_msgs_per_s']} msgs/s: "
+        f"p50 {mr['result']['latency_ms']['p50']} ms, p99 {mr['result']['latency_ms']['p99']} ms, "
+        f"max {mr['result']['latency_ms']['max']} ms, "
+        f"lost {mr['result']['lost']}  (goal p99 < 100 ms: {'met' if mr['met'] else 'NOT met'})"
+    )
     tn = results["two_nodes"]
-    print(f"  3. two nodes over Redis, {tn['participants']} participants, {tn['rate_msgs_per_s']} msgs/s: sent {tn['result']['sent']}, "
-          f"received {tn['result']['received']}, lost {tn['result']['lost']}, p99 {tn['result']['latency_ms']['p99']} ms "
-          f"(goal no loss: {'met' if tn['met'] else 'NOT met'})")
+    print(
+        f"  3. two nodes over Redis, {tn['participants']} participants, {tn['rate_msgs_per_s']} msgs/s: sent {tn['result']['sent']}, "
+        f"received {tn['result']['received']}, lost {tn['result']['lost']}, p99 {tn['result']['latency_ms']['p99']} ms "
+        f"(goal no loss: {'met' if tn['met'] else 'NOT met'})"
+    )
     print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
 
 

@@ -56,26 +56,36 @@ class Hook:
 
 
 HOOKS: tuple[Hook, ...] = (
-    Hook("RTCRtpReceiver.__decoder_queue",
-         "replaced before receive(): put((codec, JitterFrame)) from _handle_rtp_packet goes to the tap, "
-         "put(None) means the receiver stopped"),
-    Hook("rtcrtpreceiver.decoder_worker(loop, input_q, output_q, decode_error)",
-         "the decoder thread aiortc starts in receive() blocks in input_q.get() on the replaced queue"),
+    Hook(
+        "RTCRtpReceiver.__decoder_queue",
+        "replaced before receive(): put((codec, JitterFrame)) from _handle_rtp_packet goes to the tap, "
+        "put(None) means the receiver stopped",
+    ),
+    Hook(
+        "rtcrtpreceiver.decoder_worker(loop, input_q, output_q, decode_error)",
+        "the decoder thread aiortc starts in receive() blocks in input_q.get() on the replaced queue",
+    ),
     Hook("RTCRtpReceiver.__started / __decoder_thread", "the tap refuses a receiver that already started"),
-    Hook("RTCRtpReceiver.__timestamp_mapper.map(timestamp)",
-         "replaced by the identity so frames keep the sender's 32-bit RTP timestamps"),
+    Hook(
+        "RTCRtpReceiver.__timestamp_mapper.map(timestamp)",
+        "replaced by the identity so frames keep the sender's 32-bit RTP timestamps",
+    ),
     Hook("RTCRtpReceiver.__codecs", "payload type -> codec, to tell media packets from RTX"),
     Hook("RTCRtpReceiver.__kind", "audio or video, before the remote track exists"),
-    Hook("RTCRtpReceiver._handle_rtp_packet(packet, arrival_time_ms)",
-         "wrapped per instance: first packet wall clock, media SSRC, per-frame arrival time"),
+    Hook(
+        "RTCRtpReceiver._handle_rtp_packet(packet, arrival_time_ms)",
+        "wrapped per instance: first packet wall clock, media SSRC, per-frame arrival time",
+    ),
     Hook("RTCRtpReceiver._handle_rtcp_packet(packet)", "wrapped per instance: RTCP sender reports"),
     Hook("RTCRtpReceiver._send_rtcp_pli(media_ssrc)", "called to ask the sender for a keyframe"),
     Hook("jitterbuffer.JitterFrame(data, timestamp)", "the encoded frame handed to the decoder queue"),
     Hook("rtp.RtcpSrPacket.sender_info (RtcpSenderInfo fields)", "NTP <-> RTP timestamp pairs for alignment"),
     Hook("codecs.is_rtx(codec)", "tells RTX payload types apart"),
-    Hook("aioice.ice.get_host_addresses(use_ipv4, use_ipv6)",
-         "replaced for the worker's process by restricted_host_addresses: Connection.gather_candidates "
-         "looks it up as a module global and binds one host candidate per address it returns"),
+    Hook(
+        "aioice.ice.get_host_addresses(use_ipv4, use_ipv6)",
+        "replaced for the worker's process by restricted_host_addresses: Connection.gather_candidates "
+        "looks it up as a module global and binds one host candidate per address it returns",
+    ),
 )
 
 
@@ -97,7 +107,7 @@ class AioiceInternalsChanged(AiortcInternalsChanged):
         RuntimeError.__init__(
             self,
             f"aioice {aioice.__version__} changed {what}; restricted_host_addresses in "
-            f"recordings/aiortc_internals.py must be updated (it was written against aioice {PINNED_AIOICE_VERSION})"
+            f"recordings/aiortc_internals.py must be updated (it was written against aioice {PINNED_AIOICE_VERSION})",
         )
         self.what = what
 
@@ -106,8 +116,14 @@ def version_is_pinned() -> bool:
     return aiortc.__version__ == PINNED_AIORTC_VERSION and aioice.__version__ == PINNED_AIOICE_VERSION
 
 
-def _require_params(owner: str, func: Any, expected: list[str], *, coroutine: bool,
-                    error: type[AiortcInternalsChanged] = AiortcInternalsChanged) -> None:
+def _require_params(
+    owner: str,
+    func: Any,
+    expected: list[str],
+    *,
+    coroutine: bool,
+    error: type[AiortcInternalsChanged] = AiortcInternalsChanged,
+) -> None:
     if func is None or not callable(func):
         raise error(f"{owner} (missing)")
     if coroutine != inspect.iscoroutinefunction(func):
@@ -120,22 +136,32 @@ def _require_params(owner: str, func: Any, expected: list[str], *, coroutine: bo
 
 def check_aiortc() -> None:
     """Verify the classes and functions the tap hooks into; raise AiortcInternalsChanged if one moved."""
-    _require_params("RTCRtpReceiver._handle_rtp_packet",
-                    getattr(RTCRtpReceiver, "_handle_rtp_packet", None),
-                    ["self", "packet", "arrival_time_ms"], coroutine=True)
-    _require_params("RTCRtpReceiver._handle_rtcp_packet",
-                    getattr(RTCRtpReceiver, "_handle_rtcp_packet", None),
-                    ["self", "packet"], coroutine=True)
-    _require_params("RTCRtpReceiver._send_rtcp_pli",
-                    getattr(RTCRtpReceiver, "_send_rtcp_pli", None),
-                    ["self", "media_ssrc"], coroutine=True)
-    _require_params("rtcrtpreceiver.decoder_worker",
-                    getattr(_receiver_module, "decoder_worker", None),
-                    ["loop", "input_q", "output_q", "decode_error"], coroutine=False)
-    _require_params("jitterbuffer.JitterFrame", JitterFrame.__init__, ["self", "data", "timestamp"],
-                    coroutine=False)
-    if [f.name for f in fields(RtcpSenderInfo)] != ["ntp_timestamp", "rtp_timestamp", "packet_count",
-                                                     "octet_count"]:
+    _require_params(
+        "RTCRtpReceiver._handle_rtp_packet",
+        getattr(RTCRtpReceiver, "_handle_rtp_packet", None),
+        ["self", "packet", "arrival_time_ms"],
+        coroutine=True,
+    )
+    _require_params(
+        "RTCRtpReceiver._handle_rtcp_packet",
+        getattr(RTCRtpReceiver, "_handle_rtcp_packet", None),
+        ["self", "packet"],
+        coroutine=True,
+    )
+    _require_params(
+        "RTCRtpReceiver._send_rtcp_pli",
+        getattr(RTCRtpReceiver, "_send_rtcp_pli", None),
+        ["self", "media_ssrc"],
+        coroutine=True,
+    )
+    _require_params(
+        "rtcrtpreceiver.decoder_worker",
+        getattr(_receiver_module, "decoder_worker", None),
+        ["loop", "input_q", "output_q", "decode_error"],
+        coroutine=False,
+    )
+    _require_params("jitterbuffer.JitterFrame", JitterFrame.__init__, ["self", "data", "timestamp"], coroutine=False)
+    if [f.name for f in fields(RtcpSenderInfo)] != ["ntp_timestamp", "rtp_timestamp", "packet_count", "octet_count"]:
         raise AiortcInternalsChanged("rtp.RtcpSenderInfo (fields)")
     if [f.name for f in fields(RtcpSrPacket)][:2] != ["ssrc", "sender_info"]:
         raise AiortcInternalsChanged("rtp.RtcpSrPacket (fields)")
@@ -143,11 +169,17 @@ def check_aiortc() -> None:
 
 def check_aioice() -> None:
     """Verify what restricted_host_addresses replaces; raise AioiceInternalsChanged if it moved."""
-    _require_params("aioice.ice.get_host_addresses", getattr(_aioice_ice, "get_host_addresses", None),
-                    ["use_ipv4", "use_ipv6"], coroutine=False, error=AioiceInternalsChanged)
+    _require_params(
+        "aioice.ice.get_host_addresses",
+        getattr(_aioice_ice, "get_host_addresses", None),
+        ["use_ipv4", "use_ipv6"],
+        coroutine=False,
+        error=AioiceInternalsChanged,
+    )
     gather = getattr(_aioice_ice.Connection, "gather_candidates", None)
-    _require_params("aioice.ice.Connection.gather_candidates", gather, ["self"], coroutine=True,
-                    error=AioiceInternalsChanged)
+    _require_params(
+        "aioice.ice.Connection.gather_candidates", gather, ["self"], coroutine=True, error=AioiceInternalsChanged
+    )
     # A replaced module global only takes effect if gathering looks the name up at call time.
     if "get_host_addresses" not in gather.__code__.co_names or gather.__globals__ is not vars(_aioice_ice):
         raise AioiceInternalsChanged("aioice.ice.Connection.gather_candidates (no longer calls get_host_addresses)")
@@ -201,7 +233,8 @@ class ReceiverInternals:
                 continue
             if not isinstance(value, expected):
                 raise AiortcInternalsChanged(
-                    f"RTCRtpReceiver.{_public(name)} (a {type(value).__name__}, expected {expected.__name__})")
+                    f"RTCRtpReceiver.{_public(name)} (a {type(value).__name__}, expected {expected.__name__})"
+                )
         if not hasattr(receiver, _DECODER_THREAD):
             raise AiortcInternalsChanged(f"RTCRtpReceiver.{_public(_DECODER_THREAD)} (missing)")
         mapper = getattr(receiver, _TIMESTAMP_MAPPER, None)
@@ -240,11 +273,11 @@ class ReceiverInternals:
 
     def wrap_handle_rtp_packet(self, wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
         original = self.receiver._handle_rtp_packet
-        setattr(self.receiver, "_handle_rtp_packet", wrapper(original))
+        self.receiver._handle_rtp_packet = wrapper(original)
 
     def wrap_handle_rtcp_packet(self, wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
         original = self.receiver._handle_rtcp_packet
-        setattr(self.receiver, "_handle_rtcp_packet", wrapper(original))
+        self.receiver._handle_rtcp_packet = wrapper(original)
 
     async def send_pli(self, media_ssrc: int) -> None:
         await self.receiver._send_rtcp_pli(media_ssrc)

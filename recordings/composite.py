@@ -88,8 +88,9 @@ def plan(data_dir: Path, segments: list[RecordingSegment]) -> tuple[list[Track],
     return tracks, end
 
 
-def ffmpeg_command(tracks: list[Track], lists: list[Path], out: Path, total: float,
-                   ffmpeg: str = "ffmpeg") -> list[str]:
+def ffmpeg_command(
+    tracks: list[Track], lists: list[Path], out: Path, total: float, ffmpeg: str = "ffmpeg"
+) -> list[str]:
     """The ffmpeg invocation for a plan (pure, so that it can be tested on its own)."""
     cmd = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-progress", "pipe:1", "-nostats"]
     for concat in lists:  # one per track, in the same order
@@ -98,10 +99,12 @@ def ffmpeg_command(tracks: list[Track], lists: list[Path], out: Path, total: flo
     audio = [(i, t) for i, t in enumerate(tracks) if t.kind == "audio"]
     parts, maps = [], []
     for n, (i, t) in enumerate(video):
-        parts.append(f"[{i}:v]setpts=PTS-STARTPTS+{t.offset:.6f}/TB,fps={FPS}:start_time=0,"
-                     f"scale={TILE_W}:{TILE_H}:force_original_aspect_ratio=decrease,"
-                     f"pad={TILE_W}:{TILE_H}:(ow-iw)/2:(oh-ih)/2,setsar=1,"
-                     f"tpad=stop_mode=clone:stop_duration={total:.3f}[v{n}]")
+        parts.append(
+            f"[{i}:v]setpts=PTS-STARTPTS+{t.offset:.6f}/TB,fps={FPS}:start_time=0,"
+            f"scale={TILE_W}:{TILE_H}:force_original_aspect_ratio=decrease,"
+            f"pad={TILE_W}:{TILE_H}:(ow-iw)/2:(oh-ih)/2,setsar=1,"
+            f"tpad=stop_mode=clone:stop_duration={total:.3f}[v{n}]"
+        )
     if len(video) > 1:
         parts.append("".join(f"[v{n}]" for n in range(len(video))) + f"hstack=inputs={len(video)}[vout]")
         maps += ["-map", "[vout]"]
@@ -110,8 +113,10 @@ def ffmpeg_command(tracks: list[Track], lists: list[Path], out: Path, total: flo
     for n, (i, t) in enumerate(audio):
         parts.append(f"[{i}:a]asetpts=PTS-STARTPTS+{t.offset:.6f}/TB,aresample=48000:async=1:first_pts=0[a{n}]")
     if len(audio) > 1:
-        parts.append("".join(f"[a{n}]" for n in range(len(audio)))
-                     + f"amix=inputs={len(audio)}:duration=longest:normalize=0[aout]")
+        parts.append(
+            "".join(f"[a{n}]" for n in range(len(audio)))
+            + f"amix=inputs={len(audio)}:duration=longest:normalize=0[aout]"
+        )
         maps += ["-map", "[aout]"]
     elif audio:
         maps += ["-map", "[a0]"]
@@ -128,8 +133,9 @@ async def _set(core: Core, session_id: str, case_id: str, **values: Any) -> None
     async with core.db.write() as s:
         row = await s.get(RecordingComposite, session_id)
         if row is None:
-            row = RecordingComposite(session_id=session_id, case_id=case_id, status=Status.queued, progress=0.0,
-                                     updated_at=core.clock.now())
+            row = RecordingComposite(
+                session_id=session_id, case_id=case_id, status=Status.queued, progress=0.0, updated_at=core.clock.now()
+            )
             s.add(row)
         for k, v in values.items():
             setattr(row, k, v)
@@ -161,8 +167,9 @@ async def make(core: Core, case_id: str, session_id: str, actor: Actor) -> Recor
     part = work / "composite.webm.part"
     cmd = ffmpeg_command(tracks, lists, part, total, ffmpeg=shutil.which("ffmpeg") or "ffmpeg")
     try:
-        proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.PIPE)
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
     except OSError as exc:
         await _set(core, session_id, case_id, status=Status.failed, error=f"cannot run ffmpeg: {exc}"[:400])
         return await status(core, session_id)  # type: ignore[return-value]
@@ -192,19 +199,35 @@ async def make(core: Core, case_id: str, session_id: str, actor: Actor) -> Recor
         assert row is not None
         row.status, row.progress, row.path, row.sha256, row.bytes = Status.done, 1.0, rel, digest, size
         row.updated_at = core.clock.now()
-        await eventlog.append(s, case_id=case_id, session_id=session_id, kind="recording.composite",
-                              actor=actor, at=core.clock.now(),
-                              data={"path": rel, "sha256": digest, "bytes": size, "seconds": round(total, 3),
-                                    "tracks": [{"pid": t.pid, "kind": t.kind, "segments": len(t.files)}
-                                               for t in tracks]})
+        await eventlog.append(
+            s,
+            case_id=case_id,
+            session_id=session_id,
+            kind="recording.composite",
+            actor=actor,
+            at=core.clock.now(),
+            data={
+                "path": rel,
+                "sha256": digest,
+                "bytes": size,
+                "seconds": round(total, 3),
+                "tracks": [{"pid": t.pid, "kind": t.kind, "segments": len(t.files)} for t in tracks],
+            },
+        )
     return await status(core, session_id)  # type: ignore[return-value]
 
 
 def view(row: RecordingComposite | None) -> dict[str, Any] | None:
     if row is None:
         return None
-    return {"status": row.status, "progress": row.progress, "sha256": row.sha256, "bytes": row.bytes,
-            "error": row.error, "updated_at": row.updated_at.isoformat()}
+    return {
+        "status": row.status,
+        "progress": row.progress,
+        "sha256": row.sha256,
+        "bytes": row.bytes,
+        "error": row.error,
+        "updated_at": row.updated_at.isoformat(),
+    }
 
 
 ACCESS_WINDOW = 600.0  # seconds: requests by one person for one file within this are one viewing
@@ -225,8 +248,15 @@ async def log_access(core: Core, case_id: str, session_id: str, actor: Actor, by
             if now - t >= ACCESS_WINDOW:
                 del _last_access[k]
     async with core.db.write() as s:
-        await eventlog.append(s, case_id=case_id, session_id=session_id, kind="recording.accessed", actor=actor,
-                              at=core.clock.now(), data={"file": COMPOSITE_NAME, "range": byte_range})
+        await eventlog.append(
+            s,
+            case_id=case_id,
+            session_id=session_id,
+            kind="recording.accessed",
+            actor=actor,
+            at=core.clock.now(),
+            data={"file": COMPOSITE_NAME, "range": byte_range},
+        )
     return True
 
 
@@ -249,7 +279,7 @@ class CompositeJobs:
     async def _run(self, case_id: str, session_id: str, actor: Actor) -> None:
         try:
             await make(self.core, case_id, session_id, actor)
-        except Exception:  # noqa: BLE001 — a job's bug must not go unnoticed, nor kill the node
+        except Exception:
             log.exception("composite of %s failed", session_id)
             await _set(self.core, session_id, case_id, status=Status.failed, error="internal error; see the server log")
         finally:

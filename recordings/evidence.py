@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sqlalchemy import select, update
 
-from server.domain.errors import Conflict, DomainError, NotFound
 from server.domain.actors import Actor, SystemReason
+from server.domain.errors import Conflict, DomainError, NotFound
 from server.services import eventlog, nodes
 from server.services.core import Core
 from server.storage.models import Recording, RecordingConsent, RecordingSegment
@@ -43,16 +43,36 @@ def session_dir(data_dir: Path, case_id: str, session_id: str) -> Path:
 async def start_run(core: Core, *, case_id: str, session_id: str, actor: Actor, node_id: str | None) -> Recording:
     now = core.clock.now()
     async with core.db.write() as s:
-        active = (await s.execute(select(Recording).where(Recording.session_id == session_id,
-                                                          Recording.status == RunStatus.active))).scalars().first()
+        active = (
+            (
+                await s.execute(
+                    select(Recording).where(Recording.session_id == session_id, Recording.status == RunStatus.active)
+                )
+            )
+            .scalars()
+            .first()
+        )
         if active is not None:
             raise Conflict("recording is already on in this session", recording_id=active.id)
-        run = Recording(case_id=case_id, session_id=session_id, status=RunStatus.active, started_by=str(actor),
-                        started_at=now, node_id=node_id)
+        run = Recording(
+            case_id=case_id,
+            session_id=session_id,
+            status=RunStatus.active,
+            started_by=str(actor),
+            started_at=now,
+            node_id=node_id,
+        )
         s.add(run)
         await s.flush()
-        await eventlog.append(s, case_id=case_id, session_id=session_id, kind="recording.started", actor=actor,
-                              at=now, data={"recording_id": run.id})
+        await eventlog.append(
+            s,
+            case_id=case_id,
+            session_id=session_id,
+            kind="recording.started",
+            actor=actor,
+            at=now,
+            data={"recording_id": run.id},
+        )
     return run
 
 
@@ -64,33 +84,59 @@ async def stop_run(core: Core, recording_id: str, *, actor: Actor, reason: str) 
         if run is None or run.status not in (RunStatus.active, RunStatus.interrupted):
             return False
         run.status, run.stopped_at, run.stop_reason = RunStatus.stopped, now, reason
-        await eventlog.append(s, case_id=run.case_id, session_id=run.session_id, kind="recording.stopped",
-                              actor=actor, at=now, data={"recording_id": run.id, "reason": reason})
+        await eventlog.append(
+            s,
+            case_id=run.case_id,
+            session_id=run.session_id,
+            kind="recording.stopped",
+            actor=actor,
+            at=now,
+            data={"recording_id": run.id, "reason": reason},
+        )
     return True
 
 
 async def active_run(core: Core, session_id: str) -> Recording | None:
     """The run that should be recording this session, if any (active, or interrupted by a restart)."""
     async with core.db.read() as s:
-        return (await s.execute(select(Recording).where(
-            Recording.session_id == session_id,
-            Recording.status.in_((RunStatus.active, RunStatus.interrupted)))
-            .order_by(Recording.started_at.desc()))).scalars().first()
+        return (
+            (
+                await s.execute(
+                    select(Recording)
+                    .where(
+                        Recording.session_id == session_id,
+                        Recording.status.in_((RunStatus.active, RunStatus.interrupted)),
+                    )
+                    .order_by(Recording.started_at.desc())
+                )
+            )
+            .scalars()
+            .first()
+        )
 
 
 async def mark_interrupted(core: Core, recording_id: str, actor: Actor, *, reason: str) -> bool:
     """The room that ran this recording was lost (a restart): say so in the case log, once."""
     now = core.clock.now()
     async with core.db.write() as s:
-        result = await s.execute(update(Recording).where(Recording.id == recording_id,
-                                                         Recording.status == RunStatus.active)
-                                 .values(status=RunStatus.interrupted))
+        result = await s.execute(
+            update(Recording)
+            .where(Recording.id == recording_id, Recording.status == RunStatus.active)
+            .values(status=RunStatus.interrupted)
+        )
         if not result.rowcount:  # type: ignore[attr-defined]
             return False
         run = await s.get(Recording, recording_id)
         assert run is not None
-        await eventlog.append(s, case_id=run.case_id, session_id=run.session_id, kind="recording.interrupted",
-                              actor=actor, at=now, data={"recording_id": run.id, "reason": reason})
+        await eventlog.append(
+            s,
+            case_id=run.case_id,
+            session_id=run.session_id,
+            kind="recording.interrupted",
+            actor=actor,
+            at=now,
+            data={"recording_id": run.id, "reason": reason},
+        )
     return True
 
 
@@ -99,8 +145,11 @@ async def interrupt_orphaned(core: Core, live: dict[str, str], me_name: str) -> 
     crashed, was restarted (a process with its name is alive now), or stopped answering.
     Returns the runs interrupted. Each gets one `recording.interrupted` entry."""
     async with core.db.read() as s:
-        orphans = [(r.id, r.node_id) for r in (await s.execute(select(Recording).where(
-            Recording.status == RunStatus.active))).scalars() if r.node_id not in live]
+        orphans = [
+            (r.id, r.node_id)
+            for r in (await s.execute(select(Recording).where(Recording.status == RunStatus.active))).scalars()
+            if r.node_id not in live
+        ]
     if not orphans:
         return []
     names = await nodes.names_of(core, {n for _, n in orphans if n is not None})
@@ -108,8 +157,11 @@ async def interrupt_orphaned(core: Core, live: dict[str, str], me_name: str) -> 
     for run_id, node_id in orphans:
         restarted = node_id is None or names.get(node_id) == me_name
         actor = Actor.system(SystemReason.node_restart if restarted else SystemReason.node_lost)
-        reason = ("the node recording it restarted" if restarted
-                  else f"the node recording it ({names.get(node_id, node_id)}) stopped answering")
+        reason = (
+            "the node recording it restarted"
+            if restarted
+            else f"the node recording it ({names.get(node_id, node_id)}) stopped answering"
+        )
         if await mark_interrupted(core, run_id, actor, reason=reason):
             done.append(run_id)
     return done
@@ -122,20 +174,38 @@ async def mark_resumed(core: Core, recording_id: str, actor: Actor, *, node_id: 
         if run is not None and run.status == RunStatus.interrupted:
             run.status = RunStatus.active
             run.node_id = node_id
-            await eventlog.append(s, case_id=run.case_id, session_id=run.session_id, kind="recording.resumed",
-                                  actor=actor, at=core.clock.now(), data={"recording_id": run.id})
+            await eventlog.append(
+                s,
+                case_id=run.case_id,
+                session_id=run.session_id,
+                kind="recording.resumed",
+                actor=actor,
+                at=core.clock.now(),
+                data={"recording_id": run.id},
+            )
 
 
 async def was_recorded(core: Core, session_id: str) -> bool:
     async with core.db.read() as s:
-        return (await s.execute(select(Recording.id).where(Recording.session_id == session_id).limit(1))).first() is not None
+        return (
+            await s.execute(select(Recording.id).where(Recording.session_id == session_id).limit(1))
+        ).first() is not None
 
 
 async def consents_of(core: Core, recording_id: str) -> dict[str, str]:
     """Each participant's latest answer in a run."""
     async with core.db.read() as s:
-        rows = (await s.execute(select(RecordingConsent).where(RecordingConsent.recording_id == recording_id)
-                                .order_by(RecordingConsent.at))).scalars().all()
+        rows = (
+            (
+                await s.execute(
+                    select(RecordingConsent)
+                    .where(RecordingConsent.recording_id == recording_id)
+                    .order_by(RecordingConsent.at)
+                )
+            )
+            .scalars()
+            .all()
+        )
     return {r.pid: r.decision for r in rows}
 
 
@@ -148,25 +218,62 @@ class Person:
     account_id: str | None
 
 
-async def save_consent(core: Core, recording_id: str, person: Person, actor: Actor, decision: str,
-                       language: str) -> None:
+async def save_consent(
+    core: Core, recording_id: str, person: Person, actor: Actor, decision: str, language: str
+) -> None:
     now = core.clock.now()
     async with core.db.write() as s:
         run = await s.get(Recording, recording_id)
         if run is None or run.status != RunStatus.active:
             raise Conflict("this recording is no longer running")
-        s.add(RecordingConsent(recording_id=recording_id, case_id=run.case_id, session_id=run.session_id,
-                               pid=person.pid, name=person.name, role=person.role,
-                               invitation_id=person.invitation_id, account_id=person.account_id,
-                               decision=decision, language=language, at=now))
-        await eventlog.append(s, case_id=run.case_id, session_id=run.session_id, kind="recording.consent",
-                              actor=actor, at=now,
-                              data={"recording_id": recording_id, "pid": person.pid, "name": person.name,
-                                    "role": person.role, "decision": decision, "language": language})
+        s.add(
+            RecordingConsent(
+                recording_id=recording_id,
+                case_id=run.case_id,
+                session_id=run.session_id,
+                pid=person.pid,
+                name=person.name,
+                role=person.role,
+                invitation_id=person.invitation_id,
+                account_id=person.account_id,
+                decision=decision,
+                language=language,
+                at=now,
+            )
+        )
+        await eventlog.append(
+            s,
+            case_id=run.case_id,
+            session_id=run.session_id,
+            kind="recording.consent",
+            actor=actor,
+            at=now,
+            data={
+                "recording_id": recording_id,
+                "pid": person.pid,
+                "name": person.name,
+                "role": person.role,
+                "decision": decision,
+                "language": language,
+            },
+        )
 
 
-SEGMENT_FIELDS = ("pid", "kind", "codec", "track", "index", "path", "sha256", "bytes", "frames", "duration_s",
-                  "first_wallclock", "first_rtp_ts", "sender_reports")
+SEGMENT_FIELDS = (
+    "pid",
+    "kind",
+    "codec",
+    "track",
+    "index",
+    "path",
+    "sha256",
+    "bytes",
+    "frames",
+    "duration_s",
+    "first_wallclock",
+    "first_rtp_ts",
+    "sender_reports",
+)
 
 
 async def save_segment(core: Core, recording_id: str, actor: Actor, seg: dict[str, Any]) -> str:
@@ -191,28 +298,56 @@ async def save_segment(core: Core, recording_id: str, actor: Actor, seg: dict[st
     if (await asyncio.to_thread(sha256_of, path))[0] != seg["sha256"]:
         raise DomainError("the segment file's SHA-256 does not match the report", field="sha256")
     now = core.clock.now()
-    first = datetime.fromtimestamp(float(seg["first_wallclock"]), tz=timezone.utc)
+    first = datetime.fromtimestamp(float(seg["first_wallclock"]), tz=UTC)
     async with core.db.write() as s:
-        existing = (await s.execute(select(RecordingSegment).where(RecordingSegment.path == str(rel)))).scalars().first()
+        existing = (
+            (await s.execute(select(RecordingSegment).where(RecordingSegment.path == str(rel)))).scalars().first()
+        )
         if existing is not None:
             if existing.sha256 != seg["sha256"]:
                 raise Conflict("a different segment was already recorded under this path")
             return existing.id
-        row = RecordingSegment(recording_id=recording_id, case_id=run.case_id, session_id=run.session_id,
-                               pid=str(seg["pid"]), kind=str(seg["kind"]), codec=str(seg["codec"]),
-                               track=str(seg["track"]), index=int(seg["index"]), path=str(rel),
-                               sha256=str(seg["sha256"]), bytes=size, frames=int(seg["frames"]),
-                               duration_s=float(seg["duration_s"]), first_wallclock=first,
-                               first_rtp_ts=int(seg["first_rtp_ts"]),
-                               sender_reports=list(seg.get("sender_reports") or []), at=now)
+        row = RecordingSegment(
+            recording_id=recording_id,
+            case_id=run.case_id,
+            session_id=run.session_id,
+            pid=str(seg["pid"]),
+            kind=str(seg["kind"]),
+            codec=str(seg["codec"]),
+            track=str(seg["track"]),
+            index=int(seg["index"]),
+            path=str(rel),
+            sha256=str(seg["sha256"]),
+            bytes=size,
+            frames=int(seg["frames"]),
+            duration_s=float(seg["duration_s"]),
+            first_wallclock=first,
+            first_rtp_ts=int(seg["first_rtp_ts"]),
+            sender_reports=list(seg.get("sender_reports") or []),
+            at=now,
+        )
         s.add(row)
         await s.flush()
-        await eventlog.append(s, case_id=run.case_id, session_id=run.session_id, kind="recording.segment",
-                              actor=actor, at=now,
-                              data={"recording_id": recording_id, "segment_id": row.id, "path": str(rel),
-                                    "sha256": row.sha256, "bytes": size, "pid": row.pid, "kind": row.kind,
-                                    "index": row.index, "duration_s": row.duration_s,
-                                    "first_wallclock": first.isoformat(timespec="microseconds")})
+        await eventlog.append(
+            s,
+            case_id=run.case_id,
+            session_id=run.session_id,
+            kind="recording.segment",
+            actor=actor,
+            at=now,
+            data={
+                "recording_id": recording_id,
+                "segment_id": row.id,
+                "path": str(rel),
+                "sha256": row.sha256,
+                "bytes": size,
+                "pid": row.pid,
+                "kind": row.kind,
+                "index": row.index,
+                "duration_s": row.duration_s,
+                "first_wallclock": first.isoformat(timespec="microseconds"),
+            },
+        )
     return row.id
 
 
@@ -222,36 +357,97 @@ async def note(core: Core, recording_id: str, actor: Actor, kind: str, data: dic
         run = await s.get(Recording, recording_id)
         if run is None:
             raise NotFound("no such recording")
-        await eventlog.append(s, case_id=run.case_id, session_id=run.session_id, kind=kind, actor=actor,
-                              at=core.clock.now(), data={"recording_id": recording_id, **data})
+        await eventlog.append(
+            s,
+            case_id=run.case_id,
+            session_id=run.session_id,
+            kind=kind,
+            actor=actor,
+            at=core.clock.now(),
+            data={"recording_id": recording_id, **data},
+        )
 
 
 async def segments_of(core: Core, session_id: str) -> list[RecordingSegment]:
     async with core.db.read() as s:
-        return list((await s.execute(select(RecordingSegment).where(RecordingSegment.session_id == session_id)
-                                     .order_by(RecordingSegment.first_wallclock, RecordingSegment.pid,
-                                               RecordingSegment.kind, RecordingSegment.index))).scalars())
+        return list(
+            (
+                await s.execute(
+                    select(RecordingSegment)
+                    .where(RecordingSegment.session_id == session_id)
+                    .order_by(
+                        RecordingSegment.first_wallclock,
+                        RecordingSegment.pid,
+                        RecordingSegment.kind,
+                        RecordingSegment.index,
+                    )
+                )
+            ).scalars()
+        )
 
 
 async def summary(core: Core, session_id: str) -> dict[str, Any]:
     """What the case page and the API show of a session's recording."""
     async with core.db.read() as s:
-        runs = list((await s.execute(select(Recording).where(Recording.session_id == session_id)
-                                     .order_by(Recording.started_at))).scalars())
-        consents = list((await s.execute(select(RecordingConsent).where(RecordingConsent.session_id == session_id)
-                                         .order_by(RecordingConsent.at))).scalars())
+        runs = list(
+            (
+                await s.execute(
+                    select(Recording).where(Recording.session_id == session_id).order_by(Recording.started_at)
+                )
+            ).scalars()
+        )
+        consents = list(
+            (
+                await s.execute(
+                    select(RecordingConsent)
+                    .where(RecordingConsent.session_id == session_id)
+                    .order_by(RecordingConsent.at)
+                )
+            ).scalars()
+        )
     segs = await segments_of(core, session_id)
     from .composite import status, view
 
     return {
         "composite": view(await status(core, session_id)),
-        "runs": [{"id": r.id, "status": r.status, "started_by": r.started_by, "started_at": r.started_at.isoformat(),
-                  "stopped_at": r.stopped_at.isoformat() if r.stopped_at else None, "stop_reason": r.stop_reason}
-                 for r in runs],
-        "consents": [{"recording_id": c.recording_id, "pid": c.pid, "name": c.name, "role": c.role,
-                      "decision": c.decision, "language": c.language, "at": c.at.isoformat()} for c in consents],
-        "segments": [{"id": g.id, "recording_id": g.recording_id, "pid": g.pid, "kind": g.kind, "codec": g.codec,
-                      "index": g.index, "path": g.path, "sha256": g.sha256, "bytes": g.bytes, "frames": g.frames,
-                      "duration_s": g.duration_s, "first_wallclock": g.first_wallclock.isoformat(timespec="microseconds")}
-                     for g in segs],
+        "runs": [
+            {
+                "id": r.id,
+                "status": r.status,
+                "started_by": r.started_by,
+                "started_at": r.started_at.isoformat(),
+                "stopped_at": r.stopped_at.isoformat() if r.stopped_at else None,
+                "stop_reason": r.stop_reason,
+            }
+            for r in runs
+        ],
+        "consents": [
+            {
+                "recording_id": c.recording_id,
+                "pid": c.pid,
+                "name": c.name,
+                "role": c.role,
+                "decision": c.decision,
+                "language": c.language,
+                "at": c.at.isoformat(),
+            }
+            for c in consents
+        ],
+        "segments": [
+            {
+                "id": g.id,
+                "recording_id": g.recording_id,
+                "pid": g.pid,
+                "kind": g.kind,
+                "codec": g.codec,
+                "index": g.index,
+                "path": g.path,
+                "sha256": g.sha256,
+                "bytes": g.bytes,
+                "frames": g.frames,
+                "duration_s": g.duration_s,
+                "first_wallclock": g.first_wallclock.isoformat(timespec="microseconds"),
+            }
+            for g in segs
+        ],
     }

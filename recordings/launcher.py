@@ -14,8 +14,8 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Awaitable, Callable
 
 from server.auth.tokens import RecorderTokens
 from server.config import Settings
@@ -58,10 +58,22 @@ class RecorderLauncher:
         # Credentials go in the environment: not in `ps` output, and never mistaken for an
         # option (a base64url token may start with '-').
         proc = await asyncio.create_subprocess_exec(
-            self.python, "-m", "recordings.worker", "--url", connect_url, "--session", session_id,
-            "--out-dir", str(out_dir), "--data-dir", str(self.settings.data_dir),
-            "--segment-seconds", str(self.settings.recording_segment_seconds), *addresses,
-            env={**os.environ, TOKEN_VARIABLE: token, ICE_SERVERS_VARIABLE: json.dumps(servers)})
+            self.python,
+            "-m",
+            "recordings.worker",
+            "--url",
+            connect_url,
+            "--session",
+            session_id,
+            "--out-dir",
+            str(out_dir),
+            "--data-dir",
+            str(self.settings.data_dir),
+            "--segment-seconds",
+            str(self.settings.recording_segment_seconds),
+            *addresses,
+            env={**os.environ, TOKEN_VARIABLE: token, ICE_SERVERS_VARIABLE: json.dumps(servers)},
+        )
         self.processes[recording_id] = proc
         log.info("recorder for %s started (pid %s)", recording_id, proc.pid)
         task = asyncio.get_running_loop().create_task(self._reap(recording_id, case_id, session_id, proc))
@@ -76,7 +88,7 @@ class RecorderLauncher:
         if self.on_exit is not None and not self.closing:
             try:
                 await self.on_exit(recording_id, case_id, session_id, code)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("handling the exit of the recorder for %s failed", recording_id)
 
     def running(self, recording_id: str) -> bool:
@@ -91,7 +103,7 @@ class RecorderLauncher:
         try:
             await asyncio.wait_for(proc.wait(), timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     async def close(self, timeout: float = 10.0) -> None:

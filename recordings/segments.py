@@ -130,13 +130,26 @@ class FinishedSegment:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "format": SIDECAR_FORMAT, "file": self.path.name, "sha256": self.sha256, "size_bytes": self.size_bytes,
-            "index": self.index, "track_id": self.track_id, "kind": self.kind, "codec": self.codec,
-            "clock_rate": self.clock_rate, "ssrc": self.ssrc, "first_rtp_timestamp": self.first_rtp_timestamp,
-            "first_packet_at": self.first_packet_at, "sender_wall_clock": self.sender_wall_clock,
-            "frame_count": self.frame_count, "duration_seconds": self.duration_seconds,
-            "dropped_frames": self.dropped_frames, "ended_by": self.ended_by, "width": self.width,
-            "height": self.height, "sender_reports": [r.to_json() for r in self.sender_reports],
+            "format": SIDECAR_FORMAT,
+            "file": self.path.name,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "index": self.index,
+            "track_id": self.track_id,
+            "kind": self.kind,
+            "codec": self.codec,
+            "clock_rate": self.clock_rate,
+            "ssrc": self.ssrc,
+            "first_rtp_timestamp": self.first_rtp_timestamp,
+            "first_packet_at": self.first_packet_at,
+            "sender_wall_clock": self.sender_wall_clock,
+            "frame_count": self.frame_count,
+            "duration_seconds": self.duration_seconds,
+            "dropped_frames": self.dropped_frames,
+            "ended_by": self.ended_by,
+            "width": self.width,
+            "height": self.height,
+            "sender_reports": [r.to_json() for r in self.sender_reports],
         }
 
 
@@ -245,12 +258,20 @@ class SegmentWriter:
     Use it on the event loop: it schedules publishing there.
     """
 
-    def __init__(self, directory: Path | str, stem: str, *, track_id: str, kind: str,
-                 policy: SegmentPolicy | None = None,
-                 request_keyframe: Callable[[], object] | None = None,
-                 on_segment: Callable[[FinishedSegment], Awaitable[None] | None] | None = None,
-                 on_error: Callable[[SegmentError], Awaitable[None] | None] | None = None,
-                 open_part: Callable[[Path], BinaryIO] = open_new_file, first_index: int = 0) -> None:
+    def __init__(
+        self,
+        directory: Path | str,
+        stem: str,
+        *,
+        track_id: str,
+        kind: str,
+        policy: SegmentPolicy | None = None,
+        request_keyframe: Callable[[], object] | None = None,
+        on_segment: Callable[[FinishedSegment], Awaitable[None] | None] | None = None,
+        on_error: Callable[[SegmentError], Awaitable[None] | None] | None = None,
+        open_part: Callable[[Path], BinaryIO] = open_new_file,
+        first_index: int = 0,
+    ) -> None:
         if not _STEM.fullmatch(stem):
             raise ValueError(f"segment stem must be a plain file name: {stem!r}")
         if kind not in ("audio", "video"):
@@ -443,10 +464,23 @@ class SegmentWriter:
         else:
             carried = [self._latest_reports[frame.ssrc]] if frame.ssrc in self._latest_reports else []
         self._segment = _OpenSegment(
-            index=index, part=part, final=final, sidecar=sidecar, file=file, container=container, stream=stream,
-            codec=codec, clock_rate=frame.clock_rate, max_ticks=round(self.policy.max_seconds * frame.clock_rate),
-            first_ext=ext, first=frame, dropped_before=self._dropped_since_segment,
-            reports=carried, width=frame.width, height=frame.height)
+            index=index,
+            part=part,
+            final=final,
+            sidecar=sidecar,
+            file=file,
+            container=container,
+            stream=stream,
+            codec=codec,
+            clock_rate=frame.clock_rate,
+            max_ticks=round(self.policy.max_seconds * frame.clock_rate),
+            first_ext=ext,
+            first=frame,
+            dropped_before=self._dropped_since_segment,
+            reports=carried,
+            width=frame.width,
+            height=frame.height,
+        )
         self._dropped_since_segment = 0
         self._last_request_ext = None
 
@@ -469,8 +503,7 @@ class SegmentWriter:
             segment.mux(held, held_ext, max(1, min(duration, remaining)))
         segment.ended_by = reason
         self._segment = None
-        log.debug("track %s segment %d ends (%s) after %d frames", self.track_id, segment.index, reason,
-                  segment.frames)
+        log.debug("track %s segment %d ends (%s) after %d frames", self.track_id, segment.index, reason, segment.frames)
         previous = self._tail
         self._tail = asyncio.get_running_loop().create_task(self._publish_after(previous, segment))
 
@@ -480,8 +513,7 @@ class SegmentWriter:
         if previous is not None:
             await asyncio.wait([previous])
         try:
-            finished = await asyncio.to_thread(
-                _publish, segment, self.track_id, self.kind, self.policy.write_sidecar)
+            finished = await asyncio.to_thread(_publish, segment, self.track_id, self.kind, self.policy.write_sidecar)
         except Exception as exc:
             segment.abort()
             self._fail(exc, segment.part)
@@ -534,13 +566,26 @@ def _publish(segment: _OpenSegment, track_id: str, kind: str, write_sidecar: boo
         segment.file.close()
     sha256, size = sha256_of(segment.part, fsync=True)
     finished = FinishedSegment(
-        path=segment.final, sha256=sha256, size_bytes=size, index=segment.index, track_id=track_id, kind=kind,
-        codec=segment.codec, clock_rate=segment.clock_rate, ssrc=segment.first.ssrc,
-        first_rtp_timestamp=segment.first.rtp_timestamp, first_packet_at=segment.first.received_at,
-        frame_count=segment.frames, duration_seconds=(segment.end_ext - segment.first_ext) / segment.clock_rate,
-        dropped_frames=segment.dropped_before, ended_by=segment.ended_by,
+        path=segment.final,
+        sha256=sha256,
+        size_bytes=size,
+        index=segment.index,
+        track_id=track_id,
+        kind=kind,
+        codec=segment.codec,
+        clock_rate=segment.clock_rate,
+        ssrc=segment.first.ssrc,
+        first_rtp_timestamp=segment.first.rtp_timestamp,
+        first_packet_at=segment.first.received_at,
+        frame_count=segment.frames,
+        duration_seconds=(segment.end_ext - segment.first_ext) / segment.clock_rate,
+        dropped_frames=segment.dropped_before,
+        ended_by=segment.ended_by,
         sender_reports=tuple(r for r in segment.reports if segment.first.ssrc is None or r.ssrc == segment.first.ssrc),
-        width=segment.width, height=segment.height, sidecar=segment.sidecar if write_sidecar else None)
+        width=segment.width,
+        height=segment.height,
+        sidecar=segment.sidecar if write_sidecar else None,
+    )
     # The sidecar goes first: a crash in between leaves a .part its sidecar vouches for.
     if write_sidecar:
         _write_new_file(segment.sidecar, json.dumps(finished.to_json(), indent=2).encode() + b"\n")

@@ -72,9 +72,15 @@ class SenderReport:
         return self.ntp_time + rtp_timestamp_delta(rtp_timestamp, self.rtp_timestamp) / clock_rate
 
     def to_json(self) -> dict[str, Any]:
-        return {"ssrc": self.ssrc, "ntp_timestamp": self.ntp_timestamp, "ntp_time": self.ntp_time,
-                "rtp_timestamp": self.rtp_timestamp, "packet_count": self.packet_count,
-                "octet_count": self.octet_count, "received_at": self.received_at}
+        return {
+            "ssrc": self.ssrc,
+            "ntp_timestamp": self.ntp_timestamp,
+            "ntp_time": self.ntp_time,
+            "rtp_timestamp": self.rtp_timestamp,
+            "packet_count": self.packet_count,
+            "octet_count": self.octet_count,
+            "received_at": self.received_at,
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,8 +156,9 @@ class _TapQueue(DecoderQueueReplacement):
     blocks until then, so that thread never gets anything to decode.
     """
 
-    def __init__(self, on_frame: Callable[[RTCRtpCodecParameters, JitterFrame], None],
-                 on_end: Callable[[], None]) -> None:
+    def __init__(
+        self, on_frame: Callable[[RTCRtpCodecParameters, JitterFrame], None], on_end: Callable[[], None]
+    ) -> None:
         self._on_frame = on_frame
         self._on_end = on_end
         self._stopped = threading.Event()
@@ -186,8 +193,10 @@ class ReceiverTap:
     def __init__(self, receiver: RTCRtpReceiver, *, clock: Callable[[], float] = time.time) -> None:
         self._internals = ReceiverInternals(receiver)
         if self._internals.started:
-            raise TapError("the receiver already started receiving (its decoder thread holds the frames): "
-                           "attach the tap in the track event, before the connection is established")
+            raise TapError(
+                "the receiver already started receiving (its decoder thread holds the frames): "
+                "attach the tap in the track event, before the connection is established"
+            )
         if self._internals.replaced_queue:
             raise TapError("the receiver already has a tap")
         self.receiver = receiver
@@ -275,9 +284,14 @@ class ReceiverTap:
 
     def _sender_report(self, packet: RtcpSrPacket) -> None:
         info = packet.sender_info
-        report = SenderReport(ssrc=packet.ssrc, ntp_timestamp=info.ntp_timestamp,
-                              rtp_timestamp=info.rtp_timestamp, packet_count=info.packet_count,
-                              octet_count=info.octet_count, received_at=self._clock())
+        report = SenderReport(
+            ssrc=packet.ssrc,
+            ntp_timestamp=info.ntp_timestamp,
+            rtp_timestamp=info.rtp_timestamp,
+            packet_count=info.packet_count,
+            octet_count=info.octet_count,
+            received_at=self._clock(),
+        )
         self.last_sender_report = report
         if self._sink is not None:
             self._sink.on_sender_report(report)
@@ -288,10 +302,18 @@ class ReceiverTap:
             received_at = self._arrivals.pop(timestamp, None)
             data = bytes(jitter_frame.data)
             keyframe, width, height = describe_frame(codec.name, data)
-            frame = EncodedFrame(kind=self.kind, codec=codec.name, clock_rate=codec.clockRate,
-                                 rtp_timestamp=timestamp, data=data, keyframe=keyframe,
-                                 received_at=self._clock() if received_at is None else received_at,
-                                 ssrc=self.media_ssrc, width=width, height=height)
+            frame = EncodedFrame(
+                kind=self.kind,
+                codec=codec.name,
+                clock_rate=codec.clockRate,
+                rtp_timestamp=timestamp,
+                data=data,
+                keyframe=keyframe,
+                received_at=self._clock() if received_at is None else received_at,
+                ssrc=self.media_ssrc,
+                width=width,
+                height=height,
+            )
             if self._sink is None:
                 self.dropped += 1
                 return

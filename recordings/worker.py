@@ -130,8 +130,17 @@ class PeerRecording:
 
 
 class Recorder:
-    def __init__(self, *, url: str, session_id: str, token: str, out_dir: Path, data_dir: Path,
-                 segment_seconds: float, ice_servers: Sequence[RTCIceServer] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        url: str,
+        session_id: str,
+        token: str,
+        out_dir: Path,
+        data_dir: Path,
+        segment_seconds: float,
+        ice_servers: Sequence[RTCIceServer] = (),
+    ) -> None:
         self.url, self.session_id, self.token = url, session_id, token
         self.ice_servers = tuple(ice_servers)
         self.out_dir, self.data_dir = out_dir, data_dir
@@ -153,8 +162,12 @@ class Recorder:
 
     async def run(self) -> int:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        await self.sio.connect(self.url, transports=["websocket"], wait_timeout=15,
-                               auth={"session_id": self.session_id, "recorder_token": self.token})
+        await self.sio.connect(
+            self.url,
+            transports=["websocket"],
+            wait_timeout=15,
+            auth={"session_id": self.session_id, "recorder_token": self.token},
+        )
         log.info("recorder of session %s connected", self.session_id)
         await self.stopped.wait()
         await self._close_all()
@@ -205,7 +218,7 @@ class Recorder:
                 await self._offer(pid, str(data["sdp"]))
             elif data["type"] == "candidate":
                 await self._candidate(pid, data.get("candidate") or {})
-        except Exception:  # noqa: BLE001 — one participant's bad offer must not stop the others
+        except Exception:
             log.exception("signal from %s failed", data.get("from"))
 
     async def _offer(self, pid: str, sdp: str) -> None:
@@ -236,10 +249,16 @@ class Recorder:
 
     def _record_track(self, peer: PeerRecording, track: MediaStreamTrack) -> None:
         tap = ReceiverTap(receiver_for(peer.pc, track))
-        writer = SegmentWriter(self.out_dir, file_stem(peer.pid, self.tag, peer.number, track.kind), track_id=track.id,
-                               kind=track.kind, policy=self.policy, request_keyframe=tap.request_keyframe,
-                               on_segment=lambda seg: self._report(peer.pid, seg),
-                               on_error=lambda exc: self._write_failed(peer.pid, exc))
+        writer = SegmentWriter(
+            self.out_dir,
+            file_stem(peer.pid, self.tag, peer.number, track.kind),
+            track_id=track.id,
+            kind=track.kind,
+            policy=self.policy,
+            request_keyframe=tap.request_keyframe,
+            on_segment=lambda seg: self._report(peer.pid, seg),
+            on_error=lambda exc: self._write_failed(peer.pid, exc),
+        )
         tap.start(writer)
         peer.taps.append(tap)
         peer.writers.append(writer)
@@ -257,11 +276,21 @@ class Recorder:
     # ---- to the node --------------------------------------------------------------------
 
     async def _report(self, pid: str, seg: FinishedSegment) -> None:
-        body = {"pid": pid, "kind": seg.kind, "codec": seg.codec, "track": seg.track_id, "index": seg.index,
-                "path": seg.path.relative_to(self.data_dir).as_posix(), "sha256": seg.sha256,
-                "bytes": seg.size_bytes, "frames": seg.frame_count, "duration_s": seg.duration_seconds,
-                "first_wallclock": seg.first_packet_at, "first_rtp_ts": seg.first_rtp_timestamp,
-                "sender_reports": [r.to_json() for r in seg.sender_reports][-200:]}
+        body = {
+            "pid": pid,
+            "kind": seg.kind,
+            "codec": seg.codec,
+            "track": seg.track_id,
+            "index": seg.index,
+            "path": seg.path.relative_to(self.data_dir).as_posix(),
+            "sha256": seg.sha256,
+            "bytes": seg.size_bytes,
+            "frames": seg.frame_count,
+            "duration_s": seg.duration_seconds,
+            "first_wallclock": seg.first_packet_at,
+            "first_rtp_ts": seg.first_rtp_timestamp,
+            "sender_reports": [r.to_json() for r in seg.sender_reports][-200:],
+        }
         for attempt in range(REPORT_ATTEMPTS):
             try:
                 ack = await self.sio.call("recorder.segment", body, timeout=10)
@@ -282,8 +311,9 @@ class Recorder:
         if not isinstance(exc, SegmentDiskError):
             log.error("track of %s not recorded: %s", pid, exc)
             try:
-                await self.sio.call("recorder.failed", {"code": "track_error", "pid": pid,
-                                                        "message": str(exc)[:500]}, timeout=10)
+                await self.sio.call(
+                    "recorder.failed", {"code": "track_error", "pid": pid, "message": str(exc)[:500]}, timeout=10
+                )
             except socketio.exceptions.SocketIOError:
                 log.exception("could not tell the node")
             return
@@ -320,8 +350,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-dir", required=True, type=Path)
     ap.add_argument("--data-dir", required=True, type=Path)
     ap.add_argument("--segment-seconds", type=float, default=10.0)
-    ap.add_argument("--address", action="append", default=[], dest="addresses", metavar="IP",
-                    help="offer ICE host candidates only on this address (repeat for more; default: every interface)")
+    ap.add_argument(
+        "--address",
+        action="append",
+        default=[],
+        dest="addresses",
+        metavar="IP",
+        help="offer ICE host candidates only on this address (repeat for more; default: every interface)",
+    )
     args = ap.parse_args(argv)
     token = args.token or os.environ.get(TOKEN_VARIABLE, "")
     if not token:
@@ -336,17 +372,27 @@ def main(argv: list[str] | None = None) -> int:
         ice_servers = ice_servers_from_json(os.environ.get(ICE_SERVERS_VARIABLE, ""))
     except ValueError as exc:
         ap.error(f"{ICE_SERVERS_VARIABLE}: {exc}")
-    log.info("ICE servers: %s; host candidates on %s", ", ".join(str(s.urls) for s in ice_servers) or "none",
-             ", ".join(args.addresses) or "every interface")
+    log.info(
+        "ICE servers: %s; host candidates on %s",
+        ", ".join(str(s.urls) for s in ice_servers) or "none",
+        ", ".join(args.addresses) or "every interface",
+    )
     for address in unbindable(args.addresses):
         log.warning("no interface has the address %s now: no candidate there", address)
     _die_with_parent()
-    recorder = Recorder(url=args.url, session_id=args.session, token=token, out_dir=args.out_dir.resolve(),
-                        data_dir=args.data_dir.resolve(), segment_seconds=args.segment_seconds,
-                        ice_servers=ice_servers)
+    recorder = Recorder(
+        url=args.url,
+        session_id=args.session,
+        token=token,
+        out_dir=args.out_dir.resolve(),
+        data_dir=args.data_dir.resolve(),
+        segment_seconds=args.segment_seconds,
+        ice_servers=ice_servers,
+    )
 
     async def go() -> int:
         loop = asyncio.get_running_loop()
+
         def on_term() -> None:
             log.info("told to stop: finishing the open segments")
             recorder.stopped.set()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import jinja2
 from aiohttp import web
@@ -28,16 +28,21 @@ async def healthz(request: web.Request) -> web.StreamResponse:
 
     try:
         await request.app[CORE].db.ping()
-    except Exception:  # noqa: BLE001 — a health check reports, it does not raise
+    except Exception:
         log.exception("health check: database unreachable")
         return json_response({"status": "error", "database": "unreachable", "version": __version__}, status=503)
     return json_response({"status": "ok", "database": "ok", "version": __version__})
 
 
 def make_templates(settings: Settings) -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(settings.web_dir / "templates"),
-                             autoescape=True, extensions=["jinja2.ext.i18n"],
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(settings.web_dir / "templates"),
+        autoescape=True,
+        extensions=["jinja2.ext.i18n"],
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.policies["ext.i18n.trimmed"] = True
     return env
 
@@ -45,8 +50,10 @@ def make_templates(settings: Settings) -> jinja2.Environment:
 def create_app(settings: Settings, *, clock: Clock | None = None, core: Core | None = None) -> web.Application:
     """Build the app. The Core (database, clock, keys) is created here unless a test passes one."""
     # Outermost first: the security headers go on every response, error pages and redirects included.
-    app = web.Application(client_max_size=settings.max_body_bytes,
-                          middlewares=[middleware.security_headers, middleware.errors, middleware.same_origin])
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[middleware.security_headers, middleware.errors, middleware.same_origin],
+    )
     app[CORE] = core or Core.build(settings, clock=clock)
     app[TEMPLATES] = make_templates(app[CORE].settings)
     app[CATALOGS] = load_catalogs(app[CORE].settings.web_dir / "locale")

@@ -11,9 +11,10 @@ import os
 import re
 import secrets
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 PREFIX = "HESHI_"
@@ -53,7 +54,8 @@ def _url(name: str, raw: Any, schemes: tuple[str, ...]) -> str:
     # unix:///path/to/socket names a path; every other scheme needs a host ('https:example.cn' has none).
     located = parsed.path if parsed.scheme == "unix" else parsed.netloc
     if parsed.scheme not in schemes or not located or not text.startswith(f"{parsed.scheme}://"):
-        raise ConfigError(f"{PREFIX}{name.upper()}: expected a URL starting with {' or '.join(s + '://' for s in schemes)}, got {text!r}")
+        starts = " or ".join(s + "://" for s in schemes)
+        raise ConfigError(f"{PREFIX}{name.upper()}: expected a URL starting with {starts}, got {text!r}")
     return text.rstrip("/") if name == "public_url" else text
 
 
@@ -160,16 +162,21 @@ def _from_raw(raw: Mapping[str, Any]) -> Settings:
         if level not in LOG_LEVELS:
             raise ConfigError(f"{PREFIX}LOG_LEVEL: must be one of {', '.join(LOG_LEVELS)}, got {raw['log_level']!r}")
         s["log_level"] = level
-    for name, maximum in (("invitation_ttl_hours", 24 * 90), ("staff_session_hours", 24 * 30),
-                          ("login_max_failures", 1000), ("login_window_seconds", 86400),
-                          ("max_body_bytes", 64 * 1024 * 1024)):
+    for name, maximum in (
+        ("invitation_ttl_hours", 24 * 90),
+        ("staff_session_hours", 24 * 30),
+        ("login_max_failures", 1000),
+        ("login_window_seconds", 86400),
+        ("max_body_bytes", 64 * 1024 * 1024),
+    ):
         if name in raw:
             s[name] = _positive_int(name, raw[name], maximum=maximum)
     if "cookie_secure" in raw:
         s["cookie_secure"] = _bool("cookie_secure", raw["cookie_secure"])
     if "allowed_origins" in raw:
-        s["allowed_origins"] = tuple(_url("allowed_origins", o, ("http", "https")).rstrip("/")
-                                     for o in _list(raw["allowed_origins"]))
+        s["allowed_origins"] = tuple(
+            _url("allowed_origins", o, ("http", "https")).rstrip("/") for o in _list(raw["allowed_origins"])
+        )
     if "trusted_proxies" in raw:
         nets = []
         for n in _list(raw["trusted_proxies"]):
@@ -180,10 +187,16 @@ def _from_raw(raw: Mapping[str, Any]) -> Settings:
         s["trusted_proxies"] = tuple(nets)
     if "web_dir" in raw:
         s["web_dir"] = Path(str(raw["web_dir"])).expanduser()
-    for name, minimum, maximum in (("session_grace_seconds", 5, 3600), ("session_idle_minutes", 1, 24 * 60),
-                                   ("max_publishers", 2, 50), ("turn_ttl_seconds", 60, 7 * 86400),
-                                   ("redis_max_connections", 10, 100_000), ("rate_limit_scale", 1, 1000),
-                                   ("video_max_kbps", 50, 10_000), ("recording_segment_seconds", 1, 10)):
+    for name, minimum, maximum in (
+        ("session_grace_seconds", 5, 3600),
+        ("session_idle_minutes", 1, 24 * 60),
+        ("max_publishers", 2, 50),
+        ("turn_ttl_seconds", 60, 7 * 86400),
+        ("redis_max_connections", 10, 100_000),
+        ("rate_limit_scale", 1, 1000),
+        ("video_max_kbps", 50, 10_000),
+        ("recording_segment_seconds", 1, 10),
+    ):
         if name in raw:
             s[name] = _positive_int(name, raw[name], minimum=minimum, maximum=maximum)
     for name in ("ice_servers", "turn_urls"):
@@ -196,10 +209,14 @@ def _from_raw(raw: Mapping[str, Any]) -> Settings:
     if "redis_prefix" in raw:
         prefix = str(raw["redis_prefix"]).strip()
         if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", prefix):
-            raise ConfigError(f"{PREFIX}REDIS_PREFIX: 1-64 characters of letters, digits, '_', '.', ':' or '-', got {prefix!r}")
+            raise ConfigError(
+                f"{PREFIX}REDIS_PREFIX: 1-64 characters of letters, digits, '_', '.', ':' or '-', got {prefix!r}"
+            )
         s["redis_prefix"] = prefix
     if "recorder_connect_url" in raw and str(raw["recorder_connect_url"]).strip():
-        s["recorder_connect_url"] = _url("recorder_connect_url", raw["recorder_connect_url"], ("http", "https")).rstrip("/")
+        s["recorder_connect_url"] = _url("recorder_connect_url", raw["recorder_connect_url"], ("http", "https")).rstrip(
+            "/"
+        )
     if "recorder_addresses" in raw:
         s["recorder_addresses"] = _addresses("recorder_addresses", raw["recorder_addresses"])
     if "turn_secret" in raw:
@@ -219,10 +236,12 @@ def normalise_database_url(url: str) -> str:
     if url.startswith(("postgres://", "postgresql://")):
         return "postgresql+asyncpg://" + url.split("://", 1)[1]
     if url.startswith("sqlite:///"):
-        return "sqlite+aiosqlite:///" + url[len("sqlite:///"):]
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
     if url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite:///")):
         return url
-    raise ConfigError(f"{PREFIX}DATABASE_URL: expected sqlite:///PATH or postgresql://…, got {url.split('://')[0]!r} URL")
+    raise ConfigError(
+        f"{PREFIX}DATABASE_URL: expected sqlite:///PATH or postgresql://…, got {url.split('://')[0]!r} URL"
+    )
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -243,7 +262,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             raise ConfigError(f"{PREFIX}CONFIG: cannot read {path}: {exc.strerror or _one_line(exc)}") from None
     for key, value in env.items():
         if key.startswith(PREFIX) and key != PREFIX + "CONFIG":
-            raw[key[len(PREFIX):].lower()] = value
+            raw[key[len(PREFIX) :].lower()] = value
     raw.update({k: v for k, v in overrides.items() if v is not None})
     return complete(_from_raw(raw))
 
@@ -255,8 +274,13 @@ def complete(s: Settings) -> Settings:
     data_dir = s.data_dir.resolve()
     public_url = s.public_url or f"http://{s.host}:{s.port}"
     database_url = s.database_url or f"sqlite+aiosqlite:///{data_dir / 'heshi.db'}"
-    return replace(s, data_dir=data_dir, public_url=public_url, database_url=database_url,
-                   cookie_secure=s.cookie_secure or public_url.startswith("https://"))
+    return replace(
+        s,
+        data_dir=data_dir,
+        public_url=public_url,
+        database_url=database_url,
+        cookie_secure=s.cookie_secure or public_url.startswith("https://"),
+    )
 
 
 def ensure_secret_key(s: Settings) -> Settings:
@@ -288,5 +312,7 @@ def ensure_secret_key(s: Settings) -> Settings:
             tmp.unlink(missing_ok=True)
     key = path.read_text().strip()
     if len(key) < 32:
-        raise ConfigError(f"{PREFIX}SECRET_KEY: the key in {path} is shorter than 32 characters; delete it or set the variable")
+        raise ConfigError(
+            f"{PREFIX}SECRET_KEY: the key in {path} is shorter than 32 characters; delete it or set the variable"
+        )
     return replace(s, secret_key=key)

@@ -13,10 +13,10 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
+from server.domain.accounts import StaffRole
 from server.domain.cases import CaseSource, CaseStatus, DisputeType, PartySide
 from server.domain.grants import SessionRole
 from server.domain.orgs import OrgKind, OrgLevel
-from server.domain.accounts import StaffRole
 from server.domain.sessions import SessionStatus
 
 LANGUAGES = {"zh": "zh_Hans_CN", "en": "en"}
@@ -30,29 +30,53 @@ def N_(message: str) -> str:
 
 # Labels of the domain's enums, shown on pages.
 LABELS: dict[object, str] = {
-    DisputeType.neighbour: N_("Neighbour dispute"), DisputeType.family: N_("Marriage and family"),
-    DisputeType.land: N_("Land"), DisputeType.labour: N_("Labour"), DisputeType.medical: N_("Medical"),
-    DisputeType.property: N_("Property and tenancy"), DisputeType.contract: N_("Contract and debt"),
-    DisputeType.traffic: N_("Traffic accident"), DisputeType.ip: N_("Intellectual property"),
-    DisputeType.finance: N_("Finance and insurance"), DisputeType.other: N_("Other"),
-    CaseSource.self_applied: N_("Applied by a party"), CaseSource.on_site: N_("Found on site"),
-    CaseSource.court: N_("Court referral"), CaseSource.police: N_("Police referral"),
+    DisputeType.neighbour: N_("Neighbour dispute"),
+    DisputeType.family: N_("Marriage and family"),
+    DisputeType.land: N_("Land"),
+    DisputeType.labour: N_("Labour"),
+    DisputeType.medical: N_("Medical"),
+    DisputeType.property: N_("Property and tenancy"),
+    DisputeType.contract: N_("Contract and debt"),
+    DisputeType.traffic: N_("Traffic accident"),
+    DisputeType.ip: N_("Intellectual property"),
+    DisputeType.finance: N_("Finance and insurance"),
+    DisputeType.other: N_("Other"),
+    CaseSource.self_applied: N_("Applied by a party"),
+    CaseSource.on_site: N_("Found on site"),
+    CaseSource.court: N_("Court referral"),
+    CaseSource.police: N_("Police referral"),
     CaseSource.petition: N_("Petition office referral"),
-    CaseStatus.registered: N_("Registered"), CaseStatus.accepted: N_("Accepted"),
-    CaseStatus.declined: N_("Declined"), CaseStatus.mediating: N_("In mediation"),
-    CaseStatus.settled: N_("Settled"), CaseStatus.unsettled: N_("Not settled"),
-    CaseStatus.withdrawn: N_("Withdrawn"), CaseStatus.closed: N_("Closed"),
-    PartySide.applicant: N_("Applicant"), PartySide.respondent: N_("Respondent"),
-    SessionRole.mediator: N_("Mediator"), SessionRole.applicant: N_("Applicant"),
-    SessionRole.respondent: N_("Respondent"), SessionRole.agent: N_("Agent"),
-    SessionRole.expert: N_("Expert"), SessionRole.observer: N_("Observer"),
-    SessionStatus.scheduled: N_("Scheduled"), SessionStatus.live: N_("Live"), SessionStatus.ended: N_("Ended"),
-    StaffRole.admin: N_("Administrator"), StaffRole.reviewer: N_("Reviewer"),
-    OrgLevel.city: N_("City"), OrgLevel.district: N_("District"), OrgLevel.town: N_("Town"),
+    CaseStatus.registered: N_("Registered"),
+    CaseStatus.accepted: N_("Accepted"),
+    CaseStatus.declined: N_("Declined"),
+    CaseStatus.mediating: N_("In mediation"),
+    CaseStatus.settled: N_("Settled"),
+    CaseStatus.unsettled: N_("Not settled"),
+    CaseStatus.withdrawn: N_("Withdrawn"),
+    CaseStatus.closed: N_("Closed"),
+    PartySide.applicant: N_("Applicant"),
+    PartySide.respondent: N_("Respondent"),
+    SessionRole.mediator: N_("Mediator"),
+    SessionRole.applicant: N_("Applicant"),
+    SessionRole.respondent: N_("Respondent"),
+    SessionRole.agent: N_("Agent"),
+    SessionRole.expert: N_("Expert"),
+    SessionRole.observer: N_("Observer"),
+    SessionStatus.scheduled: N_("Scheduled"),
+    SessionStatus.live: N_("Live"),
+    SessionStatus.ended: N_("Ended"),
+    StaffRole.admin: N_("Administrator"),
+    StaffRole.reviewer: N_("Reviewer"),
+    OrgLevel.city: N_("City"),
+    OrgLevel.district: N_("District"),
+    OrgLevel.town: N_("Town"),
     OrgLevel.village: N_("Village"),
-    OrgKind.justice_bureau: N_("Justice bureau"), OrgKind.people: N_("People's mediation committee"),
-    OrgKind.professional: N_("Professional committee"), OrgKind.court: N_("Court-stationed"),
-    OrgKind.police: N_("Police-stationed"), OrgKind.petition: N_("Petition-office-stationed"),
+    OrgKind.justice_bureau: N_("Justice bureau"),
+    OrgKind.people: N_("People's mediation committee"),
+    OrgKind.professional: N_("Professional committee"),
+    OrgKind.court: N_("Court-stationed"),
+    OrgKind.police: N_("Police-stationed"),
+    OrgKind.petition: N_("Petition-office-stationed"),
 }
 # StaffRole.mediator / expert share their label with the session roles of the same name.
 LABELS[StaffRole.mediator] = LABELS[SessionRole.mediator]
@@ -123,12 +147,18 @@ def pick_language(cookie: str | None, query: str | None, default: str) -> str:
 
 # Titles of the error page, by error code; the detail message follows in English.
 ERROR_TITLES = {
-    "unauthenticated": N_("Please sign in"), "forbidden": N_("Not allowed"), "not_found": N_("Not found"),
-    "invalid_token": N_("This link cannot be used"), "rate_limited": N_("Too many attempts"),
-    "invalid_input": N_("Some fields are not right"), "invalid_transition": N_("Not possible in this status"),
-    "conflict": N_("Not possible right now"), "payload_too_large": N_("Too much data"),
+    "unauthenticated": N_("Please sign in"),
+    "forbidden": N_("Not allowed"),
+    "not_found": N_("Not found"),
+    "invalid_token": N_("This link cannot be used"),
+    "rate_limited": N_("Too many attempts"),
+    "invalid_input": N_("Some fields are not right"),
+    "invalid_transition": N_("Not possible in this status"),
+    "conflict": N_("Not possible right now"),
+    "payload_too_large": N_("Too much data"),
     "internal_error": N_("Something went wrong on the server"),
-    "bad_request": N_("This request cannot be handled"), "method_not_allowed": N_("This request cannot be handled"),
+    "bad_request": N_("This request cannot be handled"),
+    "method_not_allowed": N_("This request cannot be handled"),
     "unsupported_media_type": N_("This request cannot be handled"),
 }
 INVALID_TOKEN_REASONS = {
@@ -139,8 +169,10 @@ INVALID_TOKEN_REASONS = {
     "unknown": N_("This invitation does not exist."),
     "session_ended": N_("This mediation session has ended."),
     # A join cookie that stopped working: the server no longer says which of the above.
-    "no_longer_valid": N_("Your invitation can no longer be used: it was withdrawn, it expired or the session "
-                          "has ended. Ask the mediator for a new link."),
+    "no_longer_valid": N_(
+        "Your invitation can no longer be used: it was withdrawn, it expired or the session "
+        "has ended. Ask the mediator for a new link."
+    ),
 }
 # What a form shows for a user error, by (field, code) from the error's `fields`. The field is
 # the domain's name for it: a form's per-row prefix ("party2_") is removed before the lookup.
@@ -163,7 +195,9 @@ FIELD_ERRORS = {
     ("id_number", "invalid"): N_("An ID-card number has 18 characters: 17 digits, then a digit or X."),
     ("id_number", "checksum"): N_("This ID-card number has a wrong check digit: please check it against the card."),
     ("to", "required"): N_("Choose the new status."),
-    ("note", "required"): N_("Write a note: declining, withdrawing or ending without settlement needs a reason on file."),
+    ("note", "required"): N_(
+        "Write a note: declining, withdrawing or ending without settlement needs a reason on file."
+    ),
     ("scheduled_at", "invalid"): N_("Enter the date and time of the session."),
     ("scheduled_at", "in_past"): N_("The session time is in the past."),
     ("scheduled_at", "no_timezone"): N_("Enter the date and time of the session."),

@@ -15,7 +15,6 @@ from server.domain.sessions import SessionStatus
 from server.services import cases, sessions, signin
 from server.services.core import Core
 
-
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -40,14 +39,14 @@ class Binding:
         return {**asdict(self), "role": self.role.value}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Binding":
+    def from_dict(cls, d: dict[str, Any]) -> Binding:
         return cls(**{**d, "role": SessionRole(d["role"])})
 
 
 def check_session_id(session_id: object) -> str:
     """A session id is a UUID; anything else is malformed input, whoever sends it."""
     if not isinstance(session_id, str) or not _UUID_RE.match(session_id):
-        raise ValidationFailed("connect with auth {session_id: \"<session uuid>\"}", fields={"session_id": "invalid"})
+        raise ValidationFailed('connect with auth {session_id: "<session uuid>"}', fields={"session_id": "invalid"})
     return session_id
 
 
@@ -65,9 +64,16 @@ async def bind(core: Core, session_id: str, join_cookie: str | None, staff_cooki
         session = await sessions.load_session(core, session_id)
         if session.status == SessionStatus.ended.value:
             raise InvalidToken("session_ended", "this mediation session has ended")
-        return Binding(pid=f"i:{p.invitation_id}", name=p.display_name, role=p.session_role,
-                       case_id=session.case_id, session_id=session_id, invitation_id=p.invitation_id,
-                       account_id=p.account_id, direct_entry=p.direct_entry)
+        return Binding(
+            pid=f"i:{p.invitation_id}",
+            name=p.display_name,
+            role=p.session_role,
+            case_id=session.case_id,
+            session_id=session_id,
+            invitation_id=p.invitation_id,
+            account_id=p.account_id,
+            direct_entry=p.direct_entry,
+        )
     if staff is not None:
         p = staff[0]
         session = await sessions.get_session(core, p, session_id)  # not_found outside the caller's scope
@@ -76,9 +82,16 @@ async def bind(core: Core, session_id: str, join_cookie: str | None, staff_cooki
         access = await cases.case_access(core, p, session.case_id)
         if not access.can_manage:
             raise Forbidden("only the case's mediators join from the case page; others need an invitation link")
-        return Binding(pid=f"a:{p.account_id}", name=p.display_name, role=SessionRole.mediator,
-                       case_id=session.case_id, session_id=session_id, invitation_id=None,
-                       account_id=p.account_id, direct_entry=True)
+        return Binding(
+            pid=f"a:{p.account_id}",
+            name=p.display_name,
+            role=SessionRole.mediator,
+            case_id=session.case_id,
+            session_id=session_id,
+            invitation_id=None,
+            account_id=p.account_id,
+            direct_entry=True,
+        )
     if joined is not None:
         raise Forbidden("your invitation is for another session")
     if join_cookie:

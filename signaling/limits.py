@@ -35,8 +35,13 @@ LIMITS: dict[str, tuple[float, float]] = {
 }
 
 # How the error message names each kind.
-WHAT: dict[str, str] = {"any": "messages", "chat": "chat messages", "sdp": "offers and answers",
-                        "candidate": "ICE candidates", "moderation": "moderation requests"}
+WHAT: dict[str, str] = {
+    "any": "messages",
+    "chat": "chat messages",
+    "sdp": "offers and answers",
+    "candidate": "ICE candidates",
+    "moderation": "moderation requests",
+}
 
 
 @dataclass

@@ -22,18 +22,31 @@ from server.storage.models import ChatMessage
 from .binding import Binding
 
 
-async def record(core: Core, case_id: str, session_id: str, kind: str, actor: Actor,
-                 data: dict[str, Any] | None = None) -> None:
+async def record(
+    core: Core, case_id: str, session_id: str, kind: str, actor: Actor, data: dict[str, Any] | None = None
+) -> None:
     """Append a session event (join, leave, admit, deny, remove, …) to the case log."""
     async with core.db.write() as s:
-        await eventlog.append(s, case_id=case_id, session_id=session_id, kind=f"session.{kind}",
-                              actor=actor, at=core.clock.now(), data=data or {})
+        await eventlog.append(
+            s,
+            case_id=case_id,
+            session_id=session_id,
+            kind=f"session.{kind}",
+            actor=actor,
+            at=core.clock.now(),
+            data=data or {},
+        )
 
 
 def message_view(m: ChatMessage) -> dict[str, Any]:
-    return {"id": m.id, "client_id": m.client_id, "from": {"pid": m.sender_pid, "name": m.sender_name,
-                                                          "role": m.sender_role},
-            "to": m.recipient_pid, "text": m.text, "at": wire_time(m.at)}
+    return {
+        "id": m.id,
+        "client_id": m.client_id,
+        "from": {"pid": m.sender_pid, "name": m.sender_name, "role": m.sender_role},
+        "to": m.recipient_pid,
+        "text": m.text,
+        "at": wire_time(m.at),
+    }
 
 
 async def save_chat(core: Core, b: Binding, client_id: str, text: str, to: str | None) -> tuple[dict[str, Any], bool]:
@@ -42,15 +55,30 @@ async def save_chat(core: Core, b: Binding, client_id: str, text: str, to: str |
     existing = await _find(core, b, client_id)
     if existing is not None:
         return message_view(existing), False
-    msg = ChatMessage(case_id=b.case_id, session_id=b.session_id, sender_pid=b.pid, sender_name=b.name,
-                      sender_role=b.role.value, recipient_pid=to, client_id=client_id, text=text, at=now)
+    msg = ChatMessage(
+        case_id=b.case_id,
+        session_id=b.session_id,
+        sender_pid=b.pid,
+        sender_name=b.name,
+        sender_role=b.role.value,
+        recipient_pid=to,
+        client_id=client_id,
+        text=text,
+        at=now,
+    )
     try:
         async with core.db.write() as s:
             s.add(msg)
             await s.flush()
-            await eventlog.append(s, case_id=b.case_id, session_id=b.session_id, kind="chat.message",
-                                  actor=b.actor, at=now,
-                                  data={"message_id": msg.id, "to": to, "text": text})
+            await eventlog.append(
+                s,
+                case_id=b.case_id,
+                session_id=b.session_id,
+                kind="chat.message",
+                actor=b.actor,
+                at=now,
+                data={"message_id": msg.id, "to": to, "text": text},
+            )
     except IntegrityError:
         # The same client id raced in on another connection: the first one won.
         existing = await _find(core, b, client_id)
@@ -62,15 +90,22 @@ async def save_chat(core: Core, b: Binding, client_id: str, text: str, to: str |
 
 async def _find(core: Core, b: Binding, client_id: str) -> ChatMessage | None:
     async with core.db.read() as s:
-        return (await s.execute(select(ChatMessage).where(
-            ChatMessage.session_id == b.session_id, ChatMessage.sender_pid == b.pid,
-            ChatMessage.client_id == client_id))).scalar_one_or_none()
+        return (
+            await s.execute(
+                select(ChatMessage).where(
+                    ChatMessage.session_id == b.session_id,
+                    ChatMessage.sender_pid == b.pid,
+                    ChatMessage.client_id == client_id,
+                )
+            )
+        ).scalar_one_or_none()
 
 
 async def chat_history(core: Core, b: Binding, before: str | None, limit: int) -> tuple[list[dict[str, Any]], bool]:
     """Messages this participant may see, newest page first (returned oldest → newest)."""
-    visible = or_(ChatMessage.recipient_pid.is_(None), ChatMessage.recipient_pid == b.pid,
-                  ChatMessage.sender_pid == b.pid)
+    visible = or_(
+        ChatMessage.recipient_pid.is_(None), ChatMessage.recipient_pid == b.pid, ChatMessage.sender_pid == b.pid
+    )
     q = select(ChatMessage).where(ChatMessage.session_id == b.session_id, visible)
     async with core.db.read() as s:
         if before:
@@ -78,8 +113,9 @@ async def chat_history(core: Core, b: Binding, before: str | None, limit: int) -
             if anchor is None or anchor.session_id != b.session_id:
                 raise NotFound("no such message in this session", field="before")
             q = q.where(or_(ChatMessage.at < anchor.at, and_(ChatMessage.at == anchor.at, ChatMessage.id < anchor.id)))
-        rows = list((await s.execute(q.order_by(ChatMessage.at.desc(), ChatMessage.id.desc()).limit(limit + 1)))
-                    .scalars())
+        rows = list(
+            (await s.execute(q.order_by(ChatMessage.at.desc(), ChatMessage.id.desc()).limit(limit + 1))).scalars()
+        )
     has_more = len(rows) > limit
     return [message_view(m) for m in reversed(rows[:limit])], has_more
 
@@ -91,4 +127,3 @@ async def mark_status(core: Core, session_id: str, target: SessionStatus, actor:
     except InvalidTransition:
         return False
     return True
-

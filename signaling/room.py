@@ -76,8 +76,12 @@ class RoomRecording:
     interrupted: bool = False  # resumed after the server went down mid-recording
 
     def public(self) -> dict[str, Any]:
-        return {"state": self.state.value, "recording_id": self.recording_id,
-                "recorder_ready": self.recorder_sid is not None, "interrupted": self.interrupted}
+        return {
+            "state": self.state.value,
+            "recording_id": self.recording_id,
+            "recorder_ready": self.recorder_sid is not None,
+            "interrupted": self.interrupted,
+        }
 
 
 class Refused(Forbidden):
@@ -105,8 +109,14 @@ class Seat:
 
     def public(self) -> dict[str, Any]:
         """What other participants see of a seat: no sids, no tokens, no account ids."""
-        return {"pid": self.pid, "name": self.name, "role": self.role.value, "state": self.state.value,
-                "connected": self.connected, "publishing": self.publishing}
+        return {
+            "pid": self.pid,
+            "name": self.name,
+            "role": self.role.value,
+            "state": self.state.value,
+            "connected": self.connected,
+            "publishing": self.publishing,
+        }
 
 
 @dataclass
@@ -162,8 +172,10 @@ class Room:
         return [s for s in self.seats.values() if s.state is SeatState.lobby]
 
     def mediator_present(self) -> bool:
-        return any(s.role is SessionRole.mediator and s.connected and s.state is SeatState.admitted
-                   for s in self.seats.values())
+        return any(
+            s.role is SessionRole.mediator and s.connected and s.state is SeatState.admitted
+            for s in self.seats.values()
+        )
 
     def publishers(self) -> list[Seat]:
         return [s for s in self.seats.values() if s.publishing]
@@ -183,8 +195,12 @@ class Room:
     def snapshot_for(self, pid: str) -> dict[str, Any]:
         """The state a participant is allowed to see, on join and on resync."""
         seat = self.seat(pid)
-        snap: dict[str, Any] = {"seq": self.seq, "pseq": seat.pseq, "you": seat.public(),
-                                "max_publishers": self.max_publishers}
+        snap: dict[str, Any] = {
+            "seq": self.seq,
+            "pseq": seat.pseq,
+            "you": seat.public(),
+            "max_publishers": self.max_publishers,
+        }
         if seat.state is SeatState.admitted:
             snap["participants"] = [s.public() for s in self.admitted()]
             snap["recording"] = self._recording_view(seat)
@@ -210,8 +226,7 @@ class Room:
         self.outbox.append(RoomEvent(self.seq, type_, data, audience, now, pseqs))
 
     def _lobby_changed(self, now: float) -> None:
-        self._emit("lobby.updated", {"lobby": [s.public() for s in self.lobby()]},
-                   self.audience_for("moderators"), now)
+        self._emit("lobby.updated", {"lobby": [s.public() for s in self.lobby()]}, self.audience_for("moderators"), now)
         reason = self.lobby_reason().value
         for s in self.lobby():
             self._emit("lobby.status", {"reason": reason}, [s.pid], now)
@@ -250,8 +265,12 @@ class Room:
             existing.name = seat.name
             self.empty_since = None
             if existing.state is SeatState.admitted:
-                self._emit("participant.reconnected", {"participant": existing.public(), "renegotiate": True},
-                           [p for p in self.audience_for("room") if p != seat.pid], now)
+                self._emit(
+                    "participant.reconnected",
+                    {"participant": existing.public(), "renegotiate": True},
+                    [p for p in self.audience_for("room") if p != seat.pid],
+                    now,
+                )
                 if existing.role is SessionRole.mediator and not was_connected:
                     self._mediator_arrived(now)
             else:
@@ -323,8 +342,9 @@ class Room:
         if pid == actor:
             raise Conflict("you cannot remove yourself; leave or end the session instead")
         seat = self.seat(pid)
-        self._emit("participant.removed", {"pid": pid, "reason": reason},
-                   sorted(set(self.audience_for("room")) | {pid}), now)
+        self._emit(
+            "participant.removed", {"pid": pid, "reason": reason}, sorted(set(self.audience_for("room")) | {pid}), now
+        )
         del self.seats[pid]
         self.refused[pid] = reason or "removed"
         self._forget_consent(pid, now)
@@ -345,9 +365,11 @@ class Room:
         if seat.publishing:
             return
         if len(self.publishers()) >= self.max_publishers:
-            raise PublisherLimit(f"this session already has the maximum of {self.max_publishers} people sending "
-                                 "audio and video; you can still watch, listen and chat",
-                                 max_publishers=self.max_publishers)
+            raise PublisherLimit(
+                f"this session already has the maximum of {self.max_publishers} people sending "
+                "audio and video; you can still watch, listen and chat",
+                max_publishers=self.max_publishers,
+            )
         seat.publishing = True
         self._emit("publisher.added", {"pid": pid}, self.audience_for("room"), now)
 
@@ -365,7 +387,9 @@ class Room:
         seat.connected = False
         seat.disconnected_at = now
         if seat.state is SeatState.admitted:
-            self._emit("participant.reconnecting", {"pid": pid}, [p for p in self.audience_for("room") if p != pid], now)
+            self._emit(
+                "participant.reconnecting", {"pid": pid}, [p for p in self.audience_for("room") if p != pid], now
+            )
             if seat.role is SessionRole.mediator and not self.mediator_present():
                 for s in self.lobby():
                     self._emit("lobby.status", {"reason": LobbyReason.waiting_for_mediator.value}, [s.pid], now)
@@ -398,13 +422,18 @@ class Room:
         """Whether a seat's grace period or the room's idle time has run out (a cheap read)."""
         if not self.ended and self.empty_since is not None and now - self.empty_since >= idle:
             return True
-        return any(not s.connected and s.disconnected_at is not None and now - s.disconnected_at >= grace
-                   for s in self.seats.values())
+        return any(
+            not s.connected and s.disconnected_at is not None and now - s.disconnected_at >= grace
+            for s in self.seats.values()
+        )
 
     def expire(self, now: float, grace: float) -> list[Seat]:
         """Release the seats whose grace period has run out."""
-        gone = [s for s in self.seats.values()
-                if not s.connected and s.disconnected_at is not None and now - s.disconnected_at >= grace]
+        gone = [
+            s
+            for s in self.seats.values()
+            if not s.connected and s.disconnected_at is not None and now - s.disconnected_at >= grace
+        ]
         return [seat for s in gone if (seat := self.leave(s.pid, now)) is not None]
 
     def end(self, actor: str | None, reason: str, now: float) -> None:
@@ -471,23 +500,34 @@ class Room:
         """Present members who have not answered yet: they hold back the start."""
         if self.recording.state is RecordingState.off:
             return []
-        return [s.pid for s in self.seats.values()
-                if self._asked(s) and s.connected and s.pid not in self.recording.consents]
+        return [
+            s.pid
+            for s in self.seats.values()
+            if self._asked(s) and s.connected and s.pid not in self.recording.consents
+        ]
 
     def recorded_pids(self) -> list[str]:
         """Who the recorder receives media from, right now."""
         if self.recording.state is not RecordingState.on:
             return []
-        return [s.pid for s in self.admitted()
-                if has_grant(s.role, Grant.publish) and self.recording.consents.get(s.pid) is Consent.granted]
+        return [
+            s.pid
+            for s in self.admitted()
+            if has_grant(s.role, Grant.publish) and self.recording.consents.get(s.pid) is Consent.granted
+        ]
 
     def _recording_view(self, seat: Seat) -> dict[str, Any]:
-        return {**self.recording.public(), "recorded": self.recorded_pids(),
-                "your_consent": (c.value if (c := self.recording.consents.get(seat.pid)) else None)}
+        return {
+            **self.recording.public(),
+            "recorded": self.recorded_pids(),
+            "your_consent": (c.value if (c := self.recording.consents.get(seat.pid)) else None),
+        }
 
     def _consents_view(self) -> dict[str, Any]:
-        return {"consents": {pid: c.value for pid, c in self.recording.consents.items()},
-                "pending": self.pending_consent()}
+        return {
+            "consents": {pid: c.value for pid, c in self.recording.consents.items()},
+            "pending": self.pending_consent(),
+        }
 
     def _recording_changed(self, now: float) -> None:
         for pid in self.audience_for("room"):
@@ -537,8 +577,12 @@ class Room:
 
     def resume_recording(self, recording_id: str, consents: dict[str, Consent], now: float) -> None:
         """After a restart: the run that was on goes on, with the answers already given."""
-        self.recording = RoomRecording(state=RecordingState.waiting_for_consent, recording_id=recording_id,
-                                       consents=dict(consents), interrupted=True)
+        self.recording = RoomRecording(
+            state=RecordingState.waiting_for_consent,
+            recording_id=recording_id,
+            consents=dict(consents),
+            interrupted=True,
+        )
         for seat in self.admitted():
             self._ask(seat, now)
         self._settle_recording(now)
@@ -569,7 +613,9 @@ class Room:
         recording_id = self.recording.recording_id
         self.recording = RoomRecording()
         for pid in self.audience_for("room"):
-            self._emit("recording.updated", {**self._recording_view(self.seats[pid]), "stop_reason": reason}, [pid], now)
+            self._emit(
+                "recording.updated", {**self._recording_view(self.seats[pid]), "stop_reason": reason}, [pid], now
+            )
         return recording_id
 
     def recorder_connected(self, sid: str | None, now: float) -> None:
@@ -588,16 +634,30 @@ class Room:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Room":
-        seats = {pid: Seat(**{**s, "role": SessionRole(s["role"]), "state": SeatState(s["state"])})
-                 for pid, s in d["seats"].items()}
+    def from_dict(cls, d: dict[str, Any]) -> Room:
+        seats = {
+            pid: Seat(**{**s, "role": SessionRole(s["role"]), "state": SeatState(s["state"])})
+            for pid, s in d["seats"].items()
+        }
         r = d.get("recording") or {}
-        recording = RoomRecording(state=RecordingState(r.get("state", "off")), recording_id=r.get("recording_id"),
-                                  consents={p: Consent(c) for p, c in r.get("consents", {}).items()},
-                                  recorder_sid=r.get("recorder_sid"), interrupted=r.get("interrupted", False))
-        return cls(room_id=d["room_id"], case_id=d["case_id"], max_publishers=d["max_publishers"], seq=d["seq"],
-                   seats=seats, refused=dict(d["refused"]), ended=d["ended"], empty_since=d["empty_since"],
-                   recording=recording)
+        recording = RoomRecording(
+            state=RecordingState(r.get("state", "off")),
+            recording_id=r.get("recording_id"),
+            consents={p: Consent(c) for p, c in r.get("consents", {}).items()},
+            recorder_sid=r.get("recorder_sid"),
+            interrupted=r.get("interrupted", False),
+        )
+        return cls(
+            room_id=d["room_id"],
+            case_id=d["case_id"],
+            max_publishers=d["max_publishers"],
+            seq=d["seq"],
+            seats=seats,
+            refused=dict(d["refused"]),
+            ended=d["ended"],
+            empty_since=d["empty_since"],
+            recording=recording,
+        )
 
 
 def event_to_dict(e: RoomEvent) -> dict[str, Any]:
@@ -606,5 +666,11 @@ def event_to_dict(e: RoomEvent) -> dict[str, Any]:
 
 
 def event_from_dict(d: dict[str, Any]) -> RoomEvent:
-    return RoomEvent(seq=d["seq"], type=d["type"], data=d["data"], audience=list(d["audience"]), at=d["at"],
-                     pseqs=dict(d.get("pseqs", {})))
+    return RoomEvent(
+        seq=d["seq"],
+        type=d["type"],
+        data=d["data"],
+        audience=list(d["audience"]),
+        at=d["at"],
+        pseqs=dict(d.get("pseqs", {})),
+    )

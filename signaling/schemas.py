@@ -67,7 +67,7 @@ class SignalIn(Payload):
     candidate: IceCandidate | None = None
 
     @model_validator(mode="after")
-    def _one_body(self) -> "SignalIn":
+    def _one_body(self) -> SignalIn:
         if self.type == "candidate":
             if self.candidate is None or self.sdp is not None:
                 raise ValueError("a candidate signal carries `candidate` and no `sdp`")
@@ -82,7 +82,7 @@ class ChatSendIn(Payload):
     to: Pid | None = None
 
     @model_validator(mode="after")
-    def _not_blank(self) -> "ChatSendIn":
+    def _not_blank(self) -> ChatSendIn:
         if not self.text.strip():
             raise ValueError("text must not be blank")
         return self
@@ -95,6 +95,7 @@ class ChatHistoryIn(Payload):
 
 # ---- recording ------------------------------------------------------------------------------
 
+
 class RecordingConsentIn(Payload):
     consent: StrictBool  # a real true or false: "yes" or 1 is not an answer a court can rely on
     language: Literal["zh", "en"] = "zh"  # the language the prompt was shown in, kept with the answer
@@ -105,6 +106,7 @@ class RecordingStopIn(Payload):
 
 
 # What the recorder worker sends (its own connections only; participants cannot).
+
 
 class SegmentIn(Payload):
     pid: Pid

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import socketio
 from aiohttp import web
 from pydantic import BaseModel
 
+from recordings import evidence
 from server.domain import inputs
 from server.domain.errors import DomainError
 from server.http.requests import JOIN_COOKIE, STAFF_COOKIE
-from recordings import evidence
 from server.services import nodes
 from server.services.core import Core
 
@@ -29,8 +30,8 @@ from .binding import Binding, bind, bind_recorder, check_session_id
 from .limits import ConnectionLimits
 from .room import RoomEvent, recorder_pid
 from .service import RecorderBinding, Recorders, RoomService
-from .store.keys import Keys
 from .store.base import RoomStore
+from .store.keys import Keys
 from .store.memory import MemoryRoomStore
 
 log = logging.getLogger("heshi.signaling")
@@ -77,19 +78,29 @@ class SignalingServer:
         manager = None
         if settings.redis_url:
             # redis-py's default pool of 100 makes the manager drop messages under load (DESIGN.md).
-            manager = socketio.AsyncRedisManager(settings.redis_url, channel=Keys(settings.redis_prefix).socketio_channel,
-                                                 redis_options={"max_connections": settings.redis_max_connections})
-        self.sio = socketio.AsyncServer(async_mode="aiohttp", transports=["websocket"],
-                                        cors_allowed_origins=self._origin_allowed, client_manager=manager,
-                                        max_http_buffer_size=MAX_MESSAGE_BYTES, logger=False, engineio_logger=False)
+            manager = socketio.AsyncRedisManager(
+                settings.redis_url,
+                channel=Keys(settings.redis_prefix).socketio_channel,
+                redis_options={"max_connections": settings.redis_max_connections},
+            )
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            transports=["websocket"],
+            cors_allowed_origins=self._origin_allowed,
+            client_manager=manager,
+            max_http_buffer_size=MAX_MESSAGE_BYTES,
+            logger=False,
+            engineio_logger=False,
+        )
         # engine.io logs each refused origin at ERROR; _origin_allowed has already said it at WARNING.
         self.sio.eio.logger.addFilter(_REFUSED_ORIGIN_LOGGED)  # one object: adding it again is a no-op
         if store is None:
             if settings.redis_url:
                 from .store.redis import RedisRoomStore
 
-                store = RedisRoomStore(settings.redis_url, max_connections=settings.redis_max_connections,
-                                       prefix=settings.redis_prefix)
+                store = RedisRoomStore(
+                    settings.redis_url, max_connections=settings.redis_max_connections, prefix=settings.redis_prefix
+                )
             else:
                 store = MemoryRoomStore()
         self.store = store
@@ -143,7 +154,7 @@ class SignalingServer:
     async def _lifetime(self, app: web.Application) -> AsyncIterator[None]:
         try:
             await self._node_alive()  # before any room is made: close what a dead process left open
-        except Exception:  # noqa: BLE001 — the database may be down; the heartbeat tries again
+        except Exception:
             log.exception("could not register this node; retrying in the background")
         sweeper = asyncio.create_task(self._sweep_forever(), name="heshi-room-sweeper")
         heart = asyncio.create_task(self._heartbeat_forever(), name="heshi-node-heartbeat")
@@ -166,8 +177,9 @@ class SignalingServer:
             log.info("node %s (%s) registered", self.node.name, self.node.id)
         else:
             await nodes.heartbeat(self.core, self.node)
-        interrupted = await evidence.interrupt_orphaned(self.core, await nodes.live_nodes(self.core, self.node),
-                                                        self.node.name)
+        interrupted = await evidence.interrupt_orphaned(
+            self.core, await nodes.live_nodes(self.core, self.node), self.node.name
+        )
         if interrupted:
             log.warning("recording runs of a process that is gone are now interrupted: %s", ", ".join(interrupted))
 
@@ -180,7 +192,7 @@ class SignalingServer:
                 delay = nodes.HEARTBEAT_SECONDS
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 — keep trying; back off while the database is down
+            except Exception:
                 log.exception("node heartbeat failed")
                 delay = min(delay * 2, 60.0)
 
@@ -193,7 +205,7 @@ class SignalingServer:
                 delay = SWEEP_INTERVAL
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 — keep sweeping; back off while the store is down
+            except Exception:
                 log.exception("room sweep failed")
                 delay = min(delay * 2, 30.0)
 
@@ -210,8 +222,10 @@ class SignalingServer:
         if environ.get("heshi.origin_refused"):
             return False
         environ["heshi.origin_refused"] = True
-        log.warning("refused a WebSocket from origin %r (allowed: this host, HESHI_PUBLIC_URL, "
-                    "HESHI_ALLOWED_ORIGINS)", origin[:200])
+        log.warning(
+            "refused a WebSocket from origin %r (allowed: this host, HESHI_PUBLIC_URL, HESHI_ALLOWED_ORIGINS)",
+            origin[:200],
+        )
         return False
 
     # ---- Outbox -------------------------------------------------------------------------
@@ -284,14 +298,14 @@ class SignalingServer:
         if isinstance(binding, RecorderBinding):
             try:
                 await self.service.recorder_down(binding, sid)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("recorder disconnect handling failed for %s", sid)
         elif binding is not None:
             try:
                 await self.service.disconnected(binding, sid)
             except DomainError as exc:
                 log.info("disconnect of %s: %s", sid, exc.message)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("disconnect handling failed for %s", sid)
 
     async def _on_event(self, event: str, sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
@@ -300,7 +314,7 @@ class SignalingServer:
         except DomainError as exc:
             extra_info = {"retry_after": exc.details["retry_after"]} if "retry_after" in exc.details else {}
             ack = error_ack(exc.code, exc.message, exc.fields, **extra_info)
-        except Exception:  # noqa: BLE001 — a handler bug must not take the connection down
+        except Exception:
             log.exception("event %r from %s failed", event, sid)
             ack = error_ack("internal_error", "the server hit an unexpected error; it has been logged")
         if not ack.get("ok", False):
@@ -344,6 +358,7 @@ def _refused(code: str, message: str) -> socketio.exceptions.ConnectionRefusedEr
 
 
 # ---- handlers: one line each, the rules live in RoomService and Room ------------------------
+
 
 async def _join(s: SignalingServer, b: Binding, sid: str, body: S.JoinIn) -> dict[str, Any]:
     return await s.service.join(b, sid, body, connect_url=s.connect_url(sid))
@@ -392,8 +407,9 @@ async def _signal(s: SignalingServer, b: Binding, sid: str, body: S.SignalIn) ->
 
 
 async def _recording_start(s: SignalingServer, b: Binding, sid: str, body: S.EmptyIn) -> dict[str, Any]:
-    return await s.service.recording_start(b.session_id, b.case_id, b=b, role=b.role, actor=b.actor,
-                                           connect_url=s.connect_url(sid))
+    return await s.service.recording_start(
+        b.session_id, b.case_id, b=b, role=b.role, actor=b.actor, connect_url=s.connect_url(sid)
+    )
 
 
 async def _recording_stop(s: SignalingServer, b: Binding, sid: str, body: S.RecordingStopIn) -> dict[str, Any]:
@@ -412,7 +428,9 @@ async def _recorder_segment(s: SignalingServer, rb: RecorderBinding, sid: str, b
     return await s.service.recorder_segment(rb, body)
 
 
-async def _recorder_failed(s: SignalingServer, rb: RecorderBinding, sid: str, body: S.RecorderFailedIn) -> dict[str, Any]:
+async def _recorder_failed(
+    s: SignalingServer, rb: RecorderBinding, sid: str, body: S.RecorderFailedIn
+) -> dict[str, Any]:
     return await s.service.recorder_failed(rb, body)
 
 

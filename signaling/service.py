@@ -62,8 +62,9 @@ class RecorderBinding:
 
 
 class RoomService:
-    def __init__(self, core: Core, store: RoomStore, outbox: Outbox, recorders: Recorders | None = None,
-                 composites: Any = None):
+    def __init__(
+        self, core: Core, store: RoomStore, outbox: Outbox, recorders: Recorders | None = None, composites: Any = None
+    ):
         self.core = core
         self.composites = composites  # recordings.composite.CompositeJobs: the download, made after the session
         self.store = store
@@ -104,8 +105,16 @@ class RoomService:
         if (await sessions.load_session(self.core, b.session_id)).status == SessionStatus.ended.value:
             raise RoomEnded("this mediation session has ended")
         now = self.now()
-        seat = Seat(pid=b.pid, name=b.name, role=b.role, state=SeatState.lobby, invitation_id=b.invitation_id,
-                    account_id=b.account_id, direct_entry=b.direct_entry, sid=sid)
+        seat = Seat(
+            pid=b.pid,
+            name=b.name,
+            role=b.role,
+            state=SeatState.lobby,
+            invitation_id=b.invitation_id,
+            account_id=b.account_id,
+            direct_entry=b.direct_entry,
+            sid=sid,
+        )
         previous_token: dict[str, str | None] = {}
 
         # A session that was recording when its room was lost (a restart) goes on recording.
@@ -134,28 +143,43 @@ class RoomService:
         missed: list[dict[str, Any]] | None = None
         token_ok = bool(body.resume_token) and body.resume_token == previous_token.get("value")
         if result.resumed and token_ok and body.last_seq is not None:
-            missed = [e.wire_for(b.pid) for e in await self.store.events_after(b.session_id, body.last_seq)
-                      if b.pid in e.audience and e.seq <= snapshot["seq"]]
+            missed = [
+                e.wire_for(b.pid)
+                for e in await self.store.events_after(b.session_id, body.last_seq)
+                if b.pid in e.audience and e.seq <= snapshot["seq"]
+            ]
         if not result.resumed:
-            await persistence.record(self.core, b.case_id, b.session_id, "join", b.actor,
-                                     {"pid": b.pid, "name": b.name, "role": b.role.value,
-                                      "state": result.seat.state.value})
+            await persistence.record(
+                self.core,
+                b.case_id,
+                b.session_id,
+                "join",
+                b.actor,
+                {"pid": b.pid, "name": b.name, "role": b.role.value, "state": result.seat.state.value},
+            )
         else:
             await persistence.record(self.core, b.case_id, b.session_id, "rejoin", b.actor, {"pid": b.pid})
         if b.role is SessionRole.mediator:
             await persistence.mark_status(self.core, b.session_id, SessionStatus.live, b.actor)
         if resume is not None and resumed_here:
-            await evidence.mark_interrupted(self.core, resume[0], Actor.system(SystemReason.room_lost),
-                                            reason="the room was lost (server restart)")
+            await evidence.mark_interrupted(
+                self.core, resume[0], Actor.system(SystemReason.room_lost), reason="the room was lost (server restart)"
+            )
             await evidence.mark_resumed(self.core, resume[0], b.actor, node_id=self.node_id)
             await self._launch_recorder(resume[0], b.case_id, b.session_id, connect_url)
         history: dict[str, Any] | None = None
         if result.seat.state is SeatState.admitted:
             messages, more = await persistence.chat_history(self.core, b, None, 50)
             history = {"messages": messages, "has_more": more}
-        return {"ok": True, "resume_token": result.seat.resume_token, "resumed": result.resumed,
-                "missed": missed, "room": snapshot, "chat": history,
-                "ice_servers": ice_servers(self.core.settings, b.pid, now)}
+        return {
+            "ok": True,
+            "resume_token": result.seat.resume_token,
+            "resumed": result.resumed,
+            "missed": missed,
+            "room": snapshot,
+            "chat": history,
+            "ice_servers": ice_servers(self.core.settings, b.pid, now),
+        }
 
     async def disconnected(self, b: Binding, sid: str) -> None:
         """A socket closed: keep the seat for the grace period."""
@@ -190,8 +214,7 @@ class RoomService:
         complete = after_seq >= room.seq or (bool(buffered) and buffered[0].seq == after_seq + 1)
         # The snapshot always comes along: a client just admitted from the lobby needs the
         # roster, and one whose gap the buffer no longer covers needs the whole state.
-        return {"ok": True, "events": events, "seq": room.seq, "complete": complete,
-                "room": room.snapshot_for(b.pid)}
+        return {"ok": True, "events": events, "seq": room.seq, "complete": complete, "room": room.snapshot_for(b.pid)}
 
     # ---- moderation ---------------------------------------------------------------------
 
@@ -275,8 +298,9 @@ class RoomService:
 
     # ---- recording ----------------------------------------------------------------------
 
-    async def recording_start(self, session_id: str, case_id: str, *, b: Binding | None, role: SessionRole,
-                              actor: Actor, connect_url: str) -> dict[str, Any]:
+    async def recording_start(
+        self, session_id: str, case_id: str, *, b: Binding | None, role: SessionRole, actor: Actor, connect_url: str
+    ) -> dict[str, Any]:
         """Ask everyone present for consent and start the recorder. `b` None: the REST API, where
         staff who manage the case act in `role` mediator. The grant is checked either way."""
         ensure_grant(role, Grant.control_recording)
@@ -288,19 +312,24 @@ class RoomService:
             ensure_grant(room.seat(b.pid).role, Grant.control_recording)
         if room.recording.state is not RecordingState.off:
             raise Conflict("recording is already on or waiting for consent")
-        run = await evidence.start_run(self.core, case_id=case_id, session_id=session_id, actor=actor,
-                                       node_id=self.node_id)
+        run = await evidence.start_run(
+            self.core, case_id=case_id, session_id=session_id, actor=actor, node_id=self.node_id
+        )
         now = self.now()
         try:
-            await self._update(session_id, lambda r: _apply(r, lambda r: r.start_recording(b.pid if b else None,
-                                                                                          run.id, now)))
+            await self._update(
+                session_id, lambda r: _apply(r, lambda r: r.start_recording(b.pid if b else None, run.id, now))
+            )
         except DomainError:
             await evidence.stop_run(self.core, run.id, actor=actor, reason="could not start")
             raise
         await self._launch_recorder(run.id, case_id, session_id, connect_url)
         after = await self.store.view(session_id)
-        return {"ok": True, "recording": after.recording.public() if after else None,
-                "pending": after.pending_consent() if after else []}
+        return {
+            "ok": True,
+            "recording": after.recording.public() if after else None,
+            "pending": after.pending_consent() if after else [],
+        }
 
     async def recording_consent(self, b: Binding, consent: bool, language: str) -> dict[str, Any]:
         room = await self._room(b)
@@ -309,9 +338,14 @@ class RoomService:
         assert recording_id is not None
         decision = Consent.granted if consent else Consent.refused
         # Stored, with time and person, before anyone is told.
-        await evidence.save_consent(self.core, recording_id,
-                                    evidence.Person(b.pid, b.name, b.role.value, b.invitation_id, b.account_id),
-                                    b.actor, decision.value, language)
+        await evidence.save_consent(
+            self.core,
+            recording_id,
+            evidence.Person(b.pid, b.name, b.role.value, b.invitation_id, b.account_id),
+            b.actor,
+            decision.value,
+            language,
+        )
         now = self.now()
 
         def op(r: Room | None) -> tuple[Room, Consent | None]:
@@ -333,8 +367,12 @@ class RoomService:
 
     async def recording_stop(self, session_id: str, *, b: Binding | None, actor: Actor, reason: str) -> dict[str, Any]:
         now = self.now()
-        recording_id = await self._update(session_id, lambda r: _apply(
-            r, lambda r: r.stop_recording(b.pid if b else None, reason or "stopped by the mediator", now)))
+        recording_id = await self._update(
+            session_id,
+            lambda r: _apply(
+                r, lambda r: r.stop_recording(b.pid if b else None, reason or "stopped by the mediator", now)
+            ),
+        )
         if recording_id is None:
             raise Conflict("recording is not on")
         await self._recording_stopped(session_id, recording_id, actor, reason or "stopped by the mediator")
@@ -343,8 +381,9 @@ class RoomService:
     async def _recording_stopped(self, session_id: str, recording_id: str, actor: Actor, reason: str) -> None:
         await evidence.stop_run(self.core, recording_id, actor=actor, reason=reason)
         # The recorder finishes its open segments, reports them, and exits.
-        await self._to_recorder(session_id, recording_id, "recorder.stop", {"recording_id": recording_id,
-                                                                            "reason": reason})
+        await self._to_recorder(
+            session_id, recording_id, "recorder.stop", {"recording_id": recording_id, "reason": reason}
+        )
 
     async def _to_recorder(self, session_id: str, recording_id: str, event: str, data: dict[str, Any]) -> None:
         """To the workers of one run only: a finishing worker of an earlier run hears nothing new."""
@@ -371,13 +410,16 @@ class RoomService:
             log.warning("recording %s has no recorder launcher on this node", recording_id)
             return
         try:
-            await self.recorders.launch(recording_id=recording_id, case_id=case_id, session_id=session_id,
-                                        connect_url=connect_url)
+            await self.recorders.launch(
+                recording_id=recording_id, case_id=case_id, session_id=session_id, connect_url=connect_url
+            )
         except OSError as exc:  # no disk for its directory, no process
             log.error("cannot start the recorder for %s: %s", recording_id, exc)
             code = "disk_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "error"
-            await self.recorder_failed(RecorderBinding(recording_id=recording_id, case_id=case_id, session_id=session_id),
-                                       RecorderFailedIn(code=code, message=f"cannot start the recorder: {exc}"[:500]))
+            await self.recorder_failed(
+                RecorderBinding(recording_id=recording_id, case_id=case_id, session_id=session_id),
+                RecorderFailedIn(code=code, message=f"cannot start the recorder: {exc}"[:500]),
+            )
 
     async def recorder_up(self, rb: RecorderBinding, sid: str) -> None:
         """A recorder worker connected. One per room: an older one still connected is let go."""
@@ -431,8 +473,9 @@ class RoomService:
         rb = RecorderBinding(recording_id=recording_id, case_id=case_id, session_id=session_id)
         if len(restarts) >= RECORDER_RESTARTS or url is None:
             log.error("recorder of %s keeps failing (exit code %s); recording stops", session_id, code)
-            await self.recorder_failed(rb, RecorderFailedIn(code="error", message=f"the recorder stopped unexpectedly "
-                                                                                  f"(exit code {code})"))
+            await self.recorder_failed(
+                rb, RecorderFailedIn(code="error", message=f"the recorder stopped unexpectedly (exit code {code})")
+            )
             return
         restarts.append(now)
         log.warning("recorder of %s exited with %s while recording was on; starting another", session_id, code)
@@ -453,8 +496,13 @@ class RoomService:
     async def recorder_failed(self, rb: RecorderBinding, body: RecorderFailedIn) -> dict[str, Any]:
         """The recorder cannot go on (a full disk): stop cleanly and tell the mediator why.
         A `track_error` (one track it cannot write, e.g. an unsupported codec) is logged only."""
-        await evidence.note(self.core, rb.recording_id, rb.actor, f"recording.{body.code}",
-                            {"message": body.message, **({"pid": body.pid} if body.pid else {})})
+        await evidence.note(
+            self.core,
+            rb.recording_id,
+            rb.actor,
+            f"recording.{body.code}",
+            {"message": body.message, **({"pid": body.pid} if body.pid else {})},
+        )
         if body.code == "track_error":
             return {"ok": True}
         now = self.now()
@@ -519,13 +567,19 @@ class RoomService:
                 gone, idle, case_id = await self._update(room_id, lambda room: _sweep(room, now, self.grace, self.idle))
                 for seat in gone:
                     # The seat was released by the server, not by the person: say so.
-                    await persistence.record(self.core, case_id, room_id, "leave", Actor.system(SystemReason.grace_expired),
-                                             {"pid": seat.pid, "reason": "grace period expired"})
+                    await persistence.record(
+                        self.core,
+                        case_id,
+                        room_id,
+                        "leave",
+                        Actor.system(SystemReason.grace_expired),
+                        {"pid": seat.pid, "reason": "grace period expired"},
+                    )
                 if idle:
                     await self.end(None, "idle timeout", room_id=room_id)
             except DomainError as exc:
                 log.info("sweep %s: %s", room_id, exc.message)
-            except Exception:  # noqa: BLE001 — one bad room must not stop the sweep of the others
+            except Exception:
                 log.exception("sweep of room %s failed", room_id)
 
 
@@ -551,9 +605,11 @@ def _apply(room: Room | None, fn: Any) -> tuple[Room, Any]:
     return room, fn(room)
 
 
-def _sweep(room: Room | None, now: float, grace: float, idle: float) -> tuple[Room | None, tuple[list[Seat], bool, str]]:
+def _sweep(
+    room: Room | None, now: float, grace: float, idle: float
+) -> tuple[Room | None, tuple[list[Seat], bool, str]]:
     if room is None:
         return None, ([], False, "")
     gone = room.expire(now, grace)
-    idle_out = (not room.ended and room.empty_since is not None and now - room.empty_since >= idle)
+    idle_out = not room.ended and room.empty_since is not None and now - room.empty_since >= idle
     return room, (gone, idle_out, room.case_id)

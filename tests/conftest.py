@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -73,8 +74,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return load_settings(env={}, data_dir=str(tmp_path / "data"), database_url=database_url,
-                         secret_key=TEST_SECRET, public_url="http://heshi.test")
+    return load_settings(
+        env={},
+        data_dir=str(tmp_path / "data"),
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+        public_url="http://heshi.test",
+    )
 
 
 @pytest.fixture
@@ -117,22 +123,32 @@ async def principal_for(core: Core, username: str) -> Principal:
 async def world(core: Core) -> World:
     demo = await create_demo(core)
     passwords = {a["username"]: a["password"] for a in demo.accounts}
-    other = await orgs.create_org(core, None, name="另一区司法局", code="OTHER", kind=OrgKind.justice_bureau,
-                                  level=OrgLevel.district)
-    other_town = await orgs.create_org(core, None, name="另一镇调委会", code="OTHER-T", kind=OrgKind.people,
-                                       level=OrgLevel.town, parent_id=other.id)
-    for username, role, org in (("other-mediator", StaffRole.mediator, other_town),
-                                ("other-reviewer", StaffRole.reviewer, other)):
+    other = await orgs.create_org(
+        core, None, name="另一区司法局", code="OTHER", kind=OrgKind.justice_bureau, level=OrgLevel.district
+    )
+    other_town = await orgs.create_org(
+        core, None, name="另一镇调委会", code="OTHER-T", kind=OrgKind.people, level=OrgLevel.town, parent_id=other.id
+    )
+    for username, role, org in (
+        ("other-mediator", StaffRole.mediator, other_town),
+        ("other-reviewer", StaffRole.reviewer, other),
+    ):
         passwords[username] = "other-password-123"
-        await accounts.create_account(core, None, username=username, display_name=username, role=role,
-                                      org_id=org.id, password=passwords[username])
+        await accounts.create_account(
+            core, None, username=username, display_name=username, role=role, org_id=org.id, password=passwords[username]
+        )
     principals = {name: await principal_for(core, name) for name in passwords}
     other_case = await cases.create_case(
-        core, principals["other-mediator"], title="另一区的案件", dispute_type=DisputeType.land,
-        source=CaseSource.on_site, parties=[PartyInput(side=PartySide.applicant, name="甲"),
-                                            PartyInput(side=PartySide.respondent, name="乙")])
-    other_session = await sessions.schedule_session(core, principals["other-mediator"], other_case.id,
-                                                    scheduled_at=core.clock.now())
+        core,
+        principals["other-mediator"],
+        title="另一区的案件",
+        dispute_type=DisputeType.land,
+        source=CaseSource.on_site,
+        parties=[PartyInput(side=PartySide.applicant, name="甲"), PartyInput(side=PartySide.respondent, name="乙")],
+    )
+    other_session = await sessions.schedule_session(
+        core, principals["other-mediator"], other_case.id, scheduled_at=core.clock.now()
+    )
     return World(demo, passwords, principals, other_case.id, other_session.id)
 
 

@@ -31,8 +31,8 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,8 +65,14 @@ UNPRODUCIBLE: dict[str, str] = {}
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     # One-second segments (as in tests/recordings): a second of media makes a finished segment.
-    return load_settings(env={}, data_dir=str(tmp_path / "data"), database_url=database_url,
-                         secret_key=TEST_SECRET, public_url="http://heshi.test", recording_segment_seconds=1)
+    return load_settings(
+        env={},
+        data_dir=str(tmp_path / "data"),
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+        public_url="http://heshi.test",
+        recording_segment_seconds=1,
+    )
 
 
 # ---- the log, read from the database ------------------------------------------------------
@@ -92,8 +98,14 @@ class Ledger:
     async def fresh(self) -> list[CaseEvent]:
         return [e for e in await self._all() if e.id not in self.seen]
 
-    async def expect(self, ordered: list[Entry], floating: dict[Entry, int] | None = None, *,
-                     until: Any = None, timeout: float = 30.0) -> list[CaseEvent]:
+    async def expect(
+        self,
+        ordered: list[Entry],
+        floating: dict[Entry, int] | None = None,
+        *,
+        until: Any = None,
+        timeout: float = 30.0,
+    ) -> list[CaseEvent]:
         """The new entries are exactly `ordered`, in order, plus entries written in the
         background (`floating`: each (kind, actor) at least that many times, in any place).
         With `until`, wait (up to `timeout` s) until it holds for the new entries first."""
@@ -144,8 +156,9 @@ def recorder(recording_id: str) -> str:
 
 async def demo_invitations(core: Core, session_id: str) -> dict[str, str]:
     async with core.db.read() as s:
-        rows = (await s.execute(select(Invitation.role, Invitation.id)
-                                .where(Invitation.session_id == session_id))).all()
+        rows = (
+            await s.execute(select(Invitation.role, Invitation.id).where(Invitation.session_id == session_id))
+        ).all()
     return {role: inv_id for role, inv_id in rows}
 
 
@@ -157,13 +170,15 @@ async def chain_ok(core: Core, case_id: str) -> None:
 
 # ---- the CLI ------------------------------------------------------------------------------
 
+
 def test_cli_entries_name_the_system_at_the_command_line(database_url: str, tmp_path: Path) -> None:
     """`heshi demo`, run by an operator, writes the demo case: every entry is `system:cli`. (No
     other command writes to a case log: create-org and create-user touch no case.)"""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HESHI_")}
     env.update(HESHI_DATA_DIR=str(tmp_path / "cli"), HESHI_DATABASE_URL=database_url)
-    done = subprocess.run([str(HESHI), "demo", "--json"], env=env, capture_output=True, text=True, timeout=60,
-                          check=False)
+    done = subprocess.run(
+        [str(HESHI), "demo", "--json"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 0, done.stderr
     demo = json.loads(done.stdout)
 
@@ -178,14 +193,18 @@ def test_cli_entries_name_the_system_at_the_command_line(database_url: str, tmp_
 
     logged = asyncio.run(read())
     assert {case for case, _, _ in logged} == {demo["case_id"]}
-    expected = [("case.created", "system:cli"), ("case.transitioned", "system:cli"),
-                ("session.scheduled", "system:cli")] + [("invitation.issued", "system:cli")] * 4
+    expected = [
+        ("case.created", "system:cli"),
+        ("case.transitioned", "system:cli"),
+        ("session.scheduled", "system:cli"),
+    ] + [("invitation.issued", "system:cli")] * 4
     got = [(kind, actor) for _, kind, actor in logged]
     assert got == expected, f"`heshi demo` wrote {got}"
     OBSERVED.update(kind for kind, _ in expected)
 
 
 # ---- REST ---------------------------------------------------------------------------------
+
 
 class Api:
     """One signed-in API client (its own cookie jar) with its CSRF token."""
@@ -212,13 +231,25 @@ async def test_rest_entries_name_the_signed_in_caller(aiohttp_client, client, co
     await ledger.begin()
 
     parties = [{"side": "applicant", "name": "张三"}, {"side": "respondent", "name": "李四"}]
-    case = await mediator.post("/cases", {"title": "相邻关系纠纷", "dispute_type": "neighbour",
-                                          "source": "self_applied", "parties": parties}, 201)
+    case = await mediator.post(
+        "/cases",
+        {"title": "相邻关系纠纷", "dispute_type": "neighbour", "source": "self_applied", "parties": parties},
+        201,
+    )
     await ledger.expect([("case.created", M)])
     # An admin creates a case in the mediator's org, naming them its mediator: the entry names the admin.
-    await admin.post("/cases", {"title": "土地纠纷", "dispute_type": "land", "source": "on_site", "parties": parties,
-                                "org_id": case["org_id"], "mediator_id": world.principals["demo-mediator"].account_id},
-                     201)
+    await admin.post(
+        "/cases",
+        {
+            "title": "土地纠纷",
+            "dispute_type": "land",
+            "source": "on_site",
+            "parties": parties,
+            "org_id": case["org_id"],
+            "mediator_id": world.principals["demo-mediator"].account_id,
+        },
+        201,
+    )
     await ledger.expect([("case.created", A)])
     await admin.post(f"/cases/{case['id']}/transitions", {"to": "accepted"}, 200)
     await ledger.expect([("case.transitioned", A)])
@@ -233,11 +264,13 @@ async def test_rest_entries_name_the_signed_in_caller(aiohttp_client, client, co
     await admin.post(f"/cases/{case['id']}/sessions", {"scheduled_at": "2026-12-02T09:30:00+08:00"}, 201)
     await ledger.expect([("session.scheduled", A)])
     applicant = next(p for p in case["parties"] if p["side"] == "applicant")
-    inv = await mediator.post(f"/sessions/{session['id']}/invitations", {"role": "applicant",
-                                                                       "party_id": applicant["id"]}, 201)
+    inv = await mediator.post(
+        f"/sessions/{session['id']}/invitations", {"role": "applicant", "party_id": applicant["id"]}, 201
+    )
     await ledger.expect([("invitation.issued", M)])
-    observer = await admin.post(f"/sessions/{session['id']}/invitations", {"role": "observer",
-                                                                         "display_name": "村委会主任"}, 201)
+    observer = await admin.post(
+        f"/sessions/{session['id']}/invitations", {"role": "observer", "display_name": "村委会主任"}, 201
+    )
     await ledger.expect([("invitation.issued", A)])
     # The party opens the link the mediator sent: the entry names the link, not who issued it.
     party = await aiohttp_client(client.server)
@@ -253,6 +286,7 @@ async def test_rest_entries_name_the_signed_in_caller(aiohttp_client, client, co
 
 # ---- pages --------------------------------------------------------------------------------
 
+
 async def test_page_form_entries_name_the_signed_in_staff_member(aiohttp_client, client, core, world):
     ledger = Ledger(core)
     M, A = account(world, "demo-mediator"), account(world, "demo-admin")
@@ -266,8 +300,18 @@ async def test_page_form_entries_name_the_signed_in_staff_member(aiohttp_client,
         assert resp.status == 302, f"{path}: {resp.status} {await resp.text()}"
         return resp.headers["Location"]
 
-    location = await form(client, "/cases/new", csrf, title="宅基地纠纷", dispute_type="land", source="on_site",
-                          party0_side="applicant", party0_name="张三", party1_side="respondent", party1_name="李四")
+    location = await form(
+        client,
+        "/cases/new",
+        csrf,
+        title="宅基地纠纷",
+        dispute_type="land",
+        source="on_site",
+        party0_side="applicant",
+        party0_name="张三",
+        party1_side="respondent",
+        party1_name="李四",
+    )
     case_id = location.rsplit("/", 1)[1]
     await ledger.expect([("case.created", M)])
     await form(client, f"/cases/{case_id}/transition", csrf, to="accepted")
@@ -280,10 +324,12 @@ async def test_page_form_entries_name_the_signed_in_staff_member(aiohttp_client,
     await form(admin, f"/cases/{case_id}/sessions", admin_csrf, scheduled_at="2026-12-03T09:30")
     await ledger.expect([("session.scheduled", A)])
     async with core.db.read() as s:
-        party_id = (await s.execute(select(Party.id).where(Party.case_id == case_id,
-                                                           Party.side == "applicant"))).scalar_one()
-    await form(client, f"/sessions/{session_id}/invitations", csrf, role="applicant", party_id=party_id,
-               entry="default")
+        party_id = (
+            await s.execute(select(Party.id).where(Party.case_id == case_id, Party.side == "applicant"))
+        ).scalar_one()
+    await form(
+        client, f"/sessions/{session_id}/invitations", csrf, role="applicant", party_id=party_id, entry="default"
+    )
     (issued,) = await ledger.expect([("invitation.issued", M)])
     await form(admin, f"/sessions/{session_id}/invitations", admin_csrf, role="observer", display_name="旁听人员")
     (observer,) = await ledger.expect([("invitation.issued", A)])
@@ -303,6 +349,7 @@ async def test_page_form_entries_name_the_signed_in_staff_member(aiohttp_client,
 
 
 # ---- the socket ---------------------------------------------------------------------------
+
 
 async def drop(live: Any, p: Participant, session_id: str) -> None:
     """The connection goes away as after a network drop; returns once the server noticed."""
@@ -377,24 +424,35 @@ async def test_socket_entries_name_the_participant_or_the_moderator_and_the_syst
     await ledger.expect([("session.ended", M), ("session.end", M)])
 
     # A second session idles out: nobody connected for session_idle_minutes.
-    session = await sessions.schedule_session(core, world.principals["demo-mediator"], world.demo.case_id,
-                                              scheduled_at=core.clock.now(), title="第二次调解")
+    session = await sessions.schedule_session(
+        core, world.principals["demo-mediator"], world.demo.case_id, scheduled_at=core.clock.now(), title="第二次调解"
+    )
     await ledger.expect([("session.scheduled", M)])
-    second = Participant(live.base_url, session.id,
-                         staff=await staff_cookie(live.base_url, "demo-mediator", world.passwords["demo-mediator"]))
+    second = Participant(
+        live.base_url,
+        session.id,
+        staff=await staff_cookie(live.base_url, "demo-mediator", world.passwords["demo-mediator"]),
+    )
     live.people.append(second)
     await second.join()
     await ledger.expect([("session.join", M), ("session.live", M)])
     await drop(live, second, session.id)
     core.clock.advance(minutes=core.settings.session_idle_minutes + 1)
     await live.signaling.service.sweep()
-    await ledger.expect([("session.leave", "system:grace-expired"), ("session.ended", "system:idle-timeout"),
-                         ("session.end", "system:idle-timeout")], until=has("session.end"))
+    await ledger.expect(
+        [
+            ("session.leave", "system:grace-expired"),
+            ("session.ended", "system:idle-timeout"),
+            ("session.end", "system:idle-timeout"),
+        ],
+        until=has("session.end"),
+    )
     await ledger.nothing_new()
     await chain_ok(core, world.demo.case_id)
 
 
 # ---- the recorder -------------------------------------------------------------------------
+
 
 async def offer_to_recorder(p: Participant, video_mime: str, frames: int) -> tuple[RTCPeerConnection, list[Any]]:
     """Send `frames` video frames (of `video_mime` first) and as much audio to the recorder,
@@ -408,16 +466,26 @@ async def offer_to_recorder(p: Participant, video_mime: str, frames: int) -> tup
     assert (await p.call("signal", {"to": "recorder", "type": "offer", "sdp": pc.localDescription.sdp})) == {"ok": True}
     answers = await p.wait_for(
         lambda: (a := [s for s in p.signals if s["from"] == "recorder" and s["type"] == "answer"])[seen:] and a,
-        timeout=20, what="the recorder's answer")
+        timeout=20,
+        what="the recorder's answer",
+    )
     await pc.setRemoteDescription(RTCSessionDescription(answers[-1]["sdp"], "answer"))
     return pc, tracks
 
 
 async def next_event(p: Participant, since: int, type_: str, timeout: float = 30, **match: Any) -> dict[str, Any]:
     """The first event of this type after the first `since` events, with these data values."""
+
     def find() -> dict[str, Any] | None:
-        return next((e for e in p.events[since:] if e["type"] == type_
-                     and all(e["data"].get(k) == v for k, v in match.items())), None)
+        return next(
+            (
+                e
+                for e in p.events[since:]
+                if e["type"] == type_ and all(e["data"].get(k) == v for k, v in match.items())
+            ),
+            None,
+        )
+
     return await p.wait_for(find, timeout, what=f"{type_} {match}")
 
 
@@ -426,8 +494,9 @@ def tmpfs(mount: Path, options: str) -> Iterator[None]:
     """A small tmpfs over `mount` (root, as tests/support/tmpfs.py needs too): a read-only
     one, or one with no inode left, so the disk fails for real."""
     mount.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)], capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)], capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         raise RuntimeError(f"cannot mount a tmpfs at {mount} (the tests run as root): {done.stderr.strip()}")
     try:
@@ -451,8 +520,10 @@ async def test_recording_entries_name_who_started_consented_stopped_viewed_or_th
     M, A, R = account(world, "demo-mediator"), account(world, "demo-admin"), account(world, "demo-reviewer")
     EXP, APP = holder(inv["expert"]), holder(inv["applicant"])
     folder = evidence.session_dir(Path(core.settings.data_dir), case_id, session_id)
-    http = {u: await staff_http(live.base_url, u, world.passwords[u]) for u in ("demo-mediator", "demo-admin",
-                                                                              "demo-reviewer")}
+    http = {
+        u: await staff_http(live.base_url, u, world.passwords[u])
+        for u in ("demo-mediator", "demo-admin", "demo-reviewer")
+    }
     rest = f"{live.base_url}/api/v1/sessions/{session_id}/recording"
     pcs: list[RTCPeerConnection] = []
 
@@ -493,9 +564,13 @@ async def test_recording_entries_name_who_started_consented_stopped_viewed_or_th
 
         async def all_sent() -> bool:
             return all(t.sent >= t.frames for _, ts in sent for t in ts)
+
         await wait_for(all_sent, 20, "the media to be sent")
-        logged = await ledger.expect([], {("recording.track_error", recorder(run1)): 1,
-                                          ("recording.segment", recorder(run1)): 0}, until=has("recording.track_error"))
+        logged = await ledger.expect(
+            [],
+            {("recording.track_error", recorder(run1)): 1, ("recording.segment", recorder(run1)): 0},
+            until=has("recording.track_error"),
+        )
         await post("demo-admin", "/stop", 200, {"reason": "休息"})
         assert await launcher.wait(run1, 30), "the recorder reports its last segments and exits"
         logged += await ledger.expect([("recording.stopped", A)], {("recording.segment", recorder(run1)): 0})
@@ -523,8 +598,10 @@ async def test_recording_entries_name_who_started_consented_stopped_viewed_or_th
             pcs.append(pc)
             stopped = await next_event(mediator, since, "recording.updated", state="off")
             assert stopped["data"]["stop_reason"] == "disk_error"
-            await ledger.expect([("recording.disk_error", recorder(run2)), ("recording.stopped", recorder(run2))],
-                                until=has("recording.stopped"))
+            await ledger.expect(
+                [("recording.disk_error", recorder(run2)), ("recording.stopped", recorder(run2))],
+                until=has("recording.stopped"),
+            )
             await pc.close()
             pcs.clear()
             assert await launcher.wait(run2, 30)
@@ -536,8 +613,9 @@ async def test_recording_entries_name_who_started_consented_stopped_viewed_or_th
             with tmpfs(folder.parent, options):
                 assert (await mediator.call("recording.start"))["ok"]  # answered once the run is closed
                 run = run_of(await ledger.fresh())
-                await ledger.expect([("recording.started", M), (kind, recorder(run)),
-                                     ("recording.stopped", recorder(run))])
+                await ledger.expect(
+                    [("recording.started", M), (kind, recorder(run)), ("recording.stopped", recorder(run))]
+                )
 
         # Run 5, started over the API by an admin: the node restarts (a process of the same
         # name comes up and interrupts what the old one ran); people rejoin, and whoever's
@@ -554,16 +632,20 @@ async def test_recording_entries_name_who_started_consented_stopped_viewed_or_th
         await ledger.expect([("session.join", M), ("recording.resumed", M)])
         await live.signaling.store.update(session_id, lambda room: (None, None))
         assert (await expert.call("room.join", {}))["ok"]
-        await ledger.expect([("session.join", EXP), ("recording.interrupted", "system:room-lost"),
-                             ("recording.resumed", EXP)])
+        await ledger.expect(
+            [("session.join", EXP), ("recording.interrupted", "system:room-lost"), ("recording.resumed", EXP)]
+        )
         assert (await mediator.call("room.join", {}))["ok"]
         await ledger.expect([("session.join", M)])
 
         # The mediator ends the session while recording: the run stops, and the download is
         # made, both in their name.
         assert (await mediator.call("session.end", {"reason": "调解结束"}))["ok"]
-        await ledger.expect([("recording.stopped", M), ("session.ended", M), ("session.end", M)],
-                            {("recording.composite", M): 1}, until=has("recording.composite"))
+        await ledger.expect(
+            [("recording.stopped", M), ("session.ended", M), ("session.end", M)],
+            {("recording.composite", M): 1},
+            until=has("recording.composite"),
+        )
         made = await composite.status(core, session_id)
         assert made is not None and made.status == "done", made and made.error
 
@@ -585,6 +667,7 @@ async def test_recording_entries_name_who_started_consented_stopped_viewed_or_th
 
 
 # ---- every kind ---------------------------------------------------------------------------
+
 
 def test_every_kind_of_entry_was_seen_with_its_actor() -> None:
     """Runs last (pytest keeps file order): the tests above checked the actor of every kind the

@@ -7,9 +7,9 @@ The table carries what the OpenAPI document needs; see openapi.py.
 from __future__ import annotations
 
 import io
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Awaitable, Callable
 
 import segno
 from aiohttp import web
@@ -18,16 +18,22 @@ from pydantic import BaseModel
 from server.auth.passwords import generate_password
 from server.domain.actors import Actor
 from server.domain.cases import PartyInput
-from server.domain.grants import SessionRole
 from server.domain.errors import Conflict, NotFound
+from server.domain.grants import SessionRole
 from server.http.keys import CORE
-from server.http.requests import (STAFF_COOKIE, client_address, json_response, parse_query,
-                                  read_json, require_staff, staff_session)
+from server.http.requests import (
+    STAFF_COOKIE,
+    client_address,
+    json_response,
+    parse_query,
+    read_json,
+    require_staff,
+    staff_session,
+)
 from server.services import accounts, cases, invitations, orgs, sessions, signin
 
 from . import schemas as S
-from .views import (account_view, case_summary, case_view, event_view, invitation_view, org_view,
-                    session_view)
+from .views import account_view, case_summary, case_view, event_view, invitation_view, org_view, session_view
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -47,13 +53,24 @@ class Route:
 
 def set_staff_cookie(request: web.Request, response: web.StreamResponse, session: signin.BrowserSession) -> None:
     core = request.app[CORE]
-    response.set_cookie(STAFF_COOKIE, session.token, httponly=True, samesite="Lax", path="/",
-                        secure=core.settings.cookie_secure, max_age=core.settings.staff_session_hours * 3600)
+    response.set_cookie(
+        STAFF_COOKIE,
+        session.token,
+        httponly=True,
+        samesite="Lax",
+        path="/",
+        secure=core.settings.cookie_secure,
+        max_age=core.settings.staff_session_hours * 3600,
+    )
 
 
 def _me(p: signin.Principal) -> dict[str, object]:
-    return {"account_id": p.account_id, "display_name": p.display_name,
-            "role": p.staff_role.value if p.staff_role else None, "org_id": p.org_id}
+    return {
+        "account_id": p.account_id,
+        "display_name": p.display_name,
+        "role": p.staff_role.value if p.staff_role else None,
+        "org_id": p.org_id,
+    }
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -88,8 +105,9 @@ async def list_orgs(request: web.Request) -> web.StreamResponse:
 async def create_org(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
     body = await read_json(request, S.OrgIn)
-    org = await orgs.create_org(request.app[CORE], p, name=body.name, code=body.code, kind=body.kind,
-                                level=body.level, parent_id=body.parent_id)
+    org = await orgs.create_org(
+        request.app[CORE], p, name=body.name, code=body.code, kind=body.kind, level=body.level, parent_id=body.parent_id
+    )
     return json_response(org_view(org), status=201)
 
 
@@ -109,9 +127,16 @@ async def create_account(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
     body = await read_json(request, S.AccountIn)
     password = body.password or generate_password()
-    account = await accounts.create_account(request.app[CORE], p, username=body.username,
-                                            display_name=body.display_name, role=body.role, org_id=body.org_id,
-                                            password=password, phone=body.phone)
+    account = await accounts.create_account(
+        request.app[CORE],
+        p,
+        username=body.username,
+        display_name=body.display_name,
+        role=body.role,
+        org_id=body.org_id,
+        password=password,
+        phone=body.phone,
+    )
     out = account_view(account)
     if body.password is None:
         out["generated_password"] = password
@@ -122,17 +147,26 @@ async def list_cases(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
     q = parse_query(request, S.CaseQuery)
     rows, total = await cases.list_cases(request.app[CORE], p, cases.CaseFilters(**q.model_dump()))
-    return json_response({"cases": [case_summary(c) for c in rows], "total": total,
-                          "limit": q.limit, "offset": q.offset})
+    return json_response(
+        {"cases": [case_summary(c) for c in rows], "total": total, "limit": q.limit, "offset": q.offset}
+    )
 
 
 async def create_case(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
     body = await read_json(request, S.CaseIn)
     parties = [PartyInput(**party.model_dump()) for party in body.parties]
-    case = await cases.create_case(request.app[CORE], p, title=body.title, summary=body.summary,
-                                   dispute_type=body.dispute_type, source=body.source, parties=parties,
-                                   org_id=body.org_id, mediator_id=body.mediator_id)
+    case = await cases.create_case(
+        request.app[CORE],
+        p,
+        title=body.title,
+        summary=body.summary,
+        dispute_type=body.dispute_type,
+        source=body.source,
+        parties=parties,
+        org_id=body.org_id,
+        mediator_id=body.mediator_id,
+    )
     access = await cases.case_access(request.app[CORE], p, case.id)
     return json_response(case_view(case, can_manage=access.can_manage), status=201)
 
@@ -163,8 +197,9 @@ async def add_party(request: web.Request) -> web.StreamResponse:
 async def case_events(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
     log = await cases.case_events(request.app[CORE], p, request.match_info["case_id"])
-    return json_response({"events": [event_view(e, readable=readable) for e, readable in log.entries],
-                          "chain": asdict(log.chain)})
+    return json_response(
+        {"events": [event_view(e, readable=readable) for e, readable in log.entries], "chain": asdict(log.chain)}
+    )
 
 
 async def list_sessions(request: web.Request) -> web.StreamResponse:
@@ -176,14 +211,17 @@ async def list_sessions(request: web.Request) -> web.StreamResponse:
 async def create_session(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
     body = await read_json(request, S.SessionIn)
-    session = await sessions.schedule_session(request.app[CORE], p, request.match_info["case_id"],
-                                              scheduled_at=body.scheduled_at, title=body.title)
+    session = await sessions.schedule_session(
+        request.app[CORE], p, request.match_info["case_id"], scheduled_at=body.scheduled_at, title=body.title
+    )
     return json_response(session_view(session), status=201)
 
 
 async def get_session(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
-    return json_response(session_view(await sessions.get_session(request.app[CORE], p, request.match_info["session_id"])))
+    return json_response(
+        session_view(await sessions.get_session(request.app[CORE], p, request.match_info["session_id"]))
+    )
 
 
 def _invitation_out(request: web.Request, listed: invitations.Listed) -> dict[str, object]:
@@ -200,17 +238,25 @@ async def issue_invitation(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
     body = await read_json(request, S.InvitationIn)
     core = request.app[CORE]
-    inv = await invitations.issue(core, p, request.match_info["session_id"], role=body.role,
-                                  party_id=body.party_id, account_id=body.account_id,
-                                  display_name=body.display_name, direct_entry=body.direct_entry,
-                                  ttl=timedelta(hours=body.ttl_hours) if body.ttl_hours else None)
+    inv = await invitations.issue(
+        core,
+        p,
+        request.match_info["session_id"],
+        role=body.role,
+        party_id=body.party_id,
+        account_id=body.account_id,
+        display_name=body.display_name,
+        direct_entry=body.direct_entry,
+        ttl=timedelta(hours=body.ttl_hours) if body.ttl_hours else None,
+    )
     return json_response(_invitation_out(request, invitations.listed_for_issuer(core, inv)), status=201)
 
 
 async def get_invitation(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
-    return json_response(_invitation_out(request, await invitations.get(request.app[CORE], p,
-                                                                        request.match_info["invitation_id"])))
+    return json_response(
+        _invitation_out(request, await invitations.get(request.app[CORE], p, request.match_info["invitation_id"]))
+    )
 
 
 async def revoke_invitation(request: web.Request) -> web.StreamResponse:
@@ -226,8 +272,7 @@ async def invitation_qr(request: web.Request) -> web.StreamResponse:
     link = await invitations.link_of(request.app[CORE], p, request.match_info["invitation_id"])
     buf = io.BytesIO()
     segno.make(link, error="m").save(buf, kind="png", scale=8, border=2)
-    return web.Response(body=buf.getvalue(), content_type="image/png",
-                        headers={"Cache-Control": "private, no-store"})
+    return web.Response(body=buf.getvalue(), content_type="image/png", headers={"Cache-Control": "private, no-store"})
 
 
 async def _recording_session(request: web.Request) -> tuple[signin.Principal, sessions.MediationSession]:
@@ -248,16 +293,18 @@ async def start_recording(request: web.Request) -> web.StreamResponse:
     p, session = await _recording_session(request)
     sig = _signaling(request)
     url = request.app[CORE].settings.recorder_connect_url or local_url(request)
-    out = await sig.service.recording_start(session.id, session.case_id, b=None, role=SessionRole.mediator,
-                                            actor=Actor.of(p), connect_url=url)
+    out = await sig.service.recording_start(
+        session.id, session.case_id, b=None, role=SessionRole.mediator, actor=Actor.of(p), connect_url=url
+    )
     return json_response(out, status=202)
 
 
 async def stop_recording(request: web.Request) -> web.StreamResponse:
     p, session = await _recording_session(request)
     body = await read_json(request, S.RecordingStopIn) if request.can_read_body else S.RecordingStopIn()
-    out = await _signaling(request).service.recording_stop(session.id, b=None, actor=Actor.of(p),
-                                                           reason=body.reason or "stopped over the API")
+    out = await _signaling(request).service.recording_stop(
+        session.id, b=None, actor=Actor.of(p), reason=body.reason or "stopped over the API"
+    )
     return json_response(out)
 
 
@@ -282,8 +329,9 @@ async def make_composite(request: web.Request) -> web.StreamResponse:
     p, session = await _recording_session(request)
     if not _signaling(request).composites.start(session.case_id, session.id, Actor.of(p)):
         raise Conflict("the download is already being made")
-    return json_response({"ok": True, "composite": composite.view(await composite.status(request.app[CORE], session.id))},
-                         status=202)
+    return json_response(
+        {"ok": True, "composite": composite.view(await composite.status(request.app[CORE], session.id))}, status=202
+    )
 
 
 async def download_composite(request: web.Request) -> web.StreamResponse:
@@ -299,10 +347,15 @@ async def download_composite(request: web.Request) -> web.StreamResponse:
     if not path.is_file():
         raise NotFound("the recording file is missing on this server")
     # One entry per viewing: a player's many range requests within a few minutes are one access.
-    await composite.log_access(core, session.case_id, session.id, Actor.of(p),
-                               request.headers.get("Range"))
-    return web.FileResponse(path, headers={"Content-Type": "video/webm", "Cache-Control": "private, no-store",
-                                           "Content-Disposition": f'inline; filename="{session.id}.webm"'})
+    await composite.log_access(core, session.case_id, session.id, Actor.of(p), request.headers.get("Range"))
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": "video/webm",
+            "Cache-Control": "private, no-store",
+            "Content-Disposition": f'inline; filename="{session.id}.webm"',
+        },
+    )
 
 
 V1 = "/api/v1"
@@ -313,38 +366,85 @@ ROUTES: list[Route] = [
     Route("GET", f"{V1}/orgs", list_orgs, "List the orgs of your subtree (admins: all)"),
     Route("POST", f"{V1}/orgs", create_org, "Create an org (admin)", body=S.OrgIn, status=201),
     Route("GET", f"{V1}/orgs/{{org_id}}", get_org, "Read one org"),
-    Route("GET", f"{V1}/accounts", list_accounts, "List staff accounts in the caller's org subtree",
-          query=S.AccountQuery),
+    Route(
+        "GET", f"{V1}/accounts", list_accounts, "List staff accounts in the caller's org subtree", query=S.AccountQuery
+    ),
     Route("POST", f"{V1}/accounts", create_account, "Create a staff account (admin)", body=S.AccountIn, status=201),
     Route("GET", f"{V1}/cases", list_cases, "List the cases the caller may see, with filters", query=S.CaseQuery),
     Route("POST", f"{V1}/cases", create_case, "Create a case with its parties", body=S.CaseIn, status=201),
     Route("GET", f"{V1}/cases/{{case_id}}", get_case, "Read a case (personal data masked)"),
-    Route("POST", f"{V1}/cases/{{case_id}}/transitions", transition_case, "Move a case to another status",
-          body=S.TransitionIn),
+    Route(
+        "POST",
+        f"{V1}/cases/{{case_id}}/transitions",
+        transition_case,
+        "Move a case to another status",
+        body=S.TransitionIn,
+    ),
     Route("POST", f"{V1}/cases/{{case_id}}/parties", add_party, "Add a party to a case", body=S.PartyIn, status=201),
     Route("GET", f"{V1}/cases/{{case_id}}/events", case_events, "The case's hash-chained event log"),
     Route("GET", f"{V1}/cases/{{case_id}}/sessions", list_sessions, "List a case's sessions"),
-    Route("POST", f"{V1}/cases/{{case_id}}/sessions", create_session, "Schedule a session", body=S.SessionIn,
-          status=201),
+    Route(
+        "POST", f"{V1}/cases/{{case_id}}/sessions", create_session, "Schedule a session", body=S.SessionIn, status=201
+    ),
     Route("GET", f"{V1}/cases/{{case_id}}/invitations", list_invitations, "List a case's invitations"),
     Route("GET", f"{V1}/sessions/{{session_id}}", get_session, "Read a session"),
-    Route("POST", f"{V1}/sessions/{{session_id}}/invitations", issue_invitation,
-          "Issue an invitation (one person, one session, one role)", body=S.InvitationIn, status=201),
+    Route(
+        "POST",
+        f"{V1}/sessions/{{session_id}}/invitations",
+        issue_invitation,
+        "Issue an invitation (one person, one session, one role)",
+        body=S.InvitationIn,
+        status=201,
+    ),
     Route("GET", f"{V1}/invitations/{{invitation_id}}", get_invitation, "Read an invitation and its link"),
-    Route("POST", f"{V1}/invitations/{{invitation_id}}/revoke", revoke_invitation,
-          "Revoke an invitation; sessions opened with it end", body=S.RevokeIn),
-    Route("GET", f"{V1}/invitations/{{invitation_id}}/qr.png", invitation_qr, "The join link as a QR code",
-          produces="image/png"),
-    Route("GET", f"{V1}/sessions/{{session_id}}/recording", get_recording,
-          "A session's recording: runs, consents, segments with SHA-256"),
-    Route("POST", f"{V1}/sessions/{{session_id}}/recording/start", start_recording,
-          "Start recording a live session: everyone present is asked for consent", status=202),
-    Route("POST", f"{V1}/sessions/{{session_id}}/recording/stop", stop_recording, "Stop recording a live session",
-          body=S.RecordingStopIn),
-    Route("POST", f"{V1}/sessions/{{session_id}}/recording/composite", make_composite,
-          "Make the session's one-file download again (made anyway when a recorded session ends)", status=202),
-    Route("GET", f"{V1}/sessions/{{session_id}}/recording/composite.webm", download_composite,
-          "Download the session's recording as one WebM file (logged in the case log)", produces="video/webm"),
+    Route(
+        "POST",
+        f"{V1}/invitations/{{invitation_id}}/revoke",
+        revoke_invitation,
+        "Revoke an invitation; sessions opened with it end",
+        body=S.RevokeIn,
+    ),
+    Route(
+        "GET",
+        f"{V1}/invitations/{{invitation_id}}/qr.png",
+        invitation_qr,
+        "The join link as a QR code",
+        produces="image/png",
+    ),
+    Route(
+        "GET",
+        f"{V1}/sessions/{{session_id}}/recording",
+        get_recording,
+        "A session's recording: runs, consents, segments with SHA-256",
+    ),
+    Route(
+        "POST",
+        f"{V1}/sessions/{{session_id}}/recording/start",
+        start_recording,
+        "Start recording a live session: everyone present is asked for consent",
+        status=202,
+    ),
+    Route(
+        "POST",
+        f"{V1}/sessions/{{session_id}}/recording/stop",
+        stop_recording,
+        "Stop recording a live session",
+        body=S.RecordingStopIn,
+    ),
+    Route(
+        "POST",
+        f"{V1}/sessions/{{session_id}}/recording/composite",
+        make_composite,
+        "Make the session's one-file download again (made anyway when a recorded session ends)",
+        status=202,
+    ),
+    Route(
+        "GET",
+        f"{V1}/sessions/{{session_id}}/recording/composite.webm",
+        download_composite,
+        "Download the session's recording as one WebM file (logged in the case log)",
+        produces="video/webm",
+    ),
 ]
 
 

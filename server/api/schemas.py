@@ -53,7 +53,8 @@ class AccountIn(Schema):
     role: StaffRole
     org_id: Id
     password: Annotated[str, StringConstraints(max_length=256)] | None = Field(
-        default=None, description="omit to have one generated and returned once")
+        default=None, description="omit to have one generated and returned once"
+    )
     phone: Annotated[str, StringConstraints(max_length=32)] | None = None
 
 
@@ -108,7 +109,9 @@ class InvitationIn(Schema):
     party_id: Id | None = None
     account_id: Id | None = None
     display_name: Str100 | None = None
-    direct_entry: bool | None = Field(default=None, description="skip the lobby; default true for mediators and experts")
+    direct_entry: bool | None = Field(
+        default=None, description="skip the lobby; default true for mediators and experts"
+    )
     ttl_hours: int | None = Field(default=None, ge=1, le=24 * 90)
 
 

@@ -16,7 +16,7 @@ import re
 import struct
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from server.domain.errors import InvalidToken
 
@@ -86,7 +86,7 @@ class SignedIdTokens:
         if not hmac.compare_digest(mac, self._mac(body)):
             raise InvalidToken("bad_signature", f"this {self.what} has been altered or was not issued here")
         row_id = str(uuid.UUID(bytes=body[:16]))
-        expires_at = datetime.fromtimestamp(struct.unpack(">I", body[16:])[0], tz=timezone.utc)
+        expires_at = datetime.fromtimestamp(struct.unpack(">I", body[16:])[0], tz=UTC)
         if now >= expires_at:
             raise InvalidToken("expired", f"this {self.what} has expired{self.expired_hint}")
         return TokenClaims(row_id, expires_at)

@@ -12,7 +12,8 @@ import getpass
 import json
 import logging
 import sys
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from server.config import ConfigError, Settings, load_settings
 from server.domain.accounts import StaffRole
@@ -62,7 +63,6 @@ def _run_core(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
 async def _schema_is_current(settings: Settings) -> bool:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
-
     from sqlalchemy.exc import SQLAlchemyError
 
     from server.storage.db import alembic_config, make_engine
@@ -96,8 +96,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app.on_startup.append(_tune_gc)
     app.on_startup.append(_stop_gently_on_signals)
     print(f"Heshi listening on http://{settings.host}:{settings.port} (public URL {settings.public_url})", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, handle_signals=False,
-                shutdown_timeout=SHUTDOWN_TIMEOUT)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+    )
     return 0
 
 
@@ -161,9 +168,15 @@ def cmd_create_org(args: argparse.Namespace) -> int:
 
     async def work(core: Any) -> Any:
         parent = await orgs.find_org_by_code(core, args.parent) if args.parent else None
-        return await orgs.create_org(core, None, name=args.name, code=args.code, kind=OrgKind(args.kind),
-                                     level=OrgLevel(args.level) if args.level else None,
-                                     parent_id=parent.id if parent else None)
+        return await orgs.create_org(
+            core,
+            None,
+            name=args.name,
+            code=args.code,
+            kind=OrgKind(args.kind),
+            level=OrgLevel(args.level) if args.level else None,
+            parent_id=parent.id if parent else None,
+        )
 
     org = _run_core(_settings(args), work)
     print(f"created org {org.code} ({org.name}), id {org.id}")
@@ -199,9 +212,15 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
     async def work(core: Any) -> Any:
         org = await orgs.find_org_by_code(core, args.org)
-        return await accounts.create_account(core, None, username=args.username,
-                                             display_name=args.display_name or args.username,
-                                             role=StaffRole(args.role), org_id=org.id, password=password)
+        return await accounts.create_account(
+            core,
+            None,
+            username=args.username,
+            display_name=args.display_name or args.username,
+            role=StaffRole(args.role),
+            org_id=org.id,
+            password=password,
+        )
 
     account = _run_core(_settings(args), work)
     print(f"created {account.role} account '{account.username}' in {account.org.name}")

@@ -19,8 +19,9 @@ verifies end to end.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .access import CaseScope, Principal, PrincipalKind, can_manage_case, can_view_case
 from .accounts import StaffRole
@@ -118,5 +119,8 @@ def reader_for(p: Principal, scope: CaseScope) -> LogReader | None:
     if p.staff_role is StaffRole.reviewer and p.org_path is not None and in_subtree(scope.org_path, p.org_path):
         return LogReader(full=True)
     mine = [i for i in scope.invitations if i.account_id == p.account_id]
-    return LogReader(full=False, sessions=frozenset(i.session_id for i in mine),
-                     pids=frozenset({f"i:{i.invitation_id}" for i in mine} | {f"a:{p.account_id}"}))
+    return LogReader(
+        full=False,
+        sessions=frozenset(i.session_id for i in mine),
+        pids=frozenset({f"i:{i.invitation_id}" for i in mine} | {f"a:{p.account_id}"}),
+    )

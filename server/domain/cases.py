@@ -69,9 +69,7 @@ def check_case_transition(current: CaseStatus, target: CaseStatus, note: str | N
     if target not in allowed:
         raise InvalidTransition("case", current.value, target.value, [s.value for s in allowed])
     if target in TRANSITIONS_NEEDING_NOTE and not (note and note.strip()):
-        raise ValidationFailed(
-            f"a note is required to move a case to '{target.value}'", fields={"note": "required"}
-        )
+        raise ValidationFailed(f"a note is required to move a case to '{target.value}'", fields={"note": "required"})
 
 
 def is_open(status: CaseStatus) -> bool:
@@ -101,8 +99,9 @@ def normalise_id_number(value: str | None) -> str | None:
         return None
     v = _ascii_form(value).upper()
     if not _ID_CARD_RE.match(v):
-        raise ValidationFailed("ID-card number must be 18 characters: 17 digits and a digit or X",
-                               fields={"id_number": "invalid"})
+        raise ValidationFailed(
+            "ID-card number must be 18 characters: 17 digits and a digit or X", fields={"id_number": "invalid"}
+        )
     weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
     check = "10X98765432"[sum(int(d) * w for d, w in zip(v[:17], weights)) % 11]
     if v[17] != check:
@@ -115,8 +114,9 @@ def normalise_phone(value: str | None, field: str = "phone") -> str | None:
         return None
     v = _ascii_form(value)
     if not _PHONE_RE.match(v):
-        raise ValidationFailed("phone number must be 6-20 digits, optionally with +, spaces or -",
-                               fields={field: "invalid"})
+        raise ValidationFailed(
+            "phone number must be 6-20 digits, optionally with +, spaces or -", fields={field: "invalid"}
+        )
     return v
 
 
@@ -160,8 +160,7 @@ class PartyInput:
         object.__setattr__(self, "id_number", normalise_id_number(self.id_number))
         agent = (self.agent_name or "").strip() or None
         if agent and len(agent) > MAX_NAME:
-            raise ValidationFailed(f"agent name is at most {MAX_NAME} characters",
-                                   fields={"agent_name": "too_long"})
+            raise ValidationFailed(f"agent name is at most {MAX_NAME} characters", fields={"agent_name": "too_long"})
         object.__setattr__(self, "agent_name", agent)
         object.__setattr__(self, "agent_phone", normalise_phone(self.agent_phone, "agent_phone"))
         if self.agent_phone and not agent:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -16,8 +16,8 @@ def wire_time(at: datetime | float) -> str:
     ISO 8601 in UTC, always with six digits of microseconds and `+00:00`, e.g.
     `2026-12-05T09:15:05.000000+00:00`. Fixed width, so the strings also sort in time order."""
     if not isinstance(at, datetime):
-        at = datetime.fromtimestamp(at, timezone.utc)
-    return at.astimezone(timezone.utc).isoformat(timespec="microseconds")
+        at = datetime.fromtimestamp(at, UTC)
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 class Clock(Protocol):
@@ -30,7 +30,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     def timestamp(self) -> float:
         return time.time()
@@ -40,7 +40,7 @@ class FrozenClock:
     """A clock that moves only when told to (tests)."""
 
     def __init__(self, start: datetime | None = None):
-        self._now = start or datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc)
+        self._now = start or datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 
     def now(self) -> datetime:
         return self._now

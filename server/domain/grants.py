@@ -35,25 +35,44 @@ class Grant(enum.StrEnum):
     sign = "sign"
 
 
-_PARTY = frozenset({Grant.join, Grant.publish, Grant.chat, Grant.read_chat, Grant.consent_recording,
-                    Grant.read_minutes, Grant.sign})
+_PARTY = frozenset(
+    {Grant.join, Grant.publish, Grant.chat, Grant.read_chat, Grant.consent_recording, Grant.read_minutes, Grant.sign}
+)
 
 ROLE_GRANTS: dict[SessionRole, frozenset[Grant]] = {
-    SessionRole.mediator: frozenset({Grant.join, Grant.publish, Grant.chat, Grant.read_chat, Grant.moderate,
-                                     Grant.control_recording, Grant.caucus, Grant.write_minutes,
-                                     Grant.read_minutes}),
+    SessionRole.mediator: frozenset(
+        {
+            Grant.join,
+            Grant.publish,
+            Grant.chat,
+            Grant.read_chat,
+            Grant.moderate,
+            Grant.control_recording,
+            Grant.caucus,
+            Grant.write_minutes,
+            Grant.read_minutes,
+        }
+    ),
     SessionRole.applicant: _PARTY,
     SessionRole.respondent: _PARTY,
     SessionRole.agent: _PARTY,
-    SessionRole.expert: frozenset({Grant.join, Grant.publish, Grant.chat, Grant.read_chat,
-                                   Grant.consent_recording, Grant.read_minutes, Grant.add_expert_opinion}),
+    SessionRole.expert: frozenset(
+        {
+            Grant.join,
+            Grant.publish,
+            Grant.chat,
+            Grant.read_chat,
+            Grant.consent_recording,
+            Grant.read_minutes,
+            Grant.add_expert_opinion,
+        }
+    ),
     SessionRole.observer: frozenset({Grant.join, Grant.read_chat, Grant.read_minutes}),
 }
 
 # Roles that wait in the lobby unless their invitation allows direct entry. Experts are not
 # among them: they are vetted staff the mediator chose, and enter directly unless told otherwise.
-LOBBY_BY_DEFAULT = frozenset({SessionRole.applicant, SessionRole.respondent, SessionRole.agent,
-                              SessionRole.observer})
+LOBBY_BY_DEFAULT = frozenset({SessionRole.applicant, SessionRole.respondent, SessionRole.agent, SessionRole.observer})
 
 PARTY_ROLES = frozenset({SessionRole.applicant, SessionRole.respondent, SessionRole.agent})
 

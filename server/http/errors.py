@@ -18,9 +18,18 @@ from server.domain.errors import DomainError, RateLimited
 
 log = logging.getLogger("heshi.http")
 
-HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-              405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-              415: "unsupported_media_type", 422: "invalid_input", 429: "rate_limited"}
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "rate_limited",
+}
 
 
 class HttpError(DomainError):
@@ -33,8 +42,11 @@ class HttpError(DomainError):
 
 
 def wants_json(request: web.Request) -> bool:
-    return request.path.startswith("/api/") or request.path == "/healthz" or \
-        "application/json" in request.headers.get("Accept", "")
+    return (
+        request.path.startswith("/api/")
+        or request.path == "/healthz"
+        or "application/json" in request.headers.get("Accept", "")
+    )
 
 
 def error_body(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -23,7 +23,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         status, code, message, fields, headers = classify(exc)
         if status == 413:
             message = "the request body is too large"
-    except Exception as exc:  # noqa: BLE001 — every error is rendered; unknown ones are logged in classify()
+    except Exception as exc:
         status, code, message, fields, headers = classify(exc)
     if wants_json(request):
         response = json_response(error_body(code, message, fields), status=status)
@@ -37,8 +37,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 # Pages load only our own files. Anything else (JSON, files, redirects) is never a document that
 # should run or load anything, should a browser be tricked into opening it as one.
-PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
 OTHER_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 # A recording opened in its own tab is a media document: the browser's player must load the
 # file itself (with `media-src 'none'` it waits forever), and nothing else.
@@ -57,8 +59,10 @@ def add_security_headers(response: web.StreamResponse) -> None:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     ctype = response.content_type
-    response.headers.setdefault("Content-Security-Policy", PAGE_CSP if ctype == "text/html" else
-                                MEDIA_CSP if ctype.startswith(("video/", "audio/")) else OTHER_CSP)
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        PAGE_CSP if ctype == "text/html" else MEDIA_CSP if ctype.startswith(("video/", "audio/")) else OTHER_CSP,
+    )
 
 
 @web.middleware
@@ -85,8 +89,9 @@ async def same_origin(request: web.Request, handler: Handler) -> web.StreamRespo
     # "null" is an opaque origin (a sandboxed frame, a data: URL, a cross-site redirect): never
     # one of our pages, and our own pages send their origin (Referrer-Policy: same-origin).
     if request.method in UNSAFE and origin is not None:
-        from .keys import CORE
         from server.domain.errors import Forbidden
+
+        from .keys import CORE
 
         settings = request.app[CORE].settings
         own = {f"{request.scheme}://{request.host}", settings.public_url, *settings.allowed_origins}

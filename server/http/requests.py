@@ -56,8 +56,10 @@ def parse_query(request: web.Request, model: type[M]) -> M:
 async def staff_session(request: web.Request) -> tuple[Principal, str] | None:
     cached = request.get(_PRINCIPAL)
     if cached is None:
-        cached = await signin.authenticate(request.app[CORE], request.cookies.get(STAFF_COOKIE),
-                                           PrincipalKind.staff) or False
+        cached = (
+            await signin.authenticate(request.app[CORE], request.cookies.get(STAFF_COOKIE), PrincipalKind.staff)
+            or False
+        )
         request[_PRINCIPAL] = cached
     return cached or None
 

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from server.http.keys import CATALOGS, CORE, TEMPLATES
-from server.http.requests import _PRINCIPAL as CACHED_STAFF  # set by staff_session(); read-only here
 from server.domain.cases import CaseSource, CaseStatus, DisputeType, PartySide
+from server.domain.errors import DomainError
 from server.domain.grants import SessionRole
 from server.domain.sessions import SessionStatus
-from server.domain.errors import DomainError
+from server.http.keys import CATALOGS, CORE, TEMPLATES
+from server.http.requests import _PRINCIPAL as CACHED_STAFF  # set by staff_session(); read-only here
 from server.i18n import ERROR_TITLES, FIELD_ERRORS, LABELS, LANGUAGE_NAMES, N_, JsCatalogs, pick_language
 
 LANG_COOKIE = "heshi_lang"
@@ -40,8 +41,10 @@ def describe_error(tr: Any, error: DomainError) -> str:
         if text is None:
             continue
         if row:
-            return tr.gettext(N_("Party %(number)d: %(problem)s")) % {"number": int(row.group(1)) + 1,
-                                                                       "problem": tr.gettext(text)}
+            return tr.gettext(N_("Party %(number)d: %(problem)s")) % {
+                "number": int(row.group(1)) + 1,
+                "problem": tr.gettext(text),
+            }
         return tr.gettext(text)
     translated = tr.gettext(error.message)
     if translated != error.message or error.code not in ERROR_TITLES:
@@ -56,8 +59,9 @@ def script_json(data: Any) -> Markup:
 
 
 def language(request: web.Request) -> str:
-    return pick_language(request.cookies.get(LANG_COOKIE), request.query.get("lang"),
-                         request.app[CORE].settings.language)
+    return pick_language(
+        request.cookies.get(LANG_COOKIE), request.query.get("lang"), request.app[CORE].settings.language
+    )
 
 
 def _gettext_callables(tr: Any) -> dict[str, Callable[..., str]]:
@@ -81,8 +85,15 @@ def _gettext_callables(tr: Any) -> dict[str, Callable[..., str]]:
     return {"gettext": gettext, "ngettext": ngettext, "_": gettext}
 
 
-def render(request: web.Request, template: str, context: dict[str, Any] | None = None, *,
-           status: int = 200, principal: Any = None, csrf_token: str | None = None) -> web.Response:
+def render(
+    request: web.Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status: int = 200,
+    principal: Any = None,
+    csrf_token: str | None = None,
+) -> web.Response:
     lang = language(request)
     tr = request.app[CATALOGS].get(lang) or request.app[CATALOGS]["en"]
 
@@ -105,12 +116,23 @@ def render(request: web.Request, template: str, context: dict[str, Any] | None =
             return Markup(' aria-invalid="true"')
         return Markup("")
 
-    ctx = {"lang": lang, "languages": LANGUAGE_NAMES, "principal": principal, "csrf_token": csrf_token,
-           "label_of": label_of, "localtime": localtime, "request_path": request.path_qs,
-           "error_titles": ERROR_TITLES, "describe_error": lambda e: describe_error(tr, e), "invalid": invalid,
-           # Translate a string held in a variable. Unlike _() the result is escaped like any text.
-           "translate": lambda text: str(tr.gettext(text)),
-           **ENUMS, **_gettext_callables(tr), **(context or {})}
+    ctx = {
+        "lang": lang,
+        "languages": LANGUAGE_NAMES,
+        "principal": principal,
+        "csrf_token": csrf_token,
+        "label_of": label_of,
+        "localtime": localtime,
+        "request_path": request.path_qs,
+        "error_titles": ERROR_TITLES,
+        "describe_error": lambda e: describe_error(tr, e),
+        "invalid": invalid,
+        # Translate a string held in a variable. Unlike _() the result is escaped like any text.
+        "translate": lambda text: str(tr.gettext(text)),
+        **ENUMS,
+        **_gettext_callables(tr),
+        **(context or {}),
+    }
     html = request.app[TEMPLATES].get_template(template).render(ctx)
     response = web.Response(text=html, content_type="text/html", status=status)
     response.headers["Content-Language"] = "zh-CN" if lang == "zh" else "en"
@@ -120,5 +142,11 @@ def render(request: web.Request, template: str, context: dict[str, Any] | None =
 def render_error(request: web.Request, status: int, code: str, message: str) -> web.Response:
     """The error page. A signed-in staff member keeps the navigation (and a way to sign out)."""
     principal, csrf = request.get(CACHED_STAFF) or (None, None)
-    return render(request, "error.html", {"status": status, "code": code, "message": message}, status=status,
-                  principal=principal, csrf_token=csrf)
+    return render(
+        request,
+        "error.html",
+        {"status": status, "code": code, "message": message},
+        status=status,
+        principal=principal,
+        csrf_token=csrf,
+    )

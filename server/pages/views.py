@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Awaitable, Callable, cast
+from typing import Any, cast
 from urllib.parse import quote
 
 from aiohttp import web
@@ -22,8 +23,15 @@ from server.domain.grants import ROLE_GRANTS, SessionRole
 from server.domain.sessions import SessionStatus
 from server.http.errors import HttpError
 from server.http.keys import CATALOGS, CORE
-from server.http.requests import (JOIN_COOKIE, STAFF_COOKIE, check_csrf, client_address, join_session, json_response,
-                                  staff_session)
+from server.http.requests import (
+    JOIN_COOKIE,
+    STAFF_COOKIE,
+    check_csrf,
+    client_address,
+    join_session,
+    json_response,
+    staff_session,
+)
 from server.i18n import INVALID_TOKEN_REASONS, LANGUAGES, N_, JsCatalogs
 from server.services import accounts, cases, invitations, sessions, signin
 
@@ -81,8 +89,9 @@ async def read_form(request: web.Request) -> MultiDictProxy[str]:
     """The posted form, text fields only. A body that cannot be read is a 400 page; NUL
     characters are refused: PostgreSQL cannot store them and SQLite would."""
     try:
-        if request.content_type in ("", "application/x-www-form-urlencoded") and \
-                _BAD_ESCAPE.search(await request.read()):
+        if request.content_type in ("", "application/x-www-form-urlencoded") and _BAD_ESCAPE.search(
+            await request.read()
+        ):
             raise _unreadable()
         form = await request.post()
     except UNREADABLE_FORM:
@@ -95,8 +104,9 @@ async def read_form(request: web.Request) -> MultiDictProxy[str]:
         raise _unreadable()
     for name, value in form.items():
         if "\x00" in name or "\x00" in value:
-            raise ValidationFailed(N_("Text must not contain NUL characters."),
-                                   fields={name.replace("\x00", "") or "form": "nul"})
+            raise ValidationFailed(
+                N_("Text must not contain NUL characters."), fields={name.replace("\x00", "") or "form": "nul"}
+            )
     return cast("MultiDictProxy[str]", form)
 
 
@@ -109,6 +119,7 @@ async def form_staff(request: web.Request) -> tuple[Principal, MultiDictProxy[st
 
 
 # ---- sign-in --------------------------------------------------------------------------------
+
 
 async def index(request: web.Request) -> web.StreamResponse:
     """Staff go to their cases, an invitation holder back to their session, anyone else to sign in."""
@@ -127,13 +138,24 @@ def _csrf_cookie(request: web.Request, name: str) -> str:
     return held if _CSRF_TOKEN.fullmatch(held) else secrets.token_urlsafe(24)
 
 
-def _login_page(request: web.Request, *, error: str | None = None, status: int = 200,
-                username: str = "") -> web.Response:
+def _login_page(
+    request: web.Request, *, error: str | None = None, status: int = 200, username: str = ""
+) -> web.Response:
     token = _csrf_cookie(request, LOGIN_CSRF_COOKIE)
-    response = render(request, "login.html", {"error": error, "username": username, "login_csrf": token,
-                                              "next": safe_next(request.query.get("next"))}, status=status)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/login",
-                        secure=request.app[CORE].settings.cookie_secure)
+    response = render(
+        request,
+        "login.html",
+        {"error": error, "username": username, "login_csrf": token, "next": safe_next(request.query.get("next"))},
+        status=status,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        path="/login",
+        secure=request.app[CORE].settings.cookie_secure,
+    )
     return response
 
 
@@ -149,8 +171,9 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         return _login_page(request, error="session_expired", status=403, username=username)
     check_csrf(request, expected, str(form.get("csrf_token", "")))
     try:
-        session = await signin.login(request.app[CORE], username, str(form.get("password", "")),
-                                     client_address(request))
+        session = await signin.login(
+            request.app[CORE], username, str(form.get("password", "")), client_address(request)
+        )
     except DomainError as exc:
         response = _login_page(request, error=exc.code, status=exc.http_status, username=username)
         if exc.code == "rate_limited":
@@ -183,6 +206,7 @@ async def set_language(request: web.Request) -> web.StreamResponse:
 
 # ---- cases ----------------------------------------------------------------------------------
 
+
 async def case_list(request: web.Request) -> web.StreamResponse:
     principal, csrf = await page_staff(request)
     q = request.query
@@ -191,24 +215,48 @@ async def case_list(request: web.Request) -> web.StreamResponse:
             status=CaseStatus(q["status"]) if q.get("status") else None,
             dispute_type=DisputeType(q["dispute_type"]) if q.get("dispute_type") else None,
             q=q.get("q", "")[:100] or None,
-            offset=max(0, min(int(q.get("offset", "0") or 0), 1_000_000)), limit=50)
+            offset=max(0, min(int(q.get("offset", "0") or 0), 1_000_000)),
+            limit=50,
+        )
     except ValueError:
         raise ValidationFailed("unknown filter value") from None
     rows, total = await cases.list_cases(request.app[CORE], principal, filters)
-    return render(request, "cases.html", {
-        "cases": [case_summary(c) for c in rows], "total": total, "filters": filters,
-        "statuses": list(CaseStatus), "dispute_types": list(DisputeType),
-        "can_create": principal.staff_role in (StaffRole.admin, StaffRole.mediator),
-    }, principal=principal, csrf_token=csrf)
+    return render(
+        request,
+        "cases.html",
+        {
+            "cases": [case_summary(c) for c in rows],
+            "total": total,
+            "filters": filters,
+            "statuses": list(CaseStatus),
+            "dispute_types": list(DisputeType),
+            "can_create": principal.staff_role in (StaffRole.admin, StaffRole.mediator),
+        },
+        principal=principal,
+        csrf_token=csrf,
+    )
 
 
-async def _new_case_page(request: web.Request, principal: Principal, csrf: str, *, form: Any = None,
-                         error: DomainError | None = None) -> web.Response:
+async def _new_case_page(
+    request: web.Request, principal: Principal, csrf: str, *, form: Any = None, error: DomainError | None = None
+) -> web.Response:
     mediators = await accounts.list_accounts(request.app[CORE], principal, role=StaffRole.mediator)
-    return render(request, "case_new.html", {
-        "form": form or {}, "error": error, "dispute_types": list(DisputeType), "sources": list(CaseSource),
-        "sides": list(PartySide), "party_rows": PARTY_ROWS, "mediators": mediators,
-    }, principal=principal, csrf_token=csrf, status=error.http_status if error else 200)
+    return render(
+        request,
+        "case_new.html",
+        {
+            "form": form or {},
+            "error": error,
+            "dispute_types": list(DisputeType),
+            "sources": list(CaseSource),
+            "sides": list(PartySide),
+            "party_rows": PARTY_ROWS,
+            "mediators": mediators,
+        },
+        principal=principal,
+        csrf_token=csrf,
+        status=error.http_status if error else 200,
+    )
 
 
 async def case_new(request: web.Request) -> web.StreamResponse:
@@ -224,17 +272,24 @@ def parties_from_form(form: MultiDictProxy[str]) -> list[PartyInput]:
             continue
         side = str(form.get(f"party{i}_side", ""))
         if side not in PartySide.__members__:
-            raise ValidationFailed("choose applicant or respondent for every party", fields={f"party{i}_side": "invalid"},
-                                   row=i)
+            raise ValidationFailed(
+                "choose applicant or respondent for every party", fields={f"party{i}_side": "invalid"}, row=i
+            )
         try:
-            parties.append(PartyInput(side=PartySide(side), name=name[:100],
-                                      phone=str(form.get(f"party{i}_phone", ""))[:32] or None,
-                                      id_number=str(form.get(f"party{i}_id_number", ""))[:18] or None,
-                                      agent_name=str(form.get(f"party{i}_agent_name", ""))[:100] or None))
+            parties.append(
+                PartyInput(
+                    side=PartySide(side),
+                    name=name[:100],
+                    phone=str(form.get(f"party{i}_phone", ""))[:32] or None,
+                    id_number=str(form.get(f"party{i}_id_number", ""))[:18] or None,
+                    agent_name=str(form.get(f"party{i}_agent_name", ""))[:100] or None,
+                )
+            )
         except ValidationFailed as exc:
             # Name the form row, so the page can say which party and mark the field.
-            raise ValidationFailed(exc.message, fields={f"party{i}_{k}": v for k, v in (exc.fields or {}).items()},
-                                   row=i) from None
+            raise ValidationFailed(
+                exc.message, fields={f"party{i}_{k}": v for k, v in (exc.fields or {}).items()}, row=i
+            ) from None
     return parties
 
 
@@ -249,16 +304,23 @@ async def case_create(request: web.Request) -> web.StreamResponse:
         if source not in CaseSource.__members__:
             raise ValidationFailed("choose where the case came from", fields={"source": "required"})
         case = await cases.create_case(
-            request.app[CORE], principal, title=str(form.get("title", ""))[:200], summary=str(form.get("summary", ""))[:10_000],
-            dispute_type=DisputeType(dispute), source=CaseSource(source), parties=parties_from_form(form),
-            mediator_id=str(form.get("mediator_id", "")) or None)
+            request.app[CORE],
+            principal,
+            title=str(form.get("title", ""))[:200],
+            summary=str(form.get("summary", ""))[:10_000],
+            dispute_type=DisputeType(dispute),
+            source=CaseSource(source),
+            parties=parties_from_form(form),
+            mediator_id=str(form.get("mediator_id", "")) or None,
+        )
     except DomainError as exc:
         return await _new_case_page(request, principal, csrf, form=form, error=exc)
     raise web.HTTPFound(f"/cases/{case.id}")
 
 
-async def _case_page(request: web.Request, principal: Principal, csrf: str, case_id: str,
-                     error: DomainError | None = None) -> web.Response:
+async def _case_page(
+    request: web.Request, principal: Principal, csrf: str, case_id: str, error: DomainError | None = None
+) -> web.Response:
     core = request.app[CORE]
     access = await cases.case_access(core, principal, case_id)
     case, manage = access.case, access.can_manage
@@ -270,16 +332,28 @@ async def _case_page(request: web.Request, principal: Principal, csrf: str, case
         if listed.link is None:
             view["qr_url"] = None
         by_session[listed.invitation.session_id].append(view)
-    recorded = {s.id: (await _recording_view(core, s.id) if access.can_view_recordings else None)
-                for s in session_rows}
+    recorded = {s.id: (await _recording_view(core, s.id) if access.can_view_recordings else None) for s in session_rows}
     invitable = []
     if manage:
         for role in (StaffRole.expert, StaffRole.mediator):
             invitable += await accounts.list_accounts(core, principal, role=role)
-    return render(request, "case_detail.html", {
-        "case": case_view(case, can_manage=manage), "sessions": [session_view(s) for s in session_rows],
-        "invitations": by_session, "recordings": recorded, "error": error, "roles": list(SessionRole), "accounts": invitable, "now_local": now.astimezone(CHINA),
-    }, principal=principal, csrf_token=csrf, status=error.http_status if error else 200)
+    return render(
+        request,
+        "case_detail.html",
+        {
+            "case": case_view(case, can_manage=manage),
+            "sessions": [session_view(s) for s in session_rows],
+            "invitations": by_session,
+            "recordings": recorded,
+            "error": error,
+            "roles": list(SessionRole),
+            "accounts": invitable,
+            "now_local": now.astimezone(CHINA),
+        },
+        principal=principal,
+        csrf_token=csrf,
+        status=error.http_status if error else 200,
+    )
 
 
 async def _recording_view(core: Any, session_id: str) -> dict[str, Any] | None:
@@ -292,10 +366,14 @@ async def _recording_view(core: Any, session_id: str) -> dict[str, Any] | None:
     by_pid: dict[str, float] = {}
     for seg in summary["segments"]:
         by_pid[seg["pid"]] = by_pid.get(seg["pid"], 0.0) + (seg["duration_s"] if seg["kind"] == "video" else 0.0)
-    return {"runs": summary["runs"], "segments": len(summary["segments"]),
-            "consents": summary["consents"], "composite": summary["composite"],
-            "interrupted": any(r["status"] == "interrupted" for r in summary["runs"]),
-            "done": composite.Status.done}
+    return {
+        "runs": summary["runs"],
+        "segments": len(summary["segments"]),
+        "consents": summary["consents"],
+        "composite": summary["composite"],
+        "interrupted": any(r["status"] == "interrupted" for r in summary["runs"]),
+        "done": composite.Status.done,
+    }
 
 
 async def case_detail(request: web.Request) -> web.StreamResponse:
@@ -303,8 +381,9 @@ async def case_detail(request: web.Request) -> web.StreamResponse:
     return await _case_page(request, principal, csrf, request.match_info["case_id"])
 
 
-async def _form_action(request: web.Request, case_id: str | Callable[[Principal], Awaitable[str]],
-                       action: Any) -> web.StreamResponse:
+async def _form_action(
+    request: web.Request, case_id: str | Callable[[Principal], Awaitable[str]], action: Any
+) -> web.StreamResponse:
     """Run a case-page form action; on a user error show the case page again with the message.
 
     Who is asking is settled first: `case_id` may be a lookup that runs only after that, so
@@ -343,9 +422,12 @@ async def session_schedule(request: web.Request) -> web.StreamResponse:
             # The form's datetime-local field has no zone: it is Beijing time, as its label says.
             when = when if when.tzinfo else when.replace(tzinfo=CHINA)
         except ValueError:
-            raise ValidationFailed("enter the date and time of the session", fields={"scheduled_at": "invalid"}) from None
-        await sessions.schedule_session(request.app[CORE], p, case_id, scheduled_at=when,
-                                        title=str(form.get("title", ""))[:200] or None)
+            raise ValidationFailed(
+                "enter the date and time of the session", fields={"scheduled_at": "invalid"}
+            ) from None
+        await sessions.schedule_session(
+            request.app[CORE], p, case_id, scheduled_at=when, title=str(form.get("title", ""))[:200] or None
+        )
 
     return await _form_action(request, case_id, act)
 
@@ -364,11 +446,16 @@ async def invitation_issue(request: web.Request) -> web.StreamResponse:
         entry = str(form.get("entry", "default"))
         if entry not in ENTRY_CHOICES:
             raise ValidationFailed("choose how they enter", fields={"entry": "required"})
-        await invitations.issue(core, p, session_id, role=SessionRole(role),
-                                party_id=str(form.get("party_id", "")) or None,
-                                account_id=str(form.get("account_id", "")) or None,
-                                display_name=str(form.get("display_name", ""))[:100] or None,
-                                direct_entry=ENTRY_CHOICES[entry])
+        await invitations.issue(
+            core,
+            p,
+            session_id,
+            role=SessionRole(role),
+            party_id=str(form.get("party_id", "")) or None,
+            account_id=str(form.get("account_id", "")) or None,
+            display_name=str(form.get("display_name", ""))[:100] or None,
+            direct_entry=ENTRY_CHOICES[entry],
+        )
 
     return await _form_action(request, case_of, act)
 
@@ -386,11 +473,15 @@ async def invitation_revoke(request: web.Request) -> web.StreamResponse:
 
 # ---- join links and the session page --------------------------------------------------------
 
+
 def _refused(request: web.Request, reason: str) -> web.Response:
     """The page a join link or a join cookie that cannot be used shows: 401, and why."""
-    return render(request, "join_refused.html",
-                  {"reason": reason, "explanation": INVALID_TOKEN_REASONS.get(reason, INVALID_TOKEN_REASONS["unknown"])},
-                  status=InvalidToken.http_status)
+    return render(
+        request,
+        "join_refused.html",
+        {"reason": reason, "explanation": INVALID_TOKEN_REASONS.get(reason, INVALID_TOKEN_REASONS["unknown"])},
+        status=InvalidToken.http_status,
+    )
 
 
 def _join_page(request: web.Request, token: str, *, expired: bool = False) -> web.Response:
@@ -402,10 +493,20 @@ def _join_page(request: web.Request, token: str, *, expired: bool = False) -> we
     post from another site.
     """
     csrf = _csrf_cookie(request, JOIN_CSRF_COOKIE)
-    response = render(request, "join_landing.html", {"action": f"/j/{quote(token, safe='')}", "csrf": csrf,
-                                                     "expired": expired}, status=403 if expired else 200)
-    response.set_cookie(JOIN_CSRF_COOKIE, csrf, httponly=True, samesite="Lax", path="/j/",
-                        secure=request.app[CORE].settings.cookie_secure)
+    response = render(
+        request,
+        "join_landing.html",
+        {"action": f"/j/{quote(token, safe='')}", "csrf": csrf, "expired": expired},
+        status=403 if expired else 200,
+    )
+    response.set_cookie(
+        JOIN_CSRF_COOKIE,
+        csrf,
+        httponly=True,
+        samesite="Lax",
+        path="/j/",
+        secure=request.app[CORE].settings.cookie_secure,
+    )
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     return response
@@ -451,9 +552,15 @@ async def join_open(request: web.Request) -> web.StreamResponse:
     except InvalidToken as exc:
         return _refused(request, exc.reason)
     response = web.HTTPFound(f"/s/{inv.session_id}")
-    response.set_cookie(JOIN_COOKIE, session.token, httponly=True, samesite="Lax", path="/",
-                        secure=core.settings.cookie_secure,
-                        max_age=max(60, int((inv.expires_at - core.clock.now()).total_seconds())))
+    response.set_cookie(
+        JOIN_COOKIE,
+        session.token,
+        httponly=True,
+        samesite="Lax",
+        path="/",
+        secure=core.settings.cookie_secure,
+        max_age=max(60, int((inv.expires_at - core.clock.now()).total_seconds())),
+    )
     raise response
 
 
@@ -490,25 +597,61 @@ async def session_page(request: web.Request) -> web.StreamResponse:
     case, manage = access.case, access.can_manage
     if manage and session.status != SessionStatus.ended.value:
         # Staff who run the case join as its mediator, as the signaling server binds them.
-        return _room_page(request, session, case, name=principal.display_name, role=SessionRole.mediator,
-                          csrf=csrf, principal=principal)
-    return render(request, "session.html", {
-        "session": session_view(session), "case_number": case.number, "case_title": case.title,
-        "case_id": case.id, "role": SessionRole.mediator.value if manage else SessionRole.observer.value,
-        "name": principal.display_name, "staff": True,
-    }, principal=principal, csrf_token=csrf)
+        return _room_page(
+            request,
+            session,
+            case,
+            name=principal.display_name,
+            role=SessionRole.mediator,
+            csrf=csrf,
+            principal=principal,
+        )
+    return render(
+        request,
+        "session.html",
+        {
+            "session": session_view(session),
+            "case_number": case.number,
+            "case_title": case.title,
+            "case_id": case.id,
+            "role": SessionRole.mediator.value if manage else SessionRole.observer.value,
+            "name": principal.display_name,
+            "staff": True,
+        },
+        principal=principal,
+        csrf_token=csrf,
+    )
 
 
-def _room_page(request: web.Request, session: Any, case: Any, *, name: str, role: SessionRole, csrf: str,
-               principal: Principal | None = None) -> web.Response:
+def _room_page(
+    request: web.Request,
+    session: Any,
+    case: Any,
+    *,
+    name: str,
+    role: SessionRole,
+    csrf: str,
+    principal: Principal | None = None,
+) -> web.Response:
     """The live room: prejoin, lobby and the meeting itself, run by web/static/js/room/."""
     settings = request.app[CORE].settings
-    response = render(request, "room.html", {
-        "session": session_view(session), "case_number": case.number, "case_title": case.title,
-        "case_id": case.id if principal is not None else None, "name": name, "role": role.value,
-        "grants": sorted(g.value for g in ROLE_GRANTS[role]), "video_max_kbps": settings.video_max_kbps,
-        "i18n_json": script_json(request.app[JS_CATALOGS].for_language(language(request))),
-    }, principal=principal, csrf_token=csrf)
+    response = render(
+        request,
+        "room.html",
+        {
+            "session": session_view(session),
+            "case_number": case.number,
+            "case_title": case.title,
+            "case_id": case.id if principal is not None else None,
+            "name": name,
+            "role": role.value,
+            "grants": sorted(g.value for g in ROLE_GRANTS[role]),
+            "video_max_kbps": settings.video_max_kbps,
+            "i18n_json": script_json(request.app[JS_CATALOGS].for_language(language(request))),
+        },
+        principal=principal,
+        csrf_token=csrf,
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 

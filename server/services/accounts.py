@@ -15,8 +15,17 @@ from server.storage.models import Account, Org
 from .core import Core
 
 
-async def create_account(core: Core, p: Principal | None, *, username: str, display_name: str,
-                         role: StaffRole, org_id: str, password: str, phone: str | None = None) -> Account:
+async def create_account(
+    core: Core,
+    p: Principal | None,
+    *,
+    username: str,
+    display_name: str,
+    role: StaffRole,
+    org_id: str,
+    password: str,
+    phone: str | None = None,
+) -> Account:
     """Create a staff account. `p` is None only for the CLI (operator authority)."""
     if p is not None:
         ensure_staff_role(p, StaffRole.admin)
@@ -30,8 +39,16 @@ async def create_account(core: Core, p: Principal | None, *, username: str, disp
     async with core.db.write() as s:
         if await s.get(Org, org_id) is None:
             raise NotFound("org not found", fields={"org_id": "not_found"})
-        account = Account(username=username, display_name=display_name, role=role.value, org_id=org_id,
-                          password_hash=password_hash, phone=phone, active=True, created_at=core.clock.now())
+        account = Account(
+            username=username,
+            display_name=display_name,
+            role=role.value,
+            org_id=org_id,
+            password_hash=password_hash,
+            phone=phone,
+            active=True,
+            created_at=core.clock.now(),
+        )
         s.add(account)
         try:
             await s.flush()
@@ -41,8 +58,9 @@ async def create_account(core: Core, p: Principal | None, *, username: str, disp
     return account
 
 
-async def list_accounts(core: Core, p: Principal, *, role: StaffRole | None = None,
-                        org_id: str | None = None) -> list[Account]:
+async def list_accounts(
+    core: Core, p: Principal, *, role: StaffRole | None = None, org_id: str | None = None
+) -> list[Account]:
     """Admins see every account; other staff see their own org subtree, plus the experts of
     their whole org tree (the expert pool serves every committee under the same root)."""
     ensure_staff(p)
@@ -58,8 +76,11 @@ async def list_accounts(core: Core, p: Principal, *, role: StaffRole | None = No
     if not p.org_path:
         return []
     root = "/" + p.org_path.strip("/").split("/")[0] + "/"
-    return [a for a in rows if in_subtree(a.org.path, p.org_path)
-            or (a.role == StaffRole.expert.value and in_subtree(a.org.path, root))]
+    return [
+        a
+        for a in rows
+        if in_subtree(a.org.path, p.org_path) or (a.role == StaffRole.expert.value and in_subtree(a.org.path, root))
+    ]
 
 
 async def get_account(core: Core, account_id: str) -> Account:
@@ -72,5 +93,6 @@ async def get_account(core: Core, account_id: str) -> Account:
 
 async def find_account(core: Core, username: str) -> Account | None:
     async with core.db.read() as s:
-        return (await s.execute(select(Account).where(Account.username == username.strip().lower()))
-                ).scalar_one_or_none()
+        return (
+            await s.execute(select(Account).where(Account.username == username.strip().lower()))
+        ).scalar_one_or_none()

@@ -10,14 +10,31 @@ from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.domain.access import (CaseScope, InvitedAccount, Principal, PrincipalKind, can_manage_case,
-                                  can_see_join_links, can_view_recordings, ensure_can_create_case_in,
-                                  ensure_manage_case, ensure_staff, ensure_view_case)
+from server.domain.access import (
+    CaseScope,
+    InvitedAccount,
+    Principal,
+    PrincipalKind,
+    can_manage_case,
+    can_see_join_links,
+    can_view_recordings,
+    ensure_can_create_case_in,
+    ensure_manage_case,
+    ensure_staff,
+    ensure_view_case,
+)
+from server.domain.accounts import StaffRole
 from server.domain.actors import Actor
 from server.domain.caselog import reader_for
-from server.domain.accounts import StaffRole
-from server.domain.cases import (CaseSource, CaseStatus, DisputeType, PartyInput, PartySide,
-                                 check_case_transition, format_case_number)
+from server.domain.cases import (
+    CaseSource,
+    CaseStatus,
+    DisputeType,
+    PartyInput,
+    PartySide,
+    check_case_transition,
+    format_case_number,
+)
 from server.domain.clock import LOCAL_TZ
 from server.domain.errors import Forbidden, NotFound, ValidationFailed
 from server.storage.models import Account, Case, CaseEvent, CaseNumberCounter, Invitation, Org, Party
@@ -34,8 +51,9 @@ async def _next_seq(s: AsyncSession, org_id: str, year: int) -> int:
     dialect = s.bind.dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(CaseNumberCounter).values(org_id=org_id, year=year, last_seq=1)
-    stmt = stmt.on_conflict_do_update(index_elements=["org_id", "year"],
-                                      set_={"last_seq": CaseNumberCounter.last_seq + 1})
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["org_id", "year"], set_={"last_seq": CaseNumberCounter.last_seq + 1}
+    )
     return (await s.execute(stmt.returning(CaseNumberCounter.last_seq))).scalar_one()
 
 
@@ -45,10 +63,17 @@ def _valid_invitations(now: datetime) -> ColumnElement[bool]:
 
 
 async def scope_of(s: AsyncSession, case: Case, now: datetime) -> CaseScope:
-    rows = await s.execute(select(Invitation.account_id, Invitation.session_id, Invitation.id).where(
-        Invitation.case_id == case.id, Invitation.account_id.is_not(None), _valid_invitations(now)))
-    return CaseScope(case_id=case.id, org_path=case.org.path, mediator_id=case.mediator_id,
-                     invitations=tuple(InvitedAccount(a, sid, iid) for a, sid, iid in rows))
+    rows = await s.execute(
+        select(Invitation.account_id, Invitation.session_id, Invitation.id).where(
+            Invitation.case_id == case.id, Invitation.account_id.is_not(None), _valid_invitations(now)
+        )
+    )
+    return CaseScope(
+        case_id=case.id,
+        org_path=case.org.path,
+        mediator_id=case.mediator_id,
+        invitations=tuple(InvitedAccount(a, sid, iid) for a, sid, iid in rows),
+    )
 
 
 def scope_clause(p: Principal, now: datetime) -> ColumnElement[bool]:
@@ -75,9 +100,18 @@ async def _check_mediator(s: AsyncSession, mediator_id: str | None) -> None:
         raise ValidationFailed("mediator_id must name an active mediator account", fields={"mediator_id": "invalid"})
 
 
-async def create_case(core: Core, p: Principal, *, title: str, dispute_type: DisputeType, source: CaseSource,
-                      parties: list[PartyInput], org_id: str | None = None, summary: str = "",
-                      mediator_id: str | None = None) -> Case:
+async def create_case(
+    core: Core,
+    p: Principal,
+    *,
+    title: str,
+    dispute_type: DisputeType,
+    source: CaseSource,
+    parties: list[PartyInput],
+    org_id: str | None = None,
+    summary: str = "",
+    mediator_id: str | None = None,
+) -> Case:
     ensure_staff(p)
     title = title.strip()
     if not title:
@@ -88,7 +122,9 @@ async def create_case(core: Core, p: Principal, *, title: str, dispute_type: Dis
         raise ValidationFailed(f"summary is at most {MAX_SUMMARY} characters", fields={"summary": "too_long"})
     sides = {party.side for party in parties}
     if PartySide.applicant not in sides or PartySide.respondent not in sides:
-        raise ValidationFailed("a case needs at least one applicant and one respondent", fields={"parties": "incomplete"})
+        raise ValidationFailed(
+            "a case needs at least one applicant and one respondent", fields={"parties": "incomplete"}
+        )
     if len(parties) > 50:
         raise ValidationFailed("a case has at most 50 parties", fields={"parties": "too_many"})
     org_id = org_id or p.org_id
@@ -103,20 +139,52 @@ async def create_case(core: Core, p: Principal, *, title: str, dispute_type: Dis
         await _check_mediator(s, mediator_id)
         year = now.astimezone(LOCAL_TZ).year  # 1 January 00:30 in Beijing is still 31 December in UTC
         seq = await _next_seq(s, org.id, year)
-        case = Case(number=format_case_number(org.code, year, seq), org_id=org.id, year=year, seq=seq,
-                    title=title, summary=summary.strip(), dispute_type=dispute_type.value, source=source.value,
-                    status=CaseStatus.registered.value, mediator_id=mediator_id, created_by=p.account_id,
-                    created_at=now, updated_at=now)
+        case = Case(
+            number=format_case_number(org.code, year, seq),
+            org_id=org.id,
+            year=year,
+            seq=seq,
+            title=title,
+            summary=summary.strip(),
+            dispute_type=dispute_type.value,
+            source=source.value,
+            status=CaseStatus.registered.value,
+            mediator_id=mediator_id,
+            created_by=p.account_id,
+            created_at=now,
+            updated_at=now,
+        )
         s.add(case)
         await s.flush()
         for i, party in enumerate(parties):
-            s.add(Party(case_id=case.id, position=i, side=party.side.value, name=party.name, phone=party.phone,
-                        id_number=party.id_number, agent_name=party.agent_name, agent_phone=party.agent_phone))
+            s.add(
+                Party(
+                    case_id=case.id,
+                    position=i,
+                    side=party.side.value,
+                    name=party.name,
+                    phone=party.phone,
+                    id_number=party.id_number,
+                    agent_name=party.agent_name,
+                    agent_phone=party.agent_phone,
+                )
+            )
         await s.flush()
-        await eventlog.append(s, case_id=case.id, kind="case.created", actor=Actor.of(p), at=now,
-                              data={"number": case.number, "title": title, "dispute_type": dispute_type.value,
-                                    "source": source.value, "mediator_id": mediator_id,
-                                    "parties": [{"side": x.side.value, "name": x.name} for x in parties]})
+        await eventlog.append(
+            s,
+            case_id=case.id,
+            kind="case.created",
+            actor=Actor.of(p),
+            at=now,
+            data={
+                "number": case.number,
+                "title": title,
+                "dispute_type": dispute_type.value,
+                "source": source.value,
+                "mediator_id": mediator_id,
+                "parties": [{"side": x.side.value, "name": x.name} for x in parties],
+            },
+        )
         case_id = case.id
     return await load_case(core, case_id)
 
@@ -154,9 +222,13 @@ async def case_access(core: Core, p: Principal, case_id: str) -> CaseAccess:
             raise NotFound("case not found")
         scope = await scope_of(s, case, core.clock.now())
         ensure_view_case(p, scope)
-        return CaseAccess(case=case, scope=scope, can_manage=can_manage_case(p, scope),
-                          can_view_recordings=can_view_recordings(p, scope),
-                          can_see_join_links=can_see_join_links(p, scope))
+        return CaseAccess(
+            case=case,
+            scope=scope,
+            can_manage=can_manage_case(p, scope),
+            can_view_recordings=can_view_recordings(p, scope),
+            can_see_join_links=can_see_join_links(p, scope),
+        )
 
 
 @dataclass(frozen=True)
@@ -191,14 +263,26 @@ async def list_cases(core: Core, p: Principal, f: CaseFilters) -> tuple[list[Cas
     if f.q and f.q.strip():
         text = f.q.strip()
         party_match = select(Party.case_id).where(Party.name.contains(text, autoescape=True))
-        conds.append(or_(Case.number.contains(text, autoescape=True), Case.title.contains(text, autoescape=True),
-                         Case.id.in_(party_match)))
+        conds.append(
+            or_(
+                Case.number.contains(text, autoescape=True),
+                Case.title.contains(text, autoescape=True),
+                Case.id.in_(party_match),
+            )
+        )
     base = select(Case).join(Org, Case.org_id == Org.id).where(*conds)
     async with core.db.read() as s:
         total = (await s.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
         # Case.id last: (created_at, seq) ties across orgs, and paging needs one total order.
-        rows = (await s.execute(base.order_by(Case.created_at.desc(), Case.seq.desc(), Case.id)
-                                .limit(f.limit).offset(f.offset))).scalars().all()
+        rows = (
+            (
+                await s.execute(
+                    base.order_by(Case.created_at.desc(), Case.seq.desc(), Case.id).limit(f.limit).offset(f.offset)
+                )
+            )
+            .scalars()
+            .all()
+        )
     return list(rows), total
 
 
@@ -213,8 +297,14 @@ async def transition(core: Core, p: Principal, case_id: str, target: CaseStatus,
         check_case_transition(current, target, note)
         case.status = target.value
         case.updated_at = now
-        await eventlog.append(s, case_id=case.id, kind="case.transitioned", actor=Actor.of(p), at=now,
-                              data={"from": current.value, "to": target.value, "note": (note or "").strip()})
+        await eventlog.append(
+            s,
+            case_id=case.id,
+            kind="case.transitioned",
+            actor=Actor.of(p),
+            at=now,
+            data={"from": current.value, "to": target.value, "note": (note or "").strip()},
+        )
     return await load_case(core, case_id)
 
 
@@ -227,13 +317,26 @@ async def add_party(core: Core, p: Principal, case_id: str, party: PartyInput) -
         ensure_manage_case(p, await scope_of(s, case, now))
         if len(case.parties) >= 50:
             raise ValidationFailed("a case has at most 50 parties", fields={"parties": "too_many"})
-        row = Party(case_id=case.id, position=len(case.parties), side=party.side.value, name=party.name,
-                    phone=party.phone, id_number=party.id_number, agent_name=party.agent_name,
-                    agent_phone=party.agent_phone)
+        row = Party(
+            case_id=case.id,
+            position=len(case.parties),
+            side=party.side.value,
+            name=party.name,
+            phone=party.phone,
+            id_number=party.id_number,
+            agent_name=party.agent_name,
+            agent_phone=party.agent_phone,
+        )
         s.add(row)
         await s.flush()
-        await eventlog.append(s, case_id=case.id, kind="party.added", actor=Actor.of(p), at=now,
-                              data={"party_id": row.id, "side": party.side.value, "name": party.name})
+        await eventlog.append(
+            s,
+            case_id=case.id,
+            kind="party.added",
+            actor=Actor.of(p),
+            at=now,
+            data={"party_id": row.id, "side": party.side.value, "name": party.name},
+        )
     return row
 
 
@@ -245,10 +348,12 @@ async def case_events(core: Core, p: Principal, case_id: str) -> CaseLog:
     if reader is None:
         raise Forbidden("your role may not read this case's log")
     async with core.db.read() as s:
-        rows = list((await s.execute(select(CaseEvent).where(CaseEvent.case_id == case_id)
-                                     .order_by(CaseEvent.seq))).scalars())
-    return CaseLog([(e, reader.may_read(e.kind, e.session_id, e.actor, e.data)) for e in rows],
-                   eventlog.check_chain(rows))
+        rows = list(
+            (await s.execute(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq))).scalars()
+        )
+    return CaseLog(
+        [(e, reader.may_read(e.kind, e.session_id, e.actor, e.data)) for e in rows], eventlog.check_chain(rows)
+    )
 
 
 @dataclass(frozen=True)

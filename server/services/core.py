@@ -21,10 +21,15 @@ class Core:
     extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, settings: Settings, *, clock: Clock | None = None) -> "Core":
+    def build(cls, settings: Settings, *, clock: Clock | None = None) -> Core:
         settings = ensure_secret_key(settings)
-        return cls(settings=settings, db=Database(settings.database_url), clock=clock or SystemClock(),
-                   passwords=Passwords(), tokens=InvitationTokens(settings.secret_key))
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url),
+            clock=clock or SystemClock(),
+            passwords=Passwords(),
+            tokens=InvitationTokens(settings.secret_key),
+        )
 
     def join_url(self, token: str) -> str:
         return f"{self.settings.public_url}/j/{token}"

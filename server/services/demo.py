@@ -43,8 +43,13 @@ class DemoResult:
     accounts: list[dict[str, str]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        return {"case_id": self.case_id, "case_number": self.case_number, "session_id": self.session_id,
-                "links": self.links, "accounts": self.accounts}
+        return {
+            "case_id": self.case_id,
+            "case_number": self.case_number,
+            "session_id": self.session_id,
+            "links": self.links,
+            "accounts": self.accounts,
+        }
 
 
 async def _ensure_org(core: Core, code: str, name: str, level: OrgLevel, kind: OrgKind, parent: Org | None) -> Org:
@@ -52,8 +57,9 @@ async def _ensure_org(core: Core, code: str, name: str, level: OrgLevel, kind: O
         existing = (await s.execute(select(Org).where(Org.code == code))).scalar_one_or_none()
     if existing is not None:
         return existing
-    return await orgs.create_org(core, None, name=name, code=code, kind=kind, level=level,
-                                 parent_id=parent.id if parent else None)
+    return await orgs.create_org(
+        core, None, name=name, code=code, kind=kind, level=level, parent_id=parent.id if parent else None
+    )
 
 
 async def _ensure_account(core: Core, username: str, name: str, role: StaffRole, org: Org, password: str) -> Account:
@@ -65,8 +71,9 @@ async def _ensure_account(core: Core, username: str, name: str, role: StaffRole,
             existing.active = True
     if existing is not None:
         return await accounts.get_account(core, existing.id)
-    return await accounts.create_account(core, None, username=username, display_name=name, role=role,
-                                         org_id=org.id, password=password)
+    return await accounts.create_account(
+        core, None, username=username, display_name=name, role=role, org_id=org.id, password=password
+    )
 
 
 async def create_demo(core: Core) -> DemoResult:
@@ -78,34 +85,62 @@ async def create_demo(core: Core) -> DemoResult:
     for username, name, role, org_code in ACCOUNTS:
         password = generate_password()
         made[role] = await _ensure_account(core, username, name, role, by_code[org_code], password)
-        account_rows.append({"username": username, "password": password, "role": role.value,
-                             "display_name": name, "org": by_code[org_code].name})
+        account_rows.append(
+            {
+                "username": username,
+                "password": password,
+                "role": role.value,
+                "display_name": name,
+                "org": by_code[org_code].name,
+            }
+        )
     mediator = made[StaffRole.mediator]
-    acting = Principal(kind=PrincipalKind.staff, display_name=mediator.display_name, account_id=mediator.id,
-                       staff_role=StaffRole.mediator, org_id=mediator.org_id, org_path=by_code["DEMO-QS"].path,
-                       system_reason=SystemReason.cli.value)  # only `heshi demo` makes the demo
+    acting = Principal(
+        kind=PrincipalKind.staff,
+        display_name=mediator.display_name,
+        account_id=mediator.id,
+        staff_role=StaffRole.mediator,
+        org_id=mediator.org_id,
+        org_path=by_code["DEMO-QS"].path,
+        system_reason=SystemReason.cli.value,
+    )  # only `heshi demo` makes the demo
     case = await cases.create_case(
-        core, acting, title="李秀英与清水镇卫生院医疗纠纷", dispute_type=DisputeType.medical,
+        core,
+        acting,
+        title="李秀英与清水镇卫生院医疗纠纷",
+        dispute_type=DisputeType.medical,
         source=CaseSource.self_applied,
         summary="申请人之母于2026年10月在被申请人处住院期间摔伤，申请人认为护理存在过错，要求赔偿医疗费及护理费。"
-                "被申请人认为已尽到护理义务。双方同意通过视频调解，并请医疗纠纷调委会专家提供意见。",
-        parties=[PartyInput(side=PartySide.applicant, name="李秀英", phone="13800138000",
-                            id_number="50010119900101123X"),
-                 PartyInput(side=PartySide.respondent, name="清水镇卫生院", phone="023-65550000",
-                            agent_name="赵院长")])
+        "被申请人认为已尽到护理义务。双方同意通过视频调解，并请医疗纠纷调委会专家提供意见。",
+        parties=[
+            PartyInput(side=PartySide.applicant, name="李秀英", phone="13800138000", id_number="50010119900101123X"),
+            PartyInput(side=PartySide.respondent, name="清水镇卫生院", phone="023-65550000", agent_name="赵院长"),
+        ],
+    )
     await cases.transition(core, acting, case.id, CaseStatus.accepted, "双方同意调解")
-    session = await sessions.schedule_session(core, acting, case.id,
-                                              scheduled_at=core.clock.now() + timedelta(hours=1), title="第一次视频调解")
+    session = await sessions.schedule_session(
+        core, acting, case.id, scheduled_at=core.clock.now() + timedelta(hours=1), title="第一次视频调解"
+    )
     applicant = next(p for p in case.parties if p.side == PartySide.applicant.value)
     respondent = next(p for p in case.parties if p.side == PartySide.respondent.value)
     invites = {
-        "mediator": await invitations.issue(core, acting, session.id, role=SessionRole.mediator, account_id=mediator.id),
-        "applicant": await invitations.issue(core, acting, session.id, role=SessionRole.applicant, party_id=applicant.id),
-        "respondent": await invitations.issue(core, acting, session.id, role=SessionRole.respondent,
-                                              party_id=respondent.id),
-        "expert": await invitations.issue(core, acting, session.id, role=SessionRole.expert,
-                                          account_id=made[StaffRole.expert].id, direct_entry=True),
+        "mediator": await invitations.issue(
+            core, acting, session.id, role=SessionRole.mediator, account_id=mediator.id
+        ),
+        "applicant": await invitations.issue(
+            core, acting, session.id, role=SessionRole.applicant, party_id=applicant.id
+        ),
+        "respondent": await invitations.issue(
+            core, acting, session.id, role=SessionRole.respondent, party_id=respondent.id
+        ),
+        "expert": await invitations.issue(
+            core, acting, session.id, role=SessionRole.expert, account_id=made[StaffRole.expert].id, direct_entry=True
+        ),
     }
-    return DemoResult(case_id=case.id, case_number=case.number, session_id=session.id,
-                      links={role: invitations.link_for(core, inv) for role, inv in invites.items()},
-                      accounts=account_rows)
+    return DemoResult(
+        case_id=case.id,
+        case_number=case.number,
+        session_id=session.id,
+        links={role: invitations.link_for(core, inv) for role, inv in invites.items()},
+        accounts=account_rows,
+    )

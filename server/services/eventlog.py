@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,11 +24,27 @@ from server.storage.models import Case, CaseEvent
 GENESIS = "0" * 64
 
 
-def canonical(case_id: str, seq: int, at: datetime, kind: str, actor: str, session_id: str | None,
-              data: dict[str, Any], prev_hash: str) -> bytes:
+def canonical(
+    case_id: str,
+    seq: int,
+    at: datetime,
+    kind: str,
+    actor: str,
+    session_id: str | None,
+    data: dict[str, Any],
+    prev_hash: str,
+) -> bytes:
     """The exact bytes an entry's hash covers. Changing this breaks every stored chain."""
-    doc = {"case_id": case_id, "seq": seq, "at": entry_time(at), "kind": kind,
-           "actor": actor, "session_id": session_id, "data": data, "prev_hash": prev_hash}
+    doc = {
+        "case_id": case_id,
+        "seq": seq,
+        "at": entry_time(at),
+        "kind": kind,
+        "actor": actor,
+        "session_id": session_id,
+        "data": data,
+        "prev_hash": prev_hash,
+    }
     return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -41,8 +58,16 @@ def entry_hash(*args: Any) -> str:
     return hashlib.sha256(canonical(*args)).hexdigest()
 
 
-async def append(s: AsyncSession, *, case_id: str, kind: str, actor: Actor, at: datetime,
-                 data: dict[str, Any] | None = None, session_id: str | None = None) -> CaseEvent:
+async def append(
+    s: AsyncSession,
+    *,
+    case_id: str,
+    kind: str,
+    actor: Actor,
+    at: datetime,
+    data: dict[str, Any] | None = None,
+    session_id: str | None = None,
+) -> CaseEvent:
     """Append one entry inside the caller's write transaction. `actor` names who caused it."""
     if not isinstance(actor, Actor):  # a bare string or None would let a caller guess who did it
         raise TypeError(f"a case-log entry needs an Actor, got {actor!r}")
@@ -51,13 +76,27 @@ async def append(s: AsyncSession, *, case_id: str, kind: str, actor: Actor, at: 
     # inserting rows referencing the case takes: with FOR UPDATE, two transactions that had each
     # inserted such a row first (a chat message, a segment) deadlocked here on PostgreSQL.
     await s.execute(select(Case.id).where(Case.id == case_id).with_for_update(key_share=True))
-    last = (await s.execute(select(CaseEvent.seq, CaseEvent.hash).where(CaseEvent.case_id == case_id)
-                            .order_by(CaseEvent.seq.desc()).limit(1))).first()
+    last = (
+        await s.execute(
+            select(CaseEvent.seq, CaseEvent.hash)
+            .where(CaseEvent.case_id == case_id)
+            .order_by(CaseEvent.seq.desc())
+            .limit(1)
+        )
+    ).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     payload = json.loads(json.dumps(data or {}, ensure_ascii=False, default=str))
-    ev = CaseEvent(case_id=case_id, seq=seq, session_id=session_id, at=at, kind=kind, actor=str(actor),
-                   data=payload, prev_hash=prev,
-                   hash=entry_hash(case_id, seq, at, kind, str(actor), session_id, payload, prev))
+    ev = CaseEvent(
+        case_id=case_id,
+        seq=seq,
+        session_id=session_id,
+        at=at,
+        kind=kind,
+        actor=str(actor),
+        data=payload,
+        prev_hash=prev,
+        hash=entry_hash(case_id, seq, at, kind, str(actor), session_id, payload, prev),
+    )
     s.add(ev)
     await s.flush()
     return ev
@@ -73,8 +112,9 @@ class ChainCheck:
 
 async def verify(s: AsyncSession, case_id: str) -> ChainCheck:
     """Recompute every hash of a case's log; name the first entry that does not match."""
-    rows = (await s.execute(select(CaseEvent).where(CaseEvent.case_id == case_id)
-                            .order_by(CaseEvent.seq))).scalars().all()
+    rows = (
+        (await s.execute(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq))).scalars().all()
+    )
     return check_chain(rows)
 
 

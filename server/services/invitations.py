@@ -8,8 +8,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from server.domain.access import Principal, ensure_manage_case
-from server.domain.actors import Actor
 from server.domain.accounts import StaffRole
+from server.domain.actors import Actor
 from server.domain.errors import Conflict, Forbidden, InvalidToken, NotFound, ValidationFailed
 from server.domain.grants import SessionRole
 from server.domain.invitations import check_invitation_fields, default_direct_entry, expiry
@@ -21,13 +21,25 @@ from .cases import case_access, scope_of
 from .core import Core
 
 SIDE_ROLES = {SessionRole.applicant: "applicant", SessionRole.respondent: "respondent"}
-ROLE_FOR_ACCOUNT = {SessionRole.mediator: {StaffRole.mediator}, SessionRole.expert: {StaffRole.expert},
-                    SessionRole.observer: {StaffRole.mediator, StaffRole.reviewer, StaffRole.expert, StaffRole.admin}}
+ROLE_FOR_ACCOUNT = {
+    SessionRole.mediator: {StaffRole.mediator},
+    SessionRole.expert: {StaffRole.expert},
+    SessionRole.observer: {StaffRole.mediator, StaffRole.reviewer, StaffRole.expert, StaffRole.admin},
+}
 
 
-async def issue(core: Core, p: Principal, session_id: str, *, role: SessionRole, party_id: str | None = None,
-                account_id: str | None = None, display_name: str | None = None,
-                direct_entry: bool | None = None, ttl: timedelta | None = None) -> Invitation:
+async def issue(
+    core: Core,
+    p: Principal,
+    session_id: str,
+    *,
+    role: SessionRole,
+    party_id: str | None = None,
+    account_id: str | None = None,
+    display_name: str | None = None,
+    direct_entry: bool | None = None,
+    ttl: timedelta | None = None,
+) -> Invitation:
     check_invitation_fields(role, party_id=party_id, account_id=account_id, display_name=display_name)
     now = core.clock.now()
     ttl = timedelta(hours=core.settings.invitation_ttl_hours) if ttl is None else ttl
@@ -51,12 +63,15 @@ async def issue(core: Core, p: Principal, session_id: str, *, role: SessionRole,
             if party is None or party.case_id != case.id:
                 raise ValidationFailed("party_id is not a party of this case", fields={"party_id": "not_in_case"})
             if role in SIDE_ROLES and party.side != SIDE_ROLES[role]:
-                raise ValidationFailed(f"party '{party.name}' is the {party.side}, not the {role.value}",
-                                       fields={"role": "side_mismatch"})
+                raise ValidationFailed(
+                    f"party '{party.name}' is the {party.side}, not the {role.value}", fields={"role": "side_mismatch"}
+                )
             if role is SessionRole.agent:
                 if not party.agent_name and not name:
-                    raise ValidationFailed("this party has no agent on file; give the agent's display_name",
-                                           fields={"display_name": "required"})
+                    raise ValidationFailed(
+                        "this party has no agent on file; give the agent's display_name",
+                        fields={"display_name": "required"},
+                    )
                 name = name or party.agent_name or ""
             else:
                 name = name or party.name
@@ -64,22 +79,43 @@ async def issue(core: Core, p: Principal, session_id: str, *, role: SessionRole,
             account = await s.get(Account, account_id)
             allowed = ROLE_FOR_ACCOUNT.get(role, set())
             if account is None or not account.active or StaffRole(account.role) not in allowed:
-                raise ValidationFailed(f"account_id must name an active account that can take the role '{role.value}'",
-                                       fields={"account_id": "invalid"})
+                raise ValidationFailed(
+                    f"account_id must name an active account that can take the role '{role.value}'",
+                    fields={"account_id": "invalid"},
+                )
             name = name or account.display_name
         if len(name) > 100:
             raise ValidationFailed("display_name is at most 100 characters", fields={"display_name": "too_long"})
-        inv = Invitation(session_id=session.id, case_id=case.id, role=role.value, party_id=party_id,
-                         account_id=account_id, display_name=name,
-                         direct_entry=default_direct_entry(role) if direct_entry is None else direct_entry,
-                         expires_at=expires_at, created_by=p.account_id, created_at=now)
+        inv = Invitation(
+            session_id=session.id,
+            case_id=case.id,
+            role=role.value,
+            party_id=party_id,
+            account_id=account_id,
+            display_name=name,
+            direct_entry=default_direct_entry(role) if direct_entry is None else direct_entry,
+            expires_at=expires_at,
+            created_by=p.account_id,
+            created_at=now,
+        )
         s.add(inv)
         await s.flush()
-        await eventlog.append(s, case_id=case.id, kind="invitation.issued", actor=Actor.of(p), at=now,
-                              session_id=session.id,
-                              data={"invitation_id": inv.id, "role": role.value, "display_name": name,
-                                    "party_id": party_id, "account_id": account_id,
-                                    "expires_at": expires_at.isoformat()})
+        await eventlog.append(
+            s,
+            case_id=case.id,
+            kind="invitation.issued",
+            actor=Actor.of(p),
+            at=now,
+            session_id=session.id,
+            data={
+                "invitation_id": inv.id,
+                "role": role.value,
+                "display_name": name,
+                "party_id": party_id,
+                "account_id": account_id,
+                "expires_at": expires_at.isoformat(),
+            },
+        )
     return inv
 
 
@@ -95,8 +131,9 @@ async def withdraw(core: Core, actor: Actor, invitation_id: str, reason: str | N
     return await _revoke(core, invitation_id, reason, actor, principal=None)
 
 
-async def _revoke(core: Core, invitation_id: str, reason: str | None, actor: Actor, *,
-                  principal: Principal | None) -> Invitation:
+async def _revoke(
+    core: Core, invitation_id: str, reason: str | None, actor: Actor, *, principal: Principal | None
+) -> Invitation:
     now = core.clock.now()
     p = principal
     async with core.db.write() as s:
@@ -114,9 +151,15 @@ async def _revoke(core: Core, invitation_id: str, reason: str | None, actor: Act
             raise Conflict("the invitation is already revoked")
         inv.revoked_at = now
         inv.revoked_reason = (reason or "").strip()[:200] or None
-        await eventlog.append(s, case_id=inv.case_id, kind="invitation.revoked", actor=actor, at=now,
-                              session_id=inv.session_id,
-                              data={"invitation_id": inv.id, "reason": inv.revoked_reason or ""})
+        await eventlog.append(
+            s,
+            case_id=inv.case_id,
+            kind="invitation.revoked",
+            actor=actor,
+            at=now,
+            session_id=inv.session_id,
+            data={"invitation_id": inv.id, "reason": inv.revoked_reason or ""},
+        )
     return inv
 
 
@@ -137,8 +180,11 @@ def _listed(core: Core, inv: Invitation, may_see_links: bool) -> Listed:
 async def list_for_case(core: Core, p: Principal, case_id: str) -> list[Listed]:
     access = await case_access(core, p, case_id)
     async with core.db.read() as s:
-        rows = list((await s.execute(select(Invitation).where(Invitation.case_id == case_id)
-                                     .order_by(Invitation.created_at))).scalars())
+        rows = list(
+            (
+                await s.execute(select(Invitation).where(Invitation.case_id == case_id).order_by(Invitation.created_at))
+            ).scalars()
+        )
     return [_listed(core, inv, access.can_see_join_links) for inv in rows]
 
 

@@ -18,8 +18,16 @@ from .core import Core
 CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")
 
 
-async def create_org(core: Core, p: Principal | None, *, name: str, code: str, kind: OrgKind,
-                     level: OrgLevel | None = None, parent_id: str | None = None) -> Org:
+async def create_org(
+    core: Core,
+    p: Principal | None,
+    *,
+    name: str,
+    code: str,
+    kind: OrgKind,
+    level: OrgLevel | None = None,
+    parent_id: str | None = None,
+) -> Org:
     """Create an org. `p` is None only for the CLI, which runs with the operator's authority."""
     if p is not None:
         ensure_staff_role(p, StaffRole.admin)
@@ -28,8 +36,9 @@ async def create_org(core: Core, p: Principal | None, *, name: str, code: str, k
     if not name:
         raise ValidationFailed("org name is required", fields={"name": "required"})
     if not CODE_RE.match(code):
-        raise ValidationFailed("org code must be 1-32 characters of A-Z, 0-9 and '-'; it prefixes case numbers",
-                               fields={"code": "invalid"})
+        raise ValidationFailed(
+            "org code must be 1-32 characters of A-Z, 0-9 and '-'; it prefixes case numbers", fields={"code": "invalid"}
+        )
     async with core.db.write() as s:
         parent_path = None
         if parent_id is not None:
@@ -38,8 +47,16 @@ async def create_org(core: Core, p: Principal | None, *, name: str, code: str, k
                 raise NotFound("parent org not found", fields={"parent_id": "not_found"})
             parent_path = parent.path
         org_id = new_id()
-        org = Org(id=org_id, parent_id=parent_id, path=child_path(parent_path, org_id), name=name, code=code,
-                  kind=kind.value, level=level.value if level else None, created_at=core.clock.now())
+        org = Org(
+            id=org_id,
+            parent_id=parent_id,
+            path=child_path(parent_path, org_id),
+            name=name,
+            code=code,
+            kind=kind.value,
+            level=level.value if level else None,
+            created_at=core.clock.now(),
+        )
         s.add(org)
         try:
             await s.flush()

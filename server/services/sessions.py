@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from server.domain.access import (CaseScope, Principal, ensure_control_recording, ensure_manage_case,
-                                  ensure_view_recordings)
+from server.domain.access import (
+    CaseScope,
+    Principal,
+    ensure_control_recording,
+    ensure_manage_case,
+    ensure_view_recordings,
+)
 from server.domain.actors import Actor
 from server.domain.cases import CaseStatus, is_open
 from server.domain.errors import Conflict, NotFound, ValidationFailed
@@ -19,14 +24,16 @@ from .cases import case_access, get_case, scope_of
 from .core import Core
 
 
-async def schedule_session(core: Core, p: Principal, case_id: str, *, scheduled_at: datetime,
-                           title: str | None = None) -> MediationSession:
+async def schedule_session(
+    core: Core, p: Principal, case_id: str, *, scheduled_at: datetime, title: str | None = None
+) -> MediationSession:
     if scheduled_at.tzinfo is None:
-        raise ValidationFailed("scheduled_at needs a time zone, e.g. 2026-12-01T09:30:00+08:00",
-                               fields={"scheduled_at": "no_timezone"})
+        raise ValidationFailed(
+            "scheduled_at needs a time zone, e.g. 2026-12-01T09:30:00+08:00", fields={"scheduled_at": "no_timezone"}
+        )
     try:
         # UTC, as storage keeps it, so that this call returns what a later read does. Year 9999 at -14:00 overflows.
-        scheduled_at = scheduled_at.astimezone(timezone.utc)
+        scheduled_at = scheduled_at.astimezone(UTC)
     except OverflowError:
         raise ValidationFailed("scheduled_at is out of range", fields={"scheduled_at": "out_of_range"}) from None
     now = core.clock.now()
@@ -40,22 +47,40 @@ async def schedule_session(core: Core, p: Principal, case_id: str, *, scheduled_
         if not is_open(CaseStatus(case.status)):
             raise Conflict(f"a case in status '{case.status}' cannot have new sessions", status=case.status)
         count = len((await s.execute(select(MediationSession.id).where(MediationSession.case_id == case_id))).all())
-        session = MediationSession(case_id=case_id, title=(title or "").strip()[:200] or f"第{count + 1}次调解",
-                                   scheduled_at=scheduled_at, status=SessionStatus.scheduled.value,
-                                   created_by=p.account_id, created_at=now)
+        session = MediationSession(
+            case_id=case_id,
+            title=(title or "").strip()[:200] or f"第{count + 1}次调解",
+            scheduled_at=scheduled_at,
+            status=SessionStatus.scheduled.value,
+            created_by=p.account_id,
+            created_at=now,
+        )
         s.add(session)
         await s.flush()
-        await eventlog.append(s, case_id=case_id, kind="session.scheduled", actor=Actor.of(p), at=now,
-                              session_id=session.id,
-                              data={"title": session.title, "scheduled_at": scheduled_at.isoformat()})
+        await eventlog.append(
+            s,
+            case_id=case_id,
+            kind="session.scheduled",
+            actor=Actor.of(p),
+            at=now,
+            session_id=session.id,
+            data={"title": session.title, "scheduled_at": scheduled_at.isoformat()},
+        )
     return session
 
 
 async def list_sessions(core: Core, p: Principal, case_id: str) -> list[MediationSession]:
     await get_case(core, p, case_id)
     async with core.db.read() as s:
-        return list((await s.execute(select(MediationSession).where(MediationSession.case_id == case_id)
-                                     .order_by(MediationSession.scheduled_at))).scalars())
+        return list(
+            (
+                await s.execute(
+                    select(MediationSession)
+                    .where(MediationSession.case_id == case_id)
+                    .order_by(MediationSession.scheduled_at)
+                )
+            ).scalars()
+        )
 
 
 async def load_session(core: Core, session_id: str) -> MediationSession:
@@ -101,21 +126,24 @@ async def for_recording_control(core: Core, p: Principal, session_id: str) -> Me
     return session
 
 
-async def set_session_status(core: Core, p: Principal, session_id: str, target: SessionStatus,
-                             reason: str | None = None) -> MediationSession:
+async def set_session_status(
+    core: Core, p: Principal, session_id: str, target: SessionStatus, reason: str | None = None
+) -> MediationSession:
     """Move a session along its state machine, as staff who manage its case."""
     return await _move(core, session_id, target, reason, Actor.of(p), principal=p)
 
 
-async def mark_session_status(core: Core, actor: Actor, session_id: str, target: SessionStatus,
-                              reason: str | None = None) -> MediationSession:
+async def mark_session_status(
+    core: Core, actor: Actor, session_id: str, target: SessionStatus, reason: str | None = None
+) -> MediationSession:
     """The live room moved the session (its mediator joined or ended it, or it idled out): the
     room has checked the grant, and `actor` names who for the case log."""
     return await _move(core, session_id, target, reason, actor, principal=None)
 
 
-async def _move(core: Core, session_id: str, target: SessionStatus, reason: str | None, actor: Actor, *,
-                principal: Principal | None) -> MediationSession:
+async def _move(
+    core: Core, session_id: str, target: SessionStatus, reason: str | None, actor: Actor, *, principal: Principal | None
+) -> MediationSession:
     now = core.clock.now()
     async with core.db.write() as s:
         session = await s.get(MediationSession, session_id, with_for_update=True)
@@ -135,6 +163,13 @@ async def _move(core: Core, session_id: str, target: SessionStatus, reason: str 
             session.started_at = now
         if target is SessionStatus.ended:
             session.ended_at = now
-        await eventlog.append(s, case_id=case.id, kind=f"session.{target.value}", actor=actor, at=now,
-                              session_id=session.id, data={"from": current.value, "reason": (reason or "").strip()})
+        await eventlog.append(
+            s,
+            case_id=case.id,
+            kind=f"session.{target.value}",
+            actor=actor,
+            at=now,
+            session_id=session.id,
+            data={"from": current.value, "reason": (reason or "").strip()},
+        )
     return session

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.config import Settings
 from server.domain.access import Principal, PrincipalKind
-from server.domain.actors import Actor
 from server.domain.accounts import StaffRole
+from server.domain.actors import Actor
 from server.domain.errors import InvalidToken, RateLimited, Unauthenticated
 from server.domain.grants import SessionRole
 from server.domain.sessions import SessionStatus
@@ -69,9 +69,11 @@ def _throttles(settings: Settings, username: str, address: str) -> tuple[_Thrott
     # Always taken in this order (pair, address, username): concurrent sign-ins lock the rows
     # in one order, so on PostgreSQL they queue for each other and never deadlock.
     n = settings.login_max_failures
-    return (_Throttle(f"pair:{username}|{address}", n, doubling=False, forgive_earlier=True),
-            _Throttle(f"addr:{address}", n * ADDRESS_FACTOR, doubling=False, forgive_earlier=False),
-            _Throttle(f"user:{username}", n * USER_FACTOR, doubling=True, forgive_earlier=True))
+    return (
+        _Throttle(f"pair:{username}|{address}", n, doubling=False, forgive_earlier=True),
+        _Throttle(f"addr:{address}", n * ADDRESS_FACTOR, doubling=False, forgive_earlier=False),
+        _Throttle(f"user:{username}", n * USER_FACTOR, doubling=True, forgive_earlier=True),
+    )
 
 
 def _hash(token: str) -> str:
@@ -90,11 +92,13 @@ async def _take(s: AsyncSession, t: _Throttle, now: datetime, window: timedelta)
     stmt = stmt.on_conflict_do_update(
         index_elements=["key"],
         set_={"hits": case((quiet, 1), else_=LoginFailure.hits + 1), "last_at": now, "blocked_until": None},
-        where=or_(quiet, LoginFailure.blocked_until.is_(None), LoginFailure.blocked_until <= now))
+        where=or_(quiet, LoginFailure.blocked_until.is_(None), LoginFailure.blocked_until <= now),
+    )
     hits = (await s.execute(stmt.returning(LoginFailure.hits))).scalar_one_or_none()
     if hits is None:
-        until = (await s.execute(select(LoginFailure.blocked_until).where(LoginFailure.key == t.key))
-                 ).scalar_one_or_none()
+        until = (
+            await s.execute(select(LoginFailure.blocked_until).where(LoginFailure.key == t.key))
+        ).scalar_one_or_none()
         # None only if another node, its clock ahead, has just pruned the row: try again soon.
         retry = max(1, math.ceil((until - now).total_seconds())) if until is not None else 1
         raise RateLimited(f"too many failed sign-ins; try again in {retry} seconds", retry_after=retry)
@@ -109,16 +113,18 @@ async def _forgive(s: AsyncSession, t: _Throttle, hits: int) -> None:
     amount = hits if t.forgive_earlier else 1
     await s.execute(delete(LoginFailure).where(LoginFailure.key == t.key, LoginFailure.hits <= amount))
     left = LoginFailure.hits - amount
-    await s.execute(update(LoginFailure).where(LoginFailure.key == t.key).values(
-        hits=left, blocked_until=case((left < t.free, None), else_=LoginFailure.blocked_until)))
+    await s.execute(
+        update(LoginFailure)
+        .where(LoginFailure.key == t.key)
+        .values(hits=left, blocked_until=case((left < t.free, None), else_=LoginFailure.blocked_until))
+    )
 
 
 async def _prune(s: AsyncSession, now: datetime, window: timedelta) -> None:
     """Delete the counters that have been quiet for a window: they count for nothing."""
     # SKIP LOCKED: never wait on a row another sign-in holds (no deadlock with it); that row
     # is not quiet anyway. SQLite ignores the clause and has one writer.
-    quiet = (select(LoginFailure.key).where(LoginFailure.last_at <= now - window)
-             .with_for_update(skip_locked=True))
+    quiet = select(LoginFailure.key).where(LoginFailure.last_at <= now - window).with_for_update(skip_locked=True)
     await s.execute(delete(LoginFailure).where(LoginFailure.key.in_(quiet)))
 
 
@@ -143,9 +149,16 @@ async def login(core: Core, username: str, password: str, address: str) -> Brows
     async with core.db.write() as s:
         for t, hits in zip(throttles, taken):
             await _forgive(s, t, hits)
-        s.add(WebSession(token_hash=_hash(token), kind=PrincipalKind.staff.value, account_id=account.id,
-                         csrf_token=csrf, created_at=now,
-                         expires_at=now + timedelta(hours=core.settings.staff_session_hours)))
+        s.add(
+            WebSession(
+                token_hash=_hash(token),
+                kind=PrincipalKind.staff.value,
+                account_id=account.id,
+                csrf_token=csrf,
+                created_at=now,
+                expires_at=now + timedelta(hours=core.settings.staff_session_hours),
+            )
+        )
     return BrowserSession(token, csrf, staff_principal(account))
 
 
@@ -155,22 +168,50 @@ async def open_invitation(core: Core, token: str) -> tuple[BrowserSession, Invit
     cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     now = core.clock.now()
     async with core.db.write() as s:
-        s.add(WebSession(token_hash=_hash(cookie), kind=PrincipalKind.invitation.value, invitation_id=inv.id,
-                         csrf_token=csrf, created_at=now, expires_at=inv.expires_at))
-        await eventlog.append(s, case_id=inv.case_id, kind="invitation.opened", actor=Actor.invitation(inv.id),
-                              at=now, session_id=inv.session_id, data={"invitation_id": inv.id})
+        s.add(
+            WebSession(
+                token_hash=_hash(cookie),
+                kind=PrincipalKind.invitation.value,
+                invitation_id=inv.id,
+                csrf_token=csrf,
+                created_at=now,
+                expires_at=inv.expires_at,
+            )
+        )
+        await eventlog.append(
+            s,
+            case_id=inv.case_id,
+            kind="invitation.opened",
+            actor=Actor.invitation(inv.id),
+            at=now,
+            session_id=inv.session_id,
+            data={"invitation_id": inv.id},
+        )
     return BrowserSession(cookie, csrf, invitation_principal(inv)), inv
 
 
 def staff_principal(account: Account) -> Principal:
-    return Principal(kind=PrincipalKind.staff, display_name=account.display_name, account_id=account.id,
-                     staff_role=StaffRole(account.role), org_id=account.org_id, org_path=account.org.path)
+    return Principal(
+        kind=PrincipalKind.staff,
+        display_name=account.display_name,
+        account_id=account.id,
+        staff_role=StaffRole(account.role),
+        org_id=account.org_id,
+        org_path=account.org.path,
+    )
 
 
 def invitation_principal(inv: Invitation) -> Principal:
-    return Principal(kind=PrincipalKind.invitation, display_name=inv.display_name, account_id=inv.account_id,
-                     invitation_id=inv.id, case_id=inv.case_id, session_id=inv.session_id,
-                     session_role=SessionRole(inv.role), direct_entry=bool(inv.direct_entry))
+    return Principal(
+        kind=PrincipalKind.invitation,
+        display_name=inv.display_name,
+        account_id=inv.account_id,
+        invitation_id=inv.id,
+        case_id=inv.case_id,
+        session_id=inv.session_id,
+        session_role=SessionRole(inv.role),
+        direct_entry=bool(inv.direct_entry),
+    )
 
 
 async def authenticate(core: Core, cookie_token: str | None, kind: PrincipalKind) -> tuple[Principal, str] | None:

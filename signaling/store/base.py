@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from server.domain.errors import DomainError
 
@@ -42,4 +43,3 @@ class RoomStore(Protocol):
     async def room_ids(self) -> list[str]: ...
 
     async def close(self) -> None: ...
-

@@ -10,8 +10,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
 
 from ..room import Room, RoomEvent, event_from_dict, event_to_dict
-from .keys import Keys
 from .base import EVENT_BUFFER, Mutation, StoreUnavailable
+from .keys import Keys
 
 T = TypeVar("T")
 log = logging.getLogger("heshi.signaling.redis")

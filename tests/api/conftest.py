@@ -6,9 +6,10 @@ PostgreSQL (the `client` and `core` fixtures of tests/conftest.py are parametris
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -23,9 +24,17 @@ SQL_INJECTION = "'; DROP TABLE cases; --"
 HTML_INJECTION = "<script>alert(1)</script>"
 
 # Every table an API call may write. A refused request must leave all of them as they were.
-WRITTEN_TABLES = (M.Org, M.Account, M.Case, M.Party, M.MediationSession, M.Invitation, M.CaseEvent,
-                  M.WebSession, M.LoginFailure)
-
+WRITTEN_TABLES = (
+    M.Org,
+    M.Account,
+    M.Case,
+    M.Party,
+    M.MediationSession,
+    M.Invitation,
+    M.CaseEvent,
+    M.WebSession,
+    M.LoginFailure,
+)
 
 
 @dataclass
@@ -39,21 +48,22 @@ class Caller:
     async def get(self, path: str | URL, **kw: Any) -> Any:
         return await self.client.get(path, **kw)
 
-    async def post(self, path: str | URL, body: Any = None, *, headers: dict[str, str] | None = None,
-                   **kw: Any) -> Any:
+    async def post(self, path: str | URL, body: Any = None, *, headers: dict[str, str] | None = None, **kw: Any) -> Any:
         """POST with the CSRF header; a body that is not raw `data` goes as JSON."""
         if body is not None:
             kw["json"] = body
         return await self.client.post(path, headers={"X-CSRF-Token": self.csrf, **(headers or {})}, **kw)
 
-    async def post_raw(self, path: str, data: bytes | str, content_type: str | None = "application/json",
-                       **headers: str) -> Any:
+    async def post_raw(
+        self, path: str, data: bytes | str, content_type: str | None = "application/json", **headers: str
+    ) -> Any:
         """POST raw bytes; `content_type=None` sends no Content-Type header at all."""
         h = {"X-CSRF-Token": self.csrf, **headers}
         if content_type is not None:
             h["Content-Type"] = content_type
-        return await self.client.post(path, data=data, headers=h,
-                                      skip_auto_headers=() if content_type is not None else ("Content-Type",))
+        return await self.client.post(
+            path, data=data, headers=h, skip_auto_headers=() if content_type is not None else ("Content-Type",)
+        )
 
     async def ok(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
         """Make a call that must succeed with `status`; return its JSON."""
@@ -111,30 +121,44 @@ async def expect_error(resp: Any, status: int, code: str, *, fields: tuple[str, 
 async def db_state(core: Core) -> dict[str, Any]:
     """Row counts of every written table, and the fields of cases and invitations that calls change."""
     async with core.db.read() as s:
-        state: dict[str, Any] = {m.__tablename__: (await s.execute(select(func.count()).select_from(m))).scalar_one()
-                                 for m in WRITTEN_TABLES}
-        state["case_rows"] = sorted(tuple(r) for r in (await s.execute(
-            select(M.Case.id, M.Case.status, M.Case.title, M.Case.summary, M.Case.updated_at))).all())
-        state["invitation_rows"] = sorted(tuple(r) for r in (await s.execute(
-            select(M.Invitation.id, M.Invitation.revoked_at))).all())
-        state["last_event_seq"] = sorted(tuple(r) for r in (await s.execute(
-            select(M.CaseEvent.case_id, func.max(M.CaseEvent.seq)).group_by(M.CaseEvent.case_id))).all())
+        state: dict[str, Any] = {
+            m.__tablename__: (await s.execute(select(func.count()).select_from(m))).scalar_one() for m in WRITTEN_TABLES
+        }
+        state["case_rows"] = sorted(
+            tuple(r)
+            for r in (
+                await s.execute(select(M.Case.id, M.Case.status, M.Case.title, M.Case.summary, M.Case.updated_at))
+            ).all()
+        )
+        state["invitation_rows"] = sorted(
+            tuple(r) for r in (await s.execute(select(M.Invitation.id, M.Invitation.revoked_at))).all()
+        )
+        state["last_event_seq"] = sorted(
+            tuple(r)
+            for r in (
+                await s.execute(select(M.CaseEvent.case_id, func.max(M.CaseEvent.seq)).group_by(M.CaseEvent.case_id))
+            ).all()
+        )
     return state
 
 
 async def invitation_ids(core: Core, session_id: str) -> dict[str, str]:
     """The demo session's invitations by role."""
     async with core.db.read() as s:
-        rows = (await s.execute(select(M.Invitation.role, M.Invitation.id)
-                                .where(M.Invitation.session_id == session_id))).all()
+        rows = (
+            await s.execute(select(M.Invitation.role, M.Invitation.id).where(M.Invitation.session_id == session_id))
+        ).all()
     return {role: inv_id for role, inv_id in rows}
 
 
 async def party_ids(core: Core, case_id: str) -> dict[str, str]:
     """The case's first party of each side."""
     async with core.db.read() as s:
-        rows = (await s.execute(select(M.Party.side, M.Party.id).where(M.Party.case_id == case_id)
-                                .order_by(M.Party.position.desc()))).all()
+        rows = (
+            await s.execute(
+                select(M.Party.side, M.Party.id).where(M.Party.case_id == case_id).order_by(M.Party.position.desc())
+            )
+        ).all()
     return {side: party_id for side, party_id in rows}
 
 
@@ -153,8 +177,13 @@ async def other_invitation_id(core: Core, world: World) -> str:
     from server.domain.grants import SessionRole
     from server.services import invitations
 
-    inv = await invitations.issue(core, world.principals["other-mediator"], world.other_session_id,
-                                  role=SessionRole.observer, display_name="村干部")
+    inv = await invitations.issue(
+        core,
+        world.principals["other-mediator"],
+        world.other_session_id,
+        role=SessionRole.observer,
+        display_name="村干部",
+    )
     return inv.id
 
 
@@ -170,9 +199,14 @@ async def join_as(client: Any, world: World, role: str = "applicant") -> None:
 def case_body(**overrides: Any) -> dict[str, Any]:
     """A valid case, as a mediator would submit it."""
     body: dict[str, Any] = {
-        "title": "张三与李四相邻关系纠纷", "summary": "院墙排水", "dispute_type": "neighbour", "source": "self_applied",
-        "parties": [{"side": "applicant", "name": "张三", "phone": "13912345678", "id_number": "11010519491231002X"},
-                    {"side": "respondent", "name": "李四"}],
+        "title": "张三与李四相邻关系纠纷",
+        "summary": "院墙排水",
+        "dispute_type": "neighbour",
+        "source": "self_applied",
+        "parties": [
+            {"side": "applicant", "name": "张三", "phone": "13912345678", "id_number": "11010519491231002X"},
+            {"side": "respondent", "name": "李四"},
+        ],
     }
     body.update(overrides)
     return body

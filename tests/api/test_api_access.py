@@ -10,17 +10,31 @@ import pytest
 from yarl import URL
 
 from server.api.routes import ROUTES, Route
-from tests.api.conftest import (V1, Caller, SignIn, case_body, db_state, expect_error, invitation_ids, join_as,
-                                org_id, other_invitation_id, party_ids)
+from tests.api.conftest import (
+    V1,
+    Caller,
+    SignIn,
+    case_body,
+    db_state,
+    expect_error,
+    invitation_ids,
+    join_as,
+    org_id,
+    other_invitation_id,
+    party_ids,
+)
 
 STAFF_ROUTES = [r for r in ROUTES if r.auth == "staff"]
 
 
 async def fill(route: Route, core: Any, world: Any) -> str:
     """The route's path with real demo IDs in it."""
-    ids = {"case_id": world.demo.case_id, "session_id": world.demo.session_id,
-           "invitation_id": (await invitation_ids(core, world.demo.session_id))["applicant"],
-           "org_id": await org_id(core, "DEMO")}
+    ids = {
+        "case_id": world.demo.case_id,
+        "session_id": world.demo.session_id,
+        "invitation_id": (await invitation_ids(core, world.demo.session_id))["applicant"],
+        "org_id": await org_id(core, "DEMO"),
+    }
     return route.path.format(**ids)
 
 
@@ -55,8 +69,9 @@ async def test_an_invitation_holder_cannot_reach_the_api_even_with_the_mediators
 
 async def test_signing_in_as_staff_after_following_a_join_link_gives_staff_access(client, world):
     await join_as(client, world, "applicant")
-    resp = await client.post(f"{V1}/auth/login", json={"username": "demo-mediator",
-                                                       "password": world.passwords["demo-mediator"]})
+    resp = await client.post(
+        f"{V1}/auth/login", json={"username": "demo-mediator", "password": world.passwords["demo-mediator"]}
+    )
     assert resp.status == 200
     assert (await client.get(f"{V1}/cases/{world.demo.case_id}")).status == 200
 
@@ -79,8 +94,10 @@ async def test_reviewers_and_experts_cannot_change_anything(sign_in: SignIn, cor
         (f"{V1}/sessions/{session_id}/invitations", {"role": "observer", "display_name": "朋友"}),
         (f"{V1}/invitations/{inv_id}/revoke", {"reason": "不喜欢"}),
         (f"{V1}/orgs", {"name": "新调委会", "code": "NEW", "kind": "people"}),
-        (f"{V1}/accounts", {"username": "sneaky", "display_name": "x", "role": "admin",
-                            "org_id": await org_id(core, "DEMO")}),
+        (
+            f"{V1}/accounts",
+            {"username": "sneaky", "display_name": "x", "role": "admin", "org_id": await org_id(core, "DEMO")},
+        ),
     ]
     for path, body in attempts:
         await expect_error(await caller.post(path, body), 403, "forbidden")
@@ -102,16 +119,24 @@ async def test_a_mediator_gets_404_for_everything_of_another_district(mediator: 
     other_inv = await other_invitation_id(core, world)
     other_party = (await party_ids(core, other_case))["applicant"]
     before = await db_state(core)
-    reads = [f"{V1}/cases/{other_case}", f"{V1}/cases/{other_case}/events", f"{V1}/cases/{other_case}/sessions",
-             f"{V1}/cases/{other_case}/invitations", f"{V1}/sessions/{other_session}",
-             f"{V1}/invitations/{other_inv}", f"{V1}/invitations/{other_inv}/qr.png"]
+    reads = [
+        f"{V1}/cases/{other_case}",
+        f"{V1}/cases/{other_case}/events",
+        f"{V1}/cases/{other_case}/sessions",
+        f"{V1}/cases/{other_case}/invitations",
+        f"{V1}/sessions/{other_session}",
+        f"{V1}/invitations/{other_inv}",
+        f"{V1}/invitations/{other_inv}/qr.png",
+    ]
     for path in reads:
         await expect_error(await mediator.get(path), 404, "not_found")
-    writes = [(f"{V1}/cases/{other_case}/transitions", {"to": "accepted"}),
-              (f"{V1}/cases/{other_case}/parties", {"side": "applicant", "name": "x"}),
-              (f"{V1}/cases/{other_case}/sessions", {"scheduled_at": "2026-12-01T09:30:00+08:00"}),
-              (f"{V1}/sessions/{other_session}/invitations", {"role": "applicant", "party_id": other_party}),
-              (f"{V1}/invitations/{other_inv}/revoke", {})]
+    writes = [
+        (f"{V1}/cases/{other_case}/transitions", {"to": "accepted"}),
+        (f"{V1}/cases/{other_case}/parties", {"side": "applicant", "name": "x"}),
+        (f"{V1}/cases/{other_case}/sessions", {"scheduled_at": "2026-12-01T09:30:00+08:00"}),
+        (f"{V1}/sessions/{other_session}/invitations", {"role": "applicant", "party_id": other_party}),
+        (f"{V1}/invitations/{other_inv}/revoke", {}),
+    ]
     for path, body in writes:
         await expect_error(await mediator.post(path, body), 404, "not_found")
     assert await db_state(core) == before
@@ -127,8 +152,19 @@ async def test_a_case_of_another_district_looks_exactly_like_one_that_does_not_e
 
 
 ID_ROUTES = [r for r in STAFF_ROUTES if "{" in r.path and "{org_id}" not in r.path]
-BAD_IDS = [str(uuid.uuid4()), "not-a-uuid", "0", "x" * 300, "%E4%B8%AD%E6%96%87", "%00", "a%00b", "%FF%FE",
-           "%ED%A0%80", "'%20OR%20'1'='1", "..%2F..%2Fetc"]
+BAD_IDS = [
+    str(uuid.uuid4()),
+    "not-a-uuid",
+    "0",
+    "x" * 300,
+    "%E4%B8%AD%E6%96%87",
+    "%00",
+    "a%00b",
+    "%FF%FE",
+    "%ED%A0%80",
+    "'%20OR%20'1'='1",
+    "..%2F..%2Fetc",
+]
 
 
 async def test_unknown_and_malformed_ids_are_404_for_every_route_that_reads_by_id(admin: Caller, core):
@@ -137,20 +173,23 @@ async def test_unknown_and_malformed_ids_are_404_for_every_route_that_reads_by_i
         if route.method != "GET":
             continue  # the next test sends each write a valid body
         for bad in BAD_IDS:
-            path = URL(route.path.replace(route.path[route.path.index("{"):route.path.index("}") + 1], bad),
-                       encoded=True)
+            path = URL(
+                route.path.replace(route.path[route.path.index("{") : route.path.index("}") + 1], bad), encoded=True
+            )
             await expect_error(await admin.get(path), 404, "not_found")
     assert await db_state(core) == before
 
 
-WRITE_BODIES = {f"{V1}/cases/{{case_id}}/transitions": {"to": "accepted"},
-                f"{V1}/cases/{{case_id}}/parties": {"side": "applicant", "name": "x"},
-                f"{V1}/cases/{{case_id}}/sessions": {"scheduled_at": "2026-12-01T09:30:00+08:00"},
-                f"{V1}/sessions/{{session_id}}/invitations": {"role": "observer", "display_name": "x"},
-                f"{V1}/invitations/{{invitation_id}}/revoke": {},
-                f"{V1}/sessions/{{session_id}}/recording/start": {},
-                f"{V1}/sessions/{{session_id}}/recording/stop": {},
-                f"{V1}/sessions/{{session_id}}/recording/composite": {}}
+WRITE_BODIES = {
+    f"{V1}/cases/{{case_id}}/transitions": {"to": "accepted"},
+    f"{V1}/cases/{{case_id}}/parties": {"side": "applicant", "name": "x"},
+    f"{V1}/cases/{{case_id}}/sessions": {"scheduled_at": "2026-12-01T09:30:00+08:00"},
+    f"{V1}/sessions/{{session_id}}/invitations": {"role": "observer", "display_name": "x"},
+    f"{V1}/invitations/{{invitation_id}}/revoke": {},
+    f"{V1}/sessions/{{session_id}}/recording/start": {},
+    f"{V1}/sessions/{{session_id}}/recording/stop": {},
+    f"{V1}/sessions/{{session_id}}/recording/composite": {},
+}
 
 
 async def test_unknown_and_malformed_ids_are_404_for_every_route_that_writes_by_id(admin: Caller, core):
@@ -158,13 +197,14 @@ async def test_unknown_and_malformed_ids_are_404_for_every_route_that_writes_by_
     before = await db_state(core)
     for bad in BAD_IDS:
         for template, body in WRITE_BODIES.items():  # a valid body, so only the ID can be wrong
-            path = URL(re.sub(r"{\w+}", lambda _: bad, template), encoded=True)
+            path = URL(re.sub(r"{\w+}", lambda _, bad=bad: bad, template), encoded=True)
             await expect_error(await admin.post(path, body), 404, "not_found")
     assert await db_state(core) == before
 
 
-async def test_a_reviewer_sees_the_cases_of_their_subtree_and_nothing_else(admin: Caller, mediator: Caller,
-                                                                             sign_in: SignIn, core, world):
+async def test_a_reviewer_sees_the_cases_of_their_subtree_and_nothing_else(
+    admin: Caller, mediator: Caller, sign_in: SignIn, core, world
+):
     village = await admin.ok("POST", f"{V1}/cases", case_body(org_id=await org_id(core, "DEMO-QS-TH")), 201)
     medical = await admin.ok("POST", f"{V1}/cases", case_body(org_id=await org_id(core, "DEMO-YT")), 201)
     demo_ids = {world.demo.case_id, village["id"], medical["id"]}
@@ -190,19 +230,25 @@ async def test_an_admin_sees_every_case_of_every_district(admin: Caller, world):
     assert (await admin.ok("GET", f"{V1}/sessions/{world.other_session_id}"))["case_id"] == world.other_case_id
 
 
-async def test_a_mediator_sees_their_orgs_cases_and_the_cases_they_mediate_elsewhere(admin: Caller, mediator: Caller,
-                                                                                      core, world):
+async def test_a_mediator_sees_their_orgs_cases_and_the_cases_they_mediate_elsewhere(
+    admin: Caller, mediator: Caller, core, world
+):
     medical = await admin.ok("POST", f"{V1}/cases", case_body(org_id=await org_id(core, "DEMO-YT")), 201)
-    mine = await admin.ok("POST", f"{V1}/cases", case_body(
-        org_id=await org_id(core, "DEMO-QS-TH"), mediator_id=world.principals["demo-mediator"].account_id), 201)
+    mine = await admin.ok(
+        "POST",
+        f"{V1}/cases",
+        case_body(org_id=await org_id(core, "DEMO-QS-TH"), mediator_id=world.principals["demo-mediator"].account_id),
+        201,
+    )
     listed = {c["id"] for c in (await mediator.ok("GET", f"{V1}/cases"))["cases"]}
     assert listed == {world.demo.case_id, mine["id"]}
     await expect_error(await mediator.get(f"{V1}/cases/{medical['id']}"), 404, "not_found")
     assert (await mediator.ok("GET", f"{V1}/cases/{mine['id']}"))["can_manage"] is True
 
 
-async def test_an_expert_sees_only_the_cases_they_are_invited_to_until_revoked(admin: Caller, sign_in: SignIn,
-                                                                                 core, world):
+async def test_an_expert_sees_only_the_cases_they_are_invited_to_until_revoked(
+    admin: Caller, sign_in: SignIn, core, world
+):
     same_org = await admin.ok("POST", f"{V1}/cases", case_body(org_id=await org_id(core, "DEMO-YT")), 201)
     expert = await sign_in("demo-expert")
     listed = await expert.ok("GET", f"{V1}/cases")
@@ -218,11 +264,13 @@ async def test_an_expert_sees_only_the_cases_they_are_invited_to_until_revoked(a
 
 
 async def test_an_expert_or_reviewer_cannot_create_a_case_even_in_their_own_org(sign_in: SignIn, core):
-    callers = {code: await sign_in(username) for username, code in (("demo-expert", "DEMO-YT"),
-                                                                     ("demo-reviewer", "DEMO"))}
+    callers = {
+        code: await sign_in(username) for username, code in (("demo-expert", "DEMO-YT"), ("demo-reviewer", "DEMO"))
+    }
     before = await db_state(core)
     for code, caller in callers.items():
         await expect_error(await caller.post(f"{V1}/cases", case_body()), 403, "forbidden")
-        await expect_error(await caller.post(f"{V1}/cases", case_body(org_id=await org_id(core, code))), 403,
-                           "forbidden")
+        await expect_error(
+            await caller.post(f"{V1}/cases", case_body(org_id=await org_id(core, code))), 403, "forbidden"
+        )
     assert await db_state(core) == before

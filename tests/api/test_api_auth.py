@@ -10,8 +10,9 @@ from tests.services.builders import SlowVerify
 
 
 async def test_signing_in_returns_the_account_and_a_csrf_token_and_sets_an_httponly_cookie(client, world):
-    resp = await client.post(f"{V1}/auth/login", json={"username": "demo-mediator",
-                                                       "password": world.passwords["demo-mediator"]})
+    resp = await client.post(
+        f"{V1}/auth/login", json={"username": "demo-mediator", "password": world.passwords["demo-mediator"]}
+    )
     assert resp.status == 200
     body = await resp.json()
     assert body["display_name"] == "王建国"
@@ -27,8 +28,9 @@ async def test_signing_in_returns_the_account_and_a_csrf_token_and_sets_an_httpo
 
 
 async def test_usernames_are_matched_without_regard_to_case_or_surrounding_spaces(client, world):
-    resp = await client.post(f"{V1}/auth/login", json={"username": "  Demo-Mediator ",
-                                                       "password": world.passwords["demo-mediator"]})
+    resp = await client.post(
+        f"{V1}/auth/login", json={"username": "  Demo-Mediator ", "password": world.passwords["demo-mediator"]}
+    )
     assert resp.status == 200
     assert (await resp.json())["role"] == "mediator"
 
@@ -60,15 +62,30 @@ async def test_a_wrong_password_and_an_unknown_username_get_the_same_401_and_no_
 
 async def test_a_login_body_with_missing_or_wrong_fields_is_422_and_counts_no_failure(client, world, core):
     before = await db_state(core)
-    await expect_error(await client.post(f"{V1}/auth/login", json={"username": "demo-admin"}), 422,
-                       "invalid_input", fields=("password",))
-    await expect_error(await client.post(f"{V1}/auth/login", json={"username": 7, "password": ["x"]}), 422,
-                       "invalid_input", fields=("username", "password"))
-    await expect_error(await client.post(f"{V1}/auth/login", json={"username": "u" * 49, "password": "p"}), 422,
-                       "invalid_input", fields=("username",))
-    await expect_error(await client.post(f"{V1}/auth/login",
-                                         json={"username": "demo-admin", "password": "x", "remember": True}),
-                       422, "invalid_input", fields=("remember",))
+    await expect_error(
+        await client.post(f"{V1}/auth/login", json={"username": "demo-admin"}),
+        422,
+        "invalid_input",
+        fields=("password",),
+    )
+    await expect_error(
+        await client.post(f"{V1}/auth/login", json={"username": 7, "password": ["x"]}),
+        422,
+        "invalid_input",
+        fields=("username", "password"),
+    )
+    await expect_error(
+        await client.post(f"{V1}/auth/login", json={"username": "u" * 49, "password": "p"}),
+        422,
+        "invalid_input",
+        fields=("username",),
+    )
+    await expect_error(
+        await client.post(f"{V1}/auth/login", json={"username": "demo-admin", "password": "x", "remember": True}),
+        422,
+        "invalid_input",
+        fields=("remember",),
+    )
     assert await db_state(core) == before
 
 
@@ -97,13 +114,15 @@ async def test_a_post_without_the_csrf_header_is_403_and_changes_nothing(mediato
     assert await db_state(core) == before
 
 
-async def test_a_post_with_a_wrong_csrf_token_is_403_and_changes_nothing(mediator: Caller, sign_in: SignIn,
-                                                                         core, world):
+async def test_a_post_with_a_wrong_csrf_token_is_403_and_changes_nothing(
+    mediator: Caller, sign_in: SignIn, core, world
+):
     other = await sign_in("demo-admin")  # a real token, but of another session
     before = await db_state(core)
     for token in (other.csrf, "", mediator.csrf[:-1], mediator.csrf + "x", mediator.csrf.upper()):
-        resp = await mediator.client.post(f"{V1}/cases/{world.demo.case_id}/transitions", json={"to": "mediating"},
-                                          headers={"X-CSRF-Token": token})
+        resp = await mediator.client.post(
+            f"{V1}/cases/{world.demo.case_id}/transitions", json={"to": "mediating"}, headers={"X-CSRF-Token": token}
+        )
         await expect_error(resp, 403, "forbidden")
     assert await db_state(core) == before
 
@@ -111,26 +130,35 @@ async def test_a_post_with_a_wrong_csrf_token_is_403_and_changes_nothing(mediato
 async def test_a_csrf_header_with_undecodable_bytes_is_403_not_a_server_error(mediator: Caller, core):
     before = await db_state(core)
     cookie = cookie_value(mediator.client, "heshi_session")
-    status, body = await raw_request(mediator.client, (
-        b"POST /api/v1/auth/logout HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\nConnection: close\r\n"
-        b"Cookie: heshi_session=" + cookie.encode() + b"\r\nX-CSRF-Token: \xff\xfe\xfd\r\n\r\n"))
+    status, body = await raw_request(
+        mediator.client,
+        (
+            b"POST /api/v1/auth/logout HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\nConnection: close\r\n"
+            b"Cookie: heshi_session=" + cookie.encode() + b"\r\nX-CSRF-Token: \xff\xfe\xfd\r\n\r\n"
+        ),
+    )
     assert status == 403, body
     assert json.loads(body)["error"]["code"] == "forbidden"
     assert await db_state(core) == before
 
 
 async def test_a_session_cookie_with_undecodable_bytes_counts_as_signed_out(client, world):
-    status, body = await raw_request(client, (
-        b"GET /api/v1/cases HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
-        b"Cookie: heshi_session=\xff\xfe\xfd\r\n\r\n"))
+    status, body = await raw_request(
+        client,
+        (
+            b"GET /api/v1/cases HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+            b"Cookie: heshi_session=\xff\xfe\xfd\r\n\r\n"
+        ),
+    )
     assert status == 401, body
     assert json.loads(body)["error"]["code"] == "unauthenticated"
 
 
 async def test_a_cross_origin_post_is_403_even_with_a_valid_csrf_token(mediator: Caller, core, world):
     before = await db_state(core)
-    resp = await mediator.post(f"{V1}/cases/{world.demo.case_id}/transitions", {"to": "mediating"},
-                               headers={"Origin": "http://evil.example"})
+    resp = await mediator.post(
+        f"{V1}/cases/{world.demo.case_id}/transitions", {"to": "mediating"}, headers={"Origin": "http://evil.example"}
+    )
     err = await expect_error(resp, 403, "forbidden")
     assert "evil.example" in err["message"]
     assert await db_state(core) == before
@@ -138,8 +166,11 @@ async def test_a_cross_origin_post_is_403_even_with_a_valid_csrf_token(mediator:
 
 async def test_a_cross_origin_login_is_403_and_opens_no_session(client, world, core):
     before = await db_state(core)
-    resp = await client.post(f"{V1}/auth/login", headers={"Origin": "http://evil.example"},
-                             json={"username": "demo-admin", "password": world.passwords["demo-admin"]})
+    resp = await client.post(
+        f"{V1}/auth/login",
+        headers={"Origin": "http://evil.example"},
+        json={"username": "demo-admin", "password": world.passwords["demo-admin"]},
+    )
     await expect_error(resp, 403, "forbidden")
     assert "heshi_session" not in resp.cookies
     assert await db_state(core) == before
@@ -148,8 +179,11 @@ async def test_a_cross_origin_login_is_403_and_opens_no_session(client, world, c
 async def test_a_post_from_the_servers_own_origins_is_allowed(mediator: Caller, core, world):
     own = f"http://{mediator.client.host}:{mediator.client.port}"
     for origin in (own, core.settings.public_url):
-        resp = await mediator.post(f"{V1}/cases/{world.demo.case_id}/parties", {"side": "applicant", "name": "王五"},
-                                   headers={"Origin": origin})
+        resp = await mediator.post(
+            f"{V1}/cases/{world.demo.case_id}/parties",
+            {"side": "applicant", "name": "王五"},
+            headers={"Origin": origin},
+        )
         assert resp.status == 201, (origin, await resp.text())
 
 
@@ -187,8 +221,9 @@ async def test_the_login_limit_counts_down_and_lifts_once_the_window_has_passed(
 async def test_the_login_limit_of_one_username_does_not_lock_out_another(client, world):
     for _ in range(5):
         await client.post(f"{V1}/auth/login", json={"username": "demo-mediator", "password": "wrong-password"})
-    resp = await client.post(f"{V1}/auth/login", json={"username": "demo-reviewer",
-                                                       "password": world.passwords["demo-reviewer"]})
+    resp = await client.post(
+        f"{V1}/auth/login", json={"username": "demo-reviewer", "password": world.passwords["demo-reviewer"]}
+    )
     assert resp.status == 200, await resp.text()
 
 

@@ -22,7 +22,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -43,10 +43,11 @@ HEAD = {"case_id", "seq", "at", "kind", "prev_hash", "hash", "redacted"}
 READABLE = HEAD | {"actor", "session_id", "data"}
 WIRE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 # The first entry this file writes is at a whole second: its `at` must still carry six zeros.
-WHOLE_SECOND = datetime(2026, 11, 29, 9, 30, tzinfo=timezone.utc)
+WHOLE_SECOND = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
 
 
 # --- docs/api.md, "Verifying the chain", as an outside reader would write it -------------------
+
 
 def documented_hash(e: dict[str, Any]) -> str:
     doc = {k: e[k] for k in ("case_id", "seq", "at", "kind", "actor", "session_id", "data", "prev_hash")}
@@ -66,6 +67,7 @@ def verify_as_documented(events: list[dict[str, Any]]) -> None:
 
 # --- docs/api.md, "What each viewer reads", column "an invited expert" ---------------------------
 
+
 def expert_may_read(e: dict[str, Any], sessions_invited: set[str], pids: set[str]) -> bool:
     """The documented rule, by the kind's name: case entries yes; session entries and chat of the
     sessions they are invited to (chat only public, or to or from them); recordings never."""
@@ -83,6 +85,7 @@ def expert_may_read(e: dict[str, Any], sessions_invited: set[str], pids: set[str
 
 
 # --- the log under test ----------------------------------------------------------------------------
+
 
 @dataclass
 class CaseLog:
@@ -111,45 +114,89 @@ def realistic(kind: str, session: str | None, ids: Ids) -> tuple[Actor, dict[str
     applicant = Actor.invitation(inv["applicant"]) if inv else mediator
     run = {"recording_id": recorder.id}
     known: dict[str, tuple[Actor, dict[str, Any]]] = {
-        "case.created": (mediator, {"number": "DEMO-QS-2026-0001", "title": "李秀英与清水镇卫生院医疗纠纷",
-                                    "dispute_type": "medical", "source": "self_applied", "mediator_id": ids.mediator,
-                                    "parties": [{"side": "applicant", "name": "李秀英"}]}),
+        "case.created": (
+            mediator,
+            {
+                "number": "DEMO-QS-2026-0001",
+                "title": "李秀英与清水镇卫生院医疗纠纷",
+                "dispute_type": "medical",
+                "source": "self_applied",
+                "mediator_id": ids.mediator,
+                "parties": [{"side": "applicant", "name": "李秀英"}],
+            },
+        ),
         "case.transitioned": (mediator, {"from": "accepted", "to": "mediating", "note": ""}),
         "party.added": (mediator, {"party_id": str(uuid.uuid4()), "side": "respondent", "name": "赵院长"}),
         "session.scheduled": (mediator, {"title": "补充调解", "scheduled_at": "2026-11-29T12:00:00+00:00"}),
         "session.live": (Actor.invitation(inv["mediator"]) if inv else mediator, {"from": "scheduled", "reason": ""}),
         "session.ended": (Actor.system(SystemReason.idle_timeout), {"from": "live", "reason": "idle"}),
-        "session.join": (applicant, {"pid": f"i:{inv.get('applicant')}", "name": "李秀英", "role": "applicant",
-                                     "state": "lobby"}),
+        "session.join": (
+            applicant,
+            {"pid": f"i:{inv.get('applicant')}", "name": "李秀英", "role": "applicant", "state": "lobby"},
+        ),
         "session.rejoin": (applicant, {"pid": f"i:{inv.get('applicant')}"}),
         "session.leave": (Actor.system(SystemReason.grace_expired), {"pid": f"i:{inv.get('applicant')}"}),
         "session.admit": (mediator, {"pid": f"i:{inv.get('applicant')}"}),
         "session.deny": (mediator, {"pid": "i:someone", "reason": "身份不符"}),
         "session.remove": (mediator, {"pid": "i:someone", "reason": "扰乱秩序"}),
         "session.end": (mediator, {"reason": "调解结束"}),
-        "invitation.issued": (mediator, {"invitation_id": str(uuid.uuid4()), "role": "observer",
-                                         "display_name": "村委会主任", "party_id": None, "account_id": None,
-                                         "expires_at": "2026-12-06T09:00:00+00:00"}),
+        "invitation.issued": (
+            mediator,
+            {
+                "invitation_id": str(uuid.uuid4()),
+                "role": "observer",
+                "display_name": "村委会主任",
+                "party_id": None,
+                "account_id": None,
+                "expires_at": "2026-12-06T09:00:00+00:00",
+            },
+        ),
         "invitation.opened": (applicant, {"invitation_id": inv.get("applicant")}),
         "invitation.revoked": (mediator, {"invitation_id": str(uuid.uuid4()), "reason": "发错了人"}),
         "recording.started": (mediator, run),
         "recording.stopped": (mediator, {**run, "reason": "stopped over the API"}),
-        "recording.consent": (applicant, {**run, "pid": f"i:{inv.get('applicant')}", "name": "李秀英",
-                                          "role": "applicant", "decision": "accepted", "language": "zh-CN"}),
-        "recording.segment": (recorder, {**run, "segment_id": str(uuid.uuid4()), "path": "seg/0001.webm",
-                                         "sha256": "ab" * 32, "bytes": 1048576, "pid": "a:x", "kind": "video",
-                                         "index": 1, "duration_s": 10.25,
-                                         "first_wallclock": "2026-11-29T09:30:01.500000+00:00"}),
+        "recording.consent": (
+            applicant,
+            {
+                **run,
+                "pid": f"i:{inv.get('applicant')}",
+                "name": "李秀英",
+                "role": "applicant",
+                "decision": "accepted",
+                "language": "zh-CN",
+            },
+        ),
+        "recording.segment": (
+            recorder,
+            {
+                **run,
+                "segment_id": str(uuid.uuid4()),
+                "path": "seg/0001.webm",
+                "sha256": "ab" * 32,
+                "bytes": 1048576,
+                "pid": "a:x",
+                "kind": "video",
+                "index": 1,
+                "duration_s": 10.25,
+                "first_wallclock": "2026-11-29T09:30:01.500000+00:00",
+            },
+        ),
         "recording.interrupted": (Actor.system(SystemReason.node_lost), {**run, "reason": "node lost"}),
         "recording.resumed": (recorder, run),
         "recording.disk_full": (recorder, {**run, "free_bytes": 0}),
         "recording.disk_error": (recorder, {**run, "error": "EIO"}),
         "recording.error": (recorder, {**run, "error": "pipeline stalled"}),
         "recording.track_error": (recorder, {**run, "pid": "a:x", "track": "audio", "error": "decode"}),
-        "recording.composite": (Actor.system(SystemReason.cli), {"path": "composite.webm", "sha256": "cd" * 32,
-                                                                 "bytes": 2097152, "seconds": 61.5,
-                                                                 "tracks": [{"pid": "a:x", "kind": "video",
-                                                                             "segments": 6}]}),
+        "recording.composite": (
+            Actor.system(SystemReason.cli),
+            {
+                "path": "composite.webm",
+                "sha256": "cd" * 32,
+                "bytes": 2097152,
+                "seconds": 61.5,
+                "tracks": [{"pid": "a:x", "kind": "video", "segments": 6}],
+            },
+        ),
         "recording.accessed": (Actor.account(ids.reviewer), {"file": "composite.webm", "range": "bytes=0-"}),
     }
     if kind in known:
@@ -180,16 +227,23 @@ async def case_log(core: Core, world: World, clock: FrozenClock) -> CaseLog:
     one entry of every kind (session and recording kinds once per session) and the chat of both."""
     mediator = world.principals["demo-mediator"]
     case_id, session_a = world.demo.case_id, world.demo.session_id
-    session_b = (await sessions.schedule_session(core, mediator, case_id, scheduled_at=clock.now() + timedelta(days=1),
-                                                 title="第二次视频调解")).id
+    session_b = (
+        await sessions.schedule_session(
+            core, mediator, case_id, scheduled_at=clock.now() + timedelta(days=1), title="第二次视频调解"
+        )
+    ).id
     parties = await party_ids(core, case_id)
     await invitations.issue(core, mediator, session_b, role=SessionRole.mediator, account_id=mediator.account_id)
     await invitations.issue(core, mediator, session_b, role=SessionRole.applicant, party_id=parties["applicant"])
     inv_a, inv_b = await invitation_ids(core, session_a), await invitation_ids(core, session_b)
     assert "expert" in inv_a and "expert" not in inv_b  # the demo invites the expert to its session only
-    ids = Ids(mediator=await account_id(core, "demo-mediator"), expert=await account_id(core, "demo-expert"),
-              reviewer=await account_id(core, "demo-reviewer"), inv={session_a: inv_a, session_b: inv_b},
-              expert_inv=inv_a["expert"])
+    ids = Ids(
+        mediator=await account_id(core, "demo-mediator"),
+        expert=await account_id(core, "demo-expert"),
+        reviewer=await account_id(core, "demo-reviewer"),
+        inv={session_a: inv_a, session_b: inv_b},
+        expert_inv=inv_a["expert"],
+    )
     log = CaseLog(case_id, session_a, session_b, expert_pids={f"i:{inv_a['expert']}", f"a:{ids.expert}"})
 
     # (session, kind, actor, data, read by the expert)
@@ -210,23 +264,34 @@ async def case_log(core: Core, world: World, clock: FrozenClock) -> CaseLog:
             data = {"message_id": str(uuid.uuid4()), "to": to, "text": f"{label}：请双方冷静。"}
             plan.append((session, "chat.message", sender, data, in_a and session == session_a))
     # A public message written without any `to` key at all is public too.
-    plan.append((session_a, "chat.message", Actor.invitation(inv_a["respondent"]),
-                 {"message_id": str(uuid.uuid4()), "text": "public (no `to` key)：我们同意。"}, True))
+    plan.append(
+        (
+            session_a,
+            "chat.message",
+            Actor.invitation(inv_a["respondent"]),
+            {"message_id": str(uuid.uuid4()), "text": "public (no `to` key)：我们同意。"},
+            True,
+        )
+    )
 
     async with core.db.write() as s:
         for n, (session, kind, actor, data, expert_reads) in enumerate(plan):
             # Distinct, irregular microseconds; the first entry sits exactly on a whole second.
             clock.set(WHOLE_SECOND + timedelta(seconds=n, microseconds=(n * 123_457) % 1_000_000))
-            ev = await eventlog.append(s, case_id=case_id, kind=kind, actor=actor, at=core.clock.now(),
-                                       data=data, session_id=session)
+            ev = await eventlog.append(
+                s, case_id=case_id, kind=kind, actor=actor, at=core.clock.now(), data=data, session_id=session
+            )
             log.expert_reads[ev.seq] = expert_reads
     return log
 
 
 async def stored(core: Core, case_id: str) -> list[M.CaseEvent]:
     async with core.db.read() as s:
-        return list((await s.execute(select(M.CaseEvent).where(M.CaseEvent.case_id == case_id)
-                                     .order_by(M.CaseEvent.seq))).scalars())
+        return list(
+            (
+                await s.execute(select(M.CaseEvent).where(M.CaseEvent.case_id == case_id).order_by(M.CaseEvent.seq))
+            ).scalars()
+        )
 
 
 async def events_for(sign_in: SignIn, username: str, case_id: str) -> dict[str, Any]:
@@ -265,8 +330,9 @@ async def test_full_readers_read_every_entry(sign_in: SignIn, core: Core, case_l
     check_served_log(await events_for(sign_in, username, case_log.case_id), rows, redacted_seqs=set())
 
 
-async def test_the_invited_expert_reads_the_case_their_session_and_their_chat(sign_in: SignIn, core: Core,
-                                                                              case_log: CaseLog):
+async def test_the_invited_expert_reads_the_case_their_session_and_their_chat(
+    sign_in: SignIn, core: Core, case_log: CaseLog
+):
     """The demo expert, invited to session A only: case entries, session entries and chat of A
     (public, or to or from them); never a recording entry; nothing of session B. Redacted entries
     keep their place, so the whole chain still verifies."""
@@ -290,9 +356,15 @@ async def test_the_invited_expert_reads_the_case_their_session_and_their_chat(si
     assert not [e for e in read if e["kind"].startswith("recording.")]
     chat = [e for e in read if e["kind"] == "chat.message"]
     assert {e["session_id"] for e in chat} == {case_log.session_a}
-    assert sorted(e["data"]["text"].split("：")[0] for e in chat) == sorted([
-        "public", "public (no `to` key)", "mediator → expert (invitation pid)", "mediator → expert (account pid)",
-        "expert → mediator"])  # not "mediator → applicant" nor "applicant → mediator"
+    assert sorted(e["data"]["text"].split("：")[0] for e in chat) == sorted(
+        [
+            "public",
+            "public (no `to` key)",
+            "mediator → expert (invitation pid)",
+            "mediator → expert (account pid)",
+            "expert → mediator",
+        ]
+    )  # not "mediator → applicant" nor "applicant → mediator"
 
 
 async def test_entry_times_always_carry_six_digits_of_microseconds(sign_in: SignIn, case_log: CaseLog):
@@ -305,8 +377,9 @@ async def test_entry_times_always_carry_six_digits_of_microseconds(sign_in: Sign
         assert any(not e["at"].endswith(".000000+00:00") for e in events)
 
 
-async def test_a_revoked_invitation_to_the_other_session_opens_nothing_of_it(sign_in: SignIn, core: Core,
-                                                                            world: World, case_log: CaseLog):
+async def test_a_revoked_invitation_to_the_other_session_opens_nothing_of_it(
+    sign_in: SignIn, core: Core, world: World, case_log: CaseLog
+):
     """Only a valid invitation counts: the expert invited to session B and then revoked still reads
     nothing of B (and still everything of A they read before)."""
     mediator = world.principals["demo-mediator"]

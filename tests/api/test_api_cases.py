@@ -5,8 +5,18 @@ from __future__ import annotations
 import uuid
 
 from server.services import eventlog
-from tests.api.conftest import (HTML_INJECTION, SQL_INJECTION, V1, Caller, SignIn, account_id, case_body,
-                                db_state, expect_error, org_id)
+from tests.api.conftest import (
+    HTML_INJECTION,
+    SQL_INJECTION,
+    V1,
+    Caller,
+    SignIn,
+    account_id,
+    case_body,
+    db_state,
+    expect_error,
+    org_id,
+)
 
 
 async def test_a_mediator_creates_a_case_in_their_org_and_is_its_mediator(mediator: Caller, core, world):
@@ -35,10 +45,24 @@ async def test_an_admin_creates_a_case_in_any_org_naming_its_mediator(admin: Cal
 
 
 async def test_a_case_read_shows_phone_and_id_numbers_masked_and_never_whole(mediator: Caller):
-    created = await mediator.ok("POST", f"{V1}/cases", case_body(parties=[
-        {"side": "applicant", "name": "张三", "phone": "13912345678", "id_number": "11010519491231002x",
-         "agent_name": "张律师", "agent_phone": "021-55556666"},
-        {"side": "respondent", "name": "李四", "phone": "+86 139 8765 4321"}]), 201)
+    created = await mediator.ok(
+        "POST",
+        f"{V1}/cases",
+        case_body(
+            parties=[
+                {
+                    "side": "applicant",
+                    "name": "张三",
+                    "phone": "13912345678",
+                    "id_number": "11010519491231002x",
+                    "agent_name": "张律师",
+                    "agent_phone": "021-55556666",
+                },
+                {"side": "respondent", "name": "李四", "phone": "+86 139 8765 4321"},
+            ]
+        ),
+        201,
+    )
     resp = await mediator.get(f"{V1}/cases/{created['id']}")
     text = await resp.text()
     case = await resp.json()
@@ -80,20 +104,35 @@ async def test_a_mediator_cannot_create_a_case_in_another_org_or_name_a_non_medi
     other_org = await org_id(core, "DEMO-YT")
     await expect_error(await mediator.post(f"{V1}/cases", case_body(org_id=other_org)), 403, "forbidden")
     expert = await account_id(core, "demo-expert")
-    await expect_error(await mediator.post(f"{V1}/cases", case_body(mediator_id=expert)), 422, "invalid_input",
-                       fields=("mediator_id",))
-    await expect_error(await mediator.post(f"{V1}/cases", case_body(mediator_id=str(uuid.uuid4()))), 422,
-                       "invalid_input", fields=("mediator_id",))
-    await expect_error(await mediator.post(f"{V1}/cases", case_body(org_id=str(uuid.uuid4()))), 404, "not_found",
-                       fields=("org_id",))
+    await expect_error(
+        await mediator.post(f"{V1}/cases", case_body(mediator_id=expert)), 422, "invalid_input", fields=("mediator_id",)
+    )
+    await expect_error(
+        await mediator.post(f"{V1}/cases", case_body(mediator_id=str(uuid.uuid4()))),
+        422,
+        "invalid_input",
+        fields=("mediator_id",),
+    )
+    await expect_error(
+        await mediator.post(f"{V1}/cases", case_body(org_id=str(uuid.uuid4()))), 404, "not_found", fields=("org_id",)
+    )
     assert await db_state(core) == before
 
 
 async def test_sql_and_html_in_case_fields_are_stored_and_returned_verbatim(mediator: Caller, core):
-    created = await mediator.ok("POST", f"{V1}/cases", case_body(
-        title=f"{SQL_INJECTION} {HTML_INJECTION}", summary=HTML_INJECTION,
-        parties=[{"side": "applicant", "name": SQL_INJECTION, "agent_name": HTML_INJECTION},
-                 {"side": "respondent", "name": HTML_INJECTION}]), 201)
+    created = await mediator.ok(
+        "POST",
+        f"{V1}/cases",
+        case_body(
+            title=f"{SQL_INJECTION} {HTML_INJECTION}",
+            summary=HTML_INJECTION,
+            parties=[
+                {"side": "applicant", "name": SQL_INJECTION, "agent_name": HTML_INJECTION},
+                {"side": "respondent", "name": HTML_INJECTION},
+            ],
+        ),
+        201,
+    )
     read = await mediator.ok("GET", f"{V1}/cases/{created['id']}")
     assert read["title"] == f"{SQL_INJECTION} {HTML_INJECTION}"
     assert read["summary"] == HTML_INJECTION
@@ -104,8 +143,12 @@ async def test_sql_and_html_in_case_fields_are_stored_and_returned_verbatim(medi
     found = await mediator.ok("GET", f"{V1}/cases?q=<script>")
     assert [c["id"] for c in found["cases"]] == [created["id"]]
     assert found["cases"][0]["parties"][1]["name"] == HTML_INJECTION
-    added = await mediator.ok("POST", f"{V1}/cases/{created['id']}/parties",
-                              {"side": "respondent", "name": f"{HTML_INJECTION}{SQL_INJECTION}"}, 201)
+    added = await mediator.ok(
+        "POST",
+        f"{V1}/cases/{created['id']}/parties",
+        {"side": "respondent", "name": f"{HTML_INJECTION}{SQL_INJECTION}"},
+        201,
+    )
     assert added["name"] == f"{HTML_INJECTION}{SQL_INJECTION}"
     events = (await mediator.ok("GET", f"{V1}/cases/{created['id']}/events"))["events"]
     assert events[0]["data"]["title"] == f"{SQL_INJECTION} {HTML_INJECTION}"
@@ -123,18 +166,30 @@ async def test_like_wildcards_in_the_search_text_match_only_themselves(mediator:
 async def _filter_world(admin: Caller, mediator: Caller, core, world) -> dict[str, str]:
     """Cases of several kinds across the demo tree (plus the demo case and the other district's case)."""
     c1 = await mediator.ok("POST", f"{V1}/cases", case_body(title="相邻排水", source="court"), 201)
-    c2 = await admin.ok("POST", f"{V1}/cases", case_body(title="手术纠纷", dispute_type="medical", source="police",
-                                                         org_id=await org_id(core, "DEMO-YT")), 201)
-    c3 = await admin.ok("POST", f"{V1}/cases", case_body(
-        title="承包地边界", dispute_type="land", source="petition", org_id=await org_id(core, "DEMO-QS-TH"),
-        mediator_id=world.principals["demo-mediator"].account_id,
-        parties=[{"side": "applicant", "name": "赵六"}, {"side": "respondent", "name": "钱七"}]), 201)
+    c2 = await admin.ok(
+        "POST",
+        f"{V1}/cases",
+        case_body(title="手术纠纷", dispute_type="medical", source="police", org_id=await org_id(core, "DEMO-YT")),
+        201,
+    )
+    c3 = await admin.ok(
+        "POST",
+        f"{V1}/cases",
+        case_body(
+            title="承包地边界",
+            dispute_type="land",
+            source="petition",
+            org_id=await org_id(core, "DEMO-QS-TH"),
+            mediator_id=world.principals["demo-mediator"].account_id,
+            parties=[{"side": "applicant", "name": "赵六"}, {"side": "respondent", "name": "钱七"}],
+        ),
+        201,
+    )
     await admin.ok("POST", f"{V1}/cases/{c3['id']}/transitions", {"to": "accepted"})
     return {"demo": world.demo.case_id, "c1": c1["id"], "c2": c2["id"], "c3": c3["id"], "other": world.other_case_id}
 
 
-async def test_the_case_list_filters_by_each_field_and_reports_the_total(admin: Caller, mediator: Caller, core,
-                                                                          world):
+async def test_the_case_list_filters_by_each_field_and_reports_the_total(admin: Caller, mediator: Caller, core, world):
     ids = await _filter_world(admin, mediator, core, world)
     name = {v: k for k, v in ids.items()}
 
@@ -170,8 +225,7 @@ async def test_the_year_filter_follows_the_year_a_case_was_registered_in(sign_in
     mediator = await sign_in("demo-mediator")
     new = await mediator.ok("POST", f"{V1}/cases", case_body(), 201)
     assert new["number"] == "DEMO-QS-2027-0001"  # numbering restarts each year
-    by_year = {y: {c["id"] for c in (await mediator.ok("GET", f"{V1}/cases?year={y}"))["cases"]}
-               for y in (2026, 2027)}
+    by_year = {y: {c["id"] for c in (await mediator.ok("GET", f"{V1}/cases?year={y}"))["cases"]} for y in (2026, 2027)}
     assert new["id"] in by_year[2027] and new["id"] not in by_year[2026]
     assert len(by_year[2026]) == 1
     first = (await mediator.ok("GET", f"{V1}/cases"))["cases"][0]
@@ -179,7 +233,8 @@ async def test_the_year_filter_follows_the_year_a_case_was_registered_in(sign_in
 
 
 async def test_paging_through_the_case_list_visits_every_case_once_with_a_stable_total(
-        admin: Caller, mediator: Caller, core, world):
+    admin: Caller, mediator: Caller, core, world
+):
     ids = await _filter_world(admin, mediator, core, world)
     whole = await admin.ok("GET", f"{V1}/cases?limit=200")
     assert whole["total"] == 5 and whole["limit"] == 200 and whole["offset"] == 0
@@ -197,11 +252,22 @@ async def test_paging_through_the_case_list_visits_every_case_once_with_a_stable
 
 
 async def test_bad_list_parameters_are_422_naming_the_parameter(admin: Caller):
-    for query, field in (("status=open", "status"), ("dispute_type=murder", "dispute_type"), ("source=tv", "source"),
-                         ("year=abc", "year"), ("year=1999", "year"), ("year=2101", "year"), ("limit=0", "limit"),
-                         ("limit=201", "limit"), ("limit=1.5", "limit"), ("offset=-1", "offset"),
-                         ("offset=1000001", "offset"), ("q=" + "字" * 101, "q"), ("sort=title", "sort"),
-                         ("org_id=" + "x" * 37, "org_id")):
+    for query, field in (
+        ("status=open", "status"),
+        ("dispute_type=murder", "dispute_type"),
+        ("source=tv", "source"),
+        ("year=abc", "year"),
+        ("year=1999", "year"),
+        ("year=2101", "year"),
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("limit=1.5", "limit"),
+        ("offset=-1", "offset"),
+        ("offset=1000001", "offset"),
+        ("q=" + "字" * 101, "q"),
+        ("sort=title", "sort"),
+        ("org_id=" + "x" * 37, "org_id"),
+    ):
         await expect_error(await admin.get(f"{V1}/cases?{query}"), 422, "invalid_input", fields=(field,))
 
 
@@ -219,26 +285,28 @@ async def test_a_valid_transition_moves_the_case_and_is_logged(mediator: Caller,
     assert closed["status"] == "closed" and closed["allowed_transitions"] == []
 
 
-async def test_an_invalid_transition_is_409_naming_the_allowed_moves_and_changes_nothing(mediator: Caller, core,
-                                                                                         world):
+async def test_an_invalid_transition_is_409_naming_the_allowed_moves_and_changes_nothing(mediator: Caller, core, world):
     case_id = world.demo.case_id  # accepted
     before = await db_state(core)
-    err = await expect_error(await mediator.post(f"{V1}/cases/{case_id}/transitions", {"to": "settled"}), 409,
-                             "invalid_transition")
+    err = await expect_error(
+        await mediator.post(f"{V1}/cases/{case_id}/transitions", {"to": "settled"}), 409, "invalid_transition"
+    )
     assert "'accepted'" in err["message"] and "'settled'" in err["message"]
     assert "mediating, withdrawn" in err["message"]
     case = await mediator.ok("GET", f"{V1}/cases/{case_id}")
     assert case["allowed_transitions"] == ["mediating", "withdrawn"]
-    await expect_error(await mediator.post(f"{V1}/cases/{case_id}/transitions", {"to": "accepted"}), 409,
-                       "invalid_transition")
+    await expect_error(
+        await mediator.post(f"{V1}/cases/{case_id}/transitions", {"to": "accepted"}), 409, "invalid_transition"
+    )
     assert await db_state(core) == before
 
 
 async def test_a_final_status_allows_no_move_at_all(mediator: Caller, world):
     created = await mediator.ok("POST", f"{V1}/cases", case_body(), 201)
     await mediator.ok("POST", f"{V1}/cases/{created['id']}/transitions", {"to": "declined", "note": "不属于调解范围"})
-    err = await expect_error(await mediator.post(f"{V1}/cases/{created['id']}/transitions", {"to": "accepted"}),
-                             409, "invalid_transition")
+    err = await expect_error(
+        await mediator.post(f"{V1}/cases/{created['id']}/transitions", {"to": "accepted"}), 409, "invalid_transition"
+    )
     assert "none (final state)" in err["message"]
 
 
@@ -246,12 +314,18 @@ async def test_moves_that_end_mediation_need_a_note_and_without_one_nothing_chan
     case_id = world.demo.case_id
     await mediator.ok("POST", f"{V1}/cases/{case_id}/transitions", {"to": "mediating"})
     before = await db_state(core)
-    for body in ({"to": "withdrawn"}, {"to": "unsettled", "note": ""}, {"to": "unsettled", "note": "   "},
-                 {"to": "withdrawn", "note": None}):
+    for body in (
+        {"to": "withdrawn"},
+        {"to": "unsettled", "note": ""},
+        {"to": "unsettled", "note": "   "},
+        {"to": "withdrawn", "note": None},
+    ):
         resp = await mediator.post(f"{V1}/cases/{case_id}/transitions", body)
         await expect_error(resp, 422, "invalid_input", fields=("note",))
     assert await db_state(core) == before
-    moved = await mediator.ok("POST", f"{V1}/cases/{case_id}/transitions", {"to": "unsettled", "note": "  双方差距过大 "})
+    moved = await mediator.ok(
+        "POST", f"{V1}/cases/{case_id}/transitions", {"to": "unsettled", "note": "  双方差距过大 "}
+    )
     assert moved["status"] == "unsettled"
     last = (await mediator.ok("GET", f"{V1}/cases/{case_id}/events"))["events"][-1]
     assert last["data"]["note"] == "双方差距过大"
@@ -259,9 +333,13 @@ async def test_moves_that_end_mediation_need_a_note_and_without_one_nothing_chan
 
 async def test_a_transition_body_that_is_not_a_status_is_422(mediator: Caller, core, world):
     before = await db_state(core)
-    for body, field in (({}, "to"), ({"to": "finished"}, "to"), ({"to": 3}, "to"),
-                        ({"to": "mediating", "note": "注" * 2001}, "note"),
-                        ({"to": "mediating", "by": "me"}, "by")):
+    for body, field in (
+        ({}, "to"),
+        ({"to": "finished"}, "to"),
+        ({"to": 3}, "to"),
+        ({"to": "mediating", "note": "注" * 2001}, "note"),
+        ({"to": "mediating", "by": "me"}, "by"),
+    ):
         resp = await mediator.post(f"{V1}/cases/{world.demo.case_id}/transitions", body)
         await expect_error(resp, 422, "invalid_input", fields=(field,))
     assert await db_state(core) == before
@@ -269,9 +347,12 @@ async def test_a_transition_body_that_is_not_a_status_is_422(mediator: Caller, c
 
 async def test_adding_a_party_returns_it_masked_and_logs_it(mediator: Caller, world):
     case_id = world.demo.case_id
-    party = await mediator.ok("POST", f"{V1}/cases/{case_id}/parties", {
-        "side": "respondent", "name": "清水镇人民政府", "phone": "023 6555 1234", "id_number": "11010519491231002X"},
-        201)
+    party = await mediator.ok(
+        "POST",
+        f"{V1}/cases/{case_id}/parties",
+        {"side": "respondent", "name": "清水镇人民政府", "phone": "023 6555 1234", "id_number": "11010519491231002X"},
+        201,
+    )
     assert party["side"] == "respondent" and party["name"] == "清水镇人民政府"
     assert party["phone"] == "023****1234" and party["id_number"] == "110***********002X"
     case = await mediator.ok("GET", f"{V1}/cases/{case_id}")
@@ -285,19 +366,27 @@ async def test_adding_a_party_returns_it_masked_and_logs_it(mediator: Caller, wo
 async def test_a_bad_party_is_422_and_a_case_holds_at_most_fifty(mediator: Caller, core, world):
     case_id = world.demo.case_id
     before = await db_state(core)
-    for body, field in (({"side": "applicant"}, "name"), ({"side": "both", "name": "x"}, "side"),
-                        ({"side": "applicant", "name": "名" * 101}, "name"),
-                        ({"side": "applicant", "name": "x", "id_number": "1" * 19}, "id_number"),
-                        ({"side": "applicant", "name": "x", "id_number": "110105194912310021"}, "id_number"),
-                        ({"side": "applicant", "name": "x", "agent_phone": "13900001111"}, "agent_name")):
-        await expect_error(await mediator.post(f"{V1}/cases/{case_id}/parties", body), 422, "invalid_input",
-                           fields=(field,))
+    for body, field in (
+        ({"side": "applicant"}, "name"),
+        ({"side": "both", "name": "x"}, "side"),
+        ({"side": "applicant", "name": "名" * 101}, "name"),
+        ({"side": "applicant", "name": "x", "id_number": "1" * 19}, "id_number"),
+        ({"side": "applicant", "name": "x", "id_number": "110105194912310021"}, "id_number"),
+        ({"side": "applicant", "name": "x", "agent_phone": "13900001111"}, "agent_name"),
+    ):
+        await expect_error(
+            await mediator.post(f"{V1}/cases/{case_id}/parties", body), 422, "invalid_input", fields=(field,)
+        )
     assert await db_state(core) == before
     for i in range(48):  # the demo case has two parties
         await mediator.ok("POST", f"{V1}/cases/{case_id}/parties", {"side": "applicant", "name": f"申请人{i}"}, 201)
     before = await db_state(core)
-    await expect_error(await mediator.post(f"{V1}/cases/{case_id}/parties", {"side": "applicant", "name": "第51人"}),
-                       422, "invalid_input", fields=("parties",))
+    await expect_error(
+        await mediator.post(f"{V1}/cases/{case_id}/parties", {"side": "applicant", "name": "第51人"}),
+        422,
+        "invalid_input",
+        fields=("parties",),
+    )
     assert await db_state(core) == before
 
 
@@ -306,9 +395,17 @@ async def test_the_event_log_is_a_hash_chain_from_genesis(mediator: Caller, core
     await mediator.ok("POST", f"{V1}/cases/{case_id}/transitions", {"to": "mediating"})
     await mediator.ok("POST", f"{V1}/cases/{case_id}/parties", {"side": "applicant", "name": "李秀英之子"}, 201)
     events = (await mediator.ok("GET", f"{V1}/cases/{case_id}/events"))["events"]
-    assert [e["kind"] for e in events] == ["case.created", "case.transitioned", "session.scheduled",
-                                           "invitation.issued", "invitation.issued", "invitation.issued",
-                                           "invitation.issued", "case.transitioned", "party.added"]
+    assert [e["kind"] for e in events] == [
+        "case.created",
+        "case.transitioned",
+        "session.scheduled",
+        "invitation.issued",
+        "invitation.issued",
+        "invitation.issued",
+        "invitation.issued",
+        "case.transitioned",
+        "party.added",
+    ]
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert events[0]["prev_hash"] == eventlog.GENESIS
     for previous, entry in zip(events, events[1:]):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from server.api.routes import ROUTES
 
@@ -94,7 +95,8 @@ async def test_each_route_documents_its_success_status_and_its_error_responses(c
         assert r.produces in op["responses"][str(r.status)]["content"], r.path
         for status in ("401", "403", "404", "422"):
             assert op["responses"][status]["content"]["application/json"]["schema"] == {
-                "$ref": "#/components/schemas/Error"}
+                "$ref": "#/components/schemas/Error"
+            }
         assert op["security"] == ([] if r.auth == "none" else [{"session": [], "csrf": []}])
         if r.query is not None:
             names = {p["name"] for p in op["parameters"] if p["in"] == "query"}

@@ -3,28 +3,44 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 
 from yarl import URL
 
+from tests.api.conftest import (
+    HTML_INJECTION,
+    SQL_INJECTION,
+    V1,
+    Caller,
+    account_id,
+    case_body,
+    db_state,
+    expect_error,
+    invitation_ids,
+    parse_time,
+    party_ids,
+)
 from tests.pages.helpers import enter_link
-from tests.api.conftest import (HTML_INJECTION, SQL_INJECTION, V1, Caller, account_id, case_body, db_state,
-                                expect_error, invitation_ids, parse_time, party_ids)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 async def test_a_mediator_schedules_a_session_and_lists_and_reads_it(mediator: Caller, clock, world):
     case_id = world.demo.case_id
-    created = await mediator.ok("POST", f"{V1}/cases/{case_id}/sessions",
-                                {"scheduled_at": "2026-12-01T09:30:00+08:00"}, 201)
+    created = await mediator.ok(
+        "POST", f"{V1}/cases/{case_id}/sessions", {"scheduled_at": "2026-12-01T09:30:00+08:00"}, 201
+    )
     assert created["case_id"] == case_id
     assert created["status"] == "scheduled"
     assert created["title"] == "第2次调解"  # the demo case already has one session
     assert parse_time(created["scheduled_at"]) == parse_time("2026-12-01T01:30:00+00:00")
     assert created["started_at"] is None and created["ended_at"] is None
-    titled = await mediator.ok("POST", f"{V1}/cases/{case_id}/sessions",
-                               {"scheduled_at": "2026-11-29T20:00:00Z", "title": "  背靠背前的说明会 "}, 201)
+    titled = await mediator.ok(
+        "POST",
+        f"{V1}/cases/{case_id}/sessions",
+        {"scheduled_at": "2026-11-29T20:00:00Z", "title": "  背靠背前的说明会 "},
+        201,
+    )
     assert titled["title"] == "背靠背前的说明会"
     listed = (await mediator.ok("GET", f"{V1}/cases/{case_id}/sessions"))["sessions"]
     assert [s["id"] for s in listed] == [world.demo.session_id, titled["id"], created["id"]]  # by scheduled time
@@ -37,18 +53,37 @@ async def test_a_mediator_schedules_a_session_and_lists_and_reads_it(mediator: C
 async def test_a_session_time_must_be_an_iso_date_time_with_a_zone_and_not_in_the_past(mediator: Caller, core, world):
     path = f"{V1}/cases/{world.demo.case_id}/sessions"
     before = await db_state(core)
-    for value, detail in (("2026-12-01T09:30:00", "no_timezone"), ("2026-12-01", "no_timezone"),
-                          ("2026-11-27T09:00:00+00:00", "in_past"), ("9999-12-31T23:59:59-14:00", "out_of_range")):
-        err = await expect_error(await mediator.post(path, {"scheduled_at": value}), 422, "invalid_input",
-                                 fields=("scheduled_at",))
+    for value, detail in (
+        ("2026-12-01T09:30:00", "no_timezone"),
+        ("2026-12-01", "no_timezone"),
+        ("2026-11-27T09:00:00+00:00", "in_past"),
+        ("9999-12-31T23:59:59-14:00", "out_of_range"),
+    ):
+        err = await expect_error(
+            await mediator.post(path, {"scheduled_at": value}), 422, "invalid_input", fields=("scheduled_at",)
+        )
         assert err["fields"]["scheduled_at"] == detail, value
-    for value in ("tomorrow morning", "2026-13-01T09:00:00+08:00", "2026-12-01T09:30:00+25:00", "", 1796000000,
-                  1796000000000, None, ["2026-12-01T09:30:00+08:00"], {"date": "2026-12-01"}):
-        await expect_error(await mediator.post(path, {"scheduled_at": value}), 422, "invalid_input",
-                           fields=("scheduled_at",))
+    for value in (
+        "tomorrow morning",
+        "2026-13-01T09:00:00+08:00",
+        "2026-12-01T09:30:00+25:00",
+        "",
+        1796000000,
+        1796000000000,
+        None,
+        ["2026-12-01T09:30:00+08:00"],
+        {"date": "2026-12-01"},
+    ):
+        await expect_error(
+            await mediator.post(path, {"scheduled_at": value}), 422, "invalid_input", fields=("scheduled_at",)
+        )
     await expect_error(await mediator.post(path, {}), 422, "invalid_input", fields=("scheduled_at",))
-    await expect_error(await mediator.post(path, {"scheduled_at": "2026-12-01T09:30:00+08:00", "title": "题" * 201}),
-                       422, "invalid_input", fields=("title",))
+    await expect_error(
+        await mediator.post(path, {"scheduled_at": "2026-12-01T09:30:00+08:00", "title": "题" * 201}),
+        422,
+        "invalid_input",
+        fields=("title",),
+    )
     assert await db_state(core) == before
 
 
@@ -82,7 +117,11 @@ async def test_an_invitation_can_be_issued_for_every_session_role(mediator: Call
         "applicant": ({"role": "applicant", "party_id": parties["applicant"]}, "李秀英", False),
         "respondent": ({"role": "respondent", "party_id": parties["respondent"]}, "清水镇卫生院", False),
         "agent": ({"role": "agent", "party_id": parties["respondent"]}, "赵院长", False),  # the agent on file
-        "expert": ({"role": "expert", "account_id": expert_account}, "陈敏医生", True),  # vetted staff: direct by default
+        "expert": (
+            {"role": "expert", "account_id": expert_account},
+            "陈敏医生",
+            True,
+        ),  # vetted staff: direct by default
         "observer": ({"role": "observer", "display_name": "村委会主任", "ttl_hours": 2}, "村委会主任", False),
     }
     before = len((await mediator.ok("GET", f"{V1}/cases/{world.demo.case_id}/invitations"))["invitations"])
@@ -103,14 +142,18 @@ async def test_an_invitation_can_be_issued_for_every_session_role(mediator: Call
     listed = (await mediator.ok("GET", f"{V1}/cases/{world.demo.case_id}/invitations"))["invitations"]
     assert len(listed) == before + len(bodies)
     assert {i["id"] for i in issued.values()} <= {i["id"] for i in listed}
-    events = (await mediator.ok("GET", f"{V1}/cases/{world.demo.case_id}/events"))["events"][-len(bodies):]
+    events = (await mediator.ok("GET", f"{V1}/cases/{world.demo.case_id}/events"))["events"][-len(bodies) :]
     assert [e["kind"] for e in events] == ["invitation.issued"] * len(bodies)
     assert [e["data"]["role"] for e in events] == list(bodies)
     # Either default can be overridden.
-    assert (await _issue(mediator, session_id, {"role": "expert", "account_id": expert_account,
-                                                 "direct_entry": False}))["direct_entry"] is False
-    assert (await _issue(mediator, session_id, {"role": "applicant", "party_id": parties["applicant"],
-                                                 "direct_entry": True}))["direct_entry"] is True
+    assert (
+        await _issue(mediator, session_id, {"role": "expert", "account_id": expert_account, "direct_entry": False})
+    )["direct_entry"] is False
+    assert (
+        await _issue(
+            mediator, session_id, {"role": "applicant", "party_id": parties["applicant"], "direct_entry": True}
+        )
+    )["direct_entry"] is True
     assert [e["data"]["invitation_id"] for e in events] == [i["id"] for i in issued.values()]
 
 
@@ -138,18 +181,22 @@ async def test_an_invitation_that_does_not_fit_its_role_is_422_and_nothing_is_is
         ({"role": "observer", "display_name": "   "}, "display_name", "required"),
     ]
     for body, field, detail in refused:
-        err = await expect_error(await mediator.post(f"{V1}/sessions/{session_id}/invitations", body), 422,
-                                 "invalid_input", fields=(field,))
+        err = await expect_error(
+            await mediator.post(f"{V1}/sessions/{session_id}/invitations", body), 422, "invalid_input", fields=(field,)
+        )
         assert err["fields"][field] == detail, (body, err)
-    for body, field in (({"role": "judge", "display_name": "x"}, "role"),
-                        ({"role": "observer", "display_name": "x", "ttl_hours": 0}, "ttl_hours"),
-                        ({"role": "observer", "display_name": "x", "ttl_hours": 24 * 90 + 1}, "ttl_hours"),
-                        ({"role": "observer", "display_name": "x", "ttl_hours": "soon"}, "ttl_hours"),
-                        ({"role": "observer", "display_name": "名" * 101}, "display_name"),
-                        ({"role": "observer", "display_name": "x", "direct_entry": "perhaps"}, "direct_entry"),
-                        ({"role": "observer", "display_name": "x", "seat": 3}, "seat")):
-        await expect_error(await mediator.post(f"{V1}/sessions/{session_id}/invitations", body), 422,
-                           "invalid_input", fields=(field,))
+    for body, field in (
+        ({"role": "judge", "display_name": "x"}, "role"),
+        ({"role": "observer", "display_name": "x", "ttl_hours": 0}, "ttl_hours"),
+        ({"role": "observer", "display_name": "x", "ttl_hours": 24 * 90 + 1}, "ttl_hours"),
+        ({"role": "observer", "display_name": "x", "ttl_hours": "soon"}, "ttl_hours"),
+        ({"role": "observer", "display_name": "名" * 101}, "display_name"),
+        ({"role": "observer", "display_name": "x", "direct_entry": "perhaps"}, "direct_entry"),
+        ({"role": "observer", "display_name": "x", "seat": 3}, "seat"),
+    ):
+        await expect_error(
+            await mediator.post(f"{V1}/sessions/{session_id}/invitations", body), 422, "invalid_input", fields=(field,)
+        )
     assert await db_state(core) == before
 
 
@@ -180,8 +227,9 @@ async def test_a_revoke_body_is_validated(mediator: Caller, core, world):
     inv_id = (await invitation_ids(core, world.demo.session_id))["applicant"]
     before = await db_state(core)
     for body, field in (({"reason": "因" * 201}, "reason"), ({"reason": 5}, "reason"), ({"why": "x"}, "why")):
-        await expect_error(await mediator.post(f"{V1}/invitations/{inv_id}/revoke", body), 422, "invalid_input",
-                           fields=(field,))
+        await expect_error(
+            await mediator.post(f"{V1}/invitations/{inv_id}/revoke", body), 422, "invalid_input", fields=(field,)
+        )
     assert await db_state(core) == before
 
 
@@ -222,4 +270,4 @@ async def test_an_invitation_link_carries_a_token_that_opens_the_session(client,
 async def test_times_in_responses_are_utc_with_an_offset(mediator: Caller, world):
     session = await mediator.ok("GET", f"{V1}/sessions/{world.demo.session_id}")
     at = parse_time(session["scheduled_at"])
-    assert at.tzinfo is not None and at.utcoffset() == timezone.utc.utcoffset(at)
+    assert at.tzinfo is not None and at.utcoffset() == UTC.utcoffset(at)

@@ -29,8 +29,7 @@ def request_from(peer: str, trusted: str | None, xff: list[str] | None = None) -
     headers = [("X-Forwarded-For", v) for v in (xff or [])]
     from multidict import CIMultiDict
 
-    return make_mocked_request("POST", "/api/v1/auth/login", headers=CIMultiDict(headers), app=app,
-                               transport=transport)
+    return make_mocked_request("POST", "/api/v1/auth/login", headers=CIMultiDict(headers), app=app, transport=transport)
 
 
 def test_without_trusted_proxies_the_peer_is_the_client_whatever_the_headers_say() -> None:
@@ -54,7 +53,10 @@ def test_garbage_or_only_proxies_in_the_header_fall_back_to_the_peer() -> None:
 
 
 def test_trusted_proxies_must_be_addresses_or_networks() -> None:
-    assert load_settings(env={"HESHI_TRUSTED_PROXIES": "127.0.0.1, 10.1.0.0/16,::1"}).trusted_proxies == \
-        ("127.0.0.1/32", "10.1.0.0/16", "::1/128")
+    assert load_settings(env={"HESHI_TRUSTED_PROXIES": "127.0.0.1, 10.1.0.0/16,::1"}).trusted_proxies == (
+        "127.0.0.1/32",
+        "10.1.0.0/16",
+        "::1/128",
+    )
     with pytest.raises(ConfigError, match="HESHI_TRUSTED_PROXIES: not an IP address or network: 'proxy.local'"):
         load_settings(env={"HESHI_TRUSTED_PROXIES": "proxy.local"})

@@ -7,16 +7,16 @@ test-artifacts/room/ (gitignored), to be looked at.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser
 
 from server.domain.clock import SystemClock
-from tests.support.browser import base_url, port, settings  # noqa: F401 — fixtures
-from tests.support.browser import MEDIA_ARGS, chromium
 from tests.support.browser import CHROMIUM_ARGS as BROWSER_ARGS
+from tests.support.browser import MEDIA_ARGS, base_url, chromium, port, settings  # noqa: F401 — fixtures
 
 CHROMIUM_ARGS = [*BROWSER_ARGS, *MEDIA_ARGS]
 

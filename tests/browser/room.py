@@ -9,7 +9,7 @@ from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from tests.support.waiting import wait_for  # noqa: F401 — the browser tests take it from here too
+from tests.support.waiting import wait_for
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "room"
 PHONE = {"width": 360, "height": 740}
@@ -56,18 +56,30 @@ class Person:
     console: list[str] = field(default_factory=list)
 
     @classmethod
-    async def open(cls, browser: Browser, label: str, link: str, viewport: dict[str, int], *,
-                   media_error: str | None = None) -> "Person":
-        context = await browser.new_context(viewport=viewport, locale="zh-CN", timezone_id="Asia/Shanghai",
-                                            device_scale_factor=1, is_mobile=viewport is PHONE,
-                                            has_touch=viewport is PHONE)
+    async def open(
+        cls, browser: Browser, label: str, link: str, viewport: dict[str, int], *, media_error: str | None = None
+    ) -> Person:
+        context = await browser.new_context(
+            viewport=viewport,
+            locale="zh-CN",
+            timezone_id="Asia/Shanghai",
+            device_scale_factor=1,
+            is_mobile=viewport is PHONE,
+            has_touch=viewport is PHONE,
+        )
         if media_error:
             await context.add_init_script(f"({MEDIA_FAILS})({media_error!r})")
         page = await context.new_page()
         person = cls(label, context, page, viewport)
         page.on("console", lambda msg: person.console.append(f"{msg.type}: {msg.text}"))
-        page.on("console", lambda msg: person.errors.append(f"{label}: {msg.text}")
-                if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
+        page.on(
+            "console",
+            lambda msg: (
+                person.errors.append(f"{label}: {msg.text}")
+                if msg.type == "error" and not msg.text.startswith("Failed to load resource")
+                else None
+            ),
+        )
         page.on("pageerror", lambda exc: person.errors.append(f"{label}: {exc}"))
         await page.goto(link)
         return person
@@ -97,8 +109,9 @@ class Person:
         await self.context.close()
 
 
-async def media_flows(receivers: list[Person], senders: dict[str, Person], *, video: bool = True,
-                      timeout: float = 30) -> None:
+async def media_flows(
+    receivers: list[Person], senders: dict[str, Person], *, video: bool = True, timeout: float = 30
+) -> None:
     """Each receiver keeps receiving audio (and video) from each sender: counters grow over a second."""
     pids = {p.label: await p.pid() for p in senders.values()}
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -122,7 +123,9 @@ async def origins(core: Core, port: int, netns_pair: NamespacePair) -> AsyncIter
 
 
 @pytest.fixture
-async def browsers(origins: dict[str, str], netns_pair: NamespacePair, tmp_path: Path) -> AsyncIterator[dict[str, Browser]]:
+async def browsers(
+    origins: dict[str, str], netns_pair: NamespacePair, tmp_path: Path
+) -> AsyncIterator[dict[str, Browser]]:
     """One Chromium in each namespace. Closed before the server (open WebSockets hold its shutdown)."""
     async with async_playwright() as pw:
         out: dict[str, Browser] = {}
@@ -211,7 +214,9 @@ async def test_a_failed_ice_connection_is_restarted_between_browsers(netns_pair,
     await asyncio.sleep(1.0)
     for p in both:
         now = await received(p, other[p.label])
-        assert grew(frozen[p.label], now) == [], f"{p.label} still receives over a cut cable: {frozen[p.label]} -> {now}"
+        assert grew(frozen[p.label], now) == [], (
+            f"{p.label} still receives over a cut cable: {frozen[p.label]} -> {now}"
+        )
 
     # The impolite side restarts ICE on the same connection: new credentials on both ends, agreed
     # over signaling while the cable is still cut. That restart fails, and is made again.
@@ -276,11 +281,13 @@ async def test_a_failed_ice_connection_is_restarted_between_browsers(netns_pair,
         await expect(tile.locator(".tile-notice")).to_be_hidden()
         await expect(tile.locator(".quality")).to_have_class(re.compile(r"\bq-(good|fair)\b"), timeout=10000)
     await mediator.screenshot("ice-restart-restored")
-    print(f"\nreconnecting shown after {seen_reconnecting:.1f}s, restarts seen after "
-          f"{', '.join(f'{t:.1f}' for t in restarted_at)}s, "
-          f"media back {recovered:.1f}s after the restore; restarts by {restarter.label}: "
-          f"{after[restarter.label]['restarts']}; {restarter.label} saw {after[restarter.label]['history']}, "
-          f"{polite.label} saw {after[polite.label]['history']}")
+    print(
+        f"\nreconnecting shown after {seen_reconnecting:.1f}s, restarts seen after "
+        f"{', '.join(f'{t:.1f}' for t in restarted_at)}s, "
+        f"media back {recovered:.1f}s after the restore; restarts by {restarter.label}: "
+        f"{after[restarter.label]['restarts']}; {restarter.label} saw {after[restarter.label]['history']}, "
+        f"{polite.label} saw {after[polite.label]['history']}"
+    )
 
     errors = [e for p in both for e in p.errors]
     assert errors == [], errors

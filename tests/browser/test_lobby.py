@@ -9,7 +9,8 @@ from tests.browser.room import DESKTOP, PHONE, Person, media_flows
 
 
 async def test_without_devices_one_party_still_joins_a_denied_one_cannot_come_back_then_the_session_ends(
-        browser, base_url, world):
+    browser, base_url, world
+):
     links = world.demo.links
     mediator = await Person.open(browser, "mediator", links["mediator"], DESKTOP)
     applicant = await Person.open(browser, "applicant", links["applicant"], PHONE, media_error="NotAllowedError")
@@ -27,7 +28,8 @@ async def test_without_devices_one_party_still_joins_a_denied_one_cannot_come_ba
     await respondent.ready_to_join()
     await expect(rp.get_by_role("button", name="Join the session")).to_be_visible()
     await expect(rp.locator("#media-problem")).to_have_text(
-        "No camera or microphone was found. You can still join to watch, listen and chat.")
+        "No camera or microphone was found. You can still join to watch, listen and chat."
+    )
     await respondent.screenshot("prejoin-en")
 
     await mediator.join()

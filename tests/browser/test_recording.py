@@ -42,8 +42,14 @@ def settings(tmp_path: Path, database_url: str, port: int) -> Settings:
     """As tests.support.browser's, with two-second segments, so that a few seconds make several."""
     from tests.conftest import TEST_SECRET
 
-    return load_settings(env={}, data_dir=str(tmp_path / "data"), database_url=database_url,
-                         secret_key=TEST_SECRET, public_url=f"http://127.0.0.1:{port}", recording_segment_seconds=2)
+    return load_settings(
+        env={},
+        data_dir=str(tmp_path / "data"),
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+        public_url=f"http://127.0.0.1:{port}",
+        recording_segment_seconds=2,
+    )
 
 
 async def enter(mediator: Person, party: Person, party_name: str) -> None:
@@ -76,8 +82,9 @@ async def segments_by_pid(core: Any, session_id: str) -> dict[str, list[Any]]:
     return found
 
 
-async def wait_for_video_and_audio(core: Any, session_id: str, people: list[Person],
-                                   timeout: float = 45) -> dict[str, list[Any]]:
+async def wait_for_video_and_audio(
+    core: Any, session_id: str, people: list[Person], timeout: float = 45
+) -> dict[str, list[Any]]:
     """Until the recorder has logged, for each person, a video segment with frames and an audio segment."""
     pids = [await p.pid() for p in people]
 
@@ -94,8 +101,11 @@ async def wait_for_video_and_audio(core: Any, session_id: str, people: list[Pers
     except AssertionError:
         logged = await segments_by_pid(core, session_id)
         found = {pid: [(s.kind, s.frames) for s in segs] for pid, segs in logged.items()}
-        seen = [f"--- {p.label}: {await recording_view(p.page)}\n"
-                + "\n".join(await p.page.evaluate("window.heshiRoom.recorder.trace")) for p in people]
+        seen = [
+            f"--- {p.label}: {await recording_view(p.page)}\n"
+            + "\n".join(await p.page.evaluate("window.heshiRoom.recorder.trace"))
+            for p in people
+        ]
         raise AssertionError(f"no segments with frames for all of {pids}: {found}\n" + "\n".join(seen)) from None
 
 
@@ -119,7 +129,8 @@ async def stop_recording(mediator: Person) -> None:
 
 
 async def test_a_consenting_party_and_the_mediator_are_recorded_until_the_mediator_stops(
-        browser, base_url, world, core):
+    browser, base_url, world, core
+):
     links = world.demo.links
     session_id = world.demo.session_id
     mediator = await Person.open(browser, "mediator", links["mediator"], DESKTOP)

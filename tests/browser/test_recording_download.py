@@ -12,8 +12,8 @@ from recordings import composite
 from tests.browser.room import ARTIFACTS, DESKTOP
 from tests.recordings.media import PatternVideoTrack, SineAudioTrack
 from tests.recordings.sender import send_to_recorder
-from tests.support.waiting import wait_for
 from tests.signaling.harness import Participant, join_cookie
+from tests.support.waiting import wait_for
 
 PLAYBACK = """async () => {
   const v = document.querySelector("video");
@@ -29,8 +29,9 @@ PLAYBACK = """async () => {
 }"""
 
 
-async def test_a_recorded_session_downloads_as_one_video_that_plays_in_chromium(browser: Browser, base_url: str,
-                                                                                  core: Any, world: Any) -> None:
+async def test_a_recorded_session_downloads_as_one_video_that_plays_in_chromium(
+    browser: Browser, base_url: str, core: Any, world: Any
+) -> None:
     demo = world.demo
     people = []
     for role in ("mediator", "expert"):

@@ -88,7 +88,8 @@ async def test_three_people_hold_a_mediation_from_the_demo_links(browser, base_u
         await expect(p.page.locator(".tile-name", has_text="清水镇卫生院")).to_be_visible()
         await expect(p.page.locator(".tile", has_text="王建国").locator(".tile-role")).to_have_text("调解员")
     await expect(mp.locator(f'.tile[data-pid="{pids["applicant"]}"] .quality')).to_have_class(
-        re.compile(r"q-(good|fair)"), timeout=10000)
+        re.compile(r"q-(good|fair)"), timeout=10000
+    )
     await applicant.screenshot("room")
     await mediator.screenshot("room")
     # Video is capped at HESHI_VIDEO_MAX_KBPS on every connection; a tile marks who is speaking
@@ -104,7 +105,9 @@ async def test_three_people_hold_a_mediation_from_the_demo_links(browser, base_u
     for p in (mediator, respondent):
         await expect(p.page.locator("#chat-log .msg-text", has_text="大家好，我是李秀英。")).to_be_visible()
     await chat(mediator, "请李女士准备好医疗费票据。", to="李秀英")
-    await expect(ap.locator("#chat-log .msg.private", has_text="请李女士准备好医疗费票据。")).to_contain_text("私信给您")
+    await expect(ap.locator("#chat-log .msg.private", has_text="请李女士准备好医疗费票据。")).to_contain_text(
+        "私信给您"
+    )
     await chat(applicant, "好的，票据都在。", to="王建国")
     await expect(mp.locator("#chat-log .msg.private", has_text="好的，票据都在。")).to_be_visible()
     await chat(mediator, HOSTILE)
@@ -156,7 +159,9 @@ async def test_three_people_hold_a_mediation_from_the_demo_links(browser, base_u
 
     # A network drop: the others see the applicant reconnecting; the applicant gets the same seat
     # back without the lobby, and media flows again.
-    await ap.evaluate("() => { const io = window.heshiRoom.client.socket.io; io.reconnection(false); io.engine.close(); }")
+    await ap.evaluate(
+        "() => { const io = window.heshiRoom.client.socket.io; io.reconnection(false); io.engine.close(); }"
+    )
     await expect(ap.locator("#conn-banner")).to_have_text("与服务器的连接已断开，正在重新连接…")
     applicant_tile = mp.locator(f'.tile[data-pid="{pids["applicant"]}"]')
     await expect(applicant_tile.locator(".tile-notice")).to_have_text("正在重新连接…")

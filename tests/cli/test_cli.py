@@ -36,8 +36,9 @@ def heshi_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 def heshi(data_dir: Path, *args: str, stdin: str | None = None, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(HESHI), *args], env=heshi_env(data_dir, **extra), input=stdin,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [str(HESHI), *args], env=heshi_env(data_dir, **extra), input=stdin, capture_output=True, text=True, timeout=60
+    )
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -77,6 +78,7 @@ def migrated(data_dir: Path, template: Path) -> Path:
 
 def run_core(data_dir: Path, work: Any, **env: str) -> Any:
     """Use the data directory the CLI wrote, through the services, as the server would."""
+
     async def main() -> Any:
         core = Core.build(load_settings(env={"HESHI_DATA_DIR": str(data_dir), **env}))
         try:
@@ -94,22 +96,61 @@ def test_migrate_creates_the_sqlite_database_in_the_data_dir_and_can_run_again(d
 
 
 def test_create_org_builds_a_tree_and_refuses_a_duplicate_code(migrated: Path) -> None:
-    out = ok(heshi(migrated, "create-org", "--name", "五里店司法所", "--code", "jb-wld", "--kind",
-                   "justice_bureau", "--level", "district"))
+    out = ok(
+        heshi(
+            migrated,
+            "create-org",
+            "--name",
+            "五里店司法所",
+            "--code",
+            "jb-wld",
+            "--kind",
+            "justice_bureau",
+            "--level",
+            "district",
+        )
+    )
     assert out.startswith("created org JB-WLD (五里店司法所), id ")
-    ok(heshi(migrated, "create-org", "--name", "桃花村调委会", "--code", "JB-WLD-TH", "--kind", "people",
-             "--level", "village", "--parent", "JB-WLD"))
+    ok(
+        heshi(
+            migrated,
+            "create-org",
+            "--name",
+            "桃花村调委会",
+            "--code",
+            "JB-WLD-TH",
+            "--kind",
+            "people",
+            "--level",
+            "village",
+            "--parent",
+            "JB-WLD",
+        )
+    )
     duplicate = heshi(migrated, "create-org", "--name", "另一个", "--code", "JB-WLD", "--kind", "people")
     assert duplicate.stdout == ""
     assert one_line_error(duplicate, 1) == "heshi: org code 'JB-WLD' is already in use"
-    orphan = heshi(migrated, "create-org", "--name", "孤儿", "--code", "ORPHAN", "--kind", "people",
-                   "--parent", "NOPE")
+    orphan = heshi(migrated, "create-org", "--name", "孤儿", "--code", "ORPHAN", "--kind", "people", "--parent", "NOPE")
     assert one_line_error(orphan, 1) == "heshi: no org with code 'NOPE'"
 
 
 def test_a_user_created_with_a_password_on_stdin_can_sign_in(migrated: Path) -> None:
-    out = ok(heshi(migrated, "create-user", "--username", "Wang.JG", "--role", "mediator", "--org", "qs",
-                   "--display-name", "王建国", "--password-stdin", stdin="一个足够长的密码 2026\n"))
+    out = ok(
+        heshi(
+            migrated,
+            "create-user",
+            "--username",
+            "Wang.JG",
+            "--role",
+            "mediator",
+            "--org",
+            "qs",
+            "--display-name",
+            "王建国",
+            "--password-stdin",
+            stdin="一个足够长的密码 2026\n",
+        )
+    )
     assert out == "created mediator account 'wang.jg' in 清水镇调委会\n"  # no password printed
 
     async def sign_in(core: Core) -> Any:
@@ -121,8 +162,9 @@ def test_a_user_created_with_a_password_on_stdin_can_sign_in(migrated: Path) -> 
 
 
 def test_a_generated_password_is_printed_once_and_works(migrated: Path) -> None:
-    out = ok(heshi(migrated, "create-user", "--username", "admin", "--role", "admin", "--org", "QS",
-                   "--generate-password"))
+    out = ok(
+        heshi(migrated, "create-user", "--username", "admin", "--role", "admin", "--org", "QS", "--generate-password")
+    )
     lines = out.splitlines()
     assert lines[0] == "created admin account 'admin' in 清水镇调委会"
     assert lines[1].startswith("password: ") and len(lines) == 2
@@ -132,18 +174,30 @@ def test_a_generated_password_is_printed_once_and_works(migrated: Path) -> None:
         return await signin.login(core, "admin", password, "127.0.0.1")
 
     assert run_core(migrated, sign_in).principal.is_admin
-    taken = heshi(migrated, "create-user", "--username", "admin", "--role", "admin", "--org", "QS",
-                  "--generate-password")
+    taken = heshi(
+        migrated, "create-user", "--username", "admin", "--role", "admin", "--org", "QS", "--generate-password"
+    )
     assert one_line_error(taken, 1) == "heshi: username 'admin' is taken"
     assert taken.stdout == ""  # no password printed for an account that was not created
 
 
 def test_an_empty_password_on_stdin_is_refused_and_creates_no_account(migrated: Path) -> None:
-    result = heshi(migrated, "create-user", "--username", "li", "--role", "mediator", "--org", "QS",
-                   "--password-stdin", stdin="\n")
+    result = heshi(
+        migrated, "create-user", "--username", "li", "--role", "mediator", "--org", "QS", "--password-stdin", stdin="\n"
+    )
     assert one_line_error(result, 1) == "heshi: password must be at least 10 characters"
-    again = heshi(migrated, "create-user", "--username", "li", "--role", "mediator", "--org", "QS",
-                  "--password-stdin", stdin="long-enough-now\n")
+    again = heshi(
+        migrated,
+        "create-user",
+        "--username",
+        "li",
+        "--role",
+        "mediator",
+        "--org",
+        "QS",
+        "--password-stdin",
+        stdin="long-enough-now\n",
+    )
     assert ok(again).startswith("created mediator account 'li'")  # the name was not taken by the failed run
 
 
@@ -202,19 +256,29 @@ def test_demo_can_run_twice_making_a_new_case_and_giving_new_passwords(migrated:
     async def sign_in_all(core: Core) -> dict[str, str]:
         with pytest.raises(Unauthenticated):  # the first run's password was replaced
             await signin.login(core, "demo-admin", old_admin["password"], "127.0.0.1")
-        return {username: (await signin.login(core, username, password, "127.0.0.2")).principal.staff_role.value
-                for username, password in passwords.items()}
+        return {
+            username: (await signin.login(core, username, password, "127.0.0.2")).principal.staff_role.value
+            for username, password in passwords.items()
+        }
 
-    assert run_core(migrated, sign_in_all) == {"demo-admin": "admin", "demo-mediator": "mediator",
-                                               "demo-expert": "expert", "demo-reviewer": "reviewer"}
+    assert run_core(migrated, sign_in_all) == {
+        "demo-admin": "admin",
+        "demo-mediator": "mediator",
+        "demo-expert": "expert",
+        "demo-reviewer": "reviewer",
+    }
 
 
-@pytest.mark.parametrize(("env", "setting"), [
-    ({"HESHI_PORT": "abc"}, "HESHI_PORT"),
-    ({"HESHI_CONFIG": "/nonexistent/heshi.toml"}, "HESHI_CONFIG"),
-])
-def test_serve_with_a_bad_setting_exits_2_with_one_line_naming_it(data_dir: Path, env: dict[str, str],
-                                                                   setting: str) -> None:
+@pytest.mark.parametrize(
+    ("env", "setting"),
+    [
+        ({"HESHI_PORT": "abc"}, "HESHI_PORT"),
+        ({"HESHI_CONFIG": "/nonexistent/heshi.toml"}, "HESHI_CONFIG"),
+    ],
+)
+def test_serve_with_a_bad_setting_exits_2_with_one_line_naming_it(
+    data_dir: Path, env: dict[str, str], setting: str
+) -> None:
     result = heshi(data_dir, "serve", **env)
     line = one_line_error(result, 2)
     assert line.startswith(f"heshi: configuration error: {setting}: ")
@@ -242,8 +306,13 @@ def get_json(url: str) -> tuple[int, Any]:
 
 def test_serve_with_migrate_answers_healthz_and_stops_on_sigterm(data_dir: Path) -> None:
     port = free_port()
-    proc = subprocess.Popen([str(HESHI), "serve", "--migrate"], env=heshi_env(data_dir, HESHI_PORT=str(port)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(HESHI), "serve", "--migrate"],
+        env=heshi_env(data_dir, HESHI_PORT=str(port)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-from server.domain.access import (CaseScope, InvitedAccount, Principal, PrincipalKind, can_manage_case,
-                                  can_see_join_links, can_see_org, can_view_case, can_view_recordings,
-                                  ensure_can_create_case_in, ensure_control_recording, ensure_manage_case,
-                                  ensure_see_org, ensure_staff, ensure_staff_role, ensure_view_case,
-                                  ensure_view_recordings)
+from server.domain.access import (
+    CaseScope,
+    InvitedAccount,
+    Principal,
+    PrincipalKind,
+    can_manage_case,
+    can_see_join_links,
+    can_see_org,
+    can_view_case,
+    can_view_recordings,
+    ensure_can_create_case_in,
+    ensure_control_recording,
+    ensure_manage_case,
+    ensure_see_org,
+    ensure_staff,
+    ensure_staff_role,
+    ensure_view_case,
+    ensure_view_recordings,
+)
 from server.domain.accounts import StaffRole
 from server.domain.errors import Forbidden, NotFound
 from server.domain.grants import SessionRole
@@ -25,19 +39,38 @@ OTHER_DISTRICT = child_path(None, "d2")
 
 
 def staff(role: StaffRole, org_path: str, account_id: str = "me") -> Principal:
-    return Principal(kind=PrincipalKind.staff, display_name=role.value, account_id=account_id,
-                     staff_role=role, org_id=org_path.strip("/").split("/")[-1], org_path=org_path)
+    return Principal(
+        kind=PrincipalKind.staff,
+        display_name=role.value,
+        account_id=account_id,
+        staff_role=role,
+        org_id=org_path.strip("/").split("/")[-1],
+        org_path=org_path,
+    )
 
 
-def holder(role: SessionRole = SessionRole.applicant, account_id: str | None = None,
-           staff_role: StaffRole | None = None) -> Principal:
-    return Principal(kind=PrincipalKind.invitation, display_name="李秀英", account_id=account_id,
-                     staff_role=staff_role, invitation_id="inv", case_id="c", session_id="s", session_role=role)
+def holder(
+    role: SessionRole = SessionRole.applicant, account_id: str | None = None, staff_role: StaffRole | None = None
+) -> Principal:
+    return Principal(
+        kind=PrincipalKind.invitation,
+        display_name="李秀英",
+        account_id=account_id,
+        staff_role=staff_role,
+        invitation_id="inv",
+        case_id="c",
+        session_id="s",
+        session_role=role,
+    )
 
 
 def case(org_path: str, mediator_id: str | None = "someone", invited: frozenset[str] = frozenset()) -> CaseScope:
-    return CaseScope(case_id="c", org_path=org_path, mediator_id=mediator_id,
-                     invitations=tuple(InvitedAccount(a, "s", f"inv-{a}") for a in sorted(invited)))
+    return CaseScope(
+        case_id="c",
+        org_path=org_path,
+        mediator_id=mediator_id,
+        invitations=tuple(InvitedAccount(a, "s", f"inv-{a}") for a in sorted(invited)),
+    )
 
 
 def test_org_paths_nest_and_a_subtree_includes_its_root() -> None:
@@ -54,10 +87,17 @@ def test_an_admin_sees_and_manages_every_case(org_path: str) -> None:
     assert can_manage_case(admin, case(org_path))
 
 
-@pytest.mark.parametrize(("case_path", "visible"), [
-    (TOWN, True), (VILLAGE, True), (DISTRICT, False), (OTHER_TOWN, False), (T1_LOOKALIKE, False),
-    (OTHER_DISTRICT, False),
-])
+@pytest.mark.parametrize(
+    ("case_path", "visible"),
+    [
+        (TOWN, True),
+        (VILLAGE, True),
+        (DISTRICT, False),
+        (OTHER_TOWN, False),
+        (T1_LOOKALIKE, False),
+        (OTHER_DISTRICT, False),
+    ],
+)
 def test_a_reviewer_sees_the_cases_of_their_org_subtree_only(case_path: str, visible: bool) -> None:
     reviewer = staff(StaffRole.reviewer, TOWN)
     assert can_view_case(reviewer, case(case_path)) is visible
@@ -70,8 +110,9 @@ def test_a_reviewer_never_manages_a_case() -> None:
 
 
 def test_a_reviewer_without_an_org_sees_nothing() -> None:
-    reviewer = Principal(kind=PrincipalKind.staff, display_name="r", account_id="me",
-                         staff_role=StaffRole.reviewer, org_path=None)
+    reviewer = Principal(
+        kind=PrincipalKind.staff, display_name="r", account_id="me", staff_role=StaffRole.reviewer, org_path=None
+    )
     assert not can_view_case(reviewer, case(DISTRICT))
 
 
@@ -181,15 +222,22 @@ def test_an_admin_creates_cases_anywhere_and_other_roles_nowhere() -> None:
 
 # ---- recordings, join links and orgs: one guard each (issue 9, item 5) ---------------------
 
+
 def test_recordings_are_for_the_cases_mediators_its_reviewers_and_admins_never_invited_experts() -> None:
     scope = case(TOWN, mediator_id="med", invited=frozenset({"exp"}))
-    readers = {"admin": staff(StaffRole.admin, OTHER_DISTRICT), "mediator of the org": staff(StaffRole.mediator, TOWN),
-               "assigned mediator": staff(StaffRole.mediator, OTHER_TOWN, "med"),
-               "reviewer above": staff(StaffRole.reviewer, DISTRICT)}
-    others = {"invited expert": staff(StaffRole.expert, OTHER_DISTRICT, "exp"),
-              "reviewer elsewhere": staff(StaffRole.reviewer, OTHER_DISTRICT),
-              "reviewer of a look-alike path": staff(StaffRole.reviewer, T1_LOOKALIKE),
-              "mediator next door": staff(StaffRole.mediator, OTHER_TOWN), "party": holder()}
+    readers = {
+        "admin": staff(StaffRole.admin, OTHER_DISTRICT),
+        "mediator of the org": staff(StaffRole.mediator, TOWN),
+        "assigned mediator": staff(StaffRole.mediator, OTHER_TOWN, "med"),
+        "reviewer above": staff(StaffRole.reviewer, DISTRICT),
+    }
+    others = {
+        "invited expert": staff(StaffRole.expert, OTHER_DISTRICT, "exp"),
+        "reviewer elsewhere": staff(StaffRole.reviewer, OTHER_DISTRICT),
+        "reviewer of a look-alike path": staff(StaffRole.reviewer, T1_LOOKALIKE),
+        "mediator next door": staff(StaffRole.mediator, OTHER_TOWN),
+        "party": holder(),
+    }
     for name, p in readers.items():
         assert can_view_recordings(p, scope), name
         assert passes(ensure_view_recordings, p, scope), name
@@ -203,8 +251,11 @@ def test_recordings_are_for_the_cases_mediators_its_reviewers_and_admins_never_i
 
 def test_only_who_manages_the_case_controls_its_recording_or_sees_its_join_links() -> None:
     scope = case(TOWN, mediator_id="med", invited=frozenset({"exp"}))
-    for p in (staff(StaffRole.admin, OTHER_DISTRICT), staff(StaffRole.mediator, TOWN),
-              staff(StaffRole.mediator, OTHER_TOWN, "med")):
+    for p in (
+        staff(StaffRole.admin, OTHER_DISTRICT),
+        staff(StaffRole.mediator, TOWN),
+        staff(StaffRole.mediator, OTHER_TOWN, "med"),
+    ):
         assert can_see_join_links(p, scope)
         assert passes(ensure_control_recording, p, scope)
     for p in (staff(StaffRole.reviewer, DISTRICT), staff(StaffRole.expert, OTHER_DISTRICT, "exp")):

@@ -45,18 +45,35 @@ EXPERT_INV_A = "inv-expert-a"  # the expert's invitation to session A: their pid
 MEDIATOR_INV = {SESSION_A: "inv-mediator-a", SESSION_B: "inv-mediator-b"}
 APPLICANT_INV = {SESSION_A: "inv-applicant-a", SESSION_B: "inv-applicant-b"}
 
-SCOPE = CaseScope(case_id=CASE_ID, org_path=TOWN, mediator_id=MEDIATOR_ID,
-                  invitations=(InvitedAccount(EXPERT_ID, SESSION_A, EXPERT_INV_A),))
+SCOPE = CaseScope(
+    case_id=CASE_ID,
+    org_path=TOWN,
+    mediator_id=MEDIATOR_ID,
+    invitations=(InvitedAccount(EXPERT_ID, SESSION_A, EXPERT_INV_A),),
+)
 
 
 def staff(account_id: str, role: StaffRole, org_path: str) -> Principal:
-    return Principal(kind=PrincipalKind.staff, display_name=account_id, account_id=account_id, staff_role=role,
-                     org_id=org_path.strip("/").split("/")[-1], org_path=org_path)
+    return Principal(
+        kind=PrincipalKind.staff,
+        display_name=account_id,
+        account_id=account_id,
+        staff_role=role,
+        org_id=org_path.strip("/").split("/")[-1],
+        org_path=org_path,
+    )
 
 
 def link_holder(invitation_id: str, role: SessionRole, account_id: str | None = None) -> Principal:
-    return Principal(kind=PrincipalKind.invitation, display_name=invitation_id, account_id=account_id,
-                     invitation_id=invitation_id, case_id=CASE_ID, session_id=SESSION_A, session_role=role)
+    return Principal(
+        kind=PrincipalKind.invitation,
+        display_name=invitation_id,
+        account_id=account_id,
+        invitation_id=invitation_id,
+        case_id=CASE_ID,
+        session_id=SESSION_A,
+        session_role=role,
+    )
 
 
 VIEWERS: dict[str, Principal] = {
@@ -115,8 +132,7 @@ def _situations() -> dict[str, Situation]:
             f"chat {name}: expert (by account) → applicant": _chat(s, expert_acc, pid(applicant_inv)),
             f"chat {name}: mediator → applicant": _chat(s, mediator_inv, pid(applicant_inv)),
             f"chat {name}: applicant → mediator": _chat(s, applicant_inv, pid(mediator_acc)),
-            f"chat {name}: system → applicant": _chat(s, str(Actor.system(SystemReason.room_lost)),
-                                                      pid(applicant_inv)),
+            f"chat {name}: system → applicant": _chat(s, str(Actor.system(SystemReason.room_lost)), pid(applicant_inv)),
         }
     return out
 
@@ -158,7 +174,7 @@ def _parse(table: str) -> dict[str, dict[str, str]]:
     rows: dict[str, dict[str, str]] = {}
     for line in lines[1:]:
         words = line.split()
-        label, cells = " ".join(words[:-len(viewers)]), words[-len(viewers):]
+        label, cells = " ".join(words[: -len(viewers)]), words[-len(viewers) :]
         assert set(cells) <= {"R", "x", "-"}, line
         rows[label] = dict(zip(viewers, cells))
     return rows
@@ -186,8 +202,14 @@ def test_each_kind_is_declared_in_the_part_its_name_says(kind: str) -> None:
     """docs/api.md tells readers which entries they get by name (`case.*`, `party.*`, `session.*`,
     `invitation.*`, `chat.message`, `recording.*`): a kind filed under another part would be
     shown to (or hidden from) the wrong people without the documentation saying so."""
-    by_prefix = {"case": Part.case, "party": Part.case, "session": Part.session, "invitation": Part.session,
-                 "chat": Part.chat, "recording": Part.recording}
+    by_prefix = {
+        "case": Part.case,
+        "party": Part.case,
+        "session": Part.session,
+        "invitation": Part.session,
+        "chat": Part.chat,
+        "recording": Part.recording,
+    }
     prefix = kind.split(".", 1)[0]
     assert prefix in by_prefix, f"{kind}: a new family of kinds needs a row in docs/api.md and here"
     assert ENTRY_KINDS[kind] is by_prefix[prefix]
@@ -226,19 +248,28 @@ def test_an_expert_without_a_valid_invitation_gets_no_reader() -> None:
 def test_another_accounts_invitation_does_not_widen_the_experts_reader() -> None:
     """A second expert invited to session B gives the first one nothing of B, and their pids are
     not the first expert's."""
-    scope = CaseScope(case_id=CASE_ID, org_path=TOWN, mediator_id=MEDIATOR_ID,
-                      invitations=SCOPE.invitations + (InvitedAccount("acc-expert-2", SESSION_B, "inv-expert-2-b"),))
+    scope = CaseScope(
+        case_id=CASE_ID,
+        org_path=TOWN,
+        mediator_id=MEDIATOR_ID,
+        invitations=SCOPE.invitations + (InvitedAccount("acc-expert-2", SESSION_B, "inv-expert-2-b"),),
+    )
     reader = reader_for(VIEWERS["expert"], scope)
     assert reader is not None
     assert reader.sessions == {SESSION_A}
     assert not reader.may_read("session.join", SESSION_B, "invitation:inv-expert-2-b", {})
-    assert not reader.may_read("chat.message", SESSION_A, "invitation:inv-expert-2-b",
-                               {"to": f"i:{APPLICANT_INV[SESSION_A]}", "text": "…"})
+    assert not reader.may_read(
+        "chat.message", SESSION_A, "invitation:inv-expert-2-b", {"to": f"i:{APPLICANT_INV[SESSION_A]}", "text": "…"}
+    )
 
 
 def test_an_expert_invited_to_both_sessions_reads_both() -> None:
-    scope = CaseScope(case_id=CASE_ID, org_path=TOWN, mediator_id=MEDIATOR_ID,
-                      invitations=SCOPE.invitations + (InvitedAccount(EXPERT_ID, SESSION_B, "inv-expert-b"),))
+    scope = CaseScope(
+        case_id=CASE_ID,
+        org_path=TOWN,
+        mediator_id=MEDIATOR_ID,
+        invitations=SCOPE.invitations + (InvitedAccount(EXPERT_ID, SESSION_B, "inv-expert-b"),),
+    )
     reader = reader_for(VIEWERS["expert"], scope)
     assert reader is not None
     assert reader.may_read("session.admit", SESSION_B, f"account:{MEDIATOR_ID}", {"pid": "i:inv-expert-b"})
@@ -247,11 +278,15 @@ def test_an_expert_invited_to_both_sessions_reads_both() -> None:
 
 
 def test_an_invited_mediator_from_elsewhere_reads_like_an_invited_expert() -> None:
-    """"Invited staff (e.g. an expert)": a mediator of another org invited to session A may read
+    """ "Invited staff (e.g. an expert)": a mediator of another org invited to session A may read
     the case but does not manage it, so they get the invited reader, not the full one."""
     outsider = staff("acc-outside-mediator", StaffRole.mediator, OTHER_DISTRICT)
-    scope = CaseScope(case_id=CASE_ID, org_path=TOWN, mediator_id=MEDIATOR_ID,
-                      invitations=(InvitedAccount(outsider.account_id or "", SESSION_A, "inv-outside"),))
+    scope = CaseScope(
+        case_id=CASE_ID,
+        org_path=TOWN,
+        mediator_id=MEDIATOR_ID,
+        invitations=(InvitedAccount(outsider.account_id or "", SESSION_A, "inv-outside"),),
+    )
     reader = reader_for(outsider, scope)
     assert reader is not None and not reader.full
     assert reader.may_read("session.join", SESSION_A, "invitation:inv-outside", {})

@@ -5,21 +5,36 @@ from __future__ import annotations
 import pytest
 
 from server.domain.errors import Forbidden
-from server.domain.grants import (LOBBY_BY_DEFAULT, PARTY_ROLES, ROLE_GRANTS, Grant, SessionRole,
-                                  ensure_grant, has_grant)
+from server.domain.grants import LOBBY_BY_DEFAULT, PARTY_ROLES, ROLE_GRANTS, Grant, SessionRole, ensure_grant, has_grant
 
 from .helpers import passes
 
 G = Grant
 # DESIGN.md's table, written out again here so that a change to either shows up as a failure.
 EXPECTED = {
-    SessionRole.mediator: {G.join, G.publish, G.chat, G.read_chat, G.moderate, G.control_recording, G.caucus,
-                           G.write_minutes, G.read_minutes},
+    SessionRole.mediator: {
+        G.join,
+        G.publish,
+        G.chat,
+        G.read_chat,
+        G.moderate,
+        G.control_recording,
+        G.caucus,
+        G.write_minutes,
+        G.read_minutes,
+    },
     SessionRole.applicant: {G.join, G.publish, G.chat, G.read_chat, G.consent_recording, G.read_minutes, G.sign},
     SessionRole.respondent: {G.join, G.publish, G.chat, G.read_chat, G.consent_recording, G.read_minutes, G.sign},
     SessionRole.agent: {G.join, G.publish, G.chat, G.read_chat, G.consent_recording, G.read_minutes, G.sign},
-    SessionRole.expert: {G.join, G.publish, G.chat, G.read_chat, G.consent_recording, G.read_minutes,
-                         G.add_expert_opinion},
+    SessionRole.expert: {
+        G.join,
+        G.publish,
+        G.chat,
+        G.read_chat,
+        G.consent_recording,
+        G.read_minutes,
+        G.add_expert_opinion,
+    },
     SessionRole.observer: {G.join, G.read_chat, G.read_minutes},
 }
 
@@ -54,8 +69,12 @@ def test_only_experts_add_an_expert_opinion() -> None:
 
 
 def test_everyone_but_the_mediator_and_observer_consents_to_recording() -> None:
-    assert holders(Grant.consent_recording) == {SessionRole.applicant, SessionRole.respondent,
-                                                SessionRole.agent, SessionRole.expert}
+    assert holders(Grant.consent_recording) == {
+        SessionRole.applicant,
+        SessionRole.respondent,
+        SessionRole.agent,
+        SessionRole.expert,
+    }
 
 
 def test_every_role_may_join_and_read_minutes() -> None:
@@ -68,16 +87,20 @@ def test_parties_and_observers_wait_in_the_lobby_by_default_mediators_and_expert
     assert set(SessionRole) - LOBBY_BY_DEFAULT == {SessionRole.mediator, SessionRole.expert}
 
 
-@pytest.mark.parametrize(("role", "grant", "message"), [
-    (SessionRole.observer, Grant.publish, "role 'observer' may not publish"),
-    (SessionRole.observer, Grant.chat, "role 'observer' may not chat"),
-    (SessionRole.applicant, Grant.moderate, "role 'applicant' may not moderate"),
-    (SessionRole.expert, Grant.write_minutes, "role 'expert' may not write minutes"),
-    (SessionRole.mediator, Grant.sign, "role 'mediator' may not sign"),
-    (SessionRole.agent, Grant.add_expert_opinion, "role 'agent' may not add expert opinion"),
-])
-def test_ensure_grant_refuses_with_a_message_naming_role_and_grant(role: SessionRole, grant: Grant,
-                                                                   message: str) -> None:
+@pytest.mark.parametrize(
+    ("role", "grant", "message"),
+    [
+        (SessionRole.observer, Grant.publish, "role 'observer' may not publish"),
+        (SessionRole.observer, Grant.chat, "role 'observer' may not chat"),
+        (SessionRole.applicant, Grant.moderate, "role 'applicant' may not moderate"),
+        (SessionRole.expert, Grant.write_minutes, "role 'expert' may not write minutes"),
+        (SessionRole.mediator, Grant.sign, "role 'mediator' may not sign"),
+        (SessionRole.agent, Grant.add_expert_opinion, "role 'agent' may not add expert opinion"),
+    ],
+)
+def test_ensure_grant_refuses_with_a_message_naming_role_and_grant(
+    role: SessionRole, grant: Grant, message: str
+) -> None:
     with pytest.raises(Forbidden) as err:
         ensure_grant(role, grant)
     assert err.value.message == message

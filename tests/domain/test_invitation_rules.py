@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,7 +12,7 @@ from server.domain.invitations import check_invitation_fields, default_direct_en
 
 from .helpers import passes
 
-NOW = datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 PARTY_ROLES = [SessionRole.applicant, SessionRole.respondent, SessionRole.agent]
 
 
@@ -37,8 +37,7 @@ def test_a_non_party_role_may_not_name_a_party(role: SessionRole) -> None:
 
 
 def test_a_mediator_is_invited_by_account_only() -> None:
-    assert passes(check_invitation_fields, SessionRole.mediator, party_id=None, account_id="a1",
-                  display_name=None)
+    assert passes(check_invitation_fields, SessionRole.mediator, party_id=None, account_id="a1", display_name=None)
     with pytest.raises(ValidationFailed) as err:
         check_invitation_fields(SessionRole.mediator, party_id=None, account_id=None, display_name="王调解员")
     assert err.value.fields == {"account_id": "required"}
@@ -70,8 +69,10 @@ def test_a_lifetime_between_one_minute_and_ninety_days_is_accepted(ttl: timedelt
     assert expiry(NOW, ttl) == NOW + ttl
 
 
-@pytest.mark.parametrize("ttl", [timedelta(0), timedelta(seconds=30), timedelta(minutes=-5),
-                                 timedelta(days=90, seconds=1), timedelta(days=365)])
+@pytest.mark.parametrize(
+    "ttl",
+    [timedelta(0), timedelta(seconds=30), timedelta(minutes=-5), timedelta(days=90, seconds=1), timedelta(days=365)],
+)
 def test_a_lifetime_outside_one_minute_to_ninety_days_is_refused(ttl: timedelta) -> None:
     with pytest.raises(ValidationFailed) as err:
         expiry(NOW, ttl)

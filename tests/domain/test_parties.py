@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.domain.cases import (PartyInput, PartySide, mask_id_number, mask_phone, normalise_id_number,
-                                 normalise_phone)
+from server.domain.cases import PartyInput, PartySide, mask_id_number, mask_phone, normalise_id_number, normalise_phone
 from server.domain.errors import ValidationFailed
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -46,14 +45,17 @@ def test_a_missing_id_number_is_none(empty: str | None) -> None:
     assert normalise_id_number(empty) is None
 
 
-@pytest.mark.parametrize("number", [
-    "11010519491231002",  # 17 characters
-    "11010519491231002X1",  # 19 characters
-    "1101051949123100XX",  # X before the last position
-    "11010519491231002Y",
-    "110105 19491231002X",
-    "١١٠١٠٥١٩٤٩١٢٣١٠٠٢X",  # Arabic-Indic digits match \d but are not an ID number
-])
+@pytest.mark.parametrize(
+    "number",
+    [
+        "11010519491231002",  # 17 characters
+        "11010519491231002X1",  # 19 characters
+        "1101051949123100XX",  # X before the last position
+        "11010519491231002Y",
+        "110105 19491231002X",
+        "١١٠١٠٥١٩٤٩١٢٣١٠٠٢X",  # Arabic-Indic digits match \d but are not an ID number
+    ],
+)
 def test_an_id_number_of_the_wrong_shape_is_invalid(number: str) -> None:
     with pytest.raises(ValidationFailed) as err:
         normalise_id_number(number)
@@ -69,33 +71,40 @@ def test_an_id_number_with_a_wrong_check_digit_is_refused(number: str) -> None:
     assert err.value.message == "ID-card number has a wrong check digit"
 
 
-@pytest.mark.parametrize(("raw", "stored"), [
-    ("13800138000", "13800138000"),
-    ("+86 138 0013 8000", "+86 138 0013 8000"),
-    ("023-65550000", "023-65550000"),
-    ("  13800138000  ", "13800138000"),
-    ("１３８００１３８０００", "13800138000"),
-    ("123456", "123456"),
-])
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [
+        ("13800138000", "13800138000"),
+        ("+86 138 0013 8000", "+86 138 0013 8000"),
+        ("023-65550000", "023-65550000"),
+        ("  13800138000  ", "13800138000"),
+        ("１３８００１３８０００", "13800138000"),
+        ("123456", "123456"),
+    ],
+)
 def test_phone_numbers_in_common_spellings_are_accepted(raw: str, stored: str) -> None:
     assert normalise_phone(raw) == stored
 
 
-@pytest.mark.parametrize("raw", ["12345", "138-0013-800a", "(023) 6555 0000", "++8613800138000",
-                                 "1" * 21, "-13800138000"])
+@pytest.mark.parametrize(
+    "raw", ["12345", "138-0013-800a", "(023) 6555 0000", "++8613800138000", "1" * 21, "-13800138000"]
+)
 def test_malformed_phone_numbers_are_refused_naming_the_field(raw: str) -> None:
     with pytest.raises(ValidationFailed) as err:
         normalise_phone(raw, "agent_phone")
     assert err.value.fields == {"agent_phone": "invalid"}
 
 
-@pytest.mark.parametrize(("value", "masked"), [
-    ("11010519491231002X", "110***********002X"),
-    ("50010119900101123X", "500***********123X"),
-    (None, None),
-    ("", None),
-    ("1234567", "*******"),  # too short to keep both ends: nothing is shown
-])
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [
+        ("11010519491231002X", "110***********002X"),
+        ("50010119900101123X", "500***********123X"),
+        (None, None),
+        ("", None),
+        ("1234567", "*******"),  # too short to keep both ends: nothing is shown
+    ],
+)
 def test_id_numbers_are_masked_to_region_and_last_four(value: str | None, masked: str | None) -> None:
     assert mask_id_number(value) == masked
 
@@ -105,24 +114,37 @@ def test_a_masked_id_number_keeps_its_length() -> None:
     assert masked is not None and len(masked) == 18
 
 
-@pytest.mark.parametrize(("value", "masked"), [
-    ("13800138000", "138****8000"),
-    ("138-0013-8000", "138****8000"),
-    ("023 6555 0000", "023****0000"),
-    ("123456", "******"),
-    (None, None),
-    ("", None),
-])
-def test_phone_numbers_are_masked_to_first_three_and_last_four_digits(value: str | None,
-                                                                      masked: str | None) -> None:
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [
+        ("13800138000", "138****8000"),
+        ("138-0013-8000", "138****8000"),
+        ("023 6555 0000", "023****0000"),
+        ("123456", "******"),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_phone_numbers_are_masked_to_first_three_and_last_four_digits(value: str | None, masked: str | None) -> None:
     assert mask_phone(value) == masked
 
 
 def test_a_party_is_normalised_on_construction() -> None:
-    p = PartyInput(side=PartySide.applicant, name="  李秀英 ", phone=" 13800138000 ",
-                   id_number="11010519491231002x", agent_name="  ", agent_phone=None)
+    p = PartyInput(
+        side=PartySide.applicant,
+        name="  李秀英 ",
+        phone=" 13800138000 ",
+        id_number="11010519491231002x",
+        agent_name="  ",
+        agent_phone=None,
+    )
     assert (p.name, p.phone, p.id_number, p.agent_name, p.agent_phone) == (
-        "李秀英", "13800138000", "11010519491231002X", None, None)
+        "李秀英",
+        "13800138000",
+        "11010519491231002X",
+        None,
+        None,
+    )
 
 
 def test_a_party_with_an_agent_keeps_the_agent() -> None:

@@ -16,11 +16,16 @@ from .helpers import passes
 
 # Written out by hand from DESIGN.md, not read back from the code under test.
 CASE_MOVES = {
-    (C.registered, C.accepted), (C.registered, C.declined),
-    (C.accepted, C.mediating), (C.accepted, C.withdrawn),
-    (C.mediating, C.settled), (C.mediating, C.unsettled), (C.mediating, C.withdrawn),
+    (C.registered, C.accepted),
+    (C.registered, C.declined),
+    (C.accepted, C.mediating),
+    (C.accepted, C.withdrawn),
+    (C.mediating, C.settled),
+    (C.mediating, C.unsettled),
+    (C.mediating, C.withdrawn),
     (C.settled, C.closed),
-    (C.unsettled, C.closed), (C.unsettled, C.mediating),
+    (C.unsettled, C.closed),
+    (C.unsettled, C.mediating),
     (C.withdrawn, C.closed),
 }
 NEEDS_NOTE = {C.declined, C.unsettled, C.withdrawn}
@@ -32,8 +37,7 @@ def test_the_case_state_machine_allows_exactly_the_designed_moves() -> None:
     assert accepted == CASE_MOVES
 
 
-@pytest.mark.parametrize(("current", "target"),
-                         sorted(m for m in itertools.product(C, C) if m not in CASE_MOVES))
+@pytest.mark.parametrize(("current", "target"), sorted(m for m in itertools.product(C, C) if m not in CASE_MOVES))
 def test_every_other_case_move_raises_invalid_transition(current: C, target: C) -> None:
     with pytest.raises(InvalidTransition) as err:
         check_case_transition(current, target, "a note does not make a forbidden move allowed")
@@ -43,24 +47,43 @@ def test_every_other_case_move_raises_invalid_transition(current: C, target: C) 
     assert err.value.details["target"] == target.value
 
 
-@pytest.mark.parametrize(("current", "target", "message"), [
-    (C.registered, C.settled,
-     "case cannot go from 'registered' to 'settled'; allowed from 'registered': accepted, declined"),
-    (C.accepted, C.closed,
-     "case cannot go from 'accepted' to 'closed'; allowed from 'accepted': mediating, withdrawn"),
-    (C.mediating, C.mediating,
-     "case cannot go from 'mediating' to 'mediating'; allowed from 'mediating': settled, unsettled, withdrawn"),
-    (C.settled, C.mediating,
-     "case cannot go from 'settled' to 'mediating'; allowed from 'settled': closed"),
-    (C.unsettled, C.settled,
-     "case cannot go from 'unsettled' to 'settled'; allowed from 'unsettled': closed, mediating"),
-    (C.withdrawn, C.accepted,
-     "case cannot go from 'withdrawn' to 'accepted'; allowed from 'withdrawn': closed"),
-    (C.declined, C.accepted,
-     "case cannot go from 'declined' to 'accepted'; allowed from 'declined': none (final state)"),
-    (C.closed, C.mediating,
-     "case cannot go from 'closed' to 'mediating'; allowed from 'closed': none (final state)"),
-])
+@pytest.mark.parametrize(
+    ("current", "target", "message"),
+    [
+        (
+            C.registered,
+            C.settled,
+            "case cannot go from 'registered' to 'settled'; allowed from 'registered': accepted, declined",
+        ),
+        (
+            C.accepted,
+            C.closed,
+            "case cannot go from 'accepted' to 'closed'; allowed from 'accepted': mediating, withdrawn",
+        ),
+        (
+            C.mediating,
+            C.mediating,
+            "case cannot go from 'mediating' to 'mediating'; allowed from 'mediating': settled, unsettled, withdrawn",
+        ),
+        (C.settled, C.mediating, "case cannot go from 'settled' to 'mediating'; allowed from 'settled': closed"),
+        (
+            C.unsettled,
+            C.settled,
+            "case cannot go from 'unsettled' to 'settled'; allowed from 'unsettled': closed, mediating",
+        ),
+        (C.withdrawn, C.accepted, "case cannot go from 'withdrawn' to 'accepted'; allowed from 'withdrawn': closed"),
+        (
+            C.declined,
+            C.accepted,
+            "case cannot go from 'declined' to 'accepted'; allowed from 'declined': none (final state)",
+        ),
+        (
+            C.closed,
+            C.mediating,
+            "case cannot go from 'closed' to 'mediating'; allowed from 'closed': none (final state)",
+        ),
+    ],
+)
 def test_a_forbidden_case_move_names_the_moves_that_are_allowed(current: C, target: C, message: str) -> None:
     with pytest.raises(InvalidTransition) as err:
         check_case_transition(current, target, None)
@@ -109,13 +132,15 @@ def test_the_session_state_machine_allows_exactly_the_designed_moves() -> None:
 
 
 SESSION_FORBIDDEN = [
-    (S.scheduled, S.scheduled,
-     "session cannot go from 'scheduled' to 'scheduled'; allowed from 'scheduled': live, ended"),
+    (
+        S.scheduled,
+        S.scheduled,
+        "session cannot go from 'scheduled' to 'scheduled'; allowed from 'scheduled': live, ended",
+    ),
     (S.live, S.scheduled, "session cannot go from 'live' to 'scheduled'; allowed from 'live': ended"),
     (S.live, S.live, "session cannot go from 'live' to 'live'; allowed from 'live': ended"),
     (S.ended, S.live, "session cannot go from 'ended' to 'live'; allowed from 'ended': none (final state)"),
-    (S.ended, S.scheduled,
-     "session cannot go from 'ended' to 'scheduled'; allowed from 'ended': none (final state)"),
+    (S.ended, S.scheduled, "session cannot go from 'ended' to 'scheduled'; allowed from 'ended': none (final state)"),
     (S.ended, S.ended, "session cannot go from 'ended' to 'ended'; allowed from 'ended': none (final state)"),
 ]
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -17,4 +18,3 @@ def staff_client(client: Any, world: Any) -> Callable[[str], Awaitable[str]]:
         return await sign_in(client, username, world.passwords[username])
 
     return signed_in
-

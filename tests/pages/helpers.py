@@ -43,8 +43,16 @@ async def sign_in(client: Any, username: str, password: str) -> str:
     """Sign in through the sign-in form; returns the CSRF token the staff pages carry."""
     form = await client.get("/login")
     assert form.status == 200
-    resp = await client.post("/login", data={"csrf_token": csrf_field(await form.text()), "username": username,
-                                             "password": password, "next": "/cases"}, allow_redirects=False)
+    resp = await client.post(
+        "/login",
+        data={
+            "csrf_token": csrf_field(await form.text()),
+            "username": username,
+            "password": password,
+            "next": "/cases",
+        },
+        allow_redirects=False,
+    )
     assert resp.status == 302, await resp.text()
     page = await client.get("/cases")
     assert page.status == 200

@@ -6,16 +6,16 @@ Screenshots go to test-artifacts/pages/ (gitignored) so a person can look at the
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
-from typing import Any, AsyncIterator
 
 import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.pages.helpers import path_of
-from tests.support.browser import base_url, port, settings  # noqa: F401 — fixtures
-from tests.support.browser import CHROMIUM_ARGS, chromium
+from tests.support.browser import CHROMIUM_ARGS, base_url, chromium, port, settings  # noqa: F401 — fixtures
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "pages"
 PHONE = {"width": 360, "height": 740}
@@ -31,16 +31,32 @@ async def browser() -> AsyncIterator[Browser]:
 async def _new_page(browser: Browser, base_url: str, viewport: dict[str, int]) -> tuple[Any, Page, list[str]]:
     """A Chinese phone or desktop browser. Collects script errors, console errors (CSP violations show
     up there) and failed loads of anything but the pages themselves (whose status the tests check)."""
-    context = await browser.new_context(viewport=viewport, locale="zh-CN", timezone_id="Asia/Shanghai",
-                                        device_scale_factor=1, is_mobile=viewport is PHONE, has_touch=viewport is PHONE)
+    context = await browser.new_context(
+        viewport=viewport,
+        locale="zh-CN",
+        timezone_id="Asia/Shanghai",
+        device_scale_factor=1,
+        is_mobile=viewport is PHONE,
+        has_touch=viewport is PHONE,
+    )
     await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
     page = await context.new_page()
     errors: list[str] = []
-    page.on("console", lambda msg: errors.append(msg.text)
-            if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(msg.text)
+            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
-            if r.status >= 400 and r.request.resource_type != "document" else None)
+    page.on(
+        "response",
+        lambda r: (
+            errors.append(f"{r.status} {r.url}") if r.status >= 400 and r.request.resource_type != "document" else None
+        ),
+    )
     return context, page, errors
 
 
@@ -49,15 +65,17 @@ async def _check_page(page: Page, name: str, viewport: dict[str, int]) -> None:
     width = viewport["width"]
     scroll_width = await page.evaluate("document.documentElement.scrollWidth")
     assert scroll_width <= width, f"{name}: the page scrolls sideways ({scroll_width}px > {width}px)"
-    assert await page.evaluate("document.fonts.check('16px \"Noto Sans CJK SC\"', '调解')"), \
+    assert await page.evaluate("document.fonts.check('16px \"Noto Sans CJK SC\"', '调解')"), (
         "no CJK font: Chinese would render as boxes (install fonts-noto-cjk)"
+    )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
 async def test_a_mediator_signs_in_opens_the_demo_case_shares_a_link_and_creates_a_case(
-        browser, base_url, world, viewport):
+    browser, base_url, world, viewport
+):
     context, page, errors = await _new_page(browser, base_url, viewport)
 
     # Sign in with the keyboard only: the username field has focus, Tab to the password, Enter.
@@ -177,8 +195,10 @@ async def test_a_join_form_posted_from_an_opaque_origin_signs_nobody_in(browser,
     sends `Origin: null`, and the server refuses it; nobody is signed into that session."""
     context, page, errors = await _new_page(browser, base_url, PHONE)
     link = world.demo.links["applicant"]
-    forged = (f'<form method="post" action="{link}"><input name="csrf_token" value="guess"></form>'
-              "<script>document.forms[0].submit()</script>")
+    forged = (
+        f'<form method="post" action="{link}"><input name="csrf_token" value="guess"></form>'
+        "<script>document.forms[0].submit()</script>"
+    )
     async with page.expect_response(link) as posted:
         await page.goto("data:text/html," + quote(forged))
     response = await posted.value

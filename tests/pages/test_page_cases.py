@@ -18,13 +18,28 @@ BAD_ID = "110105194912310021"  # same number, wrong check digit
 
 
 def _new_case_form(csrf, **overrides):
-    form = {"csrf_token": csrf, "title": "张三与李四相邻关系纠纷", "dispute_type": "neighbour", "source": "on_site",
-            "summary": "院墙排水问题。", "mediator_id": "",
-            "party0_side": "applicant", "party0_name": "张三", "party0_phone": "13912345678",
-            "party0_id_number": VALID_ID, "party0_agent_name": "",
-            "party1_side": "respondent", "party1_name": "李四", "party1_phone": "", "party1_id_number": "",
-            "party1_agent_name": "李小四",
-            "party2_side": "respondent", "party2_name": "", "party3_side": "respondent", "party3_name": ""}
+    form = {
+        "csrf_token": csrf,
+        "title": "张三与李四相邻关系纠纷",
+        "dispute_type": "neighbour",
+        "source": "on_site",
+        "summary": "院墙排水问题。",
+        "mediator_id": "",
+        "party0_side": "applicant",
+        "party0_name": "张三",
+        "party0_phone": "13912345678",
+        "party0_id_number": VALID_ID,
+        "party0_agent_name": "",
+        "party1_side": "respondent",
+        "party1_name": "李四",
+        "party1_phone": "",
+        "party1_id_number": "",
+        "party1_agent_name": "李小四",
+        "party2_side": "respondent",
+        "party2_name": "",
+        "party3_side": "respondent",
+        "party3_name": "",
+    }
     form.update(overrides)
     return form
 
@@ -34,9 +49,16 @@ async def _add_cases(core, world, n, *, dispute=DisputeType.land, status=None, p
     made = []
     for i in range(n):
         case = await cases.create_case(
-            core, mediator, title=f"{prefix}案件{i:02d}", dispute_type=dispute, source=CaseSource.on_site,
-            parties=[PartyInput(side=PartySide.applicant, name=f"{prefix}申请人{i:02d}"),
-                     PartyInput(side=PartySide.respondent, name=f"{prefix}被申请人{i:02d}")])
+            core,
+            mediator,
+            title=f"{prefix}案件{i:02d}",
+            dispute_type=dispute,
+            source=CaseSource.on_site,
+            parties=[
+                PartyInput(side=PartySide.applicant, name=f"{prefix}申请人{i:02d}"),
+                PartyInput(side=PartySide.respondent, name=f"{prefix}被申请人{i:02d}"),
+            ],
+        )
         if status is not None:
             await cases.transition(core, mediator, case.id, status, "测试")
         made.append(case)
@@ -44,6 +66,7 @@ async def _add_cases(core, world, n, *, dispute=DisputeType.land, status=None, p
 
 
 # ---- the case list --------------------------------------------------------------------------------
+
 
 async def test_the_case_list_shows_the_cases_in_scope_only(client, world, staff_client):
     await staff_client("demo-mediator")
@@ -106,6 +129,7 @@ async def test_the_case_list_pages_by_fifty_with_next_and_previous_links(client,
 
 # ---- a case -----------------------------------------------------------------------------------------
 
+
 async def test_the_case_page_shows_parties_with_masked_phone_and_id_numbers(client, world, staff_client):
     await staff_client("demo-mediator")
     resp = await client.get(f"/cases/{world.demo.case_id}")
@@ -133,6 +157,7 @@ async def test_the_case_page_of_another_district_is_not_found(client, world, sta
 
 
 # ---- creating a case ----------------------------------------------------------------------------------
+
 
 async def test_the_new_case_form_creates_the_case_and_opens_it(client, core, world, staff_client):
     csrf = await staff_client("demo-mediator")
@@ -168,8 +193,9 @@ async def _rejected(client, core, form, *, message):
 
 async def test_a_case_without_a_respondent_is_refused_and_the_input_kept(client, core, world, staff_client):
     csrf = await staff_client("demo-mediator")
-    page = await _rejected(client, core, _new_case_form(csrf, party1_name=""),
-                           message="案件至少需要一名申请人和一名被申请人")
+    page = await _rejected(
+        client, core, _new_case_form(csrf, party1_name=""), message="案件至少需要一名申请人和一名被申请人"
+    )
     assert 'value="张三与李四相邻关系纠纷"' in page
     assert 'value="张三"' in page
     assert "院墙排水问题。</textarea>" in page
@@ -178,17 +204,21 @@ async def test_a_case_without_a_respondent_is_refused_and_the_input_kept(client,
 
 async def test_a_case_without_an_applicant_is_refused(client, core, world, staff_client):
     csrf = await staff_client("demo-mediator")
-    await _rejected(client, core, _new_case_form(csrf, party0_side="respondent"),
-                    message="案件至少需要一名申请人和一名被申请人")
+    await _rejected(
+        client, core, _new_case_form(csrf, party0_side="respondent"), message="案件至少需要一名申请人和一名被申请人"
+    )
 
 
 async def test_an_id_number_with_a_wrong_check_digit_is_refused_naming_the_party(client, core, world, staff_client):
     csrf = await staff_client("demo-mediator")
-    page = await _rejected(client, core, _new_case_form(csrf, party0_id_number=BAD_ID),
-                           message="第 1 位当事人：身份证号校验位不正确")
+    page = await _rejected(
+        client, core, _new_case_form(csrf, party0_id_number=BAD_ID), message="第 1 位当事人：身份证号校验位不正确"
+    )
     assert f'value="{BAD_ID}"' in page  # kept, so it can be corrected
-    assert 'name="party0_id_number" value="110105194912310021" maxlength="18" autocomplete="off" ' \
-           'autocapitalize="characters" spellcheck="false" aria-invalid="true"' in page
+    assert (
+        'name="party0_id_number" value="110105194912310021" maxlength="18" autocomplete="off" '
+        'autocapitalize="characters" spellcheck="false" aria-invalid="true"' in page
+    )
 
 
 async def test_a_case_without_a_dispute_type_is_refused(client, core, world, staff_client):
@@ -208,6 +238,7 @@ async def test_the_new_case_form_needs_the_csrf_token(client, core, world, staff
 
 
 # ---- the forms on the case page ---------------------------------------------------------------------
+
 
 async def test_the_status_form_moves_the_case_and_needs_the_csrf_token(client, core, world, staff_client):
     csrf = await staff_client("demo-mediator")
@@ -239,7 +270,9 @@ async def test_the_schedule_form_adds_a_session_and_needs_the_csrf_token(client,
     resp = await client.post(url, data={**form, "csrf_token": csrf}, allow_redirects=False)
     assert resp.status == 302
     async with core.db.read() as s:
-        made = (await s.execute(select(MediationSession).where(MediationSession.title == "第二次视频调解"))).scalar_one()
+        made = (
+            await s.execute(select(MediationSession).where(MediationSession.title == "第二次视频调解"))
+        ).scalar_one()
     assert made.scheduled_at.isoformat() == "2026-12-02T01:30:00+00:00"  # entered as Beijing time
     page = await (await client.get(f"/cases/{world.demo.case_id}")).text()
     assert "第二次视频调解" in page and "2026-12-02 09:30" in page
@@ -262,8 +295,9 @@ async def test_the_invitation_form_issues_a_link_and_needs_the_csrf_token(client
     assert "桃花村村委会主任" in page
     assert page.count('class="copy"') == 5
     # An applicant invitation must name a party: refused with the reason, nothing issued.
-    resp = await client.post(url, data={"csrf_token": csrf, "role": "applicant", "display_name": "某人"},
-                             allow_redirects=False)
+    resp = await client.post(
+        url, data={"csrf_token": csrf, "role": "applicant", "display_name": "某人"}, allow_redirects=False
+    )
     assert resp.status == 422
     assert "请选择被邀请的当事人" in await resp.text()
     assert await count(core, Invitation) == before + 1
@@ -272,15 +306,19 @@ async def test_the_invitation_form_issues_a_link_and_needs_the_csrf_token(client
     async with core.db.read() as s:
         seen = set((await s.execute(select(Invitation.id))).scalars())
     for entry, direct in (("default", True), ("lobby", False), ("direct", True)):
-        resp = await client.post(url, data={"csrf_token": csrf, "role": "expert", "account_id": expert,
-                                            "entry": entry}, allow_redirects=False)
+        resp = await client.post(
+            url,
+            data={"csrf_token": csrf, "role": "expert", "account_id": expert, "entry": entry},
+            allow_redirects=False,
+        )
         assert resp.status == 302, entry
         async with core.db.read() as s:
             newest = (await s.execute(select(Invitation).where(Invitation.id.not_in(seen)))).scalar_one()
         seen.add(newest.id)
         assert (newest.role, newest.direct_entry) == ("expert", direct), entry
-    resp = await client.post(url, data={"csrf_token": csrf, "role": "expert", "account_id": expert,
-                                        "entry": "maybe"}, allow_redirects=False)
+    resp = await client.post(
+        url, data={"csrf_token": csrf, "role": "expert", "account_id": expert, "entry": "maybe"}, allow_redirects=False
+    )
     assert resp.status == 422
     assert await count(core, Invitation) == before + 4
 
@@ -290,15 +328,17 @@ async def test_the_invitation_form_says_nothing_about_sessions_to_strangers(clie
     session and a made-up one get the same answer."""
     form = {"role": "observer", "display_name": "旁听"}
     real = await client.post(f"/sessions/{world.demo.session_id}/invitations", data=form, allow_redirects=False)
-    made_up = await client.post("/sessions/00000000-0000-4000-8000-000000000000/invitations", data=form,
-                                allow_redirects=False)
+    made_up = await client.post(
+        "/sessions/00000000-0000-4000-8000-000000000000/invitations", data=form, allow_redirects=False
+    )
     assert real.status == made_up.status == 302
     assert real.headers["Location"].startswith("/login?") and made_up.headers["Location"].startswith("/login?")
     # Signed in, a session outside one's cases is simply not found, like a made-up one.
     csrf = await staff_client("other-mediator")
     for session_id in (world.demo.session_id, "00000000-0000-4000-8000-000000000000"):
-        resp = await client.post(f"/sessions/{session_id}/invitations", data={**form, "csrf_token": csrf},
-                                 allow_redirects=False)
+        resp = await client.post(
+            f"/sessions/{session_id}/invitations", data={**form, "csrf_token": csrf}, allow_redirects=False
+        )
         assert resp.status == 404, session_id
 
 
@@ -338,7 +378,7 @@ async def test_a_reviewer_or_invited_expert_sees_the_case_but_no_forms_and_no_jo
         await staff_client(username)
         page = await (await client.get(f"/cases/{world.demo.case_id}")).text()
         assert world.demo.case_number in page, username
-        assert "/transition" not in page and "/revoke" not in page and "/invitations\"" not in page, username
+        assert "/transition" not in page and "/revoke" not in page and '/invitations"' not in page, username
         # A join link lets its holder in as that person (the expert could enter as the mediator).
         assert "/j/" not in page and "qr.png" not in page, username
         assert "陈敏医生" in page  # who is invited is still shown

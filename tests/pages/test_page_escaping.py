@@ -10,8 +10,11 @@ ATTRIBUTE = "\"'><img src=x onerror=alert(1)>"
 SQL = "'; DROP TABLE cases; --"
 PAYLOAD = f"{SCRIPT}{ATTRIBUTE}{SQL}"
 # Jinja's autoescape: & < > " ' become entities.
-ESCAPED = ["&lt;script&gt;alert(1)&lt;/script&gt;", "&#34;&#39;&gt;&lt;img src=x onerror=alert(1)&gt;",
-           "&#39;; DROP TABLE cases; --"]
+ESCAPED = [
+    "&lt;script&gt;alert(1)&lt;/script&gt;",
+    "&#34;&#39;&gt;&lt;img src=x onerror=alert(1)&gt;",
+    "&#39;; DROP TABLE cases; --",
+]
 RAW = [SCRIPT, "<img src=x", "onerror=alert(1)>", "\"'>"]
 
 
@@ -26,20 +29,35 @@ async def _hostile_case(client, world):
     """Create the case, a session and invitations through the REST API, as a mediator would."""
     csrf = await api_login(client, "demo-mediator", world.passwords["demo-mediator"])
     headers = {"X-CSRF-Token": csrf}
-    resp = await client.post("/api/v1/cases", headers=headers, json={
-        "title": f"标题{PAYLOAD}"[:200], "summary": f"概要{PAYLOAD}", "dispute_type": "other", "source": "on_site",
-        "parties": [{"side": "applicant", "name": f"甲{PAYLOAD}", "agent_name": f"代{PAYLOAD}"},
-                    {"side": "respondent", "name": f"乙{PAYLOAD}"}]})
+    resp = await client.post(
+        "/api/v1/cases",
+        headers=headers,
+        json={
+            "title": f"标题{PAYLOAD}"[:200],
+            "summary": f"概要{PAYLOAD}",
+            "dispute_type": "other",
+            "source": "on_site",
+            "parties": [
+                {"side": "applicant", "name": f"甲{PAYLOAD}", "agent_name": f"代{PAYLOAD}"},
+                {"side": "respondent", "name": f"乙{PAYLOAD}"},
+            ],
+        },
+    )
     assert resp.status == 201, await resp.text()
     case = await resp.json()
-    resp = await client.post(f"/api/v1/cases/{case['id']}/sessions", headers=headers,
-                             json={"scheduled_at": "2026-12-01T09:30:00+08:00", "title": f"会{PAYLOAD}"})
+    resp = await client.post(
+        f"/api/v1/cases/{case['id']}/sessions",
+        headers=headers,
+        json={"scheduled_at": "2026-12-01T09:30:00+08:00", "title": f"会{PAYLOAD}"},
+    )
     assert resp.status == 201, await resp.text()
     session = await resp.json()
     links = {}
-    for key, body in (("observer", {"role": "observer", "display_name": f"旁{PAYLOAD}"}),
-                      ("agent", {"role": "agent", "party_id": case["parties"][0]["id"]}),
-                      ("applicant", {"role": "applicant", "party_id": case["parties"][0]["id"]})):
+    for key, body in (
+        ("observer", {"role": "observer", "display_name": f"旁{PAYLOAD}"}),
+        ("agent", {"role": "agent", "party_id": case["parties"][0]["id"]}),
+        ("applicant", {"role": "applicant", "party_id": case["parties"][0]["id"]}),
+    ):
         resp = await client.post(f"/api/v1/sessions/{session['id']}/invitations", headers=headers, json=body)
         assert resp.status == 201, await resp.text()
         links[key] = (await resp.json())["link"]

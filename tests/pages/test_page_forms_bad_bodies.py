@@ -8,7 +8,8 @@ form never sends, such as a file), and each form route must refuse all of them t
 from __future__ import annotations
 
 import gzip
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,7 @@ BROKEN: dict[str, Body] = {
     "a boundary longer than 70 characters": (lambda t: _multipart(t), "multipart/form-data; boundary=" + "b" * 71, {}),
     "a body with another boundary": (lambda t: _multipart(t).replace(b"--x", b"--y"), MULTIPART, {}),
     "a body that is not multipart at all": (lambda t: f"csrf_token={t}".encode(), MULTIPART, {}),
-    "truncated inside a part's headers": (lambda t: b'--x\r\nContent-Disposition: form-da', MULTIPART, {}),
+    "truncated inside a part's headers": (lambda t: b"--x\r\nContent-Disposition: form-da", MULTIPART, {}),
     "truncated inside a value": (lambda t: _part("csrf_token", t.encode())[:-6], MULTIPART, {}),
     "no closing boundary": (lambda t: _part("csrf_token", t.encode()), MULTIPART, {}),
     "a part without a name": (lambda t: _multipart(t, b"--x\r\nContent-Type: text/plain\r\n\r\nv\r\n"), MULTIPART, {}),
@@ -44,30 +45,62 @@ BROKEN: dict[str, Body] = {
     "a part header over 8 KiB": (lambda t: _multipart(t, _part("note", b"v", b"X-Pad: " + b"a" * 9000)), MULTIPART, {}),
     "a part with 200 headers": (lambda t: _multipart(t, _part("note", b"v", *[b"X-Pad: 1"] * 200)), MULTIPART, {}),
     "a part in an unknown transfer encoding": (
-        lambda t: _multipart(t, _part("note", b"v", b"Content-Transfer-Encoding: rot13")), MULTIPART, {}),
-    "a file part": (lambda t: _multipart(t, b'--x\r\nContent-Disposition: form-data; name="title"; filename="a.html"\r\n'
-                                            b"Content-Type: text/html\r\n\r\n<script>alert(1)</script>\r\n"), MULTIPART, {}),
-    "a binary part": (lambda t: _multipart(t, _part("title", b"\x89PNG", b"Content-Type: application/octet-stream")),
-                      MULTIPART, {}),
+        lambda t: _multipart(t, _part("note", b"v", b"Content-Transfer-Encoding: rot13")),
+        MULTIPART,
+        {},
+    ),
+    "a file part": (
+        lambda t: _multipart(
+            t,
+            b'--x\r\nContent-Disposition: form-data; name="title"; filename="a.html"\r\n'
+            b"Content-Type: text/html\r\n\r\n<script>alert(1)</script>\r\n",
+        ),
+        MULTIPART,
+        {},
+    ),
+    "a binary part": (
+        lambda t: _multipart(t, _part("title", b"\x89PNG", b"Content-Type: application/octet-stream")),
+        MULTIPART,
+        {},
+    ),
     "a nested multipart part": (
         lambda t: _multipart(t, _part("note", b"--y\r\n\r\nv\r\n--y--", b"Content-Type: multipart/mixed; boundary=y")),
-        MULTIPART, {}),
-    "a part in an unknown charset": (lambda t: _multipart(t, _part("note", b"v", b"Content-Type: text/plain; charset=bogus")),
-                                     MULTIPART, {}),
+        MULTIPART,
+        {},
+    ),
+    "a part in an unknown charset": (
+        lambda t: _multipart(t, _part("note", b"v", b"Content-Type: text/plain; charset=bogus")),
+        MULTIPART,
+        {},
+    ),
     "a part that is not UTF-8": (lambda t: _multipart(t, _part("note", "调解".encode("gb18030"))), MULTIPART, {}),
     "urlencoded in an unknown charset": (lambda t: f"csrf_token={t}".encode(), URLENCODED + "; charset=bogus", {}),
-    "urlencoded bytes that are not UTF-8": (lambda t: f"csrf_token={t}&note=".encode() + "调解".encode("gb18030"),
-                                            URLENCODED, {}),
+    "urlencoded bytes that are not UTF-8": (
+        lambda t: f"csrf_token={t}&note=".encode() + "调解".encode("gb18030"),
+        URLENCODED,
+        {},
+    ),
     "a percent sign not followed by two hex digits": (lambda t: f"csrf_token={t}&note=%zz".encode(), URLENCODED, {}),
     "a percent escape cut short": (lambda t: f"csrf_token={t}&note=%E4%B".encode(), URLENCODED, {}),
     "a lone percent sign at the end": (lambda t: f"csrf_token={t}&note=%".encode(), URLENCODED, {}),
-    "a body said to be gzip that is not": (lambda t: f"csrf_token={t}".encode(), URLENCODED, {"Content-Encoding": "gzip"}),
+    "a body said to be gzip that is not": (
+        lambda t: f"csrf_token={t}".encode(),
+        URLENCODED,
+        {"Content-Encoding": "gzip"},
+    ),
 }
 TOO_LARGE: dict[str, Body] = {
-    "an urlencoded body over the limit": (lambda t: f"csrf_token={t}&note=".encode() + b"x" * 1_100_000, URLENCODED, {}),
+    "an urlencoded body over the limit": (
+        lambda t: f"csrf_token={t}&note=".encode() + b"x" * 1_100_000,
+        URLENCODED,
+        {},
+    ),
     "a multipart body over the limit": (lambda t: _multipart(t, _part("note", b"x" * 1_100_000)), MULTIPART, {}),
-    "a gzip body that inflates over the limit": (lambda t: gzip.compress(f"csrf_token={t}&note=".encode() + b"x" * 1_100_000),
-                                                 URLENCODED, {"Content-Encoding": "gzip"}),
+    "a gzip body that inflates over the limit": (
+        lambda t: gzip.compress(f"csrf_token={t}&note=".encode() + b"x" * 1_100_000),
+        URLENCODED,
+        {"Content-Encoding": "gzip"},
+    ),
 }
 
 
@@ -104,15 +137,17 @@ async def _prepare(route: str, client: Any, core: Any, world: Any, staff_client:
 
 
 @pytest.mark.parametrize("route", list(ROUTES))
-async def test_a_form_body_that_cannot_be_read_is_a_400_page_on_every_form_route(route, client, core, world,
-                                                                                  staff_client):
+async def test_a_form_body_that_cannot_be_read_is_a_400_page_on_every_form_route(
+    route, client, core, world, staff_client
+):
     path, csrf = await _prepare(route, client, core, world, staff_client)
     before = {name: cookie(client, name) for name in (STAFF_COOKIE, LOGIN_CSRF_COOKIE, JOIN_COOKIE)}
     rows = await _rows(core)
     wrong = {}
     for name, (body, content_type, headers) in BROKEN.items():
-        resp = await client.post(path, data=body(csrf), headers={"Content-Type": content_type, **headers},
-                                 allow_redirects=False)
+        resp = await client.post(
+            path, data=body(csrf), headers={"Content-Type": content_type, **headers}, allow_redirects=False
+        )
         text = await resp.text()
         if resp.status != 400 or resp.content_type != "text/html" or "无法读取提交的表单" not in text:
             wrong[name] = f"{resp.status} {resp.content_type}"
@@ -123,12 +158,14 @@ async def test_a_form_body_that_cannot_be_read_is_a_400_page_on_every_form_route
 
 
 @pytest.mark.parametrize("route", list(ROUTES))
-async def test_a_form_body_over_the_size_limit_is_a_413_page_on_every_form_route(route, client, core, world,
-                                                                                 staff_client):
+async def test_a_form_body_over_the_size_limit_is_a_413_page_on_every_form_route(
+    route, client, core, world, staff_client
+):
     path, csrf = await _prepare(route, client, core, world, staff_client)
     for name, (body, content_type, headers) in TOO_LARGE.items():
-        resp = await client.post(path, data=body(csrf), headers={"Content-Type": content_type, **headers},
-                                 allow_redirects=False)
+        resp = await client.post(
+            path, data=body(csrf), headers={"Content-Type": content_type, **headers}, allow_redirects=False
+        )
         text = await resp.text()
         assert resp.status == 413, (route, name, resp.status, text[:300])
         assert resp.content_type == "text/html", (route, name)
@@ -143,7 +180,10 @@ async def _rows(core: Any) -> tuple[int, ...]:
 
 async def test_a_body_aiohttp_cannot_decode_is_a_400_for_the_api_too(client):
     """The error middleware answers aiohttp's own body errors, whichever handler read the body."""
-    resp = await client.post("/api/v1/auth/login", data=b'{"username": "a", "password": "b"}',
-                             headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    resp = await client.post(
+        "/api/v1/auth/login",
+        data=b'{"username": "a", "password": "b"}',
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
     assert resp.status == 400
     assert (await resp.json())["error"]["code"] == "bad_request"

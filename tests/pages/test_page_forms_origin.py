@@ -17,13 +17,24 @@ from tests.pages.helpers import STAFF_COOKIE, cookie, count, csrf_field, path_of
 FORMS: dict[str, Any] = {
     "login": lambda w: ("/login", {"username": "demo-mediator", "password": w.passwords["demo-mediator"]}),
     "logout": lambda w: ("/logout", {}),
-    "case create": lambda w: ("/cases/new", {"title": "t", "dispute_type": "land", "source": "on_site",
-                                             "party0_side": "applicant", "party0_name": "甲",
-                                             "party1_side": "respondent", "party1_name": "乙"}),
+    "case create": lambda w: (
+        "/cases/new",
+        {
+            "title": "t",
+            "dispute_type": "land",
+            "source": "on_site",
+            "party0_side": "applicant",
+            "party0_name": "甲",
+            "party1_side": "respondent",
+            "party1_name": "乙",
+        },
+    ),
     "case transition": lambda w: (f"/cases/{w.demo.case_id}/transition", {"to": "withdrawn", "note": "撤回"}),
     "session schedule": lambda w: (f"/cases/{w.demo.case_id}/sessions", {"scheduled_at": "2026-12-01T09:00"}),
-    "invitation issue": lambda w: (f"/sessions/{w.demo.session_id}/invitations",
-                                   {"role": "observer", "display_name": "旁听"}),
+    "invitation issue": lambda w: (
+        f"/sessions/{w.demo.session_id}/invitations",
+        {"role": "observer", "display_name": "旁听"},
+    ),
     "join form": lambda w: (path_of(w.demo.links["applicant"]), {}),
     "api": lambda w: (f"/api/v1/cases/{w.demo.case_id}/transitions", None),  # JSON, token in a header
 }
@@ -36,10 +47,12 @@ async def _rows(core: Any) -> tuple[int, ...]:
 
 async def _post(client: Any, path: str, data: dict[str, str] | None, token: str, origin: str) -> Any:
     if data is None:
-        return await client.post(path, json={"to": "withdrawn", "note": "撤回"},
-                                 headers={"X-CSRF-Token": token, "Origin": origin})
-    return await client.post(path, data={**data, "csrf_token": token}, headers={"Origin": origin},
-                             allow_redirects=False)
+        return await client.post(
+            path, json={"to": "withdrawn", "note": "撤回"}, headers={"X-CSRF-Token": token, "Origin": origin}
+        )
+    return await client.post(
+        path, data={**data, "csrf_token": token}, headers={"Origin": origin}, allow_redirects=False
+    )
 
 
 @pytest.mark.parametrize("form", list(FORMS))

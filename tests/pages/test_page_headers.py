@@ -29,8 +29,9 @@ async def app_client(aiohttp_client: Any, core: Any) -> Any:
 
 async def _bad_login_form(c: Any) -> Any:
     token = csrf_field(await (await c.get("/login")).text())
-    return await c.post("/login", data=f"csrf_token={token}&x=%zz",
-                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    return await c.post(
+        "/login", data=f"csrf_token={token}&x=%zz", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
 
 
 # kind -> (request, expected status, expected content type)
@@ -52,10 +53,22 @@ KINDS: dict[str, tuple[Any, int, str]] = {
     "404 static file": (lambda c: c.get("/static/no-such-file.css"), 404, ""),
     "405 page": (lambda c: c.get("/logout"), 405, "text/html"),
     "405 JSON": (lambda c: c.delete("/api/v1/cases"), 405, "application/json"),
-    "413 page": (lambda c: c.post("/login", data=b"a=" + b"x" * 1_100_000,
-                                  headers={"Content-Type": "application/x-www-form-urlencoded"}), 413, "text/html"),
-    "413 JSON": (lambda c: c.post("/api/v1/auth/login", data=b'{"a":"' + b"x" * 1_100_000 + b'"}',
-                                  headers={"Content-Type": "application/json"}), 413, "application/json"),
+    "413 page": (
+        lambda c: c.post(
+            "/login", data=b"a=" + b"x" * 1_100_000, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        ),
+        413,
+        "text/html",
+    ),
+    "413 JSON": (
+        lambda c: c.post(
+            "/api/v1/auth/login",
+            data=b'{"a":"' + b"x" * 1_100_000 + b'"}',
+            headers={"Content-Type": "application/json"},
+        ),
+        413,
+        "application/json",
+    ),
     "422 JSON": (lambda c: c.post("/api/v1/auth/login", json={"username": 1}), 422, "application/json"),
     "500 page": (lambda c: c.get("/test-only/boom"), 500, "text/html"),
     "500 JSON": (lambda c: c.get("/api/v1/test-only/boom"), 500, "application/json"),

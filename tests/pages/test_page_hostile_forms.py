@@ -10,14 +10,24 @@ NUL = "bad\x00value"
 
 async def test_a_nul_character_in_any_page_form_is_refused_with_a_4xx(client, core, world, staff_client):
     login = await client.get("/login")
-    resp = await client.post("/login", data={"csrf_token": csrf_field(await login.text()), "username": NUL,
-                                             "password": "x"}, allow_redirects=False)
+    resp = await client.post(
+        "/login",
+        data={"csrf_token": csrf_field(await login.text()), "username": NUL, "password": "x"},
+        allow_redirects=False,
+    )
     assert 400 <= resp.status < 500, resp.status
     csrf = await staff_client("demo-mediator")
     before = await count(core, Case)
     posts = {
-        "/cases/new": {"title": NUL, "dispute_type": "land", "source": "on_site", "party0_side": "applicant",
-                       "party0_name": "甲", "party1_side": "respondent", "party1_name": NUL},
+        "/cases/new": {
+            "title": NUL,
+            "dispute_type": "land",
+            "source": "on_site",
+            "party0_side": "applicant",
+            "party0_name": "甲",
+            "party1_side": "respondent",
+            "party1_name": NUL,
+        },
         f"/cases/{world.demo.case_id}/transition": {"to": "withdrawn", "note": NUL},
         f"/cases/{world.demo.case_id}/sessions": {"scheduled_at": "2026-12-01T09:00", "title": NUL},
         f"/sessions/{world.demo.session_id}/invitations": {"role": "observer", "display_name": NUL},
@@ -31,9 +41,11 @@ async def test_a_nul_character_in_any_page_form_is_refused_with_a_4xx(client, co
 
 async def test_a_form_that_cannot_be_decoded_is_a_400_page(client, world, staff_client):
     csrf = await staff_client("demo-mediator")
-    bodies = [(b"\xff\xfe=1&title=x&csrf_token=" + csrf.encode(), "application/x-www-form-urlencoded"),
-              (b"title=x&csrf_token=" + csrf.encode(), "application/x-www-form-urlencoded; charset=bogus"),
-              (b'--x\r\nContent-Disposition: form-data; name="title"\r\n\r\nabc\r\n', "multipart/form-data; boundary=x")]
+    bodies = [
+        (b"\xff\xfe=1&title=x&csrf_token=" + csrf.encode(), "application/x-www-form-urlencoded"),
+        (b"title=x&csrf_token=" + csrf.encode(), "application/x-www-form-urlencoded; charset=bogus"),
+        (b'--x\r\nContent-Disposition: form-data; name="title"\r\n\r\nabc\r\n', "multipart/form-data; boundary=x"),
+    ]
     for path in ("/login", "/cases/new", f"/cases/{world.demo.case_id}/transition"):
         for body, content_type in bodies:
             resp = await client.post(path, data=body, headers={"Content-Type": content_type}, allow_redirects=False)
@@ -43,10 +55,13 @@ async def test_a_form_that_cannot_be_decoded_is_a_400_page(client, world, staff_
 
 async def test_undecodable_percent_escapes_are_replaced_not_stored_as_bytes(client, core, world, staff_client):
     csrf = await staff_client("demo-mediator")
-    body = ("title=%FF%FE&dispute_type=land&source=on_site&party0_side=applicant&party0_name=%ED%A0%80"
-            f"&party1_side=respondent&party1_name=b&csrf_token={csrf}").encode()
-    resp = await client.post("/cases/new", data=body, headers={"Content-Type": "application/x-www-form-urlencoded"},
-                             allow_redirects=False)
+    body = (
+        "title=%FF%FE&dispute_type=land&source=on_site&party0_side=applicant&party0_name=%ED%A0%80"
+        f"&party1_side=respondent&party1_name=b&csrf_token={csrf}"
+    ).encode()
+    resp = await client.post(
+        "/cases/new", data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}, allow_redirects=False
+    )
     assert resp.status == 302
     page = await client.get(resp.headers["Location"])
     assert page.status == 200

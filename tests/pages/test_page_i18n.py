@@ -15,8 +15,8 @@ from server.domain.cases import CaseSource, CaseStatus, DisputeType, PartySide
 from server.domain.grants import SessionRole
 from server.domain.orgs import OrgKind, OrgLevel
 from server.domain.sessions import SessionStatus
-from server.i18n import ERROR_TITLES, INVALID_TOKEN_REASONS, JS_KEYWORDS, LABELS, JsCatalogs, load_catalogs
 from server.http.errors import HTTP_CODES
+from server.i18n import ERROR_TITLES, INVALID_TOKEN_REASONS, JS_KEYWORDS, LABELS, JsCatalogs, load_catalogs
 
 ROOT = Path(__file__).resolve().parents[2]
 ZH_PO = ROOT / "web" / "locale" / "zh" / "LC_MESSAGES" / "messages.po"
@@ -28,7 +28,8 @@ def _extracted() -> dict[str, set[str]]:
         method_map, options_map = parse_mapping_cfg(fh, str(ROOT / "babel.cfg"))
     found: dict[str, set[str]] = {}
     for filename, _lineno, message, _comments, _context in extract_from_dir(
-            str(ROOT), method_map, options_map, keywords={**DEFAULT_KEYWORDS, **JS_KEYWORDS, "N_": None}):
+        str(ROOT), method_map, options_map, keywords={**DEFAULT_KEYWORDS, **JS_KEYWORDS, "N_": None}
+    ):
         msgid = message if isinstance(message, str) else message[0]
         if msgid:
             found.setdefault(msgid, set()).add(filename)
@@ -61,12 +62,15 @@ def test_every_message_has_a_chinese_translation(extracted, zh):
     missing = []
     for msgid, files in sorted(extracted.items()):
         message = zh.get(msgid)
-        strings = () if message is None else (message.string if isinstance(message.string, tuple)
-                                                else (message.string,))
+        strings = (
+            () if message is None else (message.string if isinstance(message.string, tuple) else (message.string,))
+        )
         if message is None or not strings or not all(s.strip() for s in strings) or message.fuzzy:
             missing.append(f"{msgid!r} (in {', '.join(sorted(files))})")
-    assert not missing, "untranslated in web/locale/zh/LC_MESSAGES/messages.po (run `make messages`, then " \
-                        "translate):\n" + "\n".join(missing)
+    assert not missing, (
+        "untranslated in web/locale/zh/LC_MESSAGES/messages.po (run `make messages`, then "
+        "translate):\n" + "\n".join(missing)
+    )
 
 
 def test_chinese_translations_keep_their_placeholders(zh):
@@ -75,8 +79,17 @@ def test_chinese_translations_keep_their_placeholders(zh):
 
 
 def test_every_enum_value_shown_on_a_page_has_a_label():
-    for enum in (DisputeType, CaseSource, CaseStatus, PartySide, SessionRole, SessionStatus, StaffRole, OrgLevel,
-                 OrgKind):
+    for enum in (
+        DisputeType,
+        CaseSource,
+        CaseStatus,
+        PartySide,
+        SessionRole,
+        SessionStatus,
+        StaffRole,
+        OrgLevel,
+        OrgKind,
+    ):
         unlabelled = [m for m in enum if m not in LABELS]
         assert not unlabelled, f"{enum.__name__} members without a label in server/i18n.py: {unlabelled}"
 
@@ -84,8 +97,7 @@ def test_every_enum_value_shown_on_a_page_has_a_label():
 def test_every_error_code_a_page_can_show_has_a_title():
     from server.domain import errors
 
-    codes = {cls.code for cls in vars(errors).values()
-             if isinstance(cls, type) and issubclass(cls, errors.DomainError)}
+    codes = {cls.code for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, errors.DomainError)}
     codes |= set(HTTP_CODES.values()) | {"internal_error"}
     untitled = sorted(codes - set(ERROR_TITLES))
     assert not untitled, f"error codes without a title in server/i18n.py ERROR_TITLES: {untitled}"

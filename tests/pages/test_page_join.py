@@ -17,7 +17,7 @@ def _token(link: str) -> str:
 
 def _flip(text: str, index: int) -> str:
     """Change one base64url character (the first characters of each part carry whole bytes)."""
-    return text[:index] + ("B" if text[index] != "B" else "C") + text[index + 1:]
+    return text[:index] + ("B" if text[index] != "B" else "C") + text[index + 1 :]
 
 
 async def _open(client, path):
@@ -50,8 +50,18 @@ async def test_the_session_page_shows_the_holder_nothing_of_the_parties_personal
         page = await resp.text()
         assert resp.status == 200
         assert name in page
-        for secret in ("13800138000", "138****8000", "50010119900101123X", "500***********123X",
-                       "023-65550000", "023****0000", "赵院长", "/j/", "qr.png", "/cases/"):
+        for secret in (
+            "13800138000",
+            "138****8000",
+            "50010119900101123X",
+            "500***********123X",
+            "023-65550000",
+            "023****0000",
+            "赵院长",
+            "/j/",
+            "qr.png",
+            "/cases/",
+        ):
             assert secret not in page, (role, secret)
         assert "退出登录" not in page  # no staff navigation
 
@@ -67,8 +77,7 @@ async def test_an_invitation_holder_gets_403_on_staff_pages_and_the_api(client, 
     assert (await api.json())["error"]["code"] == "forbidden"
     api = await client.get(f"/api/v1/cases/{world.demo.case_id}")
     assert api.status == 403
-    resp = await client.post(f"/cases/{world.demo.case_id}/transition", data={"to": "mediating"},
-                             allow_redirects=False)
+    resp = await client.post(f"/cases/{world.demo.case_id}/transition", data={"to": "mediating"}, allow_redirects=False)
     assert resp.status == 403
     # Another session of another case is not theirs either; the start page leads back to their own.
     assert (await _open(client, f"/s/{world.other_session_id}")).status == 403
@@ -120,8 +129,17 @@ async def test_a_tampered_link_is_refused(client, core, world):
 
 async def test_malformed_links_are_refused(client, core, world):
     valid = _token(world.demo.links["applicant"])
-    for token in ("x", "not-a-token", "a.b.c", valid.replace(".", ""), valid[:-4], f"{valid}AAAA", "~" * 43,
-                  "A" * 200, "%E4%BD%A0%E5%A5%BD.%E5%A5%BD"):
+    for token in (
+        "x",
+        "not-a-token",
+        "a.b.c",
+        valid.replace(".", ""),
+        valid[:-4],
+        f"{valid}AAAA",
+        "~" * 43,
+        "A" * 200,
+        "%E4%BD%A0%E5%A5%BD.%E5%A5%BD",
+    ):
         await _assert_refused(client, core, f"/j/{token}", "这不是有效的邀请链接")
 
 
@@ -168,8 +186,13 @@ async def test_a_join_cookie_stops_working_when_its_link_expires(client, core, c
 
 
 async def test_a_new_invitation_for_an_observer_opens_as_observer(client, core, world):
-    inv = await invitations.issue(core, world.principals["demo-mediator"], world.demo.session_id,
-                                  role=SessionRole.observer, display_name="桃花村村委会")
+    inv = await invitations.issue(
+        core,
+        world.principals["demo-mediator"],
+        world.demo.session_id,
+        role=SessionRole.observer,
+        display_name="桃花村村委会",
+    )
     resp = await enter_link(client, path_of(invitations.link_for(core, inv)))
     page = await resp.text()
     assert resp.status == 200
@@ -184,8 +207,11 @@ async def test_opening_a_link_changes_nothing_until_its_page_is_submitted(client
 
     async def openings() -> int:
         async with core.db.read() as s:
-            return (await s.execute(select(func.count()).select_from(CaseEvent)
-                                    .where(CaseEvent.kind == "invitation.opened"))).scalar_one()
+            return (
+                await s.execute(
+                    select(func.count()).select_from(CaseEvent).where(CaseEvent.kind == "invitation.opened")
+                )
+            ).scalar_one()
 
     path = path_of(world.demo.links["applicant"])
     before, logged = await browser_sessions(core), await openings()
@@ -224,8 +250,9 @@ async def test_a_first_visit_gets_a_csrf_cookie_for_join_pages_only_and_the_same
     other = await _open(client, path_of(world.demo.links["respondent"]))
     assert JOIN_CSRF_COOKIE not in other.cookies or other.cookies[JOIN_CSRF_COOKIE].value == morsel.value
     assert csrf_field(await other.text()) == morsel.value
-    entered = await client.post(path_of(world.demo.links["applicant"]), data={"csrf_token": morsel.value},
-                                allow_redirects=False)
+    entered = await client.post(
+        path_of(world.demo.links["applicant"]), data={"csrf_token": morsel.value}, allow_redirects=False
+    )
     assert entered.status == 302 and JOIN_COOKIE in entered.cookies
 
 
@@ -244,9 +271,14 @@ async def test_a_link_form_without_its_csrf_token_is_refused_and_asks_for_a_pres
     path, token = await _landing(client, world)
     before = await browser_sessions(core)
     stranger = await aiohttp_client(client.server)  # never opened the page: no cookie
-    for who, data in ((client, None), (client, {"csrf_token": ""}), (client, {"csrf_token": token[:-1] + "x"}),
-                      (client, {"csrf_token": token + "x"}), (client, {"csrf_token": "令牌"}),
-                      (stranger, {"csrf_token": token})):
+    for who, data in (
+        (client, None),
+        (client, {"csrf_token": ""}),
+        (client, {"csrf_token": token[:-1] + "x"}),
+        (client, {"csrf_token": token + "x"}),
+        (client, {"csrf_token": "令牌"}),
+        (stranger, {"csrf_token": token}),
+    ):
         resp = await who.post(path, data=data, allow_redirects=False)
         page = await resp.text()
         assert resp.status == 403, (data, page)

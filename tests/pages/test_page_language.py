@@ -90,9 +90,19 @@ async def test_the_lang_query_parameter_switches_one_page_only(client):
 async def test_form_errors_are_in_the_chosen_language(client, staff_client):
     csrf = await staff_client("demo-mediator")
     await client.get("/lang/en")
-    resp = await client.post("/cases/new", data={"csrf_token": csrf, "title": "T", "dispute_type": "",
-                                                 "source": "court", "party0_name": "A", "party0_side": "applicant",
-                                                 "party1_name": "B", "party1_side": "respondent"})
+    resp = await client.post(
+        "/cases/new",
+        data={
+            "csrf_token": csrf,
+            "title": "T",
+            "dispute_type": "",
+            "source": "court",
+            "party0_name": "A",
+            "party0_side": "applicant",
+            "party1_name": "B",
+            "party1_side": "respondent",
+        },
+    )
     assert resp.status == 422
     page = await resp.text()
     assert "Could not save" in page and "Choose the dispute type." in page

@@ -43,8 +43,13 @@ async def test_the_mediator_gets_the_lobby_controls_and_an_observer_no_sending(c
     assert _room(page)["role"] == "mediator" and "moderate" in _room(page)["grants"]
     assert 'id="admit-all"' in page and 'id="mic-button"' in page
     client.session.cookie_jar.clear()
-    inv = await invitations.issue(core, world.principals["demo-mediator"], world.demo.session_id,
-                                  role=SessionRole.observer, display_name="桃花村村委会")
+    inv = await invitations.issue(
+        core,
+        world.principals["demo-mediator"],
+        world.demo.session_id,
+        role=SessionRole.observer,
+        display_name="桃花村村委会",
+    )
     page = await (await enter_link(client, path_of(invitations.link_for(core, inv)))).text()
     assert _room(page)["role"] == "observer"
     assert 'id="mic-button"' not in page and 'id="chat-form"' not in page

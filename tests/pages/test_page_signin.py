@@ -83,14 +83,26 @@ async def test_five_failures_rate_limit_the_account_with_status_429_even_for_the
 
 
 async def test_next_parameters_pointing_to_other_sites_land_on_the_case_list(client, world):
-    attempts = ["//evil.example", "https://evil.example", "/\\evil", "\\\\evil.example", "/\t/evil.example",
-                "javascript:alert(1)", "evil.example"]
+    attempts = [
+        "//evil.example",
+        "https://evil.example",
+        "/\\evil",
+        "\\\\evil.example",
+        "/\t/evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+    ]
     for attempt in attempts:
         client.session.cookie_jar.clear()
         form = await client.get("/login", params={"next": attempt})
         assert 'name="next" value="/cases"' in await form.text(), attempt
-        resp = await _post_login(client, "demo-mediator", world.passwords["demo-mediator"],
-                                 token=csrf_field(await form.text()), next_=attempt)
+        resp = await _post_login(
+            client,
+            "demo-mediator",
+            world.passwords["demo-mediator"],
+            token=csrf_field(await form.text()),
+            next_=attempt,
+        )
         assert resp.status == 302, attempt
         assert resp.headers["Location"] == "/cases", attempt
 
@@ -106,8 +118,9 @@ async def test_signed_out_visits_to_staff_pages_redirect_to_sign_in_with_next(cl
     assert parse_qs(urlsplit(resp.headers["Location"]).query)["next"] == [case_path]
     # The sign-in form carries `next` through, and signing in lands there.
     form = await client.get(resp.headers["Location"])
-    resp = await _post_login(client, "demo-mediator", world.passwords["demo-mediator"],
-                             token=csrf_field(await form.text()), next_=case_path)
+    resp = await _post_login(
+        client, "demo-mediator", world.passwords["demo-mediator"], token=csrf_field(await form.text()), next_=case_path
+    )
     assert resp.headers["Location"] == case_path
     assert (await client.get("/", allow_redirects=False)).headers["Location"] == "/cases"
 

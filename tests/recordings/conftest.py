@@ -14,5 +14,11 @@ from tests.signaling.conftest import live  # noqa: F401 — the live-node fixtur
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     # One-second segments, so that a few seconds of media make several of them.
-    return load_settings(env={}, data_dir=str(tmp_path / "data"), database_url=database_url,
-                         secret_key=TEST_SECRET, public_url="http://heshi.test", recording_segment_seconds=1)
+    return load_settings(
+        env={},
+        data_dir=str(tmp_path / "data"),
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+        public_url="http://heshi.test",
+        recording_segment_seconds=1,
+    )

@@ -25,7 +25,7 @@ def _fill(frame: av.VideoFrame, index: int) -> None:
     # A diagonal texture shifted a few bytes per frame: every frame has real motion.
     luma, *chroma = frame.planes
     offset = (index * 7) % 1024
-    luma.update(_TEXTURE[offset:offset + luma.buffer_size])
+    luma.update(_TEXTURE[offset : offset + luma.buffer_size])
     for plane in chroma:
         plane.update(bytes([128]) * plane.buffer_size)
 
@@ -81,8 +81,9 @@ class SineAudioTrack(_PacedTrack):
     def __init__(self, frames: int) -> None:
         super().__init__(frames)
         # 400 Hz repeats every 120 samples, so every 960-sample frame is the same.
-        self._samples = array.array("h", (int(8000 * math.sin(2 * math.pi * 400 * n / SAMPLE_RATE))
-                                          for n in range(AUDIO_FRAME))).tobytes()
+        self._samples = array.array(
+            "h", (int(8000 * math.sin(2 * math.pi * 400 * n / SAMPLE_RATE)) for n in range(AUDIO_FRAME))
+        ).tobytes()
 
     async def recv(self) -> av.AudioFrame:
         await self._next()

@@ -10,8 +10,9 @@ from tests.signaling.harness import Participant
 
 def prefer(transceiver, mime: str) -> None:  # type: ignore[no-untyped-def]
     caps = RTCRtpSender.getCapabilities(transceiver.kind)
-    transceiver.setCodecPreferences([c for c in caps.codecs if c.mimeType.lower() == mime]
-                                    + [c for c in caps.codecs if c.mimeType.lower() != mime])
+    transceiver.setCodecPreferences(
+        [c for c in caps.codecs if c.mimeType.lower() == mime] + [c for c in caps.codecs if c.mimeType.lower() != mime]
+    )
 
 
 async def send_to_recorder(p: Participant, *tracks: MediaStreamTrack) -> RTCPeerConnection:
@@ -26,6 +27,8 @@ async def send_to_recorder(p: Participant, *tracks: MediaStreamTrack) -> RTCPeer
     assert ack == {"ok": True}, ack
     answers = await p.wait_for(
         lambda: (a := [s for s in p.signals if s["from"] == "recorder" and s["type"] == "answer"])[seen:] and a,
-        timeout=20, what="the recorder's answer")
+        timeout=20,
+        what="the recorder's answer",
+    )
     await pc.setRemoteDescription(RTCSessionDescription(answers[-1]["sdp"], "answer"))
     return pc

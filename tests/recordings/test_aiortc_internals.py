@@ -17,8 +17,7 @@ import aioice
 import aiortc
 import pytest
 from aioice import ice as aioice_ice
-from aiortc import RTCPeerConnection, RTCRtpReceiver
-from aiortc import rtcrtpreceiver
+from aiortc import RTCPeerConnection, RTCRtpReceiver, rtcrtpreceiver
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 
 from recordings import aiortc_internals
@@ -43,11 +42,13 @@ def _source(function: Any) -> str:
 
 def test_the_installed_aiortc_is_the_pinned_one() -> None:
     pins = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert f"aiortc=={PINNED_AIORTC_VERSION}" in pins, \
+    assert f"aiortc=={PINNED_AIORTC_VERSION}" in pins, (
         "recordings/aiortc_internals.py names another aiortc version than pyproject.toml"
+    )
     assert aiortc.__version__ == PINNED_AIORTC_VERSION, (
         f"aiortc {aiortc.__version__} is installed but the recorder was checked against {PINNED_AIORTC_VERSION}: "
-        "re-check every hook in recordings/aiortc_internals.py, then move the pin")
+        "re-check every hook in recordings/aiortc_internals.py, then move the pin"
+    )
     assert aiortc_internals.version_is_pinned()
 
 
@@ -69,14 +70,16 @@ async def test_a_fresh_receiver_has_the_private_state_the_tap_replaces() -> None
 def test_the_receiver_feeds_its_decoder_thread_as_the_tap_expects() -> None:
     """What signatures cannot show: where frames, timestamps and the stop signal flow."""
     receive = _source(RTCRtpReceiver.receive)
-    assert "target=decoder_worker" in receive and "self.__decoder_queue," in receive, \
+    assert "target=decoder_worker" in receive and "self.__decoder_queue," in receive, (
         "receive() no longer starts decoder_worker on self.__decoder_queue"
+    )
     handle = _source(RTCRtpReceiver._handle_rtp_packet)
     assert "self.__timestamp_mapper.map(" in handle, "_handle_rtp_packet no longer maps timestamps"
-    assert "self.__decoder_queue.put((codec, encoded_frame))" in handle, \
+    assert "self.__decoder_queue.put((codec, encoded_frame))" in handle, (
         "_handle_rtp_packet no longer queues (codec, frame) for the decoder"
+    )
     assert "if not self._enabled:" in handle
-    stop = _source(getattr(RTCRtpReceiver, "_RTCRtpReceiver__stop_decoder"))
+    stop = _source(RTCRtpReceiver._RTCRtpReceiver__stop_decoder)
     assert "self.__decoder_queue.put(None)" in stop, "stopping no longer puts None in the decoder queue"
     worker = _source(rtcrtpreceiver.decoder_worker)
     assert "input_q.get()" in worker and "if task is None:" in worker, "decoder_worker reads its queue differently"
@@ -87,7 +90,8 @@ def test_the_receiver_feeds_its_decoder_thread_as_the_tap_expects() -> None:
 def test_the_transport_calls_the_receivers_handlers_through_the_instance() -> None:
     # The tap wraps _handle_rtp_packet/_handle_rtcp_packet per instance; a call through the class would skip it.
     assert "await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)" in _source(
-        RTCDtlsTransport._handle_rtp_data)
+        RTCDtlsTransport._handle_rtp_data
+    )
     assert "await recipient._handle_rtcp_packet(packet)" in _source(RTCDtlsTransport._handle_rtcp_data)
 
 
@@ -119,9 +123,22 @@ async def test_a_receiver_without_the_private_queue_is_refused() -> None:
 
 def test_every_hook_is_documented() -> None:
     documented = " ".join(hook.name for hook in HOOKS)
-    for name in ("__decoder_queue", "decoder_worker", "__started", "__decoder_thread", "__timestamp_mapper",
-                 "__codecs", "__kind", "_handle_rtp_packet", "_handle_rtcp_packet", "_send_rtcp_pli", "JitterFrame",
-                 "RtcpSrPacket", "is_rtx", "aioice.ice.get_host_addresses"):
+    for name in (
+        "__decoder_queue",
+        "decoder_worker",
+        "__started",
+        "__decoder_thread",
+        "__timestamp_mapper",
+        "__codecs",
+        "__kind",
+        "_handle_rtp_packet",
+        "_handle_rtcp_packet",
+        "_send_rtcp_pli",
+        "JitterFrame",
+        "RtcpSrPacket",
+        "is_rtx",
+        "aioice.ice.get_host_addresses",
+    ):
         assert name in documented, name
 
 
@@ -130,20 +147,24 @@ def test_every_hook_is_documented() -> None:
 
 def test_the_installed_aioice_is_the_pinned_one() -> None:
     pins = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert f"aioice=={PINNED_AIOICE_VERSION}" in pins, \
+    assert f"aioice=={PINNED_AIOICE_VERSION}" in pins, (
         "recordings/aiortc_internals.py names another aioice version than pyproject.toml"
+    )
     assert aioice.__version__ == PINNED_AIOICE_VERSION, (
         f"aioice {aioice.__version__} is installed but restricted_host_addresses was checked against "
-        f"{PINNED_AIOICE_VERSION}: re-check it in recordings/aiortc_internals.py, then move the pin")
+        f"{PINNED_AIOICE_VERSION}: re-check it in recordings/aiortc_internals.py, then move the pin"
+    )
 
 
 def test_aioice_gathers_host_candidates_through_the_function_the_worker_replaces() -> None:
     check_aioice()
     gather = _source(aioice_ice.Connection.gather_candidates)
-    assert "addresses = get_host_addresses( use_ipv4=self._use_ipv4, use_ipv6=self._use_ipv6 )" in gather, \
+    assert "addresses = get_host_addresses( use_ipv4=self._use_ipv4, use_ipv6=self._use_ipv6 )" in gather, (
         "gather_candidates no longer takes its host addresses from get_host_addresses"
-    assert "self.get_component_candidates(component=component, addresses=addresses)" in gather, \
+    )
+    assert "self.get_component_candidates(component=component, addresses=addresses)" in gather, (
         "gather_candidates no longer makes one host candidate per address it got"
+    )
 
 
 async def _gathered_hosts() -> set[str]:
@@ -186,6 +207,7 @@ def test_gathering_that_no_longer_asks_get_host_addresses_is_named(monkeypatch: 
         pass
 
     monkeypatch.setattr(aioice_ice.Connection, "gather_candidates", gather_candidates)
-    with pytest.raises(AioiceInternalsChanged,
-                       match=r"Connection.gather_candidates \(no longer calls get_host_addresses\)"):
+    with pytest.raises(
+        AioiceInternalsChanged, match=r"Connection.gather_candidates \(no longer calls get_host_addresses\)"
+    ):
         check_aioice()

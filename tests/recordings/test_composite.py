@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
-from server.domain.actors import Actor, SystemReason
-
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from recordings import composite
 from recordings.composite import plan
+from server.domain.actors import Actor, SystemReason
 from server.storage.models import RecordingSegment
 
-T0 = datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 
 
 def seg(pid: str, kind: str, index: int, start: float, duration: float) -> RecordingSegment:
-    return RecordingSegment(pid=pid, kind=kind, index=index, path=f"recordings/c/s/{pid}-{kind}-{index}.webm",
-                            first_wallclock=T0 + timedelta(seconds=start), duration_s=duration)
+    return RecordingSegment(
+        pid=pid,
+        kind=kind,
+        index=index,
+        path=f"recordings/c/s/{pid}-{kind}-{index}.webm",
+        first_wallclock=T0 + timedelta(seconds=start),
+        duration_s=duration,
+    )
 
 
 def test_tracks_are_placed_on_the_sessions_timeline_with_their_gaps() -> None:
     segments = [
-        seg("m", "video", 0, 0.0, 10.0), seg("m", "video", 1, 10.0, 4.0),
+        seg("m", "video", 0, 0.0, 10.0),
+        seg("m", "video", 1, 10.0, 4.0),
         seg("m", "video", 0, 20.0, 5.0),  # a reconnect after a 6 s gap: a new connection's files
-        seg("a", "audio", 0, 2.5, 10.0), seg("a", "audio", 1, 12.5, 3.0),
+        seg("a", "audio", 0, 2.5, 10.0),
+        seg("a", "audio", 1, 12.5, 3.0),
     ]
     tracks, total = plan(Path("/data"), segments)
     by = {(t.pid, t.kind): t for t in tracks}
@@ -38,8 +45,15 @@ def test_tracks_are_placed_on_the_sessions_timeline_with_their_gaps() -> None:
 
 
 def test_ffmpeg_gets_side_by_side_video_and_mixed_audio() -> None:
-    tracks, total = plan(Path("/d"), [seg("m", "video", 0, 0, 3), seg("m", "audio", 0, 0, 3),
-                                       seg("a", "video", 0, 1, 2), seg("a", "audio", 0, 1, 2)])
+    tracks, total = plan(
+        Path("/d"),
+        [
+            seg("m", "video", 0, 0, 3),
+            seg("m", "audio", 0, 0, 3),
+            seg("a", "video", 0, 1, 2),
+            seg("a", "audio", 0, 1, 2),
+        ],
+    )
     cmd = composite.ffmpeg_command(tracks, [Path(f"/l{i}") for i in range(4)], Path("/out.part"), total)
     graph = cmd[cmd.index("-filter_complex") + 1]
     assert "hstack=inputs=2" in graph and "amix=inputs=2" in graph
@@ -53,20 +67,40 @@ async def test_a_segment_ffmpeg_cannot_read_fails_the_job_with_its_message(core,
     from server.storage.models import MediationSession
 
     async with core.db.read() as s:
-        session = (await s.execute(select(MediationSession).where(
-            MediationSession.id == world.demo.session_id))).scalar_one()
+        session = (
+            await s.execute(select(MediationSession).where(MediationSession.id == world.demo.session_id))
+        ).scalar_one()
     empty = await composite.make(core, session.case_id, session.id, Actor.system(SystemReason.cli))
     assert empty.status == "empty", "nothing recorded, nothing to make"
-    run = await evidence.start_run(core, case_id=session.case_id, session_id=session.id, actor=Actor.account("x"), node_id=None)
+    run = await evidence.start_run(
+        core, case_id=session.case_id, session_id=session.id, actor=Actor.account("x"), node_id=None
+    )
     folder = evidence.session_dir(core.settings.data_dir, session.case_id, session.id)
     folder.mkdir(parents=True)
     bad = folder / "m-c1-video-00000.webm"
     bad.write_bytes(b"this is not a webm file")
     async with core.db.write() as s:
-        s.add(RecordingSegment(recording_id=run.id, case_id=session.case_id, session_id=session.id, pid="m",
-                               kind="video", codec="vp8", track="t", index=0, path=bad.relative_to(core.settings.data_dir).as_posix(),
-                               sha256="0" * 64, bytes=23, frames=1, duration_s=1.0, first_wallclock=T0,
-                               first_rtp_ts=0, sender_reports=[], at=T0))
+        s.add(
+            RecordingSegment(
+                recording_id=run.id,
+                case_id=session.case_id,
+                session_id=session.id,
+                pid="m",
+                kind="video",
+                codec="vp8",
+                track="t",
+                index=0,
+                path=bad.relative_to(core.settings.data_dir).as_posix(),
+                sha256="0" * 64,
+                bytes=23,
+                frames=1,
+                duration_s=1.0,
+                first_wallclock=T0,
+                first_rtp_ts=0,
+                sender_reports=[],
+                at=T0,
+            )
+        )
     row = await composite.make(core, session.case_id, session.id, Actor.system(SystemReason.cli))
     assert row.status == "failed" and row.error, row
     assert not (folder / composite.COMPOSITE_NAME).exists()

@@ -35,16 +35,24 @@ SECRET = "crash-test-secret-" + "k" * 32
 
 def env_for(data_dir: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HESHI_")}
-    env.update({"HESHI_DATA_DIR": str(data_dir), "HESHI_PORT": str(port), "HESHI_SECRET_KEY": SECRET,
-                "HESHI_PUBLIC_URL": f"http://127.0.0.1:{port}", "HESHI_RECORDING_SEGMENT_SECONDS": "1",
-                "HESHI_LOG_LEVEL": "WARNING"})
+    env.update(
+        {
+            "HESHI_DATA_DIR": str(data_dir),
+            "HESHI_PORT": str(port),
+            "HESHI_SECRET_KEY": SECRET,
+            "HESHI_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "HESHI_RECORDING_SEGMENT_SECONDS": "1",
+            "HESHI_LOG_LEVEL": "WARNING",
+        }
+    )
     return env
 
 
 def start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
-        proc = subprocess.Popen([str(HESHI), "serve", "--migrate"], env=env_for(data_dir, port), stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(HESHI), "serve", "--migrate"], env=env_for(data_dir, port), stdout=out, stderr=subprocess.STDOUT
+        )
     deadline = time.monotonic() + 30
     while True:
         assert proc.poll() is None, log.read_text()
@@ -101,8 +109,9 @@ async def recording_seen_by_staff(base: str, demo: dict[str, Any]) -> dict[str, 
 def demo_data(data_dir: Path, port: int) -> dict[str, Any]:
     """A migrated data directory with the demo in it, as an operator makes it."""
     subprocess.run([str(HESHI), "migrate"], env=env_for(data_dir, port), check=True, capture_output=True)
-    made = subprocess.run([str(HESHI), "demo", "--json"], env=env_for(data_dir, port), check=True,
-                          capture_output=True, text=True)
+    made = subprocess.run(
+        [str(HESHI), "demo", "--json"], env=env_for(data_dir, port), check=True, capture_output=True, text=True
+    )
     return json.loads(made.stdout)
 
 
@@ -125,6 +134,7 @@ async def recording_both(mediator: Participant, expert: Participant, logged: int
 
     async def enough() -> bool:
         return len(await with_core(data_dir, segments)) >= logged
+
     await wait_for(enough, 30, f"{logged} segments to be logged")
     return pcs
 
@@ -157,6 +167,7 @@ async def test_kill_9_mid_recording_keeps_every_finished_segment_and_the_log_con
         async def check(core: Core) -> tuple[Any, list[RecordingSegment]]:
             async with core.db.read() as s:
                 return await eventlog.verify(s, demo["case_id"]), await segments(core)
+
         chain, logged_segments = await with_core(data_dir, check)
         assert chain.ok, chain
         for seg in logged_segments:
@@ -171,8 +182,13 @@ async def test_kill_9_mid_recording_keeps_every_finished_segment_and_the_log_con
 
         async def interruption(core: Core) -> list[tuple[str, str]]:
             async with core.db.read() as s:
-                return [(e.actor, e.data.get("recording_id")) for e in (await s.execute(
-                    select(CaseEvent).where(CaseEvent.kind == "recording.interrupted"))).scalars()]
+                return [
+                    (e.actor, e.data.get("recording_id"))
+                    for e in (
+                        await s.execute(select(CaseEvent).where(CaseEvent.kind == "recording.interrupted"))
+                    ).scalars()
+                ]
+
         assert await with_core(data_dir, interruption) == [("system:node-restart", run["runs"][0]["id"])]
         mediator, expert = await people(base, demo)
         resumed = await expert.wait_event("recording.updated", timeout=30, state="on", recorder_ready=True)
@@ -185,6 +201,7 @@ async def test_kill_9_mid_recording_keeps_every_finished_segment_and_the_log_con
 
         async def new_files() -> bool:
             return len({s.path for s in await with_core(data_dir, segments)} - before) >= 4
+
         await wait_for(new_files, 20, "the resumed run to log new segments")
 
         async def kinds(core: Core) -> tuple[list[str], list[str], Any]:
@@ -192,6 +209,7 @@ async def test_kill_9_mid_recording_keeps_every_finished_segment_and_the_log_con
                 ks = list((await s.execute(select(CaseEvent.kind).order_by(CaseEvent.seq))).scalars())
                 runs = [r.status for r in (await s.execute(select(Recording))).scalars()]
                 return ks, runs, await eventlog.verify(s, demo["case_id"])
+
         ks, runs, chain = await with_core(data_dir, kinds)
         assert "recording.interrupted" in ks and "recording.resumed" in ks
         assert ks.index("recording.interrupted") < ks.index("recording.resumed") < ks.index("recording.stopped")
@@ -230,6 +248,7 @@ async def test_a_node_stopped_with_sigterm_lets_its_recorders_report_and_the_run
         async def runs(core: Core) -> list[str]:
             async with core.db.read() as s:
                 return [r.status for r in (await s.execute(select(Recording))).scalars()]
+
         assert await with_core(data_dir, runs) == ["active"], "a deploy does not stop the recording"
 
         node = start(data_dir, port, log)

@@ -13,8 +13,8 @@ from recordings import evidence
 from server.storage.models import CaseEvent, Recording
 from tests.recordings.media import PatternVideoTrack, SineAudioTrack
 from tests.recordings.sender import send_to_recorder
-from tests.support.waiting import wait_for
 from tests.support.tmpfs import tiny_tmpfs
+from tests.support.waiting import wait_for
 
 
 async def test_a_full_disk_stops_recording_keeps_finished_segments_and_tells_the_mediator(live, core):
@@ -36,6 +36,7 @@ async def test_a_full_disk_stops_recording_keeps_finished_segments_and_tells_the
             async with core.db.read() as s:
                 run = (await s.execute(select(Recording))).scalars().one()
             return [run] if run.status == "stopped" else []
+
         run = (await wait_for(logged, 20, "the run to be closed"))[0]
         assert run.stop_reason == "disk_full"
         segments = await evidence.segments_of(core, session_id)

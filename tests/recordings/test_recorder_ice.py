@@ -50,9 +50,15 @@ class InProcessWorkers:
 
     async def launch(self, *, recording_id: str, case_id: str, session_id: str, connect_url: str) -> None:
         token = RecorderTokens(self.settings.secret_key).sign(recording_id, self.clock.now() + timedelta(hours=1))
-        recorder = worker.Recorder(url=connect_url, session_id=session_id, token=token,
-                                   out_dir=evidence.session_dir(self.settings.data_dir, case_id, session_id),
-                                   data_dir=self.settings.data_dir, segment_seconds=1, **self.kwargs)
+        recorder = worker.Recorder(
+            url=connect_url,
+            session_id=session_id,
+            token=token,
+            out_dir=evidence.session_dir(self.settings.data_dir, case_id, session_id),
+            data_dir=self.settings.data_dir,
+            segment_seconds=1,
+            **self.kwargs,
+        )
         self.recorders.append(recorder)
         self.tasks.append(asyncio.get_running_loop().create_task(recorder.run()))
 
@@ -121,14 +127,16 @@ async def recording_on(live: Any) -> Any:
 
 
 async def test_a_recorder_without_ice_servers_uses_none_and_still_connects_on_loopback(
-        live, core, peer_configurations, server_queries):  # type: ignore[no-untyped-def]
+    live, core, peer_configurations, server_queries
+):  # type: ignore[no-untyped-def]
     workers = in_process_workers(live, core)
     mediator = await recording_on(live)
     with restricted_host_addresses(["127.0.0.1"]):  # both ends on loopback only
         pc = await send_to_recorder(mediator, SineAudioTrack(150))
     try:
-        assert peer_configurations == [RTCConfiguration(iceServers=[])], \
+        assert peer_configurations == [RTCConfiguration(iceServers=[])], (
             "the recorder's peer connection must get an explicit empty list, not aiortc's default"
+        )
         answer = pc.remoteDescription.sdp
         assert candidates(answer) and {kind for _, kind in candidates(answer)} == {"host"}, answer
         assert server_queries == [], "no STUN or TURN server may be asked when none is configured"
@@ -145,9 +153,15 @@ async def _both_connected(*pcs: RTCPeerConnection) -> bool:
 
 
 async def test_a_recorder_uses_exactly_the_configured_stun_and_turn_servers(
-        live, core, peer_configurations, server_queries):  # type: ignore[no-untyped-def]
-    settings = load_settings(env={}, secret_key=TEST_SECRET, ice_servers="stun:stun.example.cn:3478",
-                             turn_urls="turn:turn.example.cn", turn_secret=TURN_SECRET)
+    live, core, peer_configurations, server_queries
+):  # type: ignore[no-untyped-def]
+    settings = load_settings(
+        env={},
+        secret_key=TEST_SECRET,
+        ice_servers="stun:stun.example.cn:3478",
+        turn_urls="turn:turn.example.cn",
+        turn_secret=TURN_SECRET,
+    )
     servers = worker.ice_servers_from_json(json.dumps(ice_servers(settings, "recorder-r1", 1_800_000_000)))
     workers = in_process_workers(live, core, ice_servers=servers)
     mediator = await recording_on(live)
@@ -155,9 +169,14 @@ async def test_a_recorder_uses_exactly_the_configured_stun_and_turn_servers(
         pc = await send_to_recorder(mediator, SineAudioTrack(50))
     try:
         username, credential = turn_credentials(TURN_SECRET, "recorder-r1", 1_800_000_000, settings.turn_ttl_seconds)
-        assert peer_configurations == [RTCConfiguration(iceServers=[
-            RTCIceServer("stun:stun.example.cn:3478"),
-            RTCIceServer("turn:turn.example.cn", username=username, credential=credential)])]
+        assert peer_configurations == [
+            RTCConfiguration(
+                iceServers=[
+                    RTCIceServer("stun:stun.example.cn:3478"),
+                    RTCIceServer("turn:turn.example.cn", username=username, credential=credential),
+                ]
+            )
+        ]
         assert server_queries == [("stun", ("stun.example.cn", 3478)), ("turn", ("turn.example.cn", 3478))]
     finally:
         await mediator.call("recording.stop")
@@ -166,14 +185,21 @@ async def test_a_recorder_uses_exactly_the_configured_stun_and_turn_servers(
 
 
 def test_the_worker_reads_the_nodes_ice_servers_and_leaves_out_what_aiortc_cannot_use(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     assert worker.ice_servers_from_json("") == [] and worker.ice_servers_from_json("[]") == []
-    servers = worker.ice_servers_from_json(json.dumps([
-        {"urls": ["stun:a.example.cn", "stun:"]},
-        {"urls": "turns:t.example.cn:5349", "username": "1800086400:recorder-r1", "credential": "c2VjcmV0"}]))
-    assert servers == [RTCIceServer("stun:a.example.cn"),
-                       RTCIceServer("turns:t.example.cn:5349", username="1800086400:recorder-r1",
-                                    credential="c2VjcmV0")]
+    servers = worker.ice_servers_from_json(
+        json.dumps(
+            [
+                {"urls": ["stun:a.example.cn", "stun:"]},
+                {"urls": "turns:t.example.cn:5349", "username": "1800086400:recorder-r1", "credential": "c2VjcmV0"},
+            ]
+        )
+    )
+    assert servers == [
+        RTCIceServer("stun:a.example.cn"),
+        RTCIceServer("turns:t.example.cn:5349", username="1800086400:recorder-r1", credential="c2VjcmV0"),
+    ]
     assert "ICE server stun: left out" in caplog.text
     for bad in ('{"urls": "stun:a"}', '[{"username": "u", "credential": "hunter2"}]', "[hunter2"):
         with pytest.raises(ValueError) as err:
@@ -195,8 +221,12 @@ async def launched_worker(tmp_path: Path, settings: Settings, clock: FrozenClock
     python.write_text(FAKE_PYTHON.format(python=sys.executable, out=str(out)))
     python.chmod(0o755)
     node_launcher = launcher.RecorderLauncher(settings, clock=clock, python=str(python))
-    await node_launcher.launch(recording_id=recording_id, case_id=str(uuid.uuid4()), session_id=str(uuid.uuid4()),
-                          connect_url="http://127.0.0.1:9")
+    await node_launcher.launch(
+        recording_id=recording_id,
+        case_id=str(uuid.uuid4()),
+        session_id=str(uuid.uuid4()),
+        connect_url="http://127.0.0.1:9",
+    )
     assert await node_launcher.wait(recording_id, timeout=30)
     launched: dict[str, Any] = json.loads(out.read_text())
     return launched
@@ -204,10 +234,16 @@ async def launched_worker(tmp_path: Path, settings: Settings, clock: FrozenClock
 
 async def test_the_launcher_hands_the_worker_fresh_turn_credentials_in_its_environment(tmp_path: Path) -> None:
     clock = FrozenClock()
-    settings = load_settings(env={}, data_dir=str(tmp_path / "data"), secret_key=TEST_SECRET,
-                             ice_servers="stun:stun.example.cn:3478", turn_urls="turn:turn.example.cn",
-                             turn_secret=TURN_SECRET, turn_ttl_seconds=3600,
-                             recorder_addresses="127.0.0.1, fd00::2")
+    settings = load_settings(
+        env={},
+        data_dir=str(tmp_path / "data"),
+        secret_key=TEST_SECRET,
+        ice_servers="stun:stun.example.cn:3478",
+        turn_urls="turn:turn.example.cn",
+        turn_secret=TURN_SECRET,
+        turn_ttl_seconds=3600,
+        recorder_addresses="127.0.0.1, fd00::2",
+    )
     run = str(uuid.uuid4())
     launched = await launched_worker(tmp_path, settings, clock, run)
     assert ICE_SERVERS in launched["env"], "the worker is told its ICE servers"
@@ -217,16 +253,18 @@ async def test_the_launcher_hands_the_worker_fresh_turn_credentials_in_its_envir
     turn = servers[1]
     assert turn["username"] == f"{int(clock.now().timestamp()) + 3600}:recorder-{run}", "valid from launch, for the TTL"
     argv = " ".join(launched["argv"])
-    assert turn["credential"] not in argv and launched["env"]["HESHI_RECORDER_TOKEN"] not in argv, \
+    assert turn["credential"] not in argv and launched["env"]["HESHI_RECORDER_TOKEN"] not in argv, (
         "secrets stay out of ps"
+    )
     assert launched["argv"][-4:] == ["--address", "127.0.0.1", "--address", "fd00::2"]
 
 
 async def test_with_nothing_configured_the_worker_is_handed_no_ice_servers(tmp_path: Path) -> None:
     settings = load_settings(env={}, data_dir=str(tmp_path / "data"), secret_key=TEST_SECRET)
     launched = await launched_worker(tmp_path, settings, FrozenClock(), str(uuid.uuid4()))
-    assert json.loads(launched["env"].get(ICE_SERVERS, "null")) == [], \
+    assert json.loads(launched["env"].get(ICE_SERVERS, "null")) == [], (
         "nothing configured is an empty list for the worker, not aiortc's default"
+    )
     assert "--address" not in launched["argv"]
 
 
@@ -246,8 +284,9 @@ class LoopbackStun(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         request = stun.parse_message(data)
         self.asked_by.append(addr)
-        response = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.RESPONSE,
-                                transaction_id=request.transaction_id)
+        response = stun.Message(
+            message_method=stun.Method.BINDING, message_class=stun.Class.RESPONSE, transaction_id=request.transaction_id
+        )
         response.attributes["XOR-MAPPED-ADDRESS"] = addr
         assert self.transport is not None
         self.transport.sendto(bytes(response), addr)
@@ -256,7 +295,8 @@ class LoopbackStun(asyncio.DatagramProtocol):
 @pytest.fixture
 async def stun_server() -> AsyncIterator[tuple[LoopbackStun, int]]:
     transport, protocol = await asyncio.get_running_loop().create_datagram_endpoint(
-        LoopbackStun, local_addr=("127.0.0.1", 0))
+        LoopbackStun, local_addr=("127.0.0.1", 0)
+    )
     try:
         yield protocol, transport.get_extra_info("sockname")[1]
     finally:
@@ -266,11 +306,11 @@ async def stun_server() -> AsyncIterator[tuple[LoopbackStun, int]]:
 class TestARealWorkerProcess:
     @pytest.fixture
     def settings(self, settings: Settings, stun_server: tuple[LoopbackStun, int]) -> Settings:
-        return replace(settings, recorder_addresses=("127.0.0.1",),
-                       ice_servers=(f"stun:127.0.0.1:{stun_server[1]}",))
+        return replace(settings, recorder_addresses=("127.0.0.1",), ice_servers=(f"stun:127.0.0.1:{stun_server[1]}",))
 
     async def test_offers_candidates_only_on_the_configured_address_and_asks_only_the_configured_stun(
-            self, live, stun_server):  # type: ignore[no-untyped-def]
+        self, live, stun_server
+    ):  # type: ignore[no-untyped-def]
         stun_protocol, _ = stun_server
         mediator = await recording_on(live)
         with restricted_host_addresses(["127.0.0.1"]):  # the test's own sender, on loopback only too

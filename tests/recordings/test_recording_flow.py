@@ -34,8 +34,11 @@ def decode(path: Path) -> tuple[int, float]:
 
 async def log_kinds(core: Any, case_id: str) -> list[str]:
     async with core.db.read() as s:
-        return list((await s.execute(select(CaseEvent.kind).where(CaseEvent.case_id == case_id)
-                                     .order_by(CaseEvent.seq))).scalars())
+        return list(
+            (
+                await s.execute(select(CaseEvent.kind).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq))
+            ).scalars()
+        )
 
 
 async def test_consenting_participants_are_recorded_into_hashed_segments(live, core):
@@ -68,8 +71,11 @@ async def test_consenting_participants_are_recorded_into_hashed_segments(live, c
         await asyncio.sleep(0.5)  # the last packets in flight
         assert (await mediator.call("recording.stop"))["ok"]
         session_id = live.session_id
-        segments = await wait_for(lambda: _both_tracks_done(core, session_id, [mediator.pid, expert.pid]), 30,
-                                    "the recorder to report the last segments")
+        segments = await wait_for(
+            lambda: _both_tracks_done(core, session_id, [mediator.pid, expert.pid]),
+            30,
+            "the recorder to report the last segments",
+        )
     finally:
         for pc in pcs:
             await pc.close()
@@ -101,8 +107,14 @@ async def test_consenting_participants_are_recorded_into_hashed_segments(live, c
     assert kinds.count("recording.segment") == len(segments)
     async with core.db.read() as s:
         check = await eventlog.verify(s, case_id)
-        logged = {e.data["path"]: e.data["sha256"] for e in (await s.execute(
-            select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.kind == "recording.segment"))).scalars()}
+        logged = {
+            e.data["path"]: e.data["sha256"]
+            for e in (
+                await s.execute(
+                    select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.kind == "recording.segment")
+                )
+            ).scalars()
+        }
         consent = (await s.execute(select(RecordingConsent))).scalars().one()
     assert check.ok, check
     assert logged == {seg.path: seg.sha256 for seg in segments}
@@ -144,7 +156,10 @@ async def test_consenting_participants_are_recorded_into_hashed_segments(live, c
     # An expert invited to the case reads the case, not its recordings.
     expert_http = await staff_http(live, "demo-expert")
     try:
-        for url in (f"/api/v1/sessions/{session_id}/recording", f"/api/v1/sessions/{session_id}/recording/composite.webm"):
+        for url in (
+            f"/api/v1/sessions/{session_id}/recording",
+            f"/api/v1/sessions/{session_id}/recording/composite.webm",
+        ):
             async with expert_http.get(live.base_url + url) as r:
                 assert r.status == 403, (url, await r.text())
         async with expert_http.get(f"{live.base_url}/cases/{case_id}") as r:

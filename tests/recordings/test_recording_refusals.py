@@ -62,10 +62,15 @@ async def test_the_recorder_connects_only_with_a_credential_for_this_sessions_ru
         "expired": tokens.sign(run_id, now - timedelta(seconds=1)),
         "garbage": "not-a-token",
         "an invitation token": __import__("server.auth.tokens", fromlist=["InvitationTokens"])
-        .InvitationTokens(TEST_SECRET).sign(run_id, now + timedelta(hours=1)),
+        .InvitationTokens(TEST_SECRET)
+        .sign(run_id, now + timedelta(hours=1)),
     }
-    expected = {"forged": "invalid_token", "expired": "invalid_token", "garbage": "invalid_token",
-                "an invitation token": "invalid_token"}
+    expected = {
+        "forged": "invalid_token",
+        "expired": "invalid_token",
+        "garbage": "invalid_token",
+        "an invitation token": "invalid_token",
+    }
     for what, token in cases.items():
         p = recorder(live, token)
         err = await refusal(p, p.recorder_auth)  # type: ignore[attr-defined]
@@ -132,14 +137,28 @@ async def test_segment_reports_that_do_not_match_the_disk_are_refused_and_not_lo
     good = folder / "m-c1-video-00000.webm"
     good.write_bytes(b"\x1a\x45\xdf\xa3 pretend webm")
     digest = hashlib.sha256(good.read_bytes()).hexdigest()
-    base = {"pid": mediator.pid, "kind": "video", "codec": "vp8", "track": "t1", "index": 0,
-            "path": good.relative_to(data_dir).as_posix(), "sha256": digest, "bytes": good.stat().st_size,
-            "frames": 1, "duration_s": 0.03, "first_wallclock": 1_790_000_000.0, "first_rtp_ts": 1}
+    base = {
+        "pid": mediator.pid,
+        "kind": "video",
+        "codec": "vp8",
+        "track": "t1",
+        "index": 0,
+        "path": good.relative_to(data_dir).as_posix(),
+        "sha256": digest,
+        "bytes": good.stat().st_size,
+        "frames": 1,
+        "duration_s": 0.03,
+        "first_wallclock": 1_790_000_000.0,
+        "first_rtp_ts": 1,
+    }
 
     async def log_count() -> int:
         async with core.db.read() as s:
-            return (await s.execute(select(func.count()).select_from(CaseEvent)
-                                    .where(CaseEvent.kind == "recording.segment"))).scalar_one()
+            return (
+                await s.execute(
+                    select(func.count()).select_from(CaseEvent).where(CaseEvent.kind == "recording.segment")
+                )
+            ).scalar_one()
 
     bad = {
         "path escapes": {**base, "path": "recordings/../secret_key"},
@@ -216,10 +235,13 @@ async def test_the_rest_api_starts_and_stops_recording_for_the_cases_mediator_on
         assert [c["decision"] for c in summary["consents"]] == ["granted"]
         assert summary["runs"][0]["status"] == "active"
         # Bad bodies, as tests/api/test_api_bad_input.py sends every other route: nothing stops.
-        for raw, ctype, status in (("{", "application/json", 400), ("[]", "application/json", 422),
-                                   ('{"reason": "x"}', "text/plain", 415),
-                                   ('{"reason": "x", "is_admin": true}', "application/json", 422),
-                                   ('{"reason": "' + "x" * 300 + '"}', "application/json", 422)):
+        for raw, ctype, status in (
+            ("{", "application/json", 400),
+            ("[]", "application/json", 422),
+            ('{"reason": "x"}', "text/plain", 415),
+            ('{"reason": "x", "is_admin": true}', "application/json", 422),
+            ('{"reason": "' + "x" * 300 + '"}', "application/json", 422),
+        ):
             async with http.post(f"{base}/stop", data=raw, headers={"Content-Type": ctype}) as r:
                 assert r.status == status, (raw[:20], ctype, await r.text())
         async with http.get(base) as r:
@@ -277,12 +299,18 @@ async def test_a_recorder_that_dies_is_replaced_a_few_times_then_recording_stops
     for attempt in range(4):
         rec = recorder(live, token)
         await rec.connect(rec.recorder_auth)  # type: ignore[attr-defined]
-        await mediator.wait_for(lambda: mediator.of_type("recording.updated")
-                                and mediator.of_type("recording.updated")[-1]["data"]["recorder_ready"],
-                                what="the recorder to be ready")
+        await mediator.wait_for(
+            lambda: (
+                mediator.of_type("recording.updated")
+                and mediator.of_type("recording.updated")[-1]["data"]["recorder_ready"]
+            ),
+            what="the recorder to be ready",
+        )
         await rec.sio.disconnect()  # the worker dies
         if attempt < 3:
-            await mediator.wait_for(lambda: len(no_workers.launched) == attempt + 2, what="a fresh worker")
+            await mediator.wait_for(
+                lambda attempt=attempt: len(no_workers.launched) == attempt + 2, what="a fresh worker"
+            )
     update = await mediator.wait_event("recording.updated", state="off")
     assert update["data"]["stop_reason"] == "recorder_error"
     assert len(no_workers.launched) == 4, "the first worker and three replacements"
@@ -306,6 +334,7 @@ async def test_a_worker_that_exits_before_connecting_is_replaced_then_recording_
         async with core.db.read() as s:
             run = (await s.execute(select(Recording))).scalars().one()
         return run if run.status == "stopped" else None
+
     run = await wait_for(closed, 10, "the run to be closed")
     async with core.db.read() as s:
         kinds = list((await s.execute(select(CaseEvent.kind).order_by(CaseEvent.seq))).scalars())
@@ -325,9 +354,14 @@ async def test_offers_reach_only_the_current_runs_recorder(live, core, no_worker
     assert second["recording_id"] != first["recording_id"]
     new = recorder(live, tokens.sign(second["recording_id"], core.clock.now() + timedelta(hours=1)))
     await new.connect(new.recorder_auth)  # type: ignore[attr-defined]
-    await mediator.wait_for(lambda: [e for e in mediator.of_type("recording.updated")
-                                     if e["data"]["recording_id"] == second["recording_id"]
-                                     and e["data"]["recorder_ready"]], what="the new recorder")
+    await mediator.wait_for(
+        lambda: [
+            e
+            for e in mediator.of_type("recording.updated")
+            if e["data"]["recording_id"] == second["recording_id"] and e["data"]["recorder_ready"]
+        ],
+        what="the new recorder",
+    )
     ack = await mediator.call("signal", {"to": "recorder", "type": "offer", "sdp": "v=0\r\n"})
     assert ack == {"ok": True}, ack
     await new.wait_for(lambda: new.signals, what="the offer at the new recorder")

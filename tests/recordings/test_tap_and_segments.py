@@ -24,8 +24,7 @@ from typing import Any, BinaryIO, cast
 
 import av
 import pytest
-from aiortc import RTCPeerConnection, RTCRtpSender
-from aiortc import rtcrtpreceiver, rtcrtpsender
+from aiortc import RTCPeerConnection, RTCRtpSender, rtcrtpreceiver, rtcrtpsender
 from aiortc.codecs.opus import OpusDecoder
 from aiortc.codecs.vpx import Vp8Decoder, Vp8Encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
@@ -82,8 +81,12 @@ def decode(path: Path) -> Decoded:
         packets = [p for p in container.demux(stream) if p.size]
         frames = [f for p in packets for f in stream.decode(p)] + list(stream.decode(None))
         context = stream.codec_context
-        decoded = Decoded(frames=len(frames), first_packet_key=packets[0].is_keyframe,
-                          first_frame_key=frames[0].key_frame, container_seconds=(container.duration or 0) / 1e6)
+        decoded = Decoded(
+            frames=len(frames),
+            first_packet_key=packets[0].is_keyframe,
+            first_frame_key=frames[0].key_frame,
+            container_seconds=(container.duration or 0) / 1e6,
+        )
         if stream.type == "video":
             decoded.width, decoded.height = context.width, context.height
         else:
@@ -96,12 +99,30 @@ def decode(path: Path) -> Decoded:
 def ffmpeg_check(path: Path) -> dict[str, Any]:
     """ffprobe's view of a segment; fails if FFmpeg reports any error decoding it."""
     assert shutil.which("ffprobe") and shutil.which("ffmpeg"), "FFmpeg is a test dependency (Debian package ffmpeg)"
-    errors = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f", "null", "-"],
-                            capture_output=True, text=True, timeout=60)
+    errors = subprocess.run(
+        ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert errors.returncode == 0 and errors.stderr == "", f"{path.name}: {errors.stderr}"
-    probe = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-of", "json", "-show_entries",
-                            "stream=codec_name,width,height,channels,nb_read_frames:format=duration,format_name",
-                            str(path)], capture_output=True, text=True, check=True, timeout=60)
+    probe = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-of",
+            "json",
+            "-show_entries",
+            "stream=codec_name,width,height,channels,nb_read_frames:format=duration,format_name",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     result: dict[str, Any] = json.loads(probe.stdout)
     return result
 
@@ -161,9 +182,15 @@ async def _record(session: Session) -> None:
     @recorder.on("track")
     def on_track(track: Any) -> None:
         tap = ReceiverTap(receiver_for(recorder, track))
-        writer = SegmentWriter(session.directory, track.kind, track_id=track.id, kind=track.kind,
-                               policy=SegmentPolicy(max_seconds=SESSION_MAX, keyframe_retry_seconds=0.2),
-                               request_keyframe=tap.request_keyframe, on_segment=reported)
+        writer = SegmentWriter(
+            session.directory,
+            track.kind,
+            track_id=track.id,
+            kind=track.kind,
+            policy=SegmentPolicy(max_seconds=SESSION_MAX, keyframe_retry_seconds=0.2),
+            request_keyframe=tap.request_keyframe,
+            on_segment=reported,
+        )
         tap.start(writer)
         session.taps[track.kind], session.writers[track.kind] = tap, writer
 
@@ -183,8 +210,9 @@ async def _record(session: Session) -> None:
     finally:
         await recorder.close()  # the receivers stop: the writers end their last segment themselves
         await sender.close()
-    session.decoder_threads_after_close = [t.name for t in threading.enumerate()
-                                           if t.name in ("video-decoder", "audio-decoder")]
+    session.decoder_threads_after_close = [
+        t.name for t in threading.enumerate() if t.name in ("video-decoder", "audio-decoder")
+    ]
     for kind, writer in session.writers.items():
         session.stopped[kind] = await writer.stop()
 
@@ -202,7 +230,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
         result.timestamp_origins.append(value)
         return value
 
-    real_get_decoder = getattr(rtcrtpreceiver, "get_decoder")
+    real_get_decoder = rtcrtpreceiver.get_decoder
     real_vp8_decode, real_opus_decode = Vp8Decoder.decode, OpusDecoder.decode
 
     def counting_get_decoder(codec: Any) -> Any:
@@ -213,6 +241,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
         def decode_(self: Any, encoded_frame: Any) -> Any:
             result.frames_decoded += 1
             return real(self, encoded_frame)
+
         return decode_
 
     with pytest.MonkeyPatch.context() as patch:
@@ -365,8 +394,12 @@ def vp8_packets(frames: list[bytes], first_timestamp: int, ssrc: int = 1234) -> 
     for index, data in enumerate(frames):
         payloads = Vp8Encoder._packetize(data, picture_id=index)
         for n, payload in enumerate(payloads):
-            packet = RtpPacket(payload_type=96, sequence_number=sequence % 65536,
-                               timestamp=(first_timestamp + index * 3000) % WRAP, ssrc=ssrc)
+            packet = RtpPacket(
+                payload_type=96,
+                sequence_number=sequence % 65536,
+                timestamp=(first_timestamp + index * 3000) % WRAP,
+                ssrc=ssrc,
+            )
             packet.marker = int(n == len(payloads) - 1)
             packet.payload = payload
             sequence += 1
@@ -374,7 +407,8 @@ def vp8_packets(frames: list[bytes], first_timestamp: int, ssrc: int = 1234) -> 
 
 
 async def test_the_tap_delivers_encoded_frames_with_their_rtp_timestamps_and_never_decodes(
-        video_receiver: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    video_receiver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     decoders = []
     monkeypatch.setattr(rtcrtpreceiver, "get_decoder", lambda codec: decoders.append(codec))
     ticks = iter(range(1, 1000))
@@ -395,16 +429,21 @@ async def test_the_tap_delivers_encoded_frames_with_their_rtp_timestamps_and_nev
     first = WRAP - 6000  # wraps on the third frame
     for packet in vp8_packets(frames, first):
         await video_receiver._handle_rtp_packet(packet, arrival_time_ms=0)
-    await video_receiver._handle_rtcp_packet(RtcpSrPacket(ssrc=1234, sender_info=RtcpSenderInfo(
-        ntp_timestamp=(3_900_000_000 << 32) | (1 << 31), rtp_timestamp=first, packet_count=9, octet_count=99)))
+    await video_receiver._handle_rtcp_packet(
+        RtcpSrPacket(
+            ssrc=1234,
+            sender_info=RtcpSenderInfo(
+                ntp_timestamp=(3_900_000_000 << 32) | (1 << 31), rtp_timestamp=first, packet_count=9, octet_count=99
+            ),
+        )
+    )
 
     # A frame is complete when the next one starts: the last stays in aiortc's jitter buffer.
     assert [f.data for f in sink.frames] == frames[:-1]
     assert [f.rtp_timestamp for f in sink.frames] == [(first + i * 3000) % WRAP for i in range(7)]
     assert [f.keyframe for f in sink.frames] == [i in (0, 5) for i in range(7)]
     assert (sink.frames[0].width, sink.frames[0].height) == (160, 120)
-    assert all(f.kind == "video" and f.codec == "VP8" and f.clock_rate == 90000 and f.ssrc == 1234
-               for f in sink.frames)
+    assert all(f.kind == "video" and f.codec == "VP8" and f.clock_rate == 90000 and f.ssrc == 1234 for f in sink.frames)
     assert tap.first_packet_at == 5001.0 == sink.frames[0].received_at
     assert sink.frames[1].received_at > sink.frames[0].received_at
     assert sink.reports == [tap.last_sender_report]
@@ -487,8 +526,14 @@ def test_vp8_keyframes_are_recognised_from_the_payload() -> None:
 
 
 def test_a_sender_report_gives_the_senders_wall_clock_of_any_timestamp() -> None:
-    report = SenderReport(ssrc=1, ntp_timestamp=(2_208_988_800 + 1000) << 32, rtp_timestamp=WRAP - 45000,
-                          packet_count=0, octet_count=0, received_at=0.0)
+    report = SenderReport(
+        ssrc=1,
+        ntp_timestamp=(2_208_988_800 + 1000) << 32,
+        rtp_timestamp=WRAP - 45000,
+        packet_count=0,
+        octet_count=0,
+        received_at=0.0,
+    )
     assert report.ntp_time == 1000.0
     assert report.wall_clock_at(45000, 90000) == 1001.0  # one second later, across the wrap
     assert report.wall_clock_at(WRAP - 90000, 90000) == 999.5
@@ -497,8 +542,12 @@ def test_a_sender_report_gives_the_senders_wall_clock_of_any_timestamp() -> None
 
 
 def test_segment_policy_rejects_nonsense() -> None:
-    for bad in ({"max_seconds": 0}, {"keyframe_request_at": 0}, {"keyframe_request_at": 1.5},
-                {"keyframe_retry_seconds": -1}):
+    for bad in (
+        {"max_seconds": 0},
+        {"keyframe_request_at": 0},
+        {"keyframe_request_at": 1.5},
+        {"keyframe_retry_seconds": -1},
+    ):
         with pytest.raises(ValueError):
             SegmentPolicy(**bad)
 
@@ -508,13 +557,31 @@ def test_segment_policy_rejects_nonsense() -> None:
 
 def video_frame(data: bytes, timestamp: int, *, ssrc: int = 7, received_at: float = 1000.0) -> EncodedFrame:
     keyframe, width, height = describe_frame("VP8", data)
-    return EncodedFrame(kind="video", codec="VP8", clock_rate=90000, rtp_timestamp=timestamp % WRAP, data=data,
-                        keyframe=keyframe, received_at=received_at, ssrc=ssrc, width=width, height=height)
+    return EncodedFrame(
+        kind="video",
+        codec="VP8",
+        clock_rate=90000,
+        rtp_timestamp=timestamp % WRAP,
+        data=data,
+        keyframe=keyframe,
+        received_at=received_at,
+        ssrc=ssrc,
+        width=width,
+        height=height,
+    )
 
 
 def audio_frame(data: bytes, timestamp: int, *, ssrc: int = 8) -> EncodedFrame:
-    return EncodedFrame(kind="audio", codec="opus", clock_rate=48000, rtp_timestamp=timestamp % WRAP, data=data,
-                        keyframe=True, received_at=1000.0, ssrc=ssrc)
+    return EncodedFrame(
+        kind="audio",
+        codec="opus",
+        clock_rate=48000,
+        rtp_timestamp=timestamp % WRAP,
+        data=data,
+        keyframe=True,
+        received_at=1000.0,
+        ssrc=ssrc,
+    )
 
 
 class Camera:
@@ -547,9 +614,16 @@ def writer_for(directory: Path, camera: Camera | None = None, **kwargs: Any) -> 
     events: list[Any] = []
     options: dict[str, Any] = {"policy": SegmentPolicy(max_seconds=1.0, keyframe_retry_seconds=0.1)}
     options.update(kwargs)
-    writer = SegmentWriter(directory, "v", track_id="track-1", kind="video",
-                           request_keyframe=camera.request_keyframe if camera else None,
-                           on_segment=events.append, on_error=events.append, **options)
+    writer = SegmentWriter(
+        directory,
+        "v",
+        track_id="track-1",
+        kind="video",
+        request_keyframe=camera.request_keyframe if camera else None,
+        on_segment=events.append,
+        on_error=events.append,
+        **options,
+    )
     return writer, events
 
 
@@ -570,8 +644,7 @@ async def test_video_is_cut_at_the_keyframe_asked_for_at_80_percent(tmp_path: Pa
         assert segment.dropped_frames == 0
 
 
-async def test_without_a_keyframe_the_maximum_still_holds_and_frames_wait_for_the_next_keyframe(
-        tmp_path: Path) -> None:
+async def test_without_a_keyframe_the_maximum_still_holds_and_frames_wait_for_the_next_keyframe(tmp_path: Path) -> None:
     camera = Camera(delay=None)
     writer, _ = writer_for(tmp_path, camera)
     for _ in range(40):
@@ -636,8 +709,9 @@ async def test_stop_in_the_middle_of_a_segment_finishes_a_valid_file(tmp_path: P
 
 async def test_audio_is_cut_at_the_maximum_with_a_proper_opus_header(tmp_path: Path) -> None:
     events: list[Any] = []
-    writer = SegmentWriter(tmp_path, "a", track_id="mic", kind="audio", policy=SegmentPolicy(max_seconds=0.5),
-                           on_segment=events.append)
+    writer = SegmentWriter(
+        tmp_path, "a", track_id="mic", kind="audio", policy=SegmentPolicy(max_seconds=0.5), on_segment=events.append
+    )
     for n, data in enumerate(opus_packets(80)):
         writer.on_frame(audio_frame(data, WRAP - 960 * 40 + n * 960))  # wraps halfway
     segments = await writer.stop()
@@ -672,8 +746,14 @@ async def test_sender_reports_go_with_the_segments_they_describe(tmp_path: Path)
     writer, _ = writer_for(tmp_path, camera, policy=SegmentPolicy(max_seconds=0.5, keyframe_retry_seconds=0.1))
 
     def report(ssrc: int, rtp_timestamp: int) -> SenderReport:
-        return SenderReport(ssrc=ssrc, ntp_timestamp=(2_208_988_800 + 2000) << 32, rtp_timestamp=rtp_timestamp,
-                            packet_count=1, octet_count=1, received_at=0.0)
+        return SenderReport(
+            ssrc=ssrc,
+            ntp_timestamp=(2_208_988_800 + 2000) << 32,
+            rtp_timestamp=rtp_timestamp,
+            packet_count=1,
+            octet_count=1,
+            received_at=0.0,
+        )
 
     early = report(7, 12345)
     writer.on_sender_report(early)  # before any frame
@@ -691,8 +771,17 @@ async def test_sender_reports_go_with_the_segments_they_describe(tmp_path: Path)
 async def test_codecs_webm_cannot_carry_stop_the_writer(tmp_path: Path) -> None:
     errors: list[SegmentError] = []
     writer = SegmentWriter(tmp_path, "v", track_id="t", kind="video", on_error=errors.append)
-    writer.on_frame(EncodedFrame(kind="video", codec="H264", clock_rate=90000, rtp_timestamp=0, data=b"\x00" * 10,
-                                 keyframe=True, received_at=0.0))
+    writer.on_frame(
+        EncodedFrame(
+            kind="video",
+            codec="H264",
+            clock_rate=90000,
+            rtp_timestamp=0,
+            data=b"\x00" * 10,
+            keyframe=True,
+            received_at=0.0,
+        )
+    )
     await writer.drain()
     assert len(errors) == 1 and isinstance(errors[0], UnsupportedCodec) and writer.closed
     assert list(tmp_path.iterdir()) == []

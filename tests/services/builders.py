@@ -36,28 +36,41 @@ def use_quick_hashing(core: Core) -> None:
     core.passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
-async def make_org(core: Core, code: str, *, kind: OrgKind = OrgKind.people, level: OrgLevel | None = None,
-                   parent: Org | None = None) -> Org:
-    return await orgs.create_org(core, None, name=f"{code} 调委会", code=code, kind=kind, level=level,
-                                 parent_id=parent.id if parent else None)
+async def make_org(
+    core: Core, code: str, *, kind: OrgKind = OrgKind.people, level: OrgLevel | None = None, parent: Org | None = None
+) -> Org:
+    return await orgs.create_org(
+        core, None, name=f"{code} 调委会", code=code, kind=kind, level=level, parent_id=parent.id if parent else None
+    )
 
 
 async def make_staff(core: Core, username: str, role: StaffRole, org: Org) -> Principal:
-    account = await accounts.create_account(core, None, username=username, display_name=username, role=role,
-                                            org_id=org.id, password=PASSWORD)
+    account = await accounts.create_account(
+        core, None, username=username, display_name=username, role=role, org_id=org.id, password=PASSWORD
+    )
     return staff_principal(account)
 
 
 def two_parties() -> list[PartyInput]:
-    return [PartyInput(side=PartySide.applicant, name="张三", phone="13800138000"),
-            PartyInput(side=PartySide.respondent, name="李四")]
+    return [
+        PartyInput(side=PartySide.applicant, name="张三", phone="13800138000"),
+        PartyInput(side=PartySide.respondent, name="李四"),
+    ]
 
 
-async def make_case(core: Core, p: Principal, *, title: str = "邻里漏水纠纷", org: Org | None = None,
-                    mediator_id: str | None = None) -> Case:
-    return await cases.create_case(core, p, title=title, dispute_type=DisputeType.neighbour,
-                                   source=CaseSource.self_applied, parties=two_parties(),
-                                   org_id=org.id if org else None, mediator_id=mediator_id)
+async def make_case(
+    core: Core, p: Principal, *, title: str = "邻里漏水纠纷", org: Org | None = None, mediator_id: str | None = None
+) -> Case:
+    return await cases.create_case(
+        core,
+        p,
+        title=title,
+        dispute_type=DisputeType.neighbour,
+        source=CaseSource.self_applied,
+        parties=two_parties(),
+        org_id=org.id if org else None,
+        mediator_id=mediator_id,
+    )
 
 
 async def make_session(core: Core, p: Principal, case: Case) -> MediationSession:

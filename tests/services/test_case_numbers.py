@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC
 
 import pytest
 from sqlalchemy import select
@@ -56,8 +57,10 @@ async def test_twenty_concurrent_creations_get_twenty_consecutive_numbers(core: 
     other = await make_org(core, "QX", level=OrgLevel.town)
     mediator = await make_staff(core, "qs-mediator", StaffRole.mediator, org)
     admin = await make_staff(core, "admin", StaffRole.admin, other)
-    made = await asyncio.gather(*(make_case(core, mediator, title=f"案件{i}") for i in range(20)),
-                                *(make_case(core, admin, org=other, title=f"另一案件{i}") for i in range(5)))
+    made = await asyncio.gather(
+        *(make_case(core, mediator, title=f"案件{i}") for i in range(20)),
+        *(make_case(core, admin, org=other, title=f"另一案件{i}") for i in range(5)),
+    )
     ours = sorted(c.number for c in made if c.org_id == org.id)
     assert ours == [f"QS-2026-{n:04d}" for n in range(1, 21)]
     assert sorted(c.number for c in made if c.org_id == other.id) == [f"QX-2026-{n:04d}" for n in range(1, 6)]
@@ -68,18 +71,23 @@ async def test_twenty_concurrent_creations_get_twenty_consecutive_numbers(core: 
 
 async def test_the_case_number_year_follows_beijing_time_not_utc(core, clock):
     """At 00:30 on 1 January in Beijing it is still 31 December in UTC: the number says the new year."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from server.domain.cases import CaseSource, DisputeType, PartyInput, PartySide
     from server.services import cases
-    from tests.conftest import principal_for
     from server.services.demo import create_demo
+    from tests.conftest import principal_for
 
     await create_demo(core)
-    clock.set(datetime(2026, 12, 31, 16, 30, tzinfo=timezone.utc))  # 2027-01-01 00:30 in Beijing
+    clock.set(datetime(2026, 12, 31, 16, 30, tzinfo=UTC))  # 2027-01-01 00:30 in Beijing
     p = await principal_for(core, "demo-mediator")
-    case = await cases.create_case(core, p, title="元旦纠纷", dispute_type=DisputeType.other, source=CaseSource.on_site,
-                                   parties=[PartyInput(side=PartySide.applicant, name="甲"),
-                                            PartyInput(side=PartySide.respondent, name="乙")])
+    case = await cases.create_case(
+        core,
+        p,
+        title="元旦纠纷",
+        dispute_type=DisputeType.other,
+        source=CaseSource.on_site,
+        parties=[PartyInput(side=PartySide.applicant, name="甲"), PartyInput(side=PartySide.respondent, name="乙")],
+    )
     assert case.year == 2027
     assert case.number == "DEMO-QS-2027-0001"

@@ -48,13 +48,23 @@ async def scope_world(core: Core) -> ScopeWorld:
     staff = {}
     for username, role, org in [
         ("admin", R.admin, d1),
-        ("rev-d1", R.reviewer, d1), ("rev-t1", R.reviewer, t1), ("rev-v1", R.reviewer, v1),
-        ("rev-med", R.reviewer, p1), ("rev-d2", R.reviewer, d2),
-        ("med-t1", R.mediator, t1), ("med-t1b", R.mediator, t1), ("med-v1", R.mediator, v1),
-        ("med-t2", R.mediator, t2), ("med-med", R.mediator, p1), ("med-t3", R.mediator, t3),
+        ("rev-d1", R.reviewer, d1),
+        ("rev-t1", R.reviewer, t1),
+        ("rev-v1", R.reviewer, v1),
+        ("rev-med", R.reviewer, p1),
+        ("rev-d2", R.reviewer, d2),
+        ("med-t1", R.mediator, t1),
+        ("med-t1b", R.mediator, t1),
+        ("med-v1", R.mediator, v1),
+        ("med-t2", R.mediator, t2),
+        ("med-med", R.mediator, p1),
+        ("med-t3", R.mediator, t3),
         ("med-d1", R.mediator, d1),
-        ("exp-med", R.expert, p1), ("exp-med-idle", R.expert, p1), ("exp-d2", R.expert, d2),
-        ("exp-expired", R.expert, p1), ("med-expired", R.mediator, t3),
+        ("exp-med", R.expert, p1),
+        ("exp-med-idle", R.expert, p1),
+        ("exp-d2", R.expert, d2),
+        ("exp-expired", R.expert, p1),
+        ("med-expired", R.mediator, t3),
     ]:
         staff[username] = await make_staff(core, username, role, org)
     admin = staff["admin"]
@@ -72,11 +82,24 @@ async def scope_world(core: Core) -> ScopeWorld:
     sess = {name: await make_session(core, admin, c) for name, c in cs.items()}
     holders: dict[str, Principal] = {}
 
-    async def invite(name: str, case: str, role: SessionRole, account: str | None = None,
-                     display_name: str | None = None, revoke: bool = False, ttl: timedelta | None = None) -> None:
-        inv = await invitations.issue(core, admin, sess[case].id, role=role,
-                                      account_id=staff[account].account_id if account else None,
-                                      display_name=display_name, ttl=ttl)
+    async def invite(
+        name: str,
+        case: str,
+        role: SessionRole,
+        account: str | None = None,
+        display_name: str | None = None,
+        revoke: bool = False,
+        ttl: timedelta | None = None,
+    ) -> None:
+        inv = await invitations.issue(
+            core,
+            admin,
+            sess[case].id,
+            role=role,
+            account_id=staff[account].account_id if account else None,
+            display_name=display_name,
+            ttl=ttl,
+        )
         if revoke:
             inv = await invitations.revoke(core, admin, inv.id, "换了专家")
         holders[name] = invitation_principal(inv)
@@ -134,8 +157,7 @@ EXPECTED = {
 }
 
 
-async def test_list_cases_returns_exactly_the_cases_can_view_case_allows(core: Core,
-                                                                         scope_world: ScopeWorld) -> None:
+async def test_list_cases_returns_exactly_the_cases_can_view_case_allows(core: Core, scope_world: ScopeWorld) -> None:
     labels = {case.id: label for label, case in scope_world.cases.items()}
     disagreements, seen = [], {}
     for name, p in scope_world.staff.items():
@@ -150,7 +172,8 @@ async def test_list_cases_returns_exactly_the_cases_can_view_case_allows(core: C
 
 
 async def test_get_case_agrees_with_can_view_case_and_invitation_holders_see_no_case_file(
-        core: Core, scope_world: ScopeWorld) -> None:
+    core: Core, scope_world: ScopeWorld
+) -> None:
     for name, p in scope_world.staff.items():
         for label, case in scope_world.cases.items():
             try:

@@ -15,8 +15,9 @@ from server.config import REPO_ROOT, ConfigError, Settings, ensure_secret_key, l
 KEY = "s" * 40
 
 
-def test_defaults_run_one_process_on_localhost_with_sqlite_in_data(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults_run_one_process_on_localhost_with_sqlite_in_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     s = load_settings(env={})
     assert (s.host, s.port, s.public_url) == ("127.0.0.1", 8080, "http://127.0.0.1:8080")
@@ -38,8 +39,12 @@ PARSED: list[tuple[str, str, str, Any]] = [
     ("HESHI_PORT", " 9000 ", "port", 9000),
     ("HESHI_PUBLIC_URL", "https://mediate.example.cn/", "public_url", "https://mediate.example.cn"),
     ("HESHI_DATA_DIR", "/srv/heshi", "data_dir", Path("/srv/heshi")),
-    ("HESHI_DATABASE_URL", "postgresql://heshi@db:5432/heshi", "database_url",
-     "postgresql+asyncpg://heshi@db:5432/heshi"),
+    (
+        "HESHI_DATABASE_URL",
+        "postgresql://heshi@db:5432/heshi",
+        "database_url",
+        "postgresql+asyncpg://heshi@db:5432/heshi",
+    ),
     ("HESHI_REDIS_URL", "redis://cache:6379/1", "redis_url", "redis://cache:6379/1"),
     ("HESHI_SECRET_KEY", KEY, "secret_key", KEY),
     ("HESHI_LANGUAGE", "en", "language", "en"),
@@ -50,14 +55,22 @@ PARSED: list[tuple[str, str, str, Any]] = [
     ("HESHI_LOGIN_WINDOW_SECONDS", "60", "login_window_seconds", 60),
     ("HESHI_MAX_BODY_BYTES", "2048", "max_body_bytes", 2048),
     ("HESHI_COOKIE_SECURE", "yes", "cookie_secure", True),
-    ("HESHI_ALLOWED_ORIGINS", "https://a.example.cn, https://b.example.cn/", "allowed_origins",
-     ("https://a.example.cn", "https://b.example.cn")),
+    (
+        "HESHI_ALLOWED_ORIGINS",
+        "https://a.example.cn, https://b.example.cn/",
+        "allowed_origins",
+        ("https://a.example.cn", "https://b.example.cn"),
+    ),
     ("HESHI_WEB_DIR", "/opt/heshi-web", "web_dir", Path("/opt/heshi-web")),
     ("HESHI_SESSION_GRACE_SECONDS", "90", "session_grace_seconds", 90),
     ("HESHI_SESSION_IDLE_MINUTES", "45", "session_idle_minutes", 45),
     ("HESHI_MAX_PUBLISHERS", "4", "max_publishers", 4),
-    ("HESHI_ICE_SERVERS", "stun:stun.example.cn:3478, turn:turn.example.cn", "ice_servers",
-     ("stun:stun.example.cn:3478", "turn:turn.example.cn")),
+    (
+        "HESHI_ICE_SERVERS",
+        "stun:stun.example.cn:3478, turn:turn.example.cn",
+        "ice_servers",
+        ("stun:stun.example.cn:3478", "turn:turn.example.cn"),
+    ),
     ("HESHI_TURN_URLS", "turns:turn.example.cn:5349", "turn_urls", ("turns:turn.example.cn:5349",)),
     ("HESHI_TURN_SECRET", " coturn-static-secret ", "turn_secret", "coturn-static-secret"),
     ("HESHI_TURN_TTL_SECONDS", "3600", "turn_ttl_seconds", 3600),
@@ -84,18 +97,32 @@ def test_every_setting_has_a_variable_and_is_covered_above() -> None:
     assert all(var == "HESHI_" + name.upper() for var, _, name, _ in PARSED)
 
 
-@pytest.mark.parametrize(("raw", "url"), [
-    ("postgres://u@h/db", "postgresql+asyncpg://u@h/db"),
-    ("postgresql+asyncpg://u@h/db", "postgresql+asyncpg://u@h/db"),
-    ("sqlite:////var/lib/heshi/heshi.db", "sqlite+aiosqlite:////var/lib/heshi/heshi.db"),
-    ("sqlite+aiosqlite:///heshi.db", "sqlite+aiosqlite:///heshi.db"),
-])
+@pytest.mark.parametrize(
+    ("raw", "url"),
+    [
+        ("postgres://u@h/db", "postgresql+asyncpg://u@h/db"),
+        ("postgresql+asyncpg://u@h/db", "postgresql+asyncpg://u@h/db"),
+        ("sqlite:////var/lib/heshi/heshi.db", "sqlite+aiosqlite:////var/lib/heshi/heshi.db"),
+        ("sqlite+aiosqlite:///heshi.db", "sqlite+aiosqlite:///heshi.db"),
+    ],
+)
 def test_pasted_database_urls_get_the_async_driver(raw: str, url: str) -> None:
     assert load_settings(env={"HESHI_DATABASE_URL": raw}).database_url == url
 
 
-@pytest.mark.parametrize(("raw", "value"), [("1", True), ("true", True), ("On", True), ("YES", True),
-                                            ("0", False), ("false", False), ("off", False), ("no", False)])
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        ("1", True),
+        ("true", True),
+        ("On", True),
+        ("YES", True),
+        ("0", False),
+        ("false", False),
+        ("off", False),
+        ("no", False),
+    ],
+)
 def test_booleans_take_the_usual_spellings(raw: str, value: bool) -> None:
     assert load_settings(env={"HESHI_COOKIE_SECURE": raw}).cookie_secure is value
 
@@ -114,8 +141,9 @@ def test_a_unix_socket_redis_url_is_accepted() -> None:
 
 
 def test_empty_optional_urls_and_keys_mean_unset() -> None:
-    s = load_settings(env={"HESHI_PUBLIC_URL": "", "HESHI_REDIS_URL": " ", "HESHI_SECRET_KEY": "",
-                           "HESHI_DATABASE_URL": ""})
+    s = load_settings(
+        env={"HESHI_PUBLIC_URL": "", "HESHI_REDIS_URL": " ", "HESHI_SECRET_KEY": "", "HESHI_DATABASE_URL": ""}
+    )
     assert (s.public_url, s.redis_url, s.secret_key) == ("http://127.0.0.1:8080", None, "")
     assert s.is_sqlite
 
@@ -127,14 +155,17 @@ def write_toml(tmp_path: Path, text: str) -> str:
 
 
 def test_a_toml_file_sets_values_and_the_environment_overrides_it(tmp_path: Path) -> None:
-    config = write_toml(tmp_path, """
+    config = write_toml(
+        tmp_path,
+        """
 port = 9000
 language = "en"
 public_url = "https://toml.example.cn"
 allowed_origins = ["https://a.example.cn", "https://b.example.cn/"]
 cookie_secure = true
 LOGIN_MAX_FAILURES = 7
-""")
+""",
+    )
     s = load_settings(env={"HESHI_CONFIG": config, "HESHI_PORT": "9100", "HESHI_LANGUAGE": "zh"})
     assert (s.port, s.language, s.public_url) == (9100, "zh", "https://toml.example.cn")
     assert s.allowed_origins == ("https://a.example.cn", "https://b.example.cn")
@@ -240,30 +271,36 @@ def test_recorder_addresses_may_be_a_toml_list(tmp_path: Path) -> None:
     assert s.recorder_addresses == ("10.0.0.5", "127.0.0.1")
 
 
-@pytest.mark.parametrize(("text", "setting"), [
-    ("port = 'abc'\n", "HESHI_PORT"),
-    ("port = true\n", "HESHI_PORT"),
-    ("port = 8080.0\n", "HESHI_PORT"),
-    ("colour = 'red'\n", "HESHI_COLOUR"),
-    ("[server]\nport = 8080\n", "HESHI_SERVER"),
-    ("language = 'de'\n", "HESHI_LANGUAGE"),
-    ("cookie_secure = 'sometimes'\n", "HESHI_COOKIE_SECURE"),
-    ("allowed_origins = ['gopher://x']\n", "HESHI_ALLOWED_ORIGINS"),
-    ("recorder_addresses = ['10.0.0.5', 'lan']\n", "HESHI_RECORDER_ADDRESSES"),
-])
+@pytest.mark.parametrize(
+    ("text", "setting"),
+    [
+        ("port = 'abc'\n", "HESHI_PORT"),
+        ("port = true\n", "HESHI_PORT"),
+        ("port = 8080.0\n", "HESHI_PORT"),
+        ("colour = 'red'\n", "HESHI_COLOUR"),
+        ("[server]\nport = 8080\n", "HESHI_SERVER"),
+        ("language = 'de'\n", "HESHI_LANGUAGE"),
+        ("cookie_secure = 'sometimes'\n", "HESHI_COOKIE_SECURE"),
+        ("allowed_origins = ['gopher://x']\n", "HESHI_ALLOWED_ORIGINS"),
+        ("recorder_addresses = ['10.0.0.5', 'lan']\n", "HESHI_RECORDER_ADDRESSES"),
+    ],
+)
 def test_a_bad_value_in_the_toml_file_names_the_setting(tmp_path: Path, text: str, setting: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_settings(env={"HESHI_CONFIG": write_toml(tmp_path, text)})
     assert_one_line_naming(err.value, setting)
 
 
-@pytest.mark.parametrize("content", [
-    b"port = \n",
-    b"port = 8080\nport = 9090\n",
-    b'language = "en\n',
-    b"[unclosed\n",
-    b'language = "\xff\xfe"\n',  # not UTF-8
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"port = \n",
+        b"port = 8080\nport = 9090\n",
+        b'language = "en\n',
+        b"[unclosed\n",
+        b'language = "\xff\xfe"\n',  # not UTF-8
+    ],
+)
 def test_a_file_that_is_not_toml_is_reported_on_one_line(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "heshi.toml"
     path.write_bytes(content)

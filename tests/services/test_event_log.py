@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC
 
 import pytest
 from sqlalchemy import delete, select, update
@@ -21,8 +22,14 @@ from server.storage.models import CaseEvent
 
 from .builders import make_case, make_org, make_session, make_staff, use_quick_hashing
 
-KINDS = ["case.created", "case.transitioned", "session.scheduled", "invitation.issued", "invitation.issued",
-         "invitation.revoked"]
+KINDS = [
+    "case.created",
+    "case.transitioned",
+    "session.scheduled",
+    "invitation.issued",
+    "invitation.issued",
+    "invitation.revoked",
+]
 
 
 @dataclass
@@ -38,8 +45,9 @@ async def log_a_case(core: Core, mediator: Principal) -> tuple[str, str]:
     case = await make_case(core, mediator)
     await cases.transition(core, mediator, case.id, CaseStatus.accepted, "双方同意调解")
     session = await make_session(core, mediator, case)
-    applicant = await invitations.issue(core, mediator, session.id, role=SessionRole.applicant,
-                                        party_id=case.parties[0].id)
+    applicant = await invitations.issue(
+        core, mediator, session.id, role=SessionRole.applicant, party_id=case.parties[0].id
+    )
     await invitations.issue(core, mediator, session.id, role=SessionRole.observer, display_name="村委会主任")
     await invitations.revoke(core, mediator, applicant.id, "发错了人")
     return case.id, session.id
@@ -76,7 +84,8 @@ async def test_each_change_to_a_case_appends_one_entry_in_order(core: Core, logg
 
 
 async def test_each_entry_carries_the_hash_of_the_one_before_and_an_untouched_log_verifies(
-        core: Core, logged: Logged) -> None:
+    core: Core, logged: Logged
+) -> None:
     events = [e for e, _ in (await cases.case_events(core, logged.mediator, logged.case_id)).entries]
     assert events[0].prev_hash == GENESIS
     for before, after in zip(events, events[1:]):
@@ -109,7 +118,9 @@ async def change_actor(core: Core, case_id: str) -> None:
 
 async def change_time(core: Core, case_id: str) -> None:
     async with core.db.read() as s:
-        at = (await s.execute(select(CaseEvent.at).where(CaseEvent.case_id == case_id, CaseEvent.seq == 3))).scalar_one()
+        at = (
+            await s.execute(select(CaseEvent.at).where(CaseEvent.case_id == case_id, CaseEvent.seq == 3))
+        ).scalar_one()
     await _set(core, case_id, 3, at=at.replace(microsecond=1))
 
 
@@ -132,8 +143,7 @@ async def rewrite_with_own_hash(core: Core, case_id: str) -> None:
     async with core.db.write() as s:
         ev = (await s.execute(select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.seq == 2))).scalar_one()
         data = {**ev.data, "note": "申请人同意调解"}
-        new_hash = eventlog.entry_hash(ev.case_id, ev.seq, ev.at, ev.kind, ev.actor, ev.session_id, data,
-                                       ev.prev_hash)
+        new_hash = eventlog.entry_hash(ev.case_id, ev.seq, ev.at, ev.kind, ev.actor, ev.session_id, data, ev.prev_hash)
         await s.execute(update(CaseEvent).where(CaseEvent.id == ev.id).values(data=data, hash=new_hash))
 
 
@@ -166,28 +176,45 @@ async def test_verify_names_the_first_entry_that_was_tampered_with(core: Core, m
 
 
 async def test_concurrent_appends_after_inserting_rows_that_reference_the_case_do_not_deadlock(
-        core: Core, logged: Logged) -> None:
+    core: Core, logged: Logged
+) -> None:
     """Each writer first inserts a row with a foreign key to the case (as a chat message or a
     recording segment does), then appends. On PostgreSQL the insert takes a key-share lock on
     the case row; the append's lock must not conflict with it, or two such writers deadlock."""
     import asyncio
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from server.storage.models import ChatMessage, MediationSession
 
     async with core.db.read() as s:
-        session_id = (await s.execute(select(MediationSession.id).where(
-            MediationSession.case_id == logged.case_id))).scalars().first()
+        session_id = (
+            (await s.execute(select(MediationSession.id).where(MediationSession.case_id == logged.case_id)))
+            .scalars()
+            .first()
+        )
     assert session_id is not None
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     async def writer(n: int) -> None:
         async with core.db.write() as s:
-            s.add(ChatMessage(case_id=logged.case_id, session_id=session_id, sender_pid=f"p{n}", sender_name="x",
-                              sender_role="applicant", recipient_pid=None, client_id=f"c{n}", text="hi", at=now))
+            s.add(
+                ChatMessage(
+                    case_id=logged.case_id,
+                    session_id=session_id,
+                    sender_pid=f"p{n}",
+                    sender_name="x",
+                    sender_role="applicant",
+                    recipient_pid=None,
+                    client_id=f"c{n}",
+                    text="hi",
+                    at=now,
+                )
+            )
             await s.flush()
             await asyncio.sleep(0.01)  # let the others insert too before anyone appends
-            await eventlog.append(s, case_id=logged.case_id, kind="chat.message", actor=Actor.invitation(f"p{n}"), at=now)
+            await eventlog.append(
+                s, case_id=logged.case_id, kind="chat.message", actor=Actor.invitation(f"p{n}"), at=now
+            )
 
     await asyncio.gather(*(writer(n) for n in range(8)))
     async with core.db.read() as s:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -22,7 +22,7 @@ from server.storage.models import Invitation
 from .builders import make_case, make_org, make_session, make_staff, use_quick_hashing
 
 KEY = "k" * 40
-NOW = datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 EXPIRES = NOW + timedelta(days=7)
 INVITATION_ID = "5b0f3c8e-2d1a-4b7c-9e6f-0a1b2c3d4e5f"
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -113,26 +113,29 @@ def test_the_signature_is_checked_before_the_expiry(tokens: InvitationTokens, to
     assert reason_for(InvitationTokens("z" * 40), token, EXPIRES + timedelta(days=1)) == "bad_signature"
 
 
-@pytest.mark.parametrize("mangle", [
-    pytest.param(lambda t: "", id="empty"),
-    pytest.param(lambda t: t.replace(".", ""), id="no dot"),
-    pytest.param(lambda t: t + ".", id="trailing dot"),
-    pytest.param(lambda t: t + ".AAAA", id="three parts"),
-    pytest.param(lambda t: "." + t, id="leading dot"),
-    pytest.param(lambda t: t.split(".")[0][:-3] + "." + t.split(".")[1], id="body too short"),
-    pytest.param(lambda t: t.split(".")[0] + "AAAA." + t.split(".")[1], id="body too long"),
-    pytest.param(lambda t: t[:-2], id="signature too short"),
-    pytest.param(lambda t: t.split(".")[0] + ".", id="no signature"),
-    pytest.param(lambda t: "." + t.split(".")[1], id="no body"),
-    pytest.param(lambda t: t.replace(t[3], "!", 1), id="character outside base64url"),
-    pytest.param(lambda t: t[:5] + "=" + t[6:], id="padding character"),
-    pytest.param(lambda t: "A." + t.split(".")[1], id="impossible base64 length"),
-    pytest.param(lambda t: t + " ", id="trailing space"),
-    pytest.param(lambda t: t + "\n", id="trailing newline"),
-    pytest.param(lambda t: "A" * (MAX_TOKEN_LENGTH - 10) + "." + "A" * 10, id="one character too long"),
-    pytest.param(lambda t: "A" * 5000 + "." + t, id="far too long"),
-    pytest.param(lambda t: "令牌." + t.split(".")[1], id="not ascii"),
-])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        pytest.param(lambda t: "", id="empty"),
+        pytest.param(lambda t: t.replace(".", ""), id="no dot"),
+        pytest.param(lambda t: t + ".", id="trailing dot"),
+        pytest.param(lambda t: t + ".AAAA", id="three parts"),
+        pytest.param(lambda t: "." + t, id="leading dot"),
+        pytest.param(lambda t: t.split(".")[0][:-3] + "." + t.split(".")[1], id="body too short"),
+        pytest.param(lambda t: t.split(".")[0] + "AAAA." + t.split(".")[1], id="body too long"),
+        pytest.param(lambda t: t[:-2], id="signature too short"),
+        pytest.param(lambda t: t.split(".")[0] + ".", id="no signature"),
+        pytest.param(lambda t: "." + t.split(".")[1], id="no body"),
+        pytest.param(lambda t: t.replace(t[3], "!", 1), id="character outside base64url"),
+        pytest.param(lambda t: t[:5] + "=" + t[6:], id="padding character"),
+        pytest.param(lambda t: "A." + t.split(".")[1], id="impossible base64 length"),
+        pytest.param(lambda t: t + " ", id="trailing space"),
+        pytest.param(lambda t: t + "\n", id="trailing newline"),
+        pytest.param(lambda t: "A" * (MAX_TOKEN_LENGTH - 10) + "." + "A" * 10, id="one character too long"),
+        pytest.param(lambda t: "A" * 5000 + "." + t, id="far too long"),
+        pytest.param(lambda t: "令牌." + t.split(".")[1], id="not ascii"),
+    ],
+)
 def test_a_malformed_token_is_refused_as_malformed(tokens: InvitationTokens, token: str, mangle) -> None:  # type: ignore[no-untyped-def]
     mangled = mangle(token)
     assert mangled != token
@@ -171,8 +174,7 @@ async def test_a_valid_link_resolves_to_its_invitation(core: Core) -> None:
     mediator = await make_staff(core, "tk-mediator", StaffRole.mediator, org)
     case = await make_case(core, mediator)
     session = await make_session(core, mediator, case)
-    inv = await invitations.issue(core, mediator, session.id, role=SessionRole.applicant,
-                                  party_id=case.parties[0].id)
+    inv = await invitations.issue(core, mediator, session.id, role=SessionRole.applicant, party_id=case.parties[0].id)
     token = invitations.token_for(core, inv)
     resolved = await invitations.resolve(core, token)
     assert (resolved.id, resolved.role, resolved.display_name) == (inv.id, "applicant", "张三")
@@ -195,8 +197,9 @@ async def test_resolve_refuses_revoked_expired_ended_and_mismatched_links_saying
     session, other_session = await make_session(core, mediator, case), await make_session(core, mediator, case)
 
     async def invite(name: str, in_session=session) -> Invitation:  # type: ignore[no-untyped-def]
-        return await invitations.issue(core, mediator, in_session.id, role=SessionRole.observer, display_name=name,
-                                       ttl=timedelta(hours=48))
+        return await invitations.issue(
+            core, mediator, in_session.id, role=SessionRole.observer, display_name=name, ttl=timedelta(hours=48)
+        )
 
     kept, revoked, shortened, mismatched = [await invite(n) for n in ("kept", "revoked", "shortened", "mismatched")]
     in_ended = await invite("in ended session", other_session)
@@ -204,8 +207,9 @@ async def test_resolve_refuses_revoked_expired_ended_and_mismatched_links_saying
     await sessions.set_session_status(core, mediator, other_session.id, SessionStatus.ended, "改期")
     links = {inv.display_name: invitations.token_for(core, inv) for inv in (kept, revoked, in_ended, shortened)}
     async with core.db.write() as s:  # the row is the authority: a shortened lifetime wins over the token's
-        await s.execute(update(Invitation).where(Invitation.id == shortened.id)
-                        .values(expires_at=clock.now() + timedelta(hours=1)))
+        await s.execute(
+            update(Invitation).where(Invitation.id == shortened.id).values(expires_at=clock.now() + timedelta(hours=1))
+        )
     # Correctly signed by this server, but not the token that was issued for the row.
     links["mismatched"] = core.tokens.sign(mismatched.id, mismatched.expires_at + timedelta(days=30))
     links["unknown"] = core.tokens.sign(str(uuid.uuid4()), kept.expires_at)
@@ -224,5 +228,6 @@ async def test_resolve_refuses_revoked_expired_ended_and_mismatched_links_saying
     clock.advance(hours=45, minutes=59)
     assert await reason(core, links["kept"]) == "resolves to kept"
     clock.advance(minutes=1)  # 48 hours after issue
-    assert await reason(core, links["kept"]) == ("expired: this invitation link has expired; "
-                                                  "ask the mediator for a new one")
+    assert await reason(core, links["kept"]) == (
+        "expired: this invitation link has expired; ask the mediator for a new one"
+    )

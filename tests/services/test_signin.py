@@ -91,14 +91,17 @@ async def fail(core: Core, username: str, address: str = ADDRESS, times: int = 1
 async def test_the_right_password_signs_in_until_signing_out(core: Core, staff: str) -> None:
     session = await signin.login(core, "  Wang.JG ", PASSWORD, ADDRESS)  # usernames ignore case and spaces
     assert session.principal.account_id is not None and session.principal.staff_role is StaffRole.mediator
-    assert await signin.authenticate(core, session.token, PrincipalKind.staff) == (session.principal,
-                                                                                    session.csrf_token)
+    assert await signin.authenticate(core, session.token, PrincipalKind.staff) == (
+        session.principal,
+        session.csrf_token,
+    )
     await signin.logout(core, session.token)
     assert await signin.authenticate(core, session.token, PrincipalKind.staff) is None
 
 
 async def test_a_wrong_password_an_unknown_user_and_a_deactivated_account_get_the_same_answer(
-        core: Core, staff: str) -> None:
+    core: Core, staff: str
+) -> None:
     async with core.db.write() as s:
         await s.execute(update(Account).where(Account.username == staff).values(active=False))
     answers = []
@@ -110,7 +113,8 @@ async def test_a_wrong_password_an_unknown_user_and_a_deactivated_account_get_th
 
 
 async def test_after_five_failures_from_one_address_even_the_right_password_from_there_waits_out_the_window(
-        core: Core, clock: FrozenClock, staff: str) -> None:
+    core: Core, clock: FrozenClock, staff: str
+) -> None:
     assert core.settings.login_max_failures == 5 and core.settings.login_window_seconds == 900
     await fail(core, staff, times=5)
     with pytest.raises(RateLimited) as err:
@@ -127,7 +131,8 @@ async def test_after_five_failures_from_one_address_even_the_right_password_from
 
 
 async def test_an_attacker_hammering_from_one_address_does_not_keep_the_right_person_out(
-        core: Core, clock: FrozenClock, staff: str) -> None:
+    core: Core, clock: FrozenClock, staff: str
+) -> None:
     attacker, owner = "198.51.100.66", "203.0.113.200"
     outcomes = []
     for _ in range(50):
@@ -166,7 +171,8 @@ async def botnet(core: Core, clock: FrozenClock, username: str, failures: int) -
 
 
 async def test_failures_from_many_addresses_slow_the_username_with_doubling_delays_capped_at_two_minutes(
-        core: Core, clock: FrozenClock, staff: str) -> None:
+    core: Core, clock: FrozenClock, staff: str
+) -> None:
     free = core.settings.login_max_failures * USER_FACTOR
     assert free == 10 and USER_DELAY_CAP_SECONDS == 120
     assert await botnet(core, clock, staff, free) == []
@@ -174,7 +180,8 @@ async def test_failures_from_many_addresses_slow_the_username_with_doubling_dela
 
 
 async def test_while_a_botnet_guesses_the_right_person_waits_at_most_two_minutes_and_refused_tries_cost_nothing(
-        core: Core, clock: FrozenClock, staff: str) -> None:
+    core: Core, clock: FrozenClock, staff: str
+) -> None:
     await botnet(core, clock, staff, core.settings.login_max_failures * USER_FACTOR + 8)
     refused = 0
     while True:  # impatient: tries again every five seconds
@@ -191,27 +198,31 @@ async def test_while_a_botnet_guesses_the_right_person_waits_at_most_two_minutes
 
 async def test_concurrent_wrong_passwords_get_no_more_401s_than_the_limit(core: Core, staff: str) -> None:
     core.passwords = SlowVerify()
-    results = await asyncio.gather(*(signin.login(core, staff, "wrong-password", ADDRESS) for _ in range(12)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(signin.login(core, staff, "wrong-password", ADDRESS) for _ in range(12)), return_exceptions=True
+    )
     assert sorted(type(r).__name__ for r in results) == ["RateLimited"] * 7 + ["Unauthenticated"] * 5
     with pytest.raises(RateLimited):
         await signin.login(core, staff, PASSWORD, ADDRESS)
 
 
-async def test_concurrent_tries_from_many_addresses_let_one_through_per_delay(core: Core, clock: FrozenClock,
-                                                                            staff: str) -> None:
+async def test_concurrent_tries_from_many_addresses_let_one_through_per_delay(
+    core: Core, clock: FrozenClock, staff: str
+) -> None:
     for i in range(USER_FACTOR):
         await fail(core, staff, f"198.51.100.{i}", times=core.settings.login_max_failures)
     clock.advance(seconds=1)  # the first delay has passed: the next try may go ahead, and only one
     core.passwords = SlowVerify()
-    results = await asyncio.gather(*(signin.login(core, staff, "guess", f"192.0.2.{i}") for i in range(12)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(signin.login(core, staff, "guess", f"192.0.2.{i}") for i in range(12)), return_exceptions=True
+    )
     assert sorted(type(r).__name__ for r in results) == ["RateLimited"] * 11 + ["Unauthenticated"]
     assert {r.retry_after for r in results if isinstance(r, RateLimited)} == {2}
 
 
 async def test_a_success_forgives_the_failures_before_it_but_not_those_made_while_it_was_checked(
-        core: Core, staff: str) -> None:
+    core: Core, staff: str
+) -> None:
     await fail(core, staff)
     core.passwords = held = HeldVerify()
     success = asyncio.create_task(signin.login(core, staff, PASSWORD, ADDRESS))
@@ -249,8 +260,9 @@ async def test_one_locked_username_does_not_lock_another_on_the_same_address(cor
     assert await signs_in(core, staff)
 
 
-async def test_one_address_is_capped_at_four_times_the_username_limit(core: Core, clock: FrozenClock,
-                                                                      staff: str) -> None:
+async def test_one_address_is_capped_at_four_times_the_username_limit(
+    core: Core, clock: FrozenClock, staff: str
+) -> None:
     cap = core.settings.login_max_failures * ADDRESS_FACTOR
     assert cap == 20
     for i in range(cap - 1):  # a different username each time: no single username reaches its limit

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,6 @@ from server.app import create_app
 from server.services.core import Core
 from signaling.server import SIGNALING, SignalingServer
 from tests.conftest import World
-
 from tests.signaling.harness import Participant, join_cookie, staff_cookie
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 import pytest
@@ -29,7 +30,9 @@ async def join_cookie(base_url: str, link: str) -> str:
 
 async def staff_cookie(base_url: str, username: str, password: str) -> str:
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{base_url}/api/v1/auth/login", json={"username": username, "password": password}) as resp:
+        async with http.post(
+            f"{base_url}/api/v1/auth/login", json={"username": username, "password": password}
+        ) as resp:
             assert resp.status == 200, await resp.text()
             return resp.cookies[STAFF_COOKIE].value
 
@@ -46,8 +49,15 @@ async def staff_http(base_url: str, username: str, password: str) -> aiohttp.Cli
 class Participant:
     """One connection. Collects room events in order, and relayed signals and errors."""
 
-    def __init__(self, base_url: str, session_id: str, *, join: str | None = None, staff: str | None = None,
-                 origin: str | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        session_id: str,
+        *,
+        join: str | None = None,
+        staff: str | None = None,
+        origin: str | None = None,
+    ):
         self.base_url = base_url
         self.session_id = session_id
         self.cookies = {k: v for k, v in ((JOIN_COOKIE, join), (STAFF_COOKIE, staff)) if v}
@@ -80,8 +90,13 @@ class Participant:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if self.origin:
             headers["Origin"] = self.origin
-        await self.sio.connect(self.base_url, transports=["websocket"], headers=headers,
-                               auth=auth if auth is not None else {"session_id": self.session_id}, wait_timeout=10)
+        await self.sio.connect(
+            self.base_url,
+            transports=["websocket"],
+            headers=headers,
+            auth=auth if auth is not None else {"session_id": self.session_id},
+            wait_timeout=10,
+        )
 
     async def call(self, event: str, data: Any = None, timeout: float = 10) -> Any:
         return await self.sio.call(event, data if data is not None else {}, timeout=timeout)
@@ -114,16 +129,21 @@ class Participant:
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
-    async def wait_event(self, type_: str, timeout: float = 10, where: Callable[[dict[str, Any]], Any] | None = None,
-                         **match: Any) -> dict[str, Any]:
+    async def wait_event(
+        self, type_: str, timeout: float = 10, where: Callable[[dict[str, Any]], Any] | None = None, **match: Any
+    ) -> dict[str, Any]:
         """The first event of this type whose data has the given values (and satisfies `where`)."""
+
         def find() -> dict[str, Any] | None:
             for e in self.events:
-                if e["type"] == type_ and all(e["data"].get(k) == v for k, v in match.items()) \
-                        and (where is None or where(e["data"])):
+                if (
+                    e["type"] == type_
+                    and all(e["data"].get(k) == v for k, v in match.items())
+                    and (where is None or where(e["data"]))
+                ):
                     return e
             return None
 

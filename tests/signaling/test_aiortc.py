@@ -10,22 +10,25 @@ from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from tests.signaling.harness import Participant
 
 
-async def _negotiate(offerer: Participant, answerer: Participant, pc_offer: RTCPeerConnection,
-                     pc_answer: RTCPeerConnection) -> None:
+async def _negotiate(
+    offerer: Participant, answerer: Participant, pc_offer: RTCPeerConnection, pc_answer: RTCPeerConnection
+) -> None:
     """Offer/answer through the server. aiortc gathers candidates before it sets the local
     description, so the SDP carries them and no trickle is needed."""
     await pc_offer.setLocalDescription(await pc_offer.createOffer())
     ack = await offerer.call("signal", {"to": answerer.pid, "type": "offer", "sdp": pc_offer.localDescription.sdp})
     assert ack == {"ok": True}
-    offer = await answerer.wait_for(lambda: next((s for s in answerer.signals if s["type"] == "offer"), None),
-                                    what="offer")
+    offer = await answerer.wait_for(
+        lambda: next((s for s in answerer.signals if s["type"] == "offer"), None), what="offer"
+    )
     assert offer["from"] == offerer.pid
     await pc_answer.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
     await pc_answer.setLocalDescription(await pc_answer.createAnswer())
     ack = await answerer.call("signal", {"to": offerer.pid, "type": "answer", "sdp": pc_answer.localDescription.sdp})
     assert ack == {"ok": True}
-    answer = await offerer.wait_for(lambda: next((s for s in offerer.signals if s["type"] == "answer"), None),
-                                    what="answer")
+    answer = await offerer.wait_for(
+        lambda: next((s for s in offerer.signals if s["type"] == "answer"), None), what="answer"
+    )
     await pc_offer.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
 
 
@@ -52,7 +55,7 @@ async def test_two_aiortc_peers_exchange_audio_and_video_through_heshi_signaling
         pc.addTrack(VideoStreamTrack())
     try:
         await _negotiate(mediator, expert, pc_m, pc_e)
-        for who, pc in (("mediator", pc_m), ("expert", pc_e)):
+        for who in ("mediator", "expert"):
             kinds = sorted(t.kind for t in received[who])
             assert kinds == ["audio", "video"], f"{who} got {kinds}"
         # Frames really flow both ways: several decoded video frames and audio frames each.

@@ -13,10 +13,10 @@ import socketio
 from server.http.requests import JOIN_COOKIE
 from server.services import invitations
 from signaling.limits import LIMITS
-from tests.signaling.harness import Participant, staff_cookie, refusal
-
+from tests.signaling.harness import Participant, refusal, staff_cookie
 
 # ---- helpers ----------------------------------------------------------------------------
+
 
 def another(live: Any, *, join: str | None = None, staff: str | None = None, origin: str | None = None) -> Participant:
     p = Participant(live.base_url, live.session_id, join=join, staff=staff, origin=origin)
@@ -55,14 +55,25 @@ def check_error(ack: Any, code: str, what: str) -> dict[str, Any]:
 
 # ---- unknown events and payloads of the wrong shape -------------------------------------
 
+
 async def test_unknown_events_get_unknown_event_and_the_connection_carries_on(live, core):
     m, check = await mediator_in_room(live, core)
-    names = ["room.destroy", "ROOM.JOIN", "room.join ", "admin.shutdown", "room.event", "error", "x" * 500,
-             "__proto__", "signal\u0000", "调解.结束"]
+    names = [
+        "room.destroy",
+        "ROOM.JOIN",
+        "room.join ",
+        "admin.shutdown",
+        "room.event",
+        "error",
+        "x" * 500,
+        "__proto__",
+        "signal\u0000",
+        "调解.结束",
+    ]
     for name in names:
         before = len(m.errors)
         check_error(await m.call(name, {}), "unknown_event", name)
-        await m.wait_for(lambda: len(m.errors) > before, what=f"error event for {name!r}")
+        await m.wait_for(lambda before=before: len(m.errors) > before, what=f"error event for {name!r}")
         assert m.errors[-1]["event"] == name and m.errors[-1]["code"] == "unknown_event"
         await check.still_usable(name)
 
@@ -72,9 +83,12 @@ async def test_client_events_named_connect_or_disconnect_do_not_reach_the_lifecy
     expert = await live.person("expert")
     await expert.join()
     echeck = Checker(expert, core)
-    for name, args in (("disconnect", "client disconnect"), ("disconnect", {}),
-                       ("connect", ({"aiohttp.request": "x"}, {"session_id": live.session_id})),
-                       ("connect", {})):
+    for name, args in (
+        ("disconnect", "client disconnect"),
+        ("disconnect", {}),
+        ("connect", ({"aiohttp.request": "x"}, {"session_id": live.session_id})),
+        ("connect", {}),
+    ):
         check_error(await expert.sio.call(name, args, timeout=10), "unknown_event", name)
         await echeck.still_usable(name)
     marker = await expert.call("chat.send", {"client_id": "marker", "text": "还在"})
@@ -99,8 +113,11 @@ async def test_several_payload_arguments_are_a_bad_request(live, core):
     for args in (({"after_seq": 0}, {"after_seq": 1}), ({"after_seq": 0}, "extra"), ({}, None, 3)):
         check_error(await m.sio.call("room.sync", args, timeout=10), "bad_request", repr(args))
         await check.still_usable(repr(args))
-    check_error(await m.sio.call("chat.send", ({"client_id": "two", "text": "x"}, {"to": m.pid}), timeout=10),
-                "bad_request", "chat with two payloads")
+    check_error(
+        await m.sio.call("chat.send", ({"client_id": "two", "text": "x"}, {"to": m.pid}), timeout=10),
+        "bad_request",
+        "chat with two payloads",
+    )
     assert [mm for mm in (await m.call("chat.history", {}))["messages"] if mm["client_id"] == "two"] == []
 
 
@@ -151,8 +168,11 @@ WRONG = [
     ("media.publish", {"video": True}, "video"),
     ("signal", {"to": 5, "type": "offer", "sdp": "v=0"}, "to"),
     ("signal", {"to": "i:x", "type": "candidate", "candidate": "candidate:1 1 udp"}, "candidate"),
-    ("signal", {"to": "i:x", "type": "candidate", "candidate": {"candidate": "c", "sdpMLineIndex": -1}},
-     "candidate.sdpMLineIndex"),
+    (
+        "signal",
+        {"to": "i:x", "type": "candidate", "candidate": {"candidate": "c", "sdpMLineIndex": -1}},
+        "candidate.sdpMLineIndex",
+    ),
     ("signal", {"to": "i:x", "type": "candidate", "candidate": {"candidate": "c", "evil": 1}}, "candidate.evil"),
     ("chat.send", {"client_id": 5, "text": "x"}, "client_id"),
     ("chat.send", {"client_id": "c1", "text": ["x"]}, "text"),
@@ -196,28 +216,39 @@ async def test_a_frame_over_the_size_limit_closes_only_that_connection_and_the_p
 
 # ---- refused connections ----------------------------------------------------------------
 
+
 async def test_a_refused_connection_says_why_in_connect_error_data(live):
     p = another(live)
     got: list[Any] = []
     p.sio.on("connect_error", lambda data: got.append(data))
     with pytest.raises(socketio.exceptions.ConnectionError):
         await p.connect()
-    assert got == [{"message": "open your invitation link, or sign in, before joining",
-                    "data": {"code": "unauthenticated",
-                             "message": "open your invitation link, or sign in, before joining"}}]
+    assert got == [
+        {
+            "message": "open your invitation link, or sign in, before joining",
+            "data": {"code": "unauthenticated", "message": "open your invitation link, or sign in, before joining"},
+        }
+    ]
 
 
 async def test_connecting_without_a_proper_session_id_is_invalid_input(live, core):
     cookie = (await live.person("applicant", connect=False)).cookies[JOIN_COOKIE]
-    for auth in ({}, {"session_id": 5}, {"session_id": ""}, {"session_id": "s" * 37}, {"session": live.session_id},
-                 {"session_id": None}):
+    for auth in (
+        {},
+        {"session_id": 5},
+        {"session_id": ""},
+        {"session_id": "s" * 37},
+        {"session": live.session_id},
+        {"session_id": None},
+    ):
         assert (await refusal(another(live, join=cookie), auth))["code"] == "invalid_input", auth
     p = another(live, join=cookie)
     got: list[Any] = []
     p.sio.on("connect_error", lambda data: got.append(data))
     with pytest.raises(socketio.exceptions.ConnectionError):  # no auth at all
-        await p.sio.connect(live.base_url, transports=["websocket"], headers={"Cookie": f"{JOIN_COOKIE}={cookie}"},
-                            wait_timeout=10)
+        await p.sio.connect(
+            live.base_url, transports=["websocket"], headers={"Cookie": f"{JOIN_COOKIE}={cookie}"}, wait_timeout=10
+        )
     assert got[0]["data"]["code"] == "invalid_input"
     ok = another(live, join=cookie)
     assert (await ok.join())["ok"]
@@ -232,12 +263,14 @@ async def test_nobody_learns_from_a_refusal_whether_a_session_exists(live):
     for sid in ("nope", "'; drop table sessions; --", "会话", made_up[:-1]):
         assert (await refusal(another(live), {"session_id": sid}))["code"] == "invalid_input", sid
     # Nobody signed in: unauthenticated, real or not.
-    assert [(await refusal(another(live), {"session_id": sid})) for sid in (real, made_up, other)] == \
-        [await refusal(another(live), {"session_id": real})] * 3
+    assert [(await refusal(another(live), {"session_id": sid})) for sid in (real, made_up, other)] == [
+        await refusal(another(live), {"session_id": real})
+    ] * 3
     # A link for one session: any other session id, real or not, is simply not theirs.
     cookie = (await live.person("applicant", connect=False)).cookies[JOIN_COOKIE]
-    assert {(await refusal(another(live, join=cookie), {"session_id": sid}))["code"]
-            for sid in (made_up, other)} == {"forbidden"}
+    assert {(await refusal(another(live, join=cookie), {"session_id": sid}))["code"] for sid in (made_up, other)} == {
+        "forbidden"
+    }
     # Staff: a session outside their cases looks like one that does not exist.
     outsider = await staff_cookie(live.base_url, "other-mediator", live.world.passwords["other-mediator"])
     hidden = await refusal(another(live, staff=outsider), {"session_id": real})
@@ -247,8 +280,7 @@ async def test_nobody_learns_from_a_refusal_whether_a_session_exists(live):
 
 async def test_connecting_without_a_cookie_or_with_a_forged_one_is_unauthenticated(live):
     real = (await live.person("applicant", connect=False)).cookies[JOIN_COOKIE]
-    forged = [None, "forged-cookie-value", real[:-2] + ("AA" if not real.endswith("AA") else "BB"), "é" * 20,
-              "x" * 500]
+    forged = [None, "forged-cookie-value", real[:-2] + ("AA" if not real.endswith("AA") else "BB"), "é" * 20, "x" * 500]
     for cookie in forged:
         assert (await refusal(another(live, join=cookie)))["code"] == "unauthenticated", cookie
     assert (await refusal(another(live, staff="not-a-staff-session")))["code"] == "unauthenticated"
@@ -269,7 +301,9 @@ async def test_an_expired_invitation_no_longer_connects(live, core):
 async def test_a_revoked_invitation_no_longer_connects(live, core):
     applicant = await live.person("applicant", connect=False)
     invitation_id = None
-    for listed in await invitations.list_for_case(core, live.world.principals["demo-mediator"], live.world.demo.case_id):
+    for listed in await invitations.list_for_case(
+        core, live.world.principals["demo-mediator"], live.world.demo.case_id
+    ):
         if listed.invitation.role == "applicant":
             invitation_id = listed.invitation.id
     assert invitation_id is not None
@@ -290,8 +324,12 @@ async def test_an_invitation_for_another_session_and_staff_outside_the_case_are_
 async def test_browsers_may_connect_only_from_our_own_origin(live, core, caplog):
     cookie = (await live.person("applicant", connect=False)).cookies[JOIN_COOKIE]
     caplog.set_level(logging.INFO)
-    refused = ("http://evil.example", "null", live.base_url.replace("127.0.0.1", "localhost"),
-               "http://heshi.test.evil.example")
+    refused = (
+        "http://evil.example",
+        "null",
+        live.base_url.replace("127.0.0.1", "localhost"),
+        "http://heshi.test.evil.example",
+    )
     for origin in refused:
         p = another(live, join=cookie, origin=origin)
         with pytest.raises(socketio.exceptions.ConnectionError):
@@ -299,8 +337,9 @@ async def test_browsers_may_connect_only_from_our_own_origin(live, core, caplog)
         assert not p.sio.connected, origin
     # Refused origins are expected: each is logged once, as a warning that names it, never as an error.
     about_origins = [r for r in caplog.records if "origin" in r.getMessage()]
-    assert [r.levelno for r in about_origins] == [logging.WARNING] * len(refused), \
-        [(r.levelname, r.getMessage()) for r in about_origins]
+    assert [r.levelno for r in about_origins] == [logging.WARNING] * len(refused), [
+        (r.levelname, r.getMessage()) for r in about_origins
+    ]
     for origin, record in zip(refused, about_origins):
         assert repr(origin) in record.getMessage()
     for origin in (live.base_url, core.settings.public_url):
@@ -311,6 +350,7 @@ async def test_browsers_may_connect_only_from_our_own_origin(live, core, caplog)
 
 
 # ---- floods -----------------------------------------------------------------------------
+
 
 async def test_a_flood_of_events_is_rate_limited_and_the_connection_recovers(live, core):
     m, check = await mediator_in_room(live, core)

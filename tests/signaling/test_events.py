@@ -22,8 +22,8 @@ from server.services.core import Core
 from server.storage.models import CaseEvent, ChatMessage, Invitation, MediationSession
 from tests.signaling.harness import Participant, join_cookie, refusal
 
-
 # ---- settings per test ------------------------------------------------------------------
+
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
@@ -38,11 +38,19 @@ def settings(settings: Settings, settings_overrides: dict[str, Any]) -> Settings
 
 # ---- helpers ----------------------------------------------------------------------------
 
-async def invite(live: Any, core: Core, role: SessionRole, name: str, *, direct_entry: bool | None = None,
-                 connect: bool = True) -> Participant:
+
+async def invite(
+    live: Any, core: Core, role: SessionRole, name: str, *, direct_entry: bool | None = None, connect: bool = True
+) -> Participant:
     """Someone holding a fresh invitation to the demo session, issued by the demo mediator."""
-    inv = await invitations.issue(core, live.world.principals["demo-mediator"], live.session_id, role=role,
-                                  display_name=name, direct_entry=direct_entry)
+    inv = await invitations.issue(
+        core,
+        live.world.principals["demo-mediator"],
+        live.session_id,
+        role=role,
+        display_name=name,
+        direct_entry=direct_entry,
+    )
     cookie = await join_cookie(live.base_url, invitations.link_for(core, inv))
     p = Participant(live.base_url, live.session_id, join=cookie)
     live.people.append(p)
@@ -96,12 +104,19 @@ async def session_row(core: Core, session_id: str) -> MediationSession:
 
 async def session_events(core: Core, case_id: str) -> list[CaseEvent]:
     async with core.db.read() as s:
-        return list((await s.execute(select(CaseEvent).where(CaseEvent.case_id == case_id,
-                                                             CaseEvent.kind.like("session.%"))
-                                     .order_by(CaseEvent.seq))).scalars())
+        return list(
+            (
+                await s.execute(
+                    select(CaseEvent)
+                    .where(CaseEvent.case_id == case_id, CaseEvent.kind.like("session.%"))
+                    .order_by(CaseEvent.seq)
+                )
+            ).scalars()
+        )
 
 
 # ---- room.join --------------------------------------------------------------------------
+
 
 async def test_the_mediator_joins_admitted_sees_who_waits_in_the_lobby_and_makes_the_session_live(live, core):
     applicant = await live.person("applicant")
@@ -169,6 +184,7 @@ async def test_joining_over_a_connection_opened_before_the_session_ended_is_refu
 
 # ---- room.leave -------------------------------------------------------------------------
 
+
 async def test_leaving_acks_releases_the_seat_at_once_and_closes_the_socket(live):
     people = await admitted(live, "expert")
     mediator, expert = people["mediator"], people["expert"]
@@ -189,6 +205,7 @@ async def test_when_the_mediator_leaves_the_lobby_is_told_to_wait_for_a_mediator
 
 
 # ---- room.sync --------------------------------------------------------------------------
+
 
 async def test_sync_returns_exactly_the_events_this_participant_may_see(live):
     people = await admitted(live, "expert")
@@ -232,6 +249,7 @@ async def test_sync_without_a_room_or_without_a_seat_fails_clearly(live):
 
 # ---- lobby.admit ------------------------------------------------------------------------
 
+
 async def test_admitting_one_person_lets_them_in_and_keeps_the_others_waiting(live):
     mediator = await live.person("mediator")
     await mediator.join()
@@ -241,8 +259,9 @@ async def test_admitting_one_person_lets_them_in_and_keeps_the_others_waiting(li
     assert await mediator.call("lobby.admit", {"pids": [applicant.pid]}) == {"ok": True, "admitted": [applicant.pid]}
     joined = await applicant.wait_event("participant.joined", where=lambda d: d["participant"]["pid"] == applicant.pid)
     assert joined["data"]["participant"]["state"] == "admitted"
-    update = await mediator.wait_event("lobby.updated",
-                                       where=lambda d: [p["pid"] for p in d["lobby"]] == [respondent.pid])
+    update = await mediator.wait_event(
+        "lobby.updated", where=lambda d: [p["pid"] for p in d["lobby"]] == [respondent.pid]
+    )
     assert update["seq"] > joined["seq"]
     assert not respondent.of_type("participant.joined")
     assert (await respondent.call("room.sync", {"after_seq": 0}))["ok"]
@@ -276,6 +295,7 @@ async def test_a_party_cannot_admit_and_someone_in_the_lobby_cannot_admit_anyone
 
 # ---- lobby.deny -------------------------------------------------------------------------
 
+
 async def test_a_denied_person_gets_the_reason_and_their_link_no_longer_connects(live, core):
     mediator = await live.person("mediator")
     await mediator.join()
@@ -305,6 +325,7 @@ async def test_only_the_mediator_denies_and_only_people_in_the_lobby(live):
 
 # ---- moderation.mute --------------------------------------------------------------------
 
+
 async def test_a_mute_request_reaches_only_the_participant_asked(live):
     people = await admitted(live, "expert", "applicant")
     mediator, expert, applicant = people["mediator"], people["expert"], people["applicant"]
@@ -331,6 +352,7 @@ async def test_mute_requests_are_refused_from_parties_to_the_lobby_and_of_unknow
 
 
 # ---- moderation.remove ------------------------------------------------------------------
+
 
 async def test_a_removed_participant_is_told_disconnected_and_cannot_come_back(live):
     people = await admitted(live, "applicant", "expert")
@@ -361,6 +383,7 @@ async def test_the_mediator_cannot_remove_themselves_and_a_party_cannot_remove_a
 
 # ---- session.end ------------------------------------------------------------------------
 
+
 async def test_ending_the_session_tells_everyone_closes_every_socket_and_ends_it_in_the_database(live, core):
     people = await admitted(live, "expert")
     mediator, expert = people["mediator"], people["expert"]
@@ -386,6 +409,7 @@ async def test_only_the_mediator_can_end_the_session(live, core):
 
 
 # ---- media.publish / media.unpublish ----------------------------------------------------
+
 
 async def test_publishing_and_unpublishing_are_announced_to_the_room(live):
     people = await admitted(live, "expert")
@@ -440,6 +464,7 @@ async def test_observers_and_people_in_the_lobby_cannot_publish(live, core):
 
 # ---- signal -----------------------------------------------------------------------------
 
+
 async def test_offers_answers_and_candidates_are_relayed_with_the_sender_set_by_the_server(live):
     people = await admitted(live, "expert")
     mediator, expert = people["mediator"], people["expert"]
@@ -450,8 +475,10 @@ async def test_offers_answers_and_candidates_are_relayed_with_the_sender_set_by_
     assert (await mediator.call("signal", {"to": expert.pid, "type": "candidate", "candidate": cand}))["ok"]
     await expert.wait_for(lambda: len(expert.signals) == 2, what="offer and candidate")
     await mediator.wait_for(lambda: mediator.signals, what="answer")
-    assert expert.signals == [{"from": mediator.pid, "type": "offer", "sdp": sdp},
-                              {"from": mediator.pid, "type": "candidate", "candidate": cand}]
+    assert expert.signals == [
+        {"from": mediator.pid, "type": "offer", "sdp": sdp},
+        {"from": mediator.pid, "type": "candidate", "candidate": cand},
+    ]
     assert mediator.signals == [{"from": expert.pid, "type": "answer", "sdp": sdp}]
 
 
@@ -501,9 +528,12 @@ async def test_malformed_spoofed_and_oversized_signals_are_invalid_and_never_rel
 
 # ---- ice.servers ------------------------------------------------------------------------
 
-TURN = {"ice_servers": ("stun:stun.heshi.test:3478",), "turn_urls": ("turn:turn.heshi.test:3478?transport=udp",
-                                                                      "turns:turn.heshi.test:5349"),
-        "turn_secret": "coturn-static-auth-secret", "turn_ttl_seconds": 3600}
+TURN = {
+    "ice_servers": ("stun:stun.heshi.test:3478",),
+    "turn_urls": ("turn:turn.heshi.test:3478?transport=udp", "turns:turn.heshi.test:5349"),
+    "turn_secret": "coturn-static-auth-secret",
+    "turn_ttl_seconds": 3600,
+}
 
 
 @pytest.mark.parametrize("settings_overrides", [TURN], ids=["turn"])
@@ -515,16 +545,21 @@ async def test_ice_servers_carry_coturn_credentials_that_expire(live, core):
     assert stun == {"urls": ["stun:stun.heshi.test:3478"]}
     assert turn["urls"] == list(TURN["turn_urls"])
     assert turn["username"] == f"{now + 3600}:{mediator.pid}"
-    expected = base64.b64encode(hmac.new(b"coturn-static-auth-secret", turn["username"].encode(),
-                                         hashlib.sha1).digest()).decode()
+    expected = base64.b64encode(
+        hmac.new(b"coturn-static-auth-secret", turn["username"].encode(), hashlib.sha1).digest()
+    ).decode()
     assert turn["credential"] == expected
     core.clock.advance(seconds=600)
     ack = await mediator.call("ice.servers", {})
     assert ack["ok"]
     fresh = ack["ice_servers"][1]
     assert fresh["username"] == f"{now + 600 + 3600}:{mediator.pid}"
-    assert fresh["credential"] == base64.b64encode(hmac.new(b"coturn-static-auth-secret", fresh["username"].encode(),
-                                                            hashlib.sha1).digest()).decode()
+    assert (
+        fresh["credential"]
+        == base64.b64encode(
+            hmac.new(b"coturn-static-auth-secret", fresh["username"].encode(), hashlib.sha1).digest()
+        ).decode()
+    )
 
 
 async def test_ice_servers_are_empty_without_configuration_and_take_no_arguments(live):
@@ -535,6 +570,7 @@ async def test_ice_servers_are_empty_without_configuration_and_take_no_arguments
 
 
 # ---- chat.send --------------------------------------------------------------------------
+
 
 async def test_a_chat_message_is_in_the_database_and_the_case_log_when_it_is_acknowledged(live, core):
     people = await admitted(live, "applicant")
@@ -587,10 +623,16 @@ async def test_a_private_message_to_the_mediator_is_not_seen_by_anyone_else(live
 
 async def test_parties_cannot_message_each_other_privately(live):
     people = await admitted(live, "applicant", "respondent")
-    error_of(await people["applicant"].call("chat.send", {"client_id": "pp", "text": "私下谈",
-                                                          "to": people["respondent"].pid}), "forbidden")
-    error_of(await people["mediator"].call("chat.send", {"client_id": "me", "text": "x",
-                                                         "to": people["mediator"].pid}), "bad_request")
+    error_of(
+        await people["applicant"].call(
+            "chat.send", {"client_id": "pp", "text": "私下谈", "to": people["respondent"].pid}
+        ),
+        "forbidden",
+    )
+    error_of(
+        await people["mediator"].call("chat.send", {"client_id": "me", "text": "x", "to": people["mediator"].pid}),
+        "bad_request",
+    )
 
 
 async def test_chat_text_must_be_present_not_blank_and_at_most_two_thousand_characters(live):
@@ -674,6 +716,7 @@ async def test_every_timestamp_in_the_protocol_is_iso_utc_with_microseconds(live
 
 # ---- chat.history -----------------------------------------------------------------------
 
+
 async def test_chat_history_pages_backwards_through_the_messages_this_participant_may_see(live, core):
     people = await admitted(live, "applicant", "expert")
     mediator, applicant, expert = people["mediator"], people["applicant"], people["expert"]
@@ -714,11 +757,15 @@ async def test_chat_history_is_for_admitted_members_and_checks_its_arguments(liv
 
 # ---- what the case log records ----------------------------------------------------------
 
+
 async def test_joins_admissions_denials_removals_leaves_and_the_end_are_in_the_case_log(live, core):
     mediator = await live.person("mediator")
     await mediator.join()
-    applicant, respondent, expert = (await live.person("applicant"), await live.person("respondent"),
-                                     await live.person("expert"))
+    applicant, respondent, expert = (
+        await live.person("applicant"),
+        await live.person("respondent"),
+        await live.person("expert"),
+    )
     await applicant.join()
     await respondent.join()
     await expert.join()
@@ -729,12 +776,22 @@ async def test_joins_admissions_denials_removals_leaves_and_the_end_are_in_the_c
     await mediator.call("session.end", {"reason": "本次结束"})
     await closed(mediator)
     events = await session_events(core, live.world.demo.case_id)
-    seen = [(e.kind, e.data.get("pid")) for e in events
-            if e.kind not in ("session.scheduled", "session.live", "session.ended")]
-    assert seen == [("session.join", mediator.pid), ("session.join", applicant.pid),
-                    ("session.join", respondent.pid), ("session.join", expert.pid),
-                    ("session.admit", applicant.pid), ("session.deny", respondent.pid),
-                    ("session.remove", applicant.pid), ("session.leave", expert.pid), ("session.end", None)]
+    seen = [
+        (e.kind, e.data.get("pid"))
+        for e in events
+        if e.kind not in ("session.scheduled", "session.live", "session.ended")
+    ]
+    assert seen == [
+        ("session.join", mediator.pid),
+        ("session.join", applicant.pid),
+        ("session.join", respondent.pid),
+        ("session.join", expert.pid),
+        ("session.admit", applicant.pid),
+        ("session.deny", respondent.pid),
+        ("session.remove", applicant.pid),
+        ("session.leave", expert.pid),
+        ("session.end", None),
+    ]
     by_kind = {e.kind: e for e in events}
     assert by_kind["session.deny"].data["reason"] == "身份未核实"
     assert by_kind["session.remove"].data["reason"] == "扰乱秩序"

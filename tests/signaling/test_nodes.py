@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any, AsyncIterator
-
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
 
 import aiohttp
 import pytest
@@ -65,7 +65,9 @@ async def test_participants_on_two_nodes_see_each_other_relay_and_chat(nodes, wo
             await p.close()
 
 
-async def test_a_participant_who_reconnects_through_the_other_node_keeps_their_seat_and_gets_what_they_missed(nodes, world):
+async def test_a_participant_who_reconnects_through_the_other_node_keeps_their_seat_and_gets_what_they_missed(
+    nodes, world
+):
     a, b = nodes
     people: list[Participant] = []
     try:
@@ -90,7 +92,9 @@ async def test_a_participant_who_reconnects_through_the_other_node_keeps_their_s
         assert missed_chat == [s["message"]["id"] for s in sent]
         seqs = [e["seq"] for e in ack["missed"]]
         assert seqs == sorted(set(seqs))
-        back = await mediator.wait_event("participant.reconnected", where=lambda d: d["participant"]["pid"] == expert.pid)
+        back = await mediator.wait_event(
+            "participant.reconnected", where=lambda d: d["participant"]["pid"] == expert.pid
+        )
         assert back["data"]["renegotiate"] is True
         roster = [p["pid"] for p in ack["room"]["participants"]]
         assert sorted(roster) == sorted({mediator.pid, expert.pid})
@@ -107,8 +111,20 @@ async def test_joins_fail_closed_with_a_clear_error_while_redis_is_down(aiohttp_
     from tests.support.services import _wait_port, free_port
 
     port = free_port()
-    proc = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--bind", "127.0.0.1", "--port", str(port),
-                             "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            shutil.which("redis-server") or "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     try:
         _wait_port(port, "redis-server")
         settings = replace(core.settings, redis_url=f"redis://127.0.0.1:{port}/0")

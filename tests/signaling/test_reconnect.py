@@ -14,8 +14,8 @@ from server.http.requests import JOIN_COOKIE
 from server.storage.models import CaseEvent, MediationSession
 from tests.signaling.harness import Participant
 
-
 # ---- helpers ----------------------------------------------------------------------------
+
 
 def same_person(live: Any, p: Participant) -> Participant:
     """A new connection with the same invitation cookie (a new socket, a reloaded page)."""
@@ -73,6 +73,7 @@ async def session_status(core: Any, session_id: str) -> str:
 
 # ---- drops and resumes ------------------------------------------------------------------
 
+
 async def test_a_dropped_connection_is_announced_and_the_seat_is_kept(live):
     people = await meeting(live, "applicant", "expert")
     mediator, applicant, expert = people["mediator"], people["applicant"], people["expert"]
@@ -94,8 +95,10 @@ async def test_resuming_within_the_grace_period_returns_exactly_the_missed_event
     await mediator.wait_event("participant.reconnecting", pid=applicant.pid)
 
     core.clock.advance(seconds=10)
-    public = [(await mediator.call("chat.send", {"client_id": f"away{i}", "text": f"离线期间{i}"}))["message"]["id"]
-              for i in range(3)]
+    public = [
+        (await mediator.call("chat.send", {"client_id": f"away{i}", "text": f"离线期间{i}"}))["message"]["id"]
+        for i in range(3)
+    ]
     to_expert = await mediator.call("chat.send", {"client_id": "exp", "text": "给专家", "to": expert.pid})
     to_applicant = await mediator.call("chat.send", {"client_id": "app", "text": "给申请人", "to": applicant.pid})
     assert (await expert.call("media.publish", {}))["ok"]
@@ -105,8 +108,14 @@ async def test_resuming_within_the_grace_period_returns_exactly_the_missed_event
     back = same_person(live, applicant)
     ack = await back.join(resume_token=token, last_seq=seen)
     assert ack["resumed"] is True and ack["resume_token"] != token
-    assert ack["room"]["you"] == {"pid": applicant.pid, "name": "李秀英", "role": "applicant", "state": "admitted",
-                                  "connected": True, "publishing": True}
+    assert ack["room"]["you"] == {
+        "pid": applicant.pid,
+        "name": "李秀英",
+        "role": "applicant",
+        "state": "admitted",
+        "connected": True,
+        "publishing": True,
+    }
     assert back.pid == applicant.pid
     missed = ack["missed"]
     assert [e["type"] for e in missed] == ["chat.message"] * 4 + ["publisher.added"]
@@ -117,8 +126,7 @@ async def test_resuming_within_the_grace_period_returns_exactly_the_missed_event
     assert to_expert["message"]["id"] not in [e["data"].get("id") for e in missed]
 
     for p in (mediator, expert):
-        got = await p.wait_event("participant.reconnected",
-                                 where=lambda d: d["participant"]["pid"] == applicant.pid)
+        got = await p.wait_event("participant.reconnected", where=lambda d: d["participant"]["pid"] == applicant.pid)
         assert got["data"]["renegotiate"] is True and got["data"]["participant"]["connected"] is True
     assert not back.of_type("participant.reconnected")
     pids = [p["pid"] for p in ack["room"]["participants"]]
@@ -153,7 +161,8 @@ async def test_someone_waiting_in_the_lobby_who_drops_comes_back_to_the_lobby(li
     assert ack["room"]["lobby_reason"] == "waiting_for_admission" and ack["chat"] is None
     # One for the lobby change the drop caused, while away; one for the rejoin itself.
     assert [(e["type"], e["data"]) for e in ack["missed"]] == [
-        ("lobby.status", {"reason": "waiting_for_admission"})] * 2
+        ("lobby.status", {"reason": "waiting_for_admission"})
+    ] * 2
 
 
 async def test_after_the_grace_period_the_seat_is_released_and_logged(live, core):
@@ -218,12 +227,15 @@ async def test_a_mediator_who_drops_and_returns_puts_the_lobby_back_to_waiting_f
     back = same_person(live, mediator)
     ack = await back.join()
     assert ack["resumed"] is True and [p["pid"] for p in ack["room"]["lobby"]] == [applicant.pid]
-    await applicant.wait_for(lambda: applicant.of_type("lobby.status")[-1]["data"]["reason"] == "waiting_for_admission",
-                             what="waiting_for_admission again")
+    await applicant.wait_for(
+        lambda: applicant.of_type("lobby.status")[-1]["data"]["reason"] == "waiting_for_admission",
+        what="waiting_for_admission again",
+    )
     assert (await back.call("lobby.admit", {}))["admitted"] == [applicant.pid]
 
 
 # ---- idle timeout -----------------------------------------------------------------------
+
 
 async def test_a_session_nobody_is_connected_to_ends_after_the_idle_timeout(live, core):
     people = await meeting(live, "applicant")

@@ -7,8 +7,7 @@ import pytest
 
 from server.domain.errors import Conflict, Forbidden
 from server.domain.grants import SessionRole
-from signaling.room import (RECORDER_PID, Consent, NotAdmitted, ParticipantGone, RecordingState, Room,
-                            event_from_dict)
+from signaling.room import RECORDER_PID, Consent, NotAdmitted, ParticipantGone, RecordingState, Room, event_from_dict
 from tests.signaling.test_room_unit import T0, drain, for_pid, meeting, seat
 
 
@@ -119,9 +118,15 @@ def test_stop_and_end_turn_recording_off_for_everyone() -> None:
     drain(room)
     assert room.stop_recording("m", "enough", T0 + 1) == "run-1"
     ev = drain(room)
-    assert updates_for(ev, "a")[-1] == {"state": "off", "recording_id": None, "recorder_ready": False,
-                                        "interrupted": False, "recorded": [], "your_consent": None,
-                                        "stop_reason": "enough"}
+    assert updates_for(ev, "a")[-1] == {
+        "state": "off",
+        "recording_id": None,
+        "recorder_ready": False,
+        "interrupted": False,
+        "recorded": [],
+        "your_consent": None,
+        "stop_reason": "enough",
+    }
     assert room.stop_recording("m", "again", T0 + 2) is None
     room.start_recording("m", "run-2", T0 + 3)
     assert room.pending_consent() == ["a"], "a new run asks again"

@@ -8,16 +8,33 @@ import pytest
 
 from server.domain.errors import Conflict, DomainError, Forbidden
 from server.domain.grants import SessionRole
-from signaling.room import (NotAdmitted, ParticipantGone, PublisherLimit, Refused, Room, RoomEnded, Seat,
-                            SeatState, event_from_dict, event_to_dict)
+from signaling.room import (
+    NotAdmitted,
+    ParticipantGone,
+    PublisherLimit,
+    Refused,
+    Room,
+    RoomEnded,
+    Seat,
+    SeatState,
+    event_from_dict,
+    event_to_dict,
+)
 
 T0 = 1_000.0
 GRACE = 60.0
 
 
 def seat(pid: str, role: SessionRole, *, direct_entry: bool = False, sid: str | None = None) -> Seat:
-    return Seat(pid=pid, name=pid.upper(), role=role, state=SeatState.lobby, invitation_id=pid,
-                direct_entry=direct_entry, sid=sid or f"sid-{pid}")
+    return Seat(
+        pid=pid,
+        name=pid.upper(),
+        role=role,
+        state=SeatState.lobby,
+        invitation_id=pid,
+        direct_entry=direct_entry,
+        sid=sid or f"sid-{pid}",
+    )
 
 
 def new_room(max_publishers: int = 6) -> Room:
@@ -52,6 +69,7 @@ def meeting(*extra: tuple[str, SessionRole]) -> Room:
 
 
 # ---- joining and the lobby --------------------------------------------------------------
+
 
 def test_the_mediator_is_admitted_at_once_and_sees_an_empty_lobby() -> None:
     room = new_room()
@@ -124,6 +142,7 @@ def test_nobody_is_admitted_while_the_mediator_is_disconnected() -> None:
 
 
 # ---- admit, deny, remove, mute ----------------------------------------------------------
+
 
 def test_admitting_one_person_leaves_the_others_waiting() -> None:
     room = meeting()
@@ -229,6 +248,7 @@ def test_a_party_cannot_ask_anyone_to_mute() -> None:
 
 # ---- publishing -------------------------------------------------------------------------
 
+
 def test_publishers_are_capped_and_a_freed_place_can_be_taken() -> None:
     room = new_room(max_publishers=2)
     room.join(seat("m", SessionRole.mediator), T0)
@@ -259,6 +279,7 @@ def test_observers_cannot_publish_and_the_lobby_cannot_publish() -> None:
 
 
 # ---- chat and relay ---------------------------------------------------------------------
+
 
 def test_chat_goes_to_every_admitted_member_and_never_to_the_lobby() -> None:
     room = meeting(("a", SessionRole.applicant), ("e", SessionRole.expert))
@@ -311,6 +332,7 @@ def test_signals_flow_only_between_admitted_members_and_never_to_oneself() -> No
 
 
 # ---- connections, reconnects and the grace period ---------------------------------------
+
 
 def test_a_drop_keeps_the_seat_and_tells_the_others_it_is_reconnecting() -> None:
     room = meeting(("a", SessionRole.applicant))
@@ -393,6 +415,7 @@ def test_leaving_twice_is_harmless() -> None:
 
 # ---- ending -----------------------------------------------------------------------------
 
+
 def test_ending_tells_everyone_including_the_lobby_and_closes_the_room() -> None:
     room = meeting(("e", SessionRole.expert))
     room.join(seat("a", SessionRole.applicant), T0)
@@ -400,14 +423,17 @@ def test_ending_tells_everyone_including_the_lobby_and_closes_the_room() -> None
     room.end("m", "达成协议", T0 + 1)
     events = drain(room)
     assert [(t, d, sorted(a)) for _, t, d, a in events] == [
-        ("session.ended", {"reason": "达成协议", "by": "m"}, ["a", "e", "m"])]
+        ("session.ended", {"reason": "达成协议", "by": "m"}, ["a", "e", "m"])
+    ]
     assert room.ended
-    for attempt in (lambda: room.join(seat("x", SessionRole.observer), T0),
-                    lambda: room.admit("m", None, T0),
-                    lambda: room.chat_audience("m", None),
-                    lambda: room.start_publishing("m", T0),
-                    lambda: room.relay_check("m", "e"),
-                    lambda: room.end("m", "", T0)):
+    for attempt in (
+        lambda: room.join(seat("x", SessionRole.observer), T0),
+        lambda: room.admit("m", None, T0),
+        lambda: room.chat_audience("m", None),
+        lambda: room.start_publishing("m", T0),
+        lambda: room.relay_check("m", "e"),
+        lambda: room.end("m", "", T0),
+    ):
         with pytest.raises(RoomEnded):
             attempt()
 
@@ -422,6 +448,7 @@ def test_only_the_mediator_or_the_server_ends_a_session() -> None:
 
 
 # ---- sequencing and serialisation -------------------------------------------------------
+
 
 def test_every_event_gets_the_next_sequence_number_and_events_for_nobody_take_none() -> None:
     room = new_room()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -18,11 +18,19 @@ from .services import free_port
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; `playwright install` cannot download browsers here
 # Without the background-networking flags Chromium keeps calling out of this closed network.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 # Fake camera and microphone, granted without a prompt, and autoplay of remote media.
-MEDIA_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-              "--autoplay-policy=no-user-gesture-required"]
+MEDIA_ARGS = [
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
 
 
 @contextlib.asynccontextmanager
@@ -38,12 +46,18 @@ async def chromium(args: list[str], executable: str = CHROMIUM) -> AsyncIterator
 
 def settings_on_port(tmp_path: Path, database_url: str, port: int, secret_key: str) -> Settings:
     """Settings whose join links point at the port the browsers talk to."""
-    return load_settings(env={}, data_dir=str(tmp_path / "data"), database_url=database_url,
-                         secret_key=secret_key, public_url=f"http://127.0.0.1:{port}")
+    return load_settings(
+        env={},
+        data_dir=str(tmp_path / "data"),
+        database_url=database_url,
+        secret_key=secret_key,
+        public_url=f"http://127.0.0.1:{port}",
+    )
 
 
 # Fixtures for a Heshi server on a known loopback port; a test module or conftest brings
 # them in with `from tests.support.browser import port, settings, base_url`.
+
 
 @pytest.fixture
 def port() -> int:

@@ -23,9 +23,9 @@ import re
 import shlex
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -47,7 +47,9 @@ def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     cmd = [_tool(args[0]), *args[1:]]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     if check and done.returncode != 0:
-        raise RuntimeError(f"{shlex.join(cmd)} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+        raise RuntimeError(
+            f"{shlex.join(cmd)} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}"
+        )
     return done
 
 
@@ -69,8 +71,10 @@ class Namespace:
     def launcher(self, directory: Path, program: str) -> Path:
         """A script that runs `program` inside this namespace (for Playwright's executable_path)."""
         path = directory / f"in-{self.name}"
-        path.write_text(f"#!/bin/sh\nexec {shlex.quote(_tool('ip'))} netns exec {shlex.quote(self.name)} "
-                        f"{shlex.quote(program)} \"$@\"\n")
+        path.write_text(
+            f"#!/bin/sh\nexec {shlex.quote(_tool('ip'))} netns exec {shlex.quote(self.name)} "
+            f'{shlex.quote(program)} "$@"\n'
+        )
         path.chmod(0o755)
         return path
 

@@ -63,11 +63,29 @@ def _start_postgres() -> str:
         pwd.getpwnam("postgres")
         shutil.chown(root, "postgres")
         run_as = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*run_as, f"{bindir}/initdb", "-D", f"{root}/data", "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-                   check=True, stdout=subprocess.DEVNULL)
-    proc = subprocess.Popen([*run_as, f"{bindir}/postgres", "-D", f"{root}/data", "-p", str(port), "-k", root,
-                             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [*run_as, f"{bindir}/initdb", "-D", f"{root}/data", "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    proc = subprocess.Popen(
+        [
+            *run_as,
+            f"{bindir}/postgres",
+            "-D",
+            f"{root}/data",
+            "-p",
+            str(port),
+            "-k",
+            root,
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     atexit.register(lambda: (proc.terminate(), proc.wait(10), shutil.rmtree(root, ignore_errors=True)))
     _wait_port(port, "PostgreSQL")
     return f"postgresql://postgres@127.0.0.1:{port}/postgres"
@@ -83,8 +101,9 @@ def redis_url() -> str:
     if exe is None:
         raise RuntimeError("Redis is not running and redis-server is not installed; `make test` installs it")
     port = free_port()
-    proc = subprocess.Popen([exe, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [exe, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL
+    )
     atexit.register(lambda: (proc.terminate(), proc.wait(10)))
     _wait_port(port, "redis-server")
     return f"redis://127.0.0.1:{port}/0"

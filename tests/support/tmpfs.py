@@ -6,18 +6,20 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 @contextlib.contextmanager
 def tiny_tmpfs(mount: Path, size: str) -> Iterator[Path]:
     mount.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0:
-        raise RuntimeError("this test mounts a small tmpfs to fill a disk for real: run the tests as root "
-                           "(make test does in CI)")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
+        raise RuntimeError(
+            "this test mounts a small tmpfs to fill a disk for real: run the tests as root (make test does in CI)"
+        )
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise RuntimeError(f"cannot mount a tmpfs at {mount}: {done.stderr.strip()}")
     try:
