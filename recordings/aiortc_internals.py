@@ -180,6 +180,7 @@ def check_aioice() -> None:
     _require_params(
         "aioice.ice.Connection.gather_candidates", gather, ["self"], coroutine=True, error=AioiceInternalsChanged
     )
+    assert gather is not None  # _require_params refused a missing one
     # A replaced module global only takes effect if gathering looks the name up at call time.
     if "get_host_addresses" not in gather.__code__.co_names or gather.__globals__ is not vars(_aioice_ice):
         raise AioiceInternalsChanged("aioice.ice.Connection.gather_candidates (no longer calls get_host_addresses)")
@@ -273,11 +274,11 @@ class ReceiverInternals:
 
     def wrap_handle_rtp_packet(self, wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
         original = self.receiver._handle_rtp_packet
-        self.receiver._handle_rtp_packet = wrapper(original)
+        self.receiver._handle_rtp_packet = wrapper(original)  # type: ignore[method-assign]
 
     def wrap_handle_rtcp_packet(self, wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
         original = self.receiver._handle_rtcp_packet
-        self.receiver._handle_rtcp_packet = wrapper(original)
+        self.receiver._handle_rtcp_packet = wrapper(original)  # type: ignore[method-assign]
 
     async def send_pli(self, media_ssrc: int) -> None:
         await self.receiver._send_rtcp_pli(media_ssrc)

@@ -155,13 +155,10 @@ async def interrupt_orphaned(core: Core, live: dict[str, str], me_name: str) -> 
     names = await nodes.names_of(core, {n for _, n in orphans if n is not None})
     done = []
     for run_id, node_id in orphans:
-        restarted = node_id is None or names.get(node_id) == me_name
+        name = names.get(node_id, node_id) if node_id is not None else None
+        restarted = name is None or name == me_name
         actor = Actor.system(SystemReason.node_restart if restarted else SystemReason.node_lost)
-        reason = (
-            "the node recording it restarted"
-            if restarted
-            else f"the node recording it ({names.get(node_id, node_id)}) stopped answering"
-        )
+        reason = "the node recording it restarted" if restarted else f"the node recording it ({name}) stopped answering"
         if await mark_interrupted(core, run_id, actor, reason=reason):
             done.append(run_id)
     return done

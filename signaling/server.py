@@ -39,7 +39,9 @@ log = logging.getLogger("heshi.signaling")
 MAX_MESSAGE_BYTES = 256 * 1024  # larger frames are refused by engine.io itself
 SWEEP_INTERVAL = 1.0
 
-Handler = Callable[["SignalingServer", Binding, str, Any], Awaitable[dict[str, Any]]]
+# The binding is a Binding for EVENTS and a RecorderBinding for RECORDER_EVENTS: the table an
+# event is looked up in decides which, so a handler may name the one it gets.
+Handler = Callable[["SignalingServer", Any, str, Any], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -259,7 +261,7 @@ class SignalingServer:
     def _sent_by_client(self, sid: str) -> bool:
         """python-socketio hands a client *event* named `connect` or `disconnect` to the lifecycle
         handlers. A real connect or disconnect runs while the sid is pending, never connected."""
-        return self.sio.manager.is_connected(sid, "/")
+        return bool(self.sio.manager.is_connected(sid, "/"))
 
     async def _on_connect(self, sid: str, environ: Any, auth: Any = None, *extra: Any) -> Any:
         if self._sent_by_client(sid):

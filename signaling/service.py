@@ -7,7 +7,7 @@ import asyncio
 import errno
 import logging
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from recordings import evidence
 from server.domain.actors import Actor, SystemReason
@@ -75,7 +75,7 @@ class RoomService:
         self._recorder_restarts: dict[str, list[float]] = {}
         self._background: set[asyncio.Task[None]] = set()
         if recorders is not None and hasattr(recorders, "on_exit"):
-            recorders.on_exit = self.worker_exited  # type: ignore[attr-defined]
+            recorders.on_exit = self.worker_exited
         s = core.settings
         self.grace = float(s.session_grace_seconds)
         self.idle = float(s.session_idle_minutes * 60)
@@ -415,7 +415,7 @@ class RoomService:
             )
         except OSError as exc:  # no disk for its directory, no process
             log.error("cannot start the recorder for %s: %s", recording_id, exc)
-            code = "disk_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "error"
+            code: Literal["disk_full", "error"] = "disk_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "error"
             await self.recorder_failed(
                 RecorderBinding(recording_id=recording_id, case_id=case_id, session_id=session_id),
                 RecorderFailedIn(code=code, message=f"cannot start the recorder: {exc}"[:500]),

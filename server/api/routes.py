@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from server.auth.passwords import generate_password
+from server.domain.access import Principal
 from server.domain.actors import Actor
 from server.domain.cases import PartyInput
 from server.domain.errors import Conflict, NotFound
@@ -31,6 +32,7 @@ from server.http.requests import (
     staff_session,
 )
 from server.services import accounts, cases, invitations, orgs, sessions, signin
+from server.storage.models import MediationSession
 
 from . import schemas as S
 from .views import account_view, case_summary, case_view, event_view, invitation_view, org_view, session_view
@@ -64,7 +66,7 @@ def set_staff_cookie(request: web.Request, response: web.StreamResponse, session
     )
 
 
-def _me(p: signin.Principal) -> dict[str, object]:
+def _me(p: Principal) -> dict[str, object]:
     return {
         "account_id": p.account_id,
         "display_name": p.display_name,
@@ -275,7 +277,7 @@ async def invitation_qr(request: web.Request) -> web.StreamResponse:
     return web.Response(body=buf.getvalue(), content_type="image/png", headers={"Cache-Control": "private, no-store"})
 
 
-async def _recording_session(request: web.Request) -> tuple[signin.Principal, sessions.MediationSession]:
+async def _recording_session(request: web.Request) -> tuple[Principal, MediationSession]:
     """The session, for someone who may start and stop its recording (the service decides)."""
     p = await require_staff(request)
     return p, await sessions.for_recording_control(request.app[CORE], p, request.match_info["session_id"])
@@ -308,7 +310,7 @@ async def stop_recording(request: web.Request) -> web.StreamResponse:
     return json_response(out)
 
 
-async def _recordings_readable(request: web.Request) -> tuple[signin.Principal, sessions.MediationSession]:
+async def _recordings_readable(request: web.Request) -> tuple[Principal, MediationSession]:
     """The session, for someone who may see its recordings (the service decides)."""
     p = await require_staff(request)
     return p, await sessions.for_recording_review(request.app[CORE], p, request.match_info["session_id"])

@@ -21,7 +21,7 @@ class SessionRole(enum.StrEnum):
 
 
 class Grant(enum.StrEnum):
-    join = "join"
+    enter = "join"  # take a seat in the session (not `join`: that would shadow str.join)
     publish = "publish"
     chat = "chat"
     read_chat = "read_chat"
@@ -36,13 +36,13 @@ class Grant(enum.StrEnum):
 
 
 _PARTY = frozenset(
-    {Grant.join, Grant.publish, Grant.chat, Grant.read_chat, Grant.consent_recording, Grant.read_minutes, Grant.sign}
+    {Grant.enter, Grant.publish, Grant.chat, Grant.read_chat, Grant.consent_recording, Grant.read_minutes, Grant.sign}
 )
 
 ROLE_GRANTS: dict[SessionRole, frozenset[Grant]] = {
     SessionRole.mediator: frozenset(
         {
-            Grant.join,
+            Grant.enter,
             Grant.publish,
             Grant.chat,
             Grant.read_chat,
@@ -58,7 +58,7 @@ ROLE_GRANTS: dict[SessionRole, frozenset[Grant]] = {
     SessionRole.agent: _PARTY,
     SessionRole.expert: frozenset(
         {
-            Grant.join,
+            Grant.enter,
             Grant.publish,
             Grant.chat,
             Grant.read_chat,
@@ -67,7 +67,7 @@ ROLE_GRANTS: dict[SessionRole, frozenset[Grant]] = {
             Grant.add_expert_opinion,
         }
     ),
-    SessionRole.observer: frozenset({Grant.join, Grant.read_chat, Grant.read_minutes}),
+    SessionRole.observer: frozenset({Grant.enter, Grant.read_chat, Grant.read_minutes}),
 }
 
 # Roles that wait in the lobby unless their invitation allows direct entry. Experts are not

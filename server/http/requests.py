@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -55,13 +55,11 @@ def parse_query(request: web.Request, model: type[M]) -> M:
 
 async def staff_session(request: web.Request) -> tuple[Principal, str] | None:
     cached = request.get(_PRINCIPAL)
-    if cached is None:
-        cached = (
-            await signin.authenticate(request.app[CORE], request.cookies.get(STAFF_COOKIE), PrincipalKind.staff)
-            or False
-        )
-        request[_PRINCIPAL] = cached
-    return cached or None
+    if cached is None:  # not looked up yet in this request; False: looked up, nobody signed in
+        found = await signin.authenticate(request.app[CORE], request.cookies.get(STAFF_COOKIE), PrincipalKind.staff)
+        request[_PRINCIPAL] = found if found is not None else False
+        return found
+    return cast("tuple[Principal, str]", cached) if cached is not False else None
 
 
 async def join_session(request: web.Request) -> tuple[Principal, str] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gettext
 import json
 import re
 from collections.abc import Callable
@@ -33,7 +34,7 @@ ENUMS = {e.__name__: e for e in (CaseSource, CaseStatus, DisputeType, PartySide,
 _ROW_FIELD = re.compile(r"party(\d+)_(\w+)")
 
 
-def describe_error(tr: Any, error: DomainError) -> str:
+def describe_error(tr: gettext.NullTranslations, error: DomainError) -> str:
     """A user error in the reader's language: by its field and code, else by its message, else as sent."""
     for name, code in (error.fields or {}).items():
         row = _ROW_FIELD.fullmatch(name)
@@ -64,12 +65,12 @@ def language(request: web.Request) -> str:
     )
 
 
-def _gettext_callables(tr: Any) -> dict[str, Callable[..., str]]:
+def _gettext_callables(tr: gettext.NullTranslations) -> dict[str, Callable[..., str]]:
     """New-style gettext for Jinja: translate, mark safe only what autoescape made safe, then format."""
 
     @jinja2.pass_context
     def gettext(ctx: jinja2.runtime.Context, message: str, **variables: Any) -> str:
-        rv = tr.gettext(message)
+        rv: str = tr.gettext(message)
         if ctx.eval_ctx.autoescape:
             rv = Markup(rv)
         return rv % variables if variables else rv
@@ -77,7 +78,7 @@ def _gettext_callables(tr: Any) -> dict[str, Callable[..., str]]:
     @jinja2.pass_context
     def ngettext(ctx: jinja2.runtime.Context, singular: str, plural: str, n: int, **variables: Any) -> str:
         variables.setdefault("num", n)
-        rv = tr.ngettext(singular, plural, n)
+        rv: str = tr.ngettext(singular, plural, n)
         if ctx.eval_ctx.autoescape:
             rv = Markup(rv)
         return rv % variables

@@ -48,7 +48,7 @@ MAX_SUMMARY = 10_000
 
 async def _next_seq(s: AsyncSession, org_id: str, year: int) -> int:
     """Atomically take the next case sequence of an org and year (upsert … returning)."""
-    dialect = s.bind.dialect.name
+    dialect = s.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(CaseNumberCounter).values(org_id=org_id, year=year, last_seq=1)
     stmt = stmt.on_conflict_do_update(
@@ -72,7 +72,7 @@ async def scope_of(s: AsyncSession, case: Case, now: datetime) -> CaseScope:
         case_id=case.id,
         org_path=case.org.path,
         mediator_id=case.mediator_id,
-        invitations=tuple(InvitedAccount(a, sid, iid) for a, sid, iid in rows),
+        invitations=tuple(InvitedAccount(a, sid, iid) for a, sid, iid in rows if a is not None),
     )
 
 

@@ -86,7 +86,7 @@ async def _take(s: AsyncSession, t: _Throttle, now: datetime, window: timedelta)
     One upsert, so concurrent tries queue on the row: on PostgreSQL its row lock, on SQLite
     the database's single writer. A refused try changes nothing.
     """
-    insert = postgresql.insert if s.bind.dialect.name == "postgresql" else sqlite.insert
+    insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
     quiet = LoginFailure.last_at <= now - window
     stmt = insert(LoginFailure).values(key=t.key, hits=1, last_at=now, blocked_until=None)
     stmt = stmt.on_conflict_do_update(

@@ -49,7 +49,7 @@ class RedisRoomStore:
                         raw = await pipe.get(state_key)
                         current = Room.from_dict(json.loads(raw)) if raw else None
                         room, result = mutation(current)
-                        pipe.multi()
+                        pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
                         if room is None:
                             pipe.delete(state_key, events_key)
                             pipe.srem(self.keys.rooms, room_id)
@@ -80,7 +80,7 @@ class RedisRoomStore:
 
     async def room_ids(self) -> list[str]:
         try:
-            return sorted(await self._redis.smembers(self.keys.rooms))
+            return sorted(str(m) for m in await self._redis.smembers(self.keys.rooms))
         except RedisError as exc:
             raise StoreUnavailable(f"room state is unavailable: {exc}") from None
 

@@ -13,7 +13,7 @@ G = Grant
 # DESIGN.md's table, written out again here so that a change to either shows up as a failure.
 EXPECTED = {
     SessionRole.mediator: {
-        G.join,
+        G.enter,
         G.publish,
         G.chat,
         G.read_chat,
@@ -23,11 +23,11 @@ EXPECTED = {
         G.write_minutes,
         G.read_minutes,
     },
-    SessionRole.applicant: {G.join, G.publish, G.chat, G.read_chat, G.consent_recording, G.read_minutes, G.sign},
-    SessionRole.respondent: {G.join, G.publish, G.chat, G.read_chat, G.consent_recording, G.read_minutes, G.sign},
-    SessionRole.agent: {G.join, G.publish, G.chat, G.read_chat, G.consent_recording, G.read_minutes, G.sign},
+    SessionRole.applicant: {G.enter, G.publish, G.chat, G.read_chat, G.consent_recording, G.read_minutes, G.sign},
+    SessionRole.respondent: {G.enter, G.publish, G.chat, G.read_chat, G.consent_recording, G.read_minutes, G.sign},
+    SessionRole.agent: {G.enter, G.publish, G.chat, G.read_chat, G.consent_recording, G.read_minutes, G.sign},
     SessionRole.expert: {
-        G.join,
+        G.enter,
         G.publish,
         G.chat,
         G.read_chat,
@@ -35,7 +35,7 @@ EXPECTED = {
         G.read_minutes,
         G.add_expert_opinion,
     },
-    SessionRole.observer: {G.join, G.read_chat, G.read_minutes},
+    SessionRole.observer: {G.enter, G.read_chat, G.read_minutes},
 }
 
 
@@ -78,7 +78,7 @@ def test_everyone_but_the_mediator_and_observer_consents_to_recording() -> None:
 
 
 def test_every_role_may_join_and_read_minutes() -> None:
-    assert holders(Grant.join) == set(SessionRole)
+    assert holders(Grant.enter) == set(SessionRole)
     assert holders(Grant.read_minutes) == set(SessionRole)
 
 
