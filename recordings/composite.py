@@ -20,13 +20,16 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import select
 
 from server.domain.actors import Actor
 from server.services import eventlog
 from server.services.core import Core
-from server.storage.models import RecordingComposite, RecordingSegment
+from server.storage.models import CaseEvent, RecordingComposite, RecordingSegment
 
 from .evidence import segments_of, session_dir
 from .files import sha256_of
@@ -230,31 +233,39 @@ def view(row: RecordingComposite | None) -> dict[str, Any] | None:
     }
 
 
-ACCESS_WINDOW = 600.0  # seconds: requests by one person for one file within this are one viewing
-_last_access: dict[tuple[str, str], float] = {}
+ACCESS_WINDOW = timedelta(minutes=10)  # requests by one person for one file within this are one viewing
 
 
 async def log_access(core: Core, case_id: str, session_id: str, actor: Actor, byte_range: str | None) -> bool:
     """Recordings are access-restricted and every access is logged (DESIGN.md). Returns whether
     this request started a new viewing (and was logged)."""
-    now = core.clock.timestamp()
-    key = (str(actor), session_id)
-    last = _last_access.get(key)
-    _last_access[key] = now
-    if last is not None and now - last < ACCESS_WINDOW:
-        return False
-    if len(_last_access) > 10_000:  # forget old viewings
-        for k, t in list(_last_access.items()):
-            if now - t >= ACCESS_WINDOW:
-                del _last_access[k]
+    now = core.clock.now()
+    # The log itself says when this person last opened it, on whichever node: no memory to keep
+    # per process, and one viewing stays one entry behind a load balancer.
     async with core.db.write() as s:
+        await eventlog.lock(s, case_id)  # two range requests at once make one viewing, not two
+        last = (
+            await s.execute(
+                select(CaseEvent.at)
+                .where(
+                    CaseEvent.case_id == case_id,
+                    CaseEvent.session_id == session_id,
+                    CaseEvent.kind == "recording.accessed",
+                    CaseEvent.actor == str(actor),
+                )
+                .order_by(CaseEvent.seq.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if last is not None and now - last < ACCESS_WINDOW:
+            return False
         await eventlog.append(
             s,
             case_id=case_id,
             session_id=session_id,
             kind="recording.accessed",
             actor=actor,
-            at=core.clock.now(),
+            at=now,
             data={"file": COMPOSITE_NAME, "range": byte_range},
         )
     return True

@@ -111,7 +111,7 @@ async def chat_history(core: Core, b: Binding, before: str | None, limit: int) -
         if before:
             anchor = await s.get(ChatMessage, before)
             if anchor is None or anchor.session_id != b.session_id:
-                raise NotFound("no such message in this session", field="before")
+                raise NotFound("no such message in this session", fields={"before": "no such message in this session"})
             q = q.where(or_(ChatMessage.at < anchor.at, and_(ChatMessage.at == anchor.at, ChatMessage.id < anchor.id)))
         rows = list(
             (await s.execute(q.order_by(ChatMessage.at.desc(), ChatMessage.id.desc()).limit(limit + 1))).scalars()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from server.auth.passwords import Passwords
 from server.auth.tokens import InvitationTokens
@@ -18,7 +18,6 @@ class Core:
     clock: Clock
     passwords: Passwords
     tokens: InvitationTokens
-    extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock | None = None) -> Core:

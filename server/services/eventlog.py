@@ -72,10 +72,7 @@ async def append(
     if not isinstance(actor, Actor):  # a bare string or None would let a caller guess who did it
         raise TypeError(f"a case-log entry needs an Actor, got {actor!r}")
     check_entry_kind(kind)
-    # FOR NO KEY UPDATE (key_share=True) serialises appenders without conflicting with the key-share locks that
-    # inserting rows referencing the case takes: with FOR UPDATE, two transactions that had each
-    # inserted such a row first (a chat message, a segment) deadlocked here on PostgreSQL.
-    await s.execute(select(Case.id).where(Case.id == case_id).with_for_update(key_share=True))
+    await lock(s, case_id)
     last = (
         await s.execute(
             select(CaseEvent.seq, CaseEvent.hash)
@@ -100,6 +97,16 @@ async def append(
     s.add(ev)
     await s.flush()
     return ev
+
+
+async def lock(s: AsyncSession, case_id: str) -> None:
+    """Serialise writers of one case's log until the caller's transaction ends.
+
+    FOR NO KEY UPDATE (key_share=True) serialises appenders without conflicting with the key-share
+    locks that inserting rows referencing the case takes: with FOR UPDATE, two transactions that
+    had each inserted such a row first (a chat message, a segment) deadlocked here on PostgreSQL.
+    On SQLite the single writer of `Database.write()` serialises them already."""
+    await s.execute(select(Case.id).where(Case.id == case_id).with_for_update(key_share=True))
 
 
 @dataclass(frozen=True)

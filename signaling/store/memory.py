@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from collections import deque
 from typing import TypeVar
@@ -17,7 +16,6 @@ class MemoryRoomStore:
     def __init__(self) -> None:
         self._rooms: dict[str, Room] = {}
         self._events: dict[str, deque[RoomEvent]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
 
     async def load(self, room_id: str) -> Room | None:
         room = self._rooms.get(room_id)
@@ -27,20 +25,20 @@ class MemoryRoomStore:
         return self._rooms.get(room_id)
 
     async def update(self, room_id: str, mutation: Mutation[T]) -> tuple[T, list[RoomEvent]]:
-        lock = self._locks.setdefault(room_id, asyncio.Lock())
-        async with lock:
-            current = self._rooms.get(room_id)
-            # Work on a copy: a mutation that raises halfway leaves the stored room untouched.
-            room, result = mutation(copy.deepcopy(current) if current is not None else None)
-            if room is None:
-                self._rooms.pop(room_id, None)
-                self._events.pop(room_id, None)
-                return result, []
-            events, room.outbox = room.outbox, []
-            self._rooms[room_id] = room
-            buf = self._events.setdefault(room_id, deque(maxlen=EVENT_BUFFER))
-            buf.extend(events)
-            return result, events
+        # No lock: the mutation is synchronous and nothing here awaits, so no other update of
+        # this event loop can interleave with it (and no per-room lock is left behind).
+        current = self._rooms.get(room_id)
+        # Work on a copy: a mutation that raises halfway leaves the stored room untouched.
+        room, result = mutation(copy.deepcopy(current) if current is not None else None)
+        if room is None:
+            self._rooms.pop(room_id, None)
+            self._events.pop(room_id, None)
+            return result, []
+        events, room.outbox = room.outbox, []
+        self._rooms[room_id] = room
+        buf = self._events.setdefault(room_id, deque(maxlen=EVENT_BUFFER))
+        buf.extend(events)
+        return result, events
 
     async def events_after(self, room_id: str, seq: int) -> list[RoomEvent]:
         return [e for e in self._events.get(room_id, ()) if e.seq > seq]

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from recordings import composite
 from recordings.composite import plan
+from server.domain.accounts import StaffRole
 from server.domain.actors import Actor, SystemReason
+from server.domain.orgs import OrgLevel
+from server.services.core import Core
 from server.storage.models import RecordingSegment
+from tests.services.builders import make_case, make_org, make_session, make_staff
 
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 
@@ -129,3 +134,27 @@ async def test_the_case_page_shows_the_downloads_progress_and_failure(live, core
             assert r.status == 404
     finally:
         await http.close()
+
+
+async def test_one_persons_requests_within_ten_minutes_are_one_viewing_on_every_node(core) -> None:
+    """The log decides what counts as a new viewing, so a second node (another Core on the same
+    database) and concurrent range requests agree, and no per-process memory grows."""
+    org = await make_org(core, "VW", level=OrgLevel.town)
+    mediator = await make_staff(core, "vw.mediator", StaffRole.mediator, org)
+    case = await make_case(core, mediator, org=org)
+    session = await make_session(core, mediator, case)
+    reviewer, admin = Actor.account("reviewer-1"), Actor.account("admin-1")
+    other_node = Core.build(core.settings, clock=core.clock)
+    try:
+        first = await asyncio.gather(
+            *(composite.log_access(core, case.id, session.id, reviewer, f"bytes={i}-") for i in range(5))
+        )
+        assert sorted(first) == [False] * 4 + [True]
+        assert not await composite.log_access(other_node, case.id, session.id, reviewer, "bytes=0-")
+        assert await composite.log_access(other_node, case.id, session.id, admin, None)  # someone else
+        core.clock.advance(minutes=9, seconds=59)
+        assert not await composite.log_access(core, case.id, session.id, reviewer, None)
+        core.clock.advance(seconds=1)
+        assert await composite.log_access(other_node, case.id, session.id, reviewer, None)  # a new viewing
+    finally:
+        await other_node.close()

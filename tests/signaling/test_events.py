@@ -749,7 +749,8 @@ async def test_chat_history_is_for_admitted_members_and_checks_its_arguments(liv
     applicant = await live.person("applicant")
     await applicant.join()
     error_of(await applicant.call("chat.history", {}), "not_admitted")
-    error_of(await m.call("chat.history", {"before": "00000000-0000-0000-0000-000000000000"}), "not_found")
+    err = error_of(await m.call("chat.history", {"before": "00000000-0000-0000-0000-000000000000"}), "not_found")
+    assert list(err["fields"]) == ["before"]  # the field at fault, as for invalid_input
     error_of(await m.call("chat.history", {"limit": 0}), "invalid_input")
     error_of(await m.call("chat.history", {"limit": 101}), "invalid_input")
     assert (await m.call("chat.history", {"limit": 100}))["messages"] == []
