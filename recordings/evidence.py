@@ -384,7 +384,8 @@ async def segments_of(core: Core, session_id: str) -> list[RecordingSegment]:
 
 
 async def summary(core: Core, session_id: str) -> dict[str, Any]:
-    """What the case page and the API show of a session's recording."""
+    """The evidence of a session's recording: runs, consents, segments (the download is
+    composite.py's; server/services/recording.py puts the two together)."""
     async with core.db.read() as s:
         runs = list(
             (
@@ -403,10 +404,7 @@ async def summary(core: Core, session_id: str) -> dict[str, Any]:
             ).scalars()
         )
     segs = await segments_of(core, session_id)
-    from .composite import status, view
-
     return {
-        "composite": view(await status(core, session_id)),
         "runs": [
             {
                 "id": r.id,

@@ -7,6 +7,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from recordings.evidence import RunStatus
+from server.auth.tokens import RecorderTokens
 from server.domain.access import PrincipalKind
 from server.domain.actors import Actor
 from server.domain.errors import Forbidden, InvalidToken, Unauthenticated, ValidationFailed
@@ -14,6 +16,9 @@ from server.domain.grants import SessionRole
 from server.domain.sessions import SessionStatus
 from server.services import cases, sessions, signin
 from server.services.core import Core
+from server.storage.models import Recording
+
+from .room import RECORDER_PID
 
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -41,6 +46,20 @@ class Binding:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Binding:
         return cls(**{**d, "role": SessionRole(d["role"])})
+
+
+@dataclass(frozen=True)
+class RecorderBinding:
+    """A recorder worker's connection: bound at connect to one recording run, never a person."""
+
+    recording_id: str
+    case_id: str
+    session_id: str
+    pid: str = RECORDER_PID
+
+    @property
+    def actor(self) -> Actor:
+        return Actor.recorder(self.recording_id)
 
 
 def check_session_id(session_id: object) -> str:
@@ -103,15 +122,9 @@ async def bind(core: Core, session_id: str, join_cookie: str | None, staff_cooki
     raise Unauthenticated("open your invitation link, or sign in, before joining")
 
 
-async def bind_recorder(core: Core, session_id: str, token: Any):  # type: ignore[no-untyped-def]
+async def bind_recorder(core: Core, session_id: str, token: Any) -> RecorderBinding:
     """A recorder worker: its credential names one recording run, which must be this session's
     and still running."""
-    from recordings.evidence import RunStatus
-    from server.auth.tokens import RecorderTokens
-    from server.storage.models import Recording
-
-    from .service import RecorderBinding
-
     if not isinstance(token, str):
         raise InvalidToken("malformed", "this recorder credential is not valid")
     claims = RecorderTokens(core.settings.secret_key).verify(token, core.clock.now())

@@ -26,10 +26,10 @@ from server.services import nodes
 from server.services.core import Core
 
 from . import schemas as S
-from .binding import Binding, bind, bind_recorder, check_session_id
+from .binding import Binding, RecorderBinding, bind, bind_recorder, check_session_id
 from .limits import ConnectionLimits
 from .room import RoomEvent, recorder_pid
-from .service import RecorderBinding, Recorders, RoomService
+from .service import Recorders, RoomService
 from .store.base import RoomStore
 from .store.keys import Keys
 from .store.memory import MemoryRoomStore

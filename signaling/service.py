@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from recordings import evidence
@@ -18,7 +17,7 @@ from server.services import invitations, sessions
 from server.services.core import Core
 
 from . import persistence
-from .binding import Binding
+from .binding import Binding, RecorderBinding
 from .ice import ice_servers
 from .room import RECORDER_PID, Consent, RecordingState, Room, RoomEnded, RoomEvent, Seat, SeatState, recorder_pid
 from .schemas import ChatHistoryIn, ChatSendIn, JoinIn, RecorderFailedIn, SegmentIn, SignalIn
@@ -45,20 +44,6 @@ class Recorders(Protocol):
     """Starts recorder workers (recordings.launcher implements it)."""
 
     async def launch(self, *, recording_id: str, case_id: str, session_id: str, connect_url: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class RecorderBinding:
-    """A recorder worker's connection: bound at connect to one recording run, never a person."""
-
-    recording_id: str
-    case_id: str
-    session_id: str
-    pid: str = RECORDER_PID
-
-    @property
-    def actor(self) -> Actor:
-        return Actor.recorder(self.recording_id)
 
 
 class RoomService:

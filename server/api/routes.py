@@ -19,7 +19,7 @@ from server.auth.passwords import generate_password
 from server.domain.access import Principal
 from server.domain.actors import Actor
 from server.domain.cases import PartyInput
-from server.domain.errors import Conflict, NotFound
+from server.domain.errors import Conflict
 from server.domain.grants import SessionRole
 from server.http.keys import CORE
 from server.http.requests import (
@@ -31,7 +31,7 @@ from server.http.requests import (
     require_staff,
     staff_session,
 )
-from server.services import accounts, cases, invitations, orgs, sessions, signin
+from server.services import accounts, cases, invitations, orgs, recording, sessions, signin
 from server.storage.models import MediationSession
 
 from . import schemas as S
@@ -318,38 +318,23 @@ async def _recordings_readable(request: web.Request) -> tuple[Principal, Mediati
 
 async def get_recording(request: web.Request) -> web.StreamResponse:
     """Runs, consents and segments of a session."""
-    from recordings import evidence
-
     p, session = await _recordings_readable(request)
-    return json_response(await evidence.summary(request.app[CORE], session.id))
+    return json_response(await recording.summary(request.app[CORE], session.id))
 
 
 async def make_composite(request: web.Request) -> web.StreamResponse:
     """(Re)make the one-file download; it is also made when a recorded session ends."""
-    from recordings import composite
-
     p, session = await _recording_session(request)
     if not _signaling(request).composites.start(session.case_id, session.id, Actor.of(p)):
         raise Conflict("the download is already being made")
-    return json_response(
-        {"ok": True, "composite": composite.view(await composite.status(request.app[CORE], session.id))}, status=202
-    )
+    state = await recording.download_state(request.app[CORE], session.id)
+    return json_response({"ok": True, "composite": state}, status=202)
 
 
 async def download_composite(request: web.Request) -> web.StreamResponse:
     """The composite WebM, for anyone who may read the case; every download is logged."""
-    from recordings import composite
-
     p, session = await _recordings_readable(request)
-    core = request.app[CORE]
-    row = await composite.status(core, session.id)
-    if row is None or row.status != composite.Status.done or not row.path:
-        raise NotFound("this session has no finished recording download")
-    path = core.settings.data_dir / row.path
-    if not path.is_file():
-        raise NotFound("the recording file is missing on this server")
-    # One entry per viewing: a player's many range requests within a few minutes are one access.
-    await composite.log_access(core, session.case_id, session.id, Actor.of(p), request.headers.get("Range"))
+    path = await recording.download(request.app[CORE], Actor.of(p), session, request.headers.get("Range"))
     return web.FileResponse(
         path,
         headers={

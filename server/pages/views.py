@@ -33,7 +33,7 @@ from server.http.requests import (
     staff_session,
 )
 from server.i18n import INVALID_TOKEN_REASONS, LANGUAGES, N_, JsCatalogs
-from server.services import accounts, cases, invitations, sessions, signin
+from server.services import accounts, cases, invitations, recording, sessions, signin
 
 from .render import CHINA, JS_CATALOGS, LANG_COOKIE, language, render, script_json
 
@@ -358,9 +358,7 @@ async def _case_page(
 
 async def _recording_view(core: Any, session_id: str) -> dict[str, Any] | None:
     """What the case page shows of a session's recording, or None when it was never recorded."""
-    from recordings import composite, evidence
-
-    summary = await evidence.summary(core, session_id)
+    summary = await recording.summary(core, session_id)
     if not summary["runs"]:
         return None
     by_pid: dict[str, float] = {}
@@ -372,7 +370,7 @@ async def _recording_view(core: Any, session_id: str) -> dict[str, Any] | None:
         "consents": summary["consents"],
         "composite": summary["composite"],
         "interrupted": any(r["status"] == "interrupted" for r in summary["runs"]),
-        "done": composite.Status.done,
+        "done": recording.is_done(summary["composite"]),
     }
 
 
