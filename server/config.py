@@ -1,7 +1,10 @@
 """Configuration: HESHI_* environment variables over an optional TOML file, validated at start.
 
-A bad value raises ConfigError with a one-line message naming the setting; `heshi serve`
-prints it and exits non-zero.
+`HeshiSettings` (pydantic-settings) declares every setting with its default and its check;
+`load_settings` feeds it explicit overrides, then HESHI_* variables, then the TOML file named
+by HESHI_CONFIG (first wins), fills the defaults that depend on other settings, and hands back
+a frozen `Settings`. A bad value raises ConfigError with a one-line message naming the setting;
+`heshi serve` prints it and exits non-zero.
 """
 
 from __future__ import annotations
@@ -11,29 +14,44 @@ import os
 import re
 import secrets
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
+from pydantic import BeforeValidator, ValidationInfo, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, InitSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
+
 PREFIX = "HESHI_"
+CONFIG_VARIABLE = PREFIX + "CONFIG"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+LANGUAGES = ("zh", "en")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class ConfigError(Exception):
     """A setting has a bad value. The message is one line and names the setting."""
 
 
+def _variable(name: str) -> str:
+    return f"{PREFIX}{name.upper()}"
+
+
+# Checks and conversions. Each takes a raw value (a string from the environment, or any TOML
+# value) and raises ConfigError naming the setting; pydantic lets that exception through as it is.
+
+
 def _positive_int(name: str, raw: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
     # Plain ASCII digits only: int() would also take '8_080', '٨٠٨٠' and TOML's true (as 1).
     text = str(raw).strip()
     if isinstance(raw, bool) or not re.fullmatch(r"[+-]?[0-9]+", text):
-        raise ConfigError(f"{PREFIX}{name.upper()}: expected a whole number, got {raw!r}")
+        raise ConfigError(f"{_variable(name)}: expected a whole number, got {raw!r}")
     value = int(text)
     if value < minimum or (maximum is not None and value > maximum):
         bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise ConfigError(f"{PREFIX}{name.upper()}: must be {bounds}, got {value}")
+        raise ConfigError(f"{_variable(name)}: must be {bounds}, got {value}")
     return value
 
 
@@ -45,7 +63,7 @@ def _bool(name: str, raw: Any) -> bool:
         return True
     if text in ("0", "false", "no", "off"):
         return False
-    raise ConfigError(f"{PREFIX}{name.upper()}: expected true or false, got {raw!r}")
+    raise ConfigError(f"{_variable(name)}: expected true or false, got {raw!r}")
 
 
 def _url(name: str, raw: Any, schemes: tuple[str, ...]) -> str:
@@ -55,8 +73,8 @@ def _url(name: str, raw: Any, schemes: tuple[str, ...]) -> str:
     located = parsed.path if parsed.scheme == "unix" else parsed.netloc
     if parsed.scheme not in schemes or not located or not text.startswith(f"{parsed.scheme}://"):
         starts = " or ".join(s + "://" for s in schemes)
-        raise ConfigError(f"{PREFIX}{name.upper()}: expected a URL starting with {starts}, got {text!r}")
-    return text.rstrip("/") if name == "public_url" else text
+        raise ConfigError(f"{_variable(name)}: expected a URL starting with {starts}, got {text!r}")
+    return text
 
 
 def _list(raw: Any) -> list[str]:
@@ -72,162 +90,249 @@ def _addresses(name: str, raw: Any) -> tuple[str, ...]:
         try:
             address = ipaddress.ip_address(text)
         except ValueError:
-            raise ConfigError(f"{PREFIX}{name.upper()}: expected IP addresses, got {text!r}") from None
+            raise ConfigError(f"{_variable(name)}: expected IP addresses, got {text!r}") from None
         # These name no single interface (or, IPv6 link-local, need a zone aioice does not use).
         if address.is_unspecified or address.is_multicast or (address.version == 6 and address.is_link_local):
-            raise ConfigError(f"{PREFIX}{name.upper()}: {text!r} is not the address of one interface")
+            raise ConfigError(f"{_variable(name)}: {text!r} is not the address of one interface")
         if str(address) not in found:
             found.append(str(address))
     return tuple(found)
 
 
+def _networks(name: str, raw: Any) -> tuple[str, ...]:
+    nets = []
+    for text in _list(raw):
+        try:
+            nets.append(str(ipaddress.ip_network(text, strict=False)))
+        except ValueError:
+            raise ConfigError(f"{_variable(name)}: not an IP address or network: {text!r}") from None
+    return tuple(nets)
+
+
+def _ice_urls(name: str, raw: Any) -> tuple[str, ...]:
+    urls = tuple(_list(raw))
+    for url in urls:
+        if not url.startswith(("stun:", "turn:", "turns:")):
+            raise ConfigError(f"{_variable(name)}: expected stun:, turn: or turns: URLs, got {url!r}")
+    return urls
+
+
+def _origins(name: str, raw: Any) -> tuple[str, ...]:
+    return tuple(_url(name, origin, ("http", "https")).rstrip("/") for origin in _list(raw))
+
+
+def _choice(choices: tuple[str, ...], *, upper: bool = False) -> Callable[[str, Any], str]:
+    def check(name: str, raw: Any) -> str:
+        value = str(raw).strip().upper() if upper else str(raw).strip()
+        if value not in choices:
+            got = raw if upper else value  # as today: the log level is quoted as given
+            raise ConfigError(f"{_variable(name)}: must be one of {', '.join(choices)}, got {got!r}")
+        return value
+
+    return check
+
+
+def _secret_key(name: str, raw: Any) -> str:
+    key = str(raw).strip()
+    if key and len(key) < 32:
+        raise ConfigError(f"{_variable(name)}: must be at least 32 characters, got {len(key)}")
+    return key
+
+
+def _redis_prefix(name: str, raw: Any) -> str:
+    prefix = str(raw).strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", prefix):
+        raise ConfigError(
+            f"{_variable(name)}: 1-64 characters of letters, digits, '_', '.', ':' or '-', got {prefix!r}"
+        )
+    return prefix
+
+
+def _path(name: str, raw: Any) -> Path:
+    return Path(str(raw)).expanduser()
+
+
+def _stripped(name: str, raw: Any) -> str:
+    return str(raw).strip()
+
+
+def _optional(check: Callable[[str, Any], Any], unset: Any = "") -> Callable[[str, Any], Any]:
+    """An empty (or blank) value means the setting is not set."""
+    return lambda name, raw: check(name, raw) if str(raw).strip() else unset
+
+
+def _checked(check: Callable[[str, Any], Any]) -> BeforeValidator:
+    """Run check(setting name, raw value) before pydantic's own type check."""
+
+    def validate(raw: Any, info: ValidationInfo) -> Any:
+        assert info.field_name is not None
+        return check(info.field_name, raw)
+
+    return BeforeValidator(validate)
+
+
+def _whole(minimum: int = 1, maximum: int | None = None) -> BeforeValidator:
+    return _checked(lambda name, raw: _positive_int(name, raw, minimum=minimum, maximum=maximum))
+
+
+def _http_url(name: str, raw: Any) -> str:
+    return _url(name, raw, ("http", "https")).rstrip("/")
+
+
+def _redis_url(name: str, raw: Any) -> str:
+    return _url(name, raw, ("redis", "rediss", "unix"))
+
+
+def _database_url(name: str, raw: Any) -> str:
+    return normalise_database_url(str(raw))
+
+
+class HeshiSettings(BaseSettings):
+    """Every setting of Heshi, its default and its check. The README's configuration table lists the same names."""
+
+    # Defaults are final values (not checked again); the checks above turn raw values into them.
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, extra="forbid", enable_decoding=False, validate_default=False, frozen=True
+    )
+
+    host: Annotated[str, _checked(lambda name, raw: str(raw).strip() or "127.0.0.1")] = "127.0.0.1"
+    port: Annotated[int, _whole(maximum=65535)] = 8080
+    public_url: Annotated[str, _checked(_optional(_http_url))] = ""  # defaults to http://host:port
+    data_dir: Annotated[Path, _checked(_path)] = Path("data")
+    database_url: Annotated[str, _checked(_optional(_database_url))] = ""  # defaults to SQLite under data_dir
+    redis_url: Annotated[str | None, _checked(_optional(_redis_url, unset=None))] = None
+    secret_key: Annotated[str, _checked(_secret_key)] = ""  # defaults to a key generated once into data_dir
+    language: Annotated[str, _checked(_choice(LANGUAGES))] = "zh"
+    log_level: Annotated[str, _checked(_choice(LOG_LEVELS, upper=True))] = "INFO"
+    invitation_ttl_hours: Annotated[int, _whole(maximum=24 * 90)] = 168
+    staff_session_hours: Annotated[int, _whole(maximum=24 * 30)] = 12
+    login_max_failures: Annotated[int, _whole(maximum=1000)] = 5
+    login_window_seconds: Annotated[int, _whole(maximum=86400)] = 900
+    max_body_bytes: Annotated[int, _whole(maximum=64 * 1024 * 1024)] = 1_048_576
+    cookie_secure: Annotated[bool, _checked(_bool)] = False  # true anyway when public_url is https
+    allowed_origins: Annotated[tuple[str, ...], _checked(_origins)] = ()
+    # addresses or networks of reverse proxies whose X-Forwarded-For is believed
+    trusted_proxies: Annotated[tuple[str, ...], _checked(_networks)] = ()
+    web_dir: Annotated[Path, _checked(_path)] = REPO_ROOT / "web"
+    # Live sessions (signaling)
+    session_grace_seconds: Annotated[int, _whole(5, 3600)] = 60
+    session_idle_minutes: Annotated[int, _whole(1, 24 * 60)] = 30
+    max_publishers: Annotated[int, _whole(2, 50)] = 6
+    ice_servers: Annotated[tuple[str, ...], _checked(_ice_urls)] = ()  # stun:/turn: URLs handed to browsers
+    turn_urls: Annotated[tuple[str, ...], _checked(_ice_urls)] = ()  # TURN URLs that get time-limited credentials
+    turn_secret: Annotated[str, _checked(_stripped)] = ""  # coturn's static-auth-secret (use-auth-secret)
+    turn_ttl_seconds: Annotated[int, _whole(60, 7 * 86400)] = 86400
+    redis_max_connections: Annotated[int, _whole(10, 100_000)] = 1000
+    # every key and channel; deployments sharing one Redis need their own
+    redis_prefix: Annotated[str, _checked(_redis_prefix)] = "heshi:"
+    rate_limit_scale: Annotated[int, _whole(1, 1000)] = 1  # multiplies the per-connection signaling limits
+    video_max_kbps: Annotated[int, _whole(50, 10_000)] = 500  # the most video each browser sends to each other
+    # Recording
+    recording_segment_seconds: Annotated[int, _whole(1, 10)] = 10  # the longest a segment file gets
+    # where recorder workers reach this node; default: the address a request came in on
+    recorder_connect_url: Annotated[str, _checked(_optional(_http_url))] = ""
+    # the only addresses recorder workers offer ICE candidates on; () = all
+    recorder_addresses: Annotated[tuple[str, ...], _checked(_addresses)] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_settings_only(cls, data: Any) -> Any:
+        for key in data:
+            if key not in cls.model_fields:
+                raise ConfigError(f"{_variable(key)}: unknown setting")
+        return data
+
+    @model_validator(mode="after")
+    def _turn_urls_need_a_secret(self) -> HeshiSettings:
+        if self.turn_urls and not self.turn_secret:
+            raise ConfigError(f"{PREFIX}TURN_SECRET: required when {PREFIX}TURN_URLS is set")
+        return self
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Every setting of Heshi. The README's configuration table lists the same names."""
+    """The settings a process runs with: HeshiSettings' fields, with the derived defaults filled in."""
 
-    host: str = "127.0.0.1"
-    port: int = 8080
-    public_url: str = ""  # defaults to http://host:port
-    data_dir: Path = field(default_factory=lambda: Path("data"))
-    database_url: str = ""  # defaults to SQLite under data_dir
-    redis_url: str | None = None
-    secret_key: str = ""  # defaults to a key generated once into data_dir/secret_key
-    language: str = "zh"
-    log_level: str = "INFO"
-    invitation_ttl_hours: int = 168
-    staff_session_hours: int = 12
-    login_max_failures: int = 5
-    login_window_seconds: int = 900
-    max_body_bytes: int = 1_048_576
-    cookie_secure: bool = False
-    allowed_origins: tuple[str, ...] = ()
-    trusted_proxies: tuple[str, ...] = ()  # addresses or networks of reverse proxies whose X-Forwarded-For is believed
-    web_dir: Path = field(default_factory=lambda: REPO_ROOT / "web")
-    # Live sessions (signaling)
-    session_grace_seconds: int = 60
-    session_idle_minutes: int = 30
-    max_publishers: int = 6
-    ice_servers: tuple[str, ...] = ()  # stun:/turn: URLs handed to browsers as they are
-    turn_urls: tuple[str, ...] = ()  # TURN URLs that get time-limited credentials
-    turn_secret: str = ""  # coturn's static-auth-secret (use-auth-secret)
-    turn_ttl_seconds: int = 86400
-    redis_max_connections: int = 1000
-    redis_prefix: str = "heshi:"  # every key and channel; deployments sharing one Redis need their own
-    rate_limit_scale: int = 1  # multiplies the per-connection signaling limits
-    video_max_kbps: int = 500  # the most video each browser sends to each other browser
-    # Recording
-    recording_segment_seconds: int = 10  # the longest a segment file gets; a crash loses at most one
-    recorder_connect_url: str = ""  # where recorder workers reach this node; default: the address a request came in on
-    recorder_addresses: tuple[str, ...] = ()  # the only addresses recorder workers offer ICE candidates on; () = all
+    host: str
+    port: int
+    public_url: str
+    data_dir: Path
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    language: str
+    log_level: str
+    invitation_ttl_hours: int
+    staff_session_hours: int
+    login_max_failures: int
+    login_window_seconds: int
+    max_body_bytes: int
+    cookie_secure: bool
+    allowed_origins: tuple[str, ...]
+    trusted_proxies: tuple[str, ...]
+    web_dir: Path
+    session_grace_seconds: int
+    session_idle_minutes: int
+    max_publishers: int
+    ice_servers: tuple[str, ...]
+    turn_urls: tuple[str, ...]
+    turn_secret: str
+    turn_ttl_seconds: int
+    redis_max_connections: int
+    redis_prefix: str
+    rate_limit_scale: int
+    video_max_kbps: int
+    recording_segment_seconds: int
+    recorder_connect_url: str
+    recorder_addresses: tuple[str, ...]
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
 
-LANGUAGES = ("zh", "en")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+class _Environment(EnvSettingsSource):
+    """HESHI_* variables from the given mapping (os.environ, or a test's own); unknown ones are kept to be refused."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # Only names that start with HESHI_ exactly; the rest of the name may be in any case.
+        ours = {k: v for k, v in self._environ.items() if k.startswith(PREFIX)}
+        return parse_env_vars(ours, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+    def __call__(self) -> dict[str, Any]:
+        values = super().__call__()
+        for key, value in self.env_vars.items():  # lower-cased HESHI_* names
+            name = key[len(PREFIX) :]
+            if key != CONFIG_VARIABLE.lower() and name not in values:
+                values[name] = value
+        return values
 
 
-def _from_raw(raw: Mapping[str, Any]) -> Settings:
-    known = {f.name for f in fields(Settings)}
-    for key in raw:
-        if key not in known:
-            raise ConfigError(f"{PREFIX}{key.upper()}: unknown setting")
-    s: dict[str, Any] = {}
-    if "host" in raw:
-        s["host"] = str(raw["host"]).strip() or "127.0.0.1"
-    if "port" in raw:
-        s["port"] = _positive_int("port", raw["port"], maximum=65535)
-    if "public_url" in raw and str(raw["public_url"]).strip():
-        s["public_url"] = _url("public_url", raw["public_url"], ("http", "https"))
-    if "data_dir" in raw:
-        s["data_dir"] = Path(str(raw["data_dir"])).expanduser()
-    if "database_url" in raw and str(raw["database_url"]).strip():
-        s["database_url"] = normalise_database_url(str(raw["database_url"]))
-    if "redis_url" in raw and str(raw["redis_url"]).strip():
-        s["redis_url"] = _url("redis_url", raw["redis_url"], ("redis", "rediss", "unix"))
-    if "secret_key" in raw and str(raw["secret_key"]).strip():
-        key = str(raw["secret_key"]).strip()
-        if len(key) < 32:
-            raise ConfigError(f"{PREFIX}SECRET_KEY: must be at least 32 characters, got {len(key)}")
-        s["secret_key"] = key
-    if "language" in raw:
-        lang = str(raw["language"]).strip()
-        if lang not in LANGUAGES:
-            raise ConfigError(f"{PREFIX}LANGUAGE: must be one of {', '.join(LANGUAGES)}, got {lang!r}")
-        s["language"] = lang
-    if "log_level" in raw:
-        level = str(raw["log_level"]).strip().upper()
-        if level not in LOG_LEVELS:
-            raise ConfigError(f"{PREFIX}LOG_LEVEL: must be one of {', '.join(LOG_LEVELS)}, got {raw['log_level']!r}")
-        s["log_level"] = level
-    for name, maximum in (
-        ("invitation_ttl_hours", 24 * 90),
-        ("staff_session_hours", 24 * 30),
-        ("login_max_failures", 1000),
-        ("login_window_seconds", 86400),
-        ("max_body_bytes", 64 * 1024 * 1024),
-    ):
-        if name in raw:
-            s[name] = _positive_int(name, raw[name], maximum=maximum)
-    if "cookie_secure" in raw:
-        s["cookie_secure"] = _bool("cookie_secure", raw["cookie_secure"])
-    if "allowed_origins" in raw:
-        s["allowed_origins"] = tuple(
-            _url("allowed_origins", o, ("http", "https")).rstrip("/") for o in _list(raw["allowed_origins"])
-        )
-    if "trusted_proxies" in raw:
-        nets = []
-        for n in _list(raw["trusted_proxies"]):
-            try:
-                nets.append(str(ipaddress.ip_network(n, strict=False)))
-            except ValueError:
-                raise ConfigError(f"{PREFIX}TRUSTED_PROXIES: not an IP address or network: {n!r}") from None
-        s["trusted_proxies"] = tuple(nets)
-    if "web_dir" in raw:
-        s["web_dir"] = Path(str(raw["web_dir"])).expanduser()
-    for name, minimum, maximum in (
-        ("session_grace_seconds", 5, 3600),
-        ("session_idle_minutes", 1, 24 * 60),
-        ("max_publishers", 2, 50),
-        ("turn_ttl_seconds", 60, 7 * 86400),
-        ("redis_max_connections", 10, 100_000),
-        ("rate_limit_scale", 1, 1000),
-        ("video_max_kbps", 50, 10_000),
-        ("recording_segment_seconds", 1, 10),
-    ):
-        if name in raw:
-            s[name] = _positive_int(name, raw[name], minimum=minimum, maximum=maximum)
-    for name in ("ice_servers", "turn_urls"):
-        if name in raw:
-            urls = tuple(_list(raw[name]))
-            for u in urls:
-                if not u.startswith(("stun:", "turn:", "turns:")):
-                    raise ConfigError(f"{PREFIX}{name.upper()}: expected stun:, turn: or turns: URLs, got {u!r}")
-            s[name] = urls
-    if "redis_prefix" in raw:
-        prefix = str(raw["redis_prefix"]).strip()
-        if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", prefix):
-            raise ConfigError(
-                f"{PREFIX}REDIS_PREFIX: 1-64 characters of letters, digits, '_', '.', ':' or '-', got {prefix!r}"
-            )
-        s["redis_prefix"] = prefix
-    if "recorder_connect_url" in raw and str(raw["recorder_connect_url"]).strip():
-        s["recorder_connect_url"] = _url("recorder_connect_url", raw["recorder_connect_url"], ("http", "https")).rstrip(
-            "/"
-        )
-    if "recorder_addresses" in raw:
-        s["recorder_addresses"] = _addresses("recorder_addresses", raw["recorder_addresses"])
-    if "turn_secret" in raw:
-        s["turn_secret"] = str(raw["turn_secret"]).strip()
-    if s.get("turn_urls") and not s.get("turn_secret"):
-        raise ConfigError(f"{PREFIX}TURN_SECRET: required when {PREFIX}TURN_URLS is set")
-    return Settings(**s)
+class _TomlFile(InitSettingsSource):
+    """The TOML file named by HESHI_CONFIG, if any; its keys are the setting names in any case."""
+
+    def __init__(self, settings_cls: type[BaseSettings], config_file: str | None) -> None:
+        super().__init__(settings_cls, _read_toml(Path(config_file)) if config_file else {})
 
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return {k.lower(): v for k, v in tomllib.load(fh).items()}
+    except FileNotFoundError:
+        raise ConfigError(f"{CONFIG_VARIABLE}: file {path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{CONFIG_VARIABLE}: {path} is not valid TOML: {_one_line(exc)}") from None
+    except OSError as exc:  # a directory, no permission, …
+        raise ConfigError(f"{CONFIG_VARIABLE}: cannot read {path}: {exc.strerror or _one_line(exc)}") from None
 
 
 def normalise_database_url(url: str) -> str:
@@ -247,30 +352,20 @@ def normalise_database_url(url: str) -> str:
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Read HESHI_CONFIG (TOML) then HESHI_* variables, then explicit overrides; fill defaults."""
     env = os.environ if env is None else env
-    raw: dict[str, Any] = {}
-    config_file = env.get(PREFIX + "CONFIG")
-    if config_file:
-        path = Path(config_file)
-        try:
-            with path.open("rb") as fh:
-                raw.update({k.lower(): v for k, v in tomllib.load(fh).items()})
-        except FileNotFoundError:
-            raise ConfigError(f"{PREFIX}CONFIG: file {path} does not exist") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{PREFIX}CONFIG: {path} is not valid TOML: {_one_line(exc)}") from None
-        except OSError as exc:  # a directory, no permission, …
-            raise ConfigError(f"{PREFIX}CONFIG: cannot read {path}: {exc.strerror or _one_line(exc)}") from None
-    for key, value in env.items():
-        if key.startswith(PREFIX) and key != PREFIX + "CONFIG":
-            raw[key[len(PREFIX) :].lower()] = value
-    raw.update({k: v for k, v in overrides.items() if v is not None})
-    return complete(_from_raw(raw))
+    init_kwargs = {k: v for k, v in overrides.items() if v is not None}
+    sources = (
+        InitSettingsSource(HeshiSettings, init_kwargs),
+        _Environment(HeshiSettings, env),
+        _TomlFile(HeshiSettings, env.get(CONFIG_VARIABLE)),
+    )
+    # _build_sources (BaseSettings' documented init argument) takes these sources instead of the
+    # defaults, which would read os.environ; pydantic's dataclass transform hides it from mypy.
+    model = HeshiSettings(_build_sources=(sources, init_kwargs))  # type: ignore[call-arg]
+    return complete(Settings(**model.model_dump()))
 
 
 def complete(s: Settings) -> Settings:
     """Fill the defaults that depend on other settings."""
-    from dataclasses import replace
-
     data_dir = s.data_dir.resolve()
     public_url = s.public_url or f"http://{s.host}:{s.port}"
     database_url = s.database_url or f"sqlite+aiosqlite:///{data_dir / 'heshi.db'}"
@@ -288,8 +383,6 @@ def ensure_secret_key(s: Settings) -> Settings:
 
     Several nodes must share one key: set HESHI_SECRET_KEY on each of them.
     """
-    from dataclasses import replace
-
     if s.secret_key:
         return s
     path = s.data_dir / "secret_key"

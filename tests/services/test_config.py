@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from server.config import REPO_ROOT, ConfigError, Settings, ensure_secret_key, load_settings
+from server.config import REPO_ROOT, ConfigError, HeshiSettings, Settings, ensure_secret_key, load_settings
 
 KEY = "s" * 40
 
@@ -352,3 +352,39 @@ def test_a_short_key_file_is_a_config_error_naming_the_variable(tmp_path: Path) 
     with pytest.raises(ConfigError) as err:
         ensure_secret_key(load_settings(env={}, data_dir=str(tmp_path)))
     assert_one_line_naming(err.value, "HESHI_SECRET_KEY")
+
+
+def test_the_settings_handed_out_have_exactly_the_model_fields() -> None:
+    assert [f.name for f in fields(Settings)] == list(HeshiSettings.model_fields)
+
+
+def test_an_explicit_env_mapping_is_read_instead_of_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HESHI_PORT", "9000")
+    monkeypatch.setenv("HESHI_COLOUR", "red")
+    assert load_settings(env={}).port == 8080
+    assert load_settings(env={"HESHI_PORT": "9100"}).port == 9100
+
+
+def test_only_variables_starting_with_upper_case_heshi_are_read() -> None:
+    assert load_settings(env={"heshi_port": "9000", "HESHI_Port": "9100"}).port == 9100
+
+
+def test_overrides_beat_the_environment_which_beats_the_toml_file(tmp_path: Path) -> None:
+    config = write_toml(tmp_path, "port = 9000\nhost = '10.0.0.1'\nlanguage = 'en'\n")
+    s = load_settings(env={"HESHI_CONFIG": config, "HESHI_PORT": "9100", "HESHI_HOST": "10.0.0.2"}, host="10.0.0.3")
+    assert (s.host, s.port, s.language) == ("10.0.0.3", 9100, "en")
+
+
+def readme_variables() -> list[str]:
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    return [line.split("`")[1] for line in section.splitlines() if line.startswith("| `HESHI_")]
+
+
+def test_the_readme_configuration_table_lists_exactly_the_settings_read() -> None:
+    documented = readme_variables()
+    read = ["HESHI_CONFIG"] + ["HESHI_" + name.upper() for name in HeshiSettings.model_fields]
+    assert len(documented) == len(set(documented)), "a variable is listed twice"
+    assert set(documented) == set(read), (
+        f"undocumented: {sorted(set(read) - set(documented))}; not read: {sorted(set(documented) - set(read))}"
+    )
