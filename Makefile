@@ -15,7 +15,7 @@ RUN_DEBS := ffmpeg
 TEST_DEBS := $(RUN_DEBS) chromium fonts-noto-cjk redis-server postgresql iproute2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test venv system-deps migrate demo bench clean messages
+.PHONY: run test lint venv system-deps migrate demo bench clean messages
 
 run: $(STAMP) $(NODE_STAMP)
 	@$(MAKE) --no-print-directory system-deps DEBS="$(RUN_DEBS)"
@@ -44,8 +44,14 @@ system-deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-test: $(STAMP) $(NODE_STAMP) system-deps
+test: $(STAMP) $(NODE_STAMP) system-deps lint
 	$(PY) -m pytest
+
+# Lint, format and types: a new error fails `make test`, and so CI (config in pyproject.toml).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # Benchmarks print a comparison and write bench/results/*.json. Run on a quiet machine.
 bench: $(STAMP) $(NODE_STAMP) system-deps
