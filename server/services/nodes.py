@@ -12,9 +12,7 @@ import socket
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
-
-from server.storage.models import Node
+from server.storage import nodes as stored
 
 from .core import Core
 
@@ -35,31 +33,26 @@ def default_name(port: int) -> str:
 
 async def register(core: Core, name: str) -> NodeIdentity:
     now = core.clock.now()
-    async with core.db.write() as s:
-        node = Node(name=name[:200], started_at=now, seen_at=now)
-        s.add(node)
-        await s.flush()
-        await s.execute(delete(Node).where(Node.seen_at < now - FORGET_AFTER))
-        return NodeIdentity(node.id, node.name)
+    async with core.db.write() as tx:
+        node_id = await stored.add(tx, name, now, forget_before=now - FORGET_AFTER)
+    return NodeIdentity(node_id, name[:200])
 
 
 async def heartbeat(core: Core, me: NodeIdentity) -> None:
-    async with core.db.write() as s:
-        await s.execute(update(Node).where(Node.id == me.id).values(seen_at=core.clock.now()))
+    async with core.db.write() as tx:
+        await stored.seen(tx, me.id, core.clock.now())
 
 
 async def live_nodes(core: Core, me: NodeIdentity) -> dict[str, str]:
     """The processes that are alive as far as `me` can tell, by id, with their names."""
     cutoff = core.clock.now() - timedelta(seconds=NODE_TIMEOUT_SECONDS)
-    async with core.db.read() as s:
-        rows = (await s.execute(select(Node.id, Node.name).where(Node.seen_at >= cutoff))).all()
-    alive = {node_id: name for node_id, name in rows if node_id == me.id or name != me.name}
+    async with core.db.read() as tx:
+        rows = await stored.seen_since(tx, cutoff)
+    alive = {node_id: name for node_id, name in rows.items() if node_id == me.id or name != me.name}
     alive[me.id] = me.name
     return alive
 
 
 async def names_of(core: Core, node_ids: set[str]) -> dict[str, str]:
-    if not node_ids:
-        return {}
-    async with core.db.read() as s:
-        return dict((await s.execute(select(Node.id, Node.name).where(Node.id.in_(node_ids)))).all())
+    async with core.db.read() as tx:
+        return await stored.names_of(tx, node_ids)

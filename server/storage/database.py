@@ -6,8 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .base import Tx
 from .db import make_engine, make_sessionmaker
 
 
@@ -28,7 +30,7 @@ class Database:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
+    async def write(self) -> AsyncIterator[Tx]:
         if self._write_lock is not None:
             async with self._write_lock:
                 async with self._sessions() as s, s.begin():
@@ -38,13 +40,11 @@ class Database:
                 yield s
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
+    async def read(self) -> AsyncIterator[Tx]:
         async with self._sessions() as s:
             yield s
 
     async def ping(self) -> None:
-        from sqlalchemy import text
-
         async with self._sessions() as s:
             await s.execute(text("SELECT 1"))
 
