@@ -58,6 +58,10 @@ class Consent(enum.StrEnum):
 
 RECORDER_PID = "recorder"  # the server's recording peer, as browsers address it
 
+# The roles asked for consent before they are recorded, in the order of SessionRole: sent in
+# every snapshot, so that clients ask exactly whom the grant table says and keep no copy of it.
+CONSENTING_ROLES: tuple[str, ...] = tuple(r.value for r in SessionRole if has_grant(r, Grant.consent_recording))
+
 
 def recorder_pid(recording_id: str) -> str:
     """Where the server reaches the workers of one recording run (their personal room)."""
@@ -200,6 +204,7 @@ class Room:
             "pseq": seat.pseq,
             "you": seat.public(),
             "max_publishers": self.max_publishers,
+            "consenting_roles": list(CONSENTING_ROLES),
         }
         if seat.state is SeatState.admitted:
             snap["participants"] = [s.public() for s in self.admitted()]
