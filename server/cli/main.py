@@ -35,7 +35,7 @@ NOT_MIGRATED = "the database schema is not current; run `heshi migrate` (or `hes
 
 def _database_error(doing: str, settings: Settings, exc: BaseException) -> CliExit:
     """One line saying what failed; the URL's scheme only, since the rest may hold a password."""
-    reason = " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
+    reason = " ".join(str(exc).split())[:300]
     return CliExit(f"{doing} the database ({settings.database_url.split('://')[0]}): {reason}")
 
 
@@ -61,23 +61,12 @@ def _run_core(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
 
 
 async def _schema_is_current(settings: Settings) -> bool:
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-    from sqlalchemy.exc import SQLAlchemyError
+    from server.storage.db import DatabaseUnavailable, schema_is_current
 
-    from server.storage.db import alembic_config, make_engine
-
-    heads = set(ScriptDirectory.from_config(alembic_config(settings.database_url)).get_heads())
-    engine = make_engine(settings.database_url)
     try:
-        try:
-            async with engine.connect() as conn:
-                current = await conn.run_sync(lambda c: set(MigrationContext.configure(c).get_current_heads()))
-        except (OSError, SQLAlchemyError) as exc:
-            raise _database_error("cannot open", settings, exc) from None
-    finally:
-        await engine.dispose()
-    return current == heads
+        return await schema_is_current(settings.database_url)
+    except DatabaseUnavailable as exc:
+        raise _database_error("cannot open", settings, exc) from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -150,14 +139,12 @@ async def _tune_gc(app: Any) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from server.storage.db import migrate_sync
+    from server.storage.db import DatabaseUnavailable, upgrade
 
     settings = _settings(args)
     try:
-        migrate_sync(settings.database_url)
-    except (OSError, SQLAlchemyError) as exc:
+        upgrade(settings.database_url)
+    except DatabaseUnavailable as exc:
         raise _database_error("cannot migrate", settings, exc) from None
     print(f"database is at the latest schema ({settings.database_url.split('://')[0]})")
     return 0

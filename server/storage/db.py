@@ -1,4 +1,4 @@
-"""The database engine and session factory, and applying migrations."""
+"""The database engine and session factory, applying migrations, and whether they are applied."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from sqlalchemy import event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -57,3 +58,36 @@ def migrate_sync(database_url: str, revision: str = "head") -> None:
 
 async def migrate(database_url: str, revision: str = "head") -> None:
     await asyncio.to_thread(migrate_sync, database_url, revision)
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be opened or migrated; the message is the driver's reason."""
+
+
+def _reason(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", None) or exc)
+
+
+def upgrade(database_url: str) -> None:
+    """`migrate_sync` to the head, for the command line: a failure is DatabaseUnavailable."""
+    try:
+        migrate_sync(database_url)
+    except (OSError, SQLAlchemyError) as exc:
+        raise DatabaseUnavailable(_reason(exc)) from None
+
+
+async def schema_is_current(database_url: str) -> bool:
+    """Whether the database is at the migrations' head; DatabaseUnavailable when it cannot be opened."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(alembic_config(database_url)).get_heads())
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            current = await conn.run_sync(lambda c: set(MigrationContext.configure(c).get_current_heads()))
+    except (OSError, SQLAlchemyError) as exc:
+        raise DatabaseUnavailable(_reason(exc)) from None
+    finally:
+        await engine.dispose()
+    return current == heads
