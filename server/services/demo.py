@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from server.auth.passwords import generate_password
 from server.domain.access import Principal, PrincipalKind
 from server.domain.accounts import StaffRole
@@ -15,7 +13,8 @@ from server.domain.actors import SystemReason
 from server.domain.cases import CaseSource, CaseStatus, DisputeType, PartyInput, PartySide
 from server.domain.grants import SessionRole
 from server.domain.orgs import OrgKind, OrgLevel
-from server.storage.models import Account, Org
+from server.storage import accounts as stored
+from server.storage.accounts import AccountRecord, OrgRecord
 
 from . import accounts, cases, invitations, orgs, sessions
 from .core import Core
@@ -52,9 +51,11 @@ class DemoResult:
         }
 
 
-async def _ensure_org(core: Core, code: str, name: str, level: OrgLevel, kind: OrgKind, parent: Org | None) -> Org:
-    async with core.db.read() as s:
-        existing = (await s.execute(select(Org).where(Org.code == code))).scalar_one_or_none()
+async def _ensure_org(
+    core: Core, code: str, name: str, level: OrgLevel, kind: OrgKind, parent: OrgRecord | None
+) -> OrgRecord:
+    async with core.db.read() as tx:
+        existing = await stored.org_by_code(tx, code)
     if existing is not None:
         return existing
     return await orgs.create_org(
@@ -62,25 +63,27 @@ async def _ensure_org(core: Core, code: str, name: str, level: OrgLevel, kind: O
     )
 
 
-async def _ensure_account(core: Core, username: str, name: str, role: StaffRole, org: Org, password: str) -> Account:
+async def _ensure_account(
+    core: Core, username: str, name: str, role: StaffRole, org: OrgRecord, password: str
+) -> AccountRecord:
     """Create the account, or give an existing demo account this run's password."""
-    async with core.db.write() as s:
-        existing = (await s.execute(select(Account).where(Account.username == username))).scalar_one_or_none()
-        if existing is not None:
-            existing.password_hash = await core.passwords.hash(password)
-            existing.active = True
-    if existing is not None:
-        return await accounts.get_account(core, existing.id)
-    return await accounts.create_account(
-        core, None, username=username, display_name=name, role=role, org_id=org.id, password=password
-    )
+    async with core.db.read() as tx:
+        existing = await stored.account_by_username(tx, username)
+    if existing is None:
+        return await accounts.create_account(
+            core, None, username=username, display_name=name, role=role, org_id=org.id, password=password
+        )
+    password_hash = await core.passwords.hash(password)
+    async with core.db.write() as tx:
+        await stored.set_password(tx, existing.id, password_hash)
+        return await stored.set_active(tx, existing.id, True)
 
 
 async def create_demo(core: Core) -> DemoResult:
-    by_code: dict[str, Org] = {}
+    by_code: dict[str, OrgRecord] = {}
     for code, name, level, kind, parent in ORGS:
         by_code[code] = await _ensure_org(core, code, name, level, kind, by_code.get(parent) if parent else None)
-    made: dict[StaffRole, Account] = {}
+    made: dict[StaffRole, AccountRecord] = {}
     account_rows = []
     for username, name, role, org_code in ACCOUNTS:
         password = generate_password()

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
 from server.domain.access import Principal, can_see_org, ensure_see_org, ensure_staff, ensure_staff_role
 from server.domain.accounts import StaffRole
-from server.domain.errors import Conflict, NotFound, ValidationFailed
-from server.domain.orgs import OrgKind, OrgLevel, child_path
-from server.storage.models import Org, new_id
+from server.domain.errors import NotFound, ValidationFailed
+from server.domain.orgs import OrgKind, OrgLevel
+from server.storage import accounts as stored
+from server.storage.accounts import OrgRecord
 
 from .core import Core
 
@@ -27,7 +25,7 @@ async def create_org(
     kind: OrgKind,
     level: OrgLevel | None = None,
     parent_id: str | None = None,
-) -> Org:
+) -> OrgRecord:
     """Create an org. `p` is None only for the CLI, which runs with the operator's authority."""
     if p is not None:
         ensure_staff_role(p, StaffRole.admin)
@@ -39,62 +37,41 @@ async def create_org(
         raise ValidationFailed(
             "org code must be 1-32 characters of A-Z, 0-9 and '-'; it prefixes case numbers", fields={"code": "invalid"}
         )
-    async with core.db.write() as s:
-        parent_path = None
+    async with core.db.write() as tx:
+        parent = None
         if parent_id is not None:
-            parent = await s.get(Org, parent_id)
-            if parent is None:
-                raise NotFound("parent org not found", fields={"parent_id": "not_found"})
-            parent_path = parent.path
-        org_id = new_id()
-        org = Org(
-            id=org_id,
-            parent_id=parent_id,
-            path=child_path(parent_path, org_id),
-            name=name,
-            code=code,
-            kind=kind.value,
-            level=level.value if level else None,
-            created_at=core.clock.now(),
+            parent = await stored.load_org(tx, parent_id, what="parent org", field="parent_id")
+        return await stored.create_org(
+            tx, name=name, code=code, kind=kind, level=level, parent=parent, now=core.clock.now()
         )
-        s.add(org)
-        try:
-            await s.flush()
-        except IntegrityError:
-            raise Conflict(f"org code '{code}' is already in use", fields={"code": "taken"}) from None
-    return org
 
 
-async def list_orgs(core: Core, p: Principal) -> list[Org]:
+async def list_orgs(core: Core, p: Principal) -> list[OrgRecord]:
     """Orgs the caller may see: their own subtree; every org for admins."""
     ensure_staff(p)
-    async with core.db.read() as s:
-        q = select(Org).order_by(Org.path)
-        if not p.is_admin:
-            q = q.where(Org.path.startswith(p.org_path or "\x00", autoescape=True))
-        rows = list((await s.execute(q)).scalars())
+    if not p.is_admin and not p.org_path:
+        return []
+    async with core.db.read() as tx:
+        rows = await stored.list_orgs(tx, under=None if p.is_admin else p.org_path)
     return [o for o in rows if can_see_org(p, o.path)]  # the domain rule decides; the query only narrows
 
 
-async def get_org(core: Core, p: Principal, org_id: str) -> Org:
+async def get_org(core: Core, p: Principal, org_id: str) -> OrgRecord:
     """One org the caller may see; an org outside their scope is not found."""
     org = await load_org(core, org_id)
     ensure_see_org(p, org.path)
     return org
 
 
-async def load_org(core: Core, org_id: str) -> Org:
+async def load_org(core: Core, org_id: str) -> OrgRecord:
     """Load by id without an access check (the CLI, and services that checked already)."""
-    async with core.db.read() as s:
-        org = await s.get(Org, org_id)
-    if org is None:
-        raise NotFound("org not found")
-    return org
+    async with core.db.read() as tx:
+        return await stored.load_org(tx, org_id)
 
 
-async def find_org_by_code(core: Core, code: str) -> Org:
-    async with core.db.read() as s:
-        org = (await s.execute(select(Org).where(Org.code == code.strip().upper()))).scalar_one_or_none()
+async def find_org_by_code(core: Core, code: str) -> OrgRecord:
+    async with core.db.read() as tx:
+        org = await stored.org_by_code(tx, code.strip().upper())
     if org is None:
         raise NotFound(f"no org with code '{code}'")
     return org
