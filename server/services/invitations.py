@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
-
 from server.domain.access import Principal, ensure_manage_case
 from server.domain.accounts import StaffRole
 from server.domain.actors import Actor
@@ -14,10 +12,15 @@ from server.domain.errors import Conflict, Forbidden, InvalidToken, NotFound, Va
 from server.domain.grants import SessionRole
 from server.domain.invitations import check_invitation_fields, default_direct_entry, expiry
 from server.domain.sessions import SessionStatus
-from server.storage.models import Account, Case, Invitation, MediationSession, Party
+from server.storage import accounts as stored_accounts
+from server.storage import cases as stored_cases
+from server.storage import invitations as stored
+from server.storage import sessions as stored_sessions
+from server.storage.base import Tx
+from server.storage.invitations import InvitationRecord
 
 from . import eventlog
-from .cases import case_access, scope_of
+from .cases import access_in, case_access
 from .core import Core
 
 SIDE_ROLES = {SessionRole.applicant: "applicant", SessionRole.respondent: "respondent"}
@@ -39,28 +42,25 @@ async def issue(
     display_name: str | None = None,
     direct_entry: bool | None = None,
     ttl: timedelta | None = None,
-) -> Invitation:
+) -> InvitationRecord:
     check_invitation_fields(role, party_id=party_id, account_id=account_id, display_name=display_name)
     now = core.clock.now()
     ttl = timedelta(hours=core.settings.invitation_ttl_hours) if ttl is None else ttl
     # Whole seconds: the token carries its expiry in seconds and must agree with the row.
     expires_at = expiry(now, ttl).replace(microsecond=0)
-    async with core.db.write() as s:
-        session = await s.get(MediationSession, session_id)
-        if session is None:
-            raise NotFound("session not found")
-        case = await s.get(Case, session.case_id)
-        assert case is not None
+    async with core.db.write() as tx:
+        session = await stored_sessions.load_session(tx, session_id)
+        case = await stored_cases.load_case(tx, session.case_id)
         try:
-            ensure_manage_case(p, await scope_of(s, case, now))
+            ensure_manage_case(p, await stored_cases.scope(tx, case, now))
         except NotFound:
             raise NotFound("session not found") from None
         if session.status == SessionStatus.ended.value:
             raise Conflict("the session has ended; schedule a new one", status=session.status)
         name = (display_name or "").strip()
         if party_id is not None:
-            party = await s.get(Party, party_id)
-            if party is None or party.case_id != case.id:
+            party = next((x for x in case.parties if x.id == party_id), None)
+            if party is None:
                 raise ValidationFailed("party_id is not a party of this case", fields={"party_id": "not_in_case"})
             if role in SIDE_ROLES and party.side != SIDE_ROLES[role]:
                 raise ValidationFailed(
@@ -76,7 +76,7 @@ async def issue(
             else:
                 name = name or party.name
         if account_id is not None:
-            account = await s.get(Account, account_id)
+            account = await stored_accounts.account_or_none(tx, account_id)
             allowed = ROLE_FOR_ACCOUNT.get(role, set())
             if account is None or not account.active or StaffRole(account.role) not in allowed:
                 raise ValidationFailed(
@@ -86,7 +86,8 @@ async def issue(
             name = name or account.display_name
         if len(name) > 100:
             raise ValidationFailed("display_name is at most 100 characters", fields={"display_name": "too_long"})
-        inv = Invitation(
+        inv = await stored.create_invitation(
+            tx,
             session_id=session.id,
             case_id=case.id,
             role=role.value,
@@ -96,12 +97,10 @@ async def issue(
             direct_entry=default_direct_entry(role) if direct_entry is None else direct_entry,
             expires_at=expires_at,
             created_by=p.account_id,
-            created_at=now,
+            now=now,
         )
-        s.add(inv)
-        await s.flush()
         await eventlog.append(
-            s,
+            tx,
             case_id=case.id,
             kind="invitation.issued",
             actor=Actor.of(p),
@@ -119,13 +118,13 @@ async def issue(
     return inv
 
 
-async def revoke(core: Core, p: Principal, invitation_id: str, reason: str | None = None) -> Invitation:
+async def revoke(core: Core, p: Principal, invitation_id: str, reason: str | None = None) -> InvitationRecord:
     """Revoke an invitation, as staff who manage its case; browser sessions opened with it stop
     working at their next request."""
     return await _revoke(core, invitation_id, reason, Actor.of(p), principal=p)
 
 
-async def withdraw(core: Core, actor: Actor, invitation_id: str, reason: str | None = None) -> Invitation:
+async def withdraw(core: Core, actor: Actor, invitation_id: str, reason: str | None = None) -> InvitationRecord:
     """Revoke an invitation because its holder was denied or removed in the live room: the room
     checked the moderator's grant, and `actor` is that moderator."""
     return await _revoke(core, invitation_id, reason, actor, principal=None)
@@ -133,26 +132,21 @@ async def withdraw(core: Core, actor: Actor, invitation_id: str, reason: str | N
 
 async def _revoke(
     core: Core, invitation_id: str, reason: str | None, actor: Actor, *, principal: Principal | None
-) -> Invitation:
+) -> InvitationRecord:
     now = core.clock.now()
-    p = principal
-    async with core.db.write() as s:
-        inv = await s.get(Invitation, invitation_id, with_for_update=True)
-        if inv is None:
-            raise NotFound("invitation not found")
-        if p is not None:
-            case = await s.get(Case, inv.case_id)
-            assert case is not None
+    async with core.db.write() as tx:
+        inv = await stored.load_invitation(tx, invitation_id, for_update=True)
+        if principal is not None:
+            case = await stored_cases.load_case(tx, inv.case_id)
             try:
-                ensure_manage_case(p, await scope_of(s, case, now))
+                ensure_manage_case(principal, await stored_cases.scope(tx, case, now))
             except NotFound:
                 raise NotFound("invitation not found") from None
         if inv.revoked_at is not None:
             raise Conflict("the invitation is already revoked")
-        inv.revoked_at = now
-        inv.revoked_reason = (reason or "").strip()[:200] or None
+        inv = await stored.revoke(tx, inv.id, at=now, reason=(reason or "").strip()[:200] or None)
         await eventlog.append(
-            s,
+            tx,
             case_id=inv.case_id,
             kind="invitation.revoked",
             actor=actor,
@@ -168,67 +162,62 @@ class Listed:
     """An invitation as one viewer may see it: its join link only for those who may see links,
     and only while the link can still be used."""
 
-    invitation: Invitation
+    invitation: InvitationRecord
     link: str | None
 
 
-def _listed(core: Core, inv: Invitation, may_see_links: bool) -> Listed:
+def listed(core: Core, inv: InvitationRecord, may_see_links: bool) -> Listed:
+    """The invitation as a viewer gets it who may, or may not, see join links."""
     usable = inv.revoked_at is None and core.clock.now() < inv.expires_at
     return Listed(inv, link_for(core, inv) if may_see_links and usable else None)
 
 
 async def list_for_case(core: Core, p: Principal, case_id: str) -> list[Listed]:
-    access = await case_access(core, p, case_id)
-    async with core.db.read() as s:
-        rows = list(
-            (
-                await s.execute(select(Invitation).where(Invitation.case_id == case_id).order_by(Invitation.created_at))
-            ).scalars()
-        )
-    return [_listed(core, inv, access.can_see_join_links) for inv in rows]
+    async with core.db.read() as tx:
+        access = await access_in(tx, core, p, case_id)
+        rows = await stored.invitations_of_case(tx, case_id)
+    return [listed(core, inv, access.can_see_join_links) for inv in rows]
 
 
 async def get(core: Core, p: Principal, invitation_id: str) -> Listed:
-    async with core.db.read() as s:
-        inv = await s.get(Invitation, invitation_id)
-    if inv is None:
-        raise NotFound("invitation not found")
-    try:
-        access = await case_access(core, p, inv.case_id)
-    except NotFound:
-        raise NotFound("invitation not found") from None
-    return _listed(core, inv, access.can_see_join_links)
+    async with core.db.read() as tx:
+        inv = await stored.load_invitation(tx, invitation_id)
+        try:
+            access = await access_in(tx, core, p, inv.case_id)
+        except NotFound:
+            raise NotFound("invitation not found") from None
+    return listed(core, inv, access.can_see_join_links)
 
 
-def listed_for_issuer(core: Core, inv: Invitation) -> Listed:
+def listed_for_issuer(core: Core, inv: InvitationRecord) -> Listed:
     """What `issue` and `revoke` return to whoever did it: they manage the case."""
-    return _listed(core, inv, True)
+    return listed(core, inv, True)
 
 
 async def link_of(core: Core, p: Principal, invitation_id: str) -> str:
     """The join link of one invitation (for its QR code): only for those who may see join links,
     and only while it can be used."""
-    listed = await get(core, p, invitation_id)
-    access = await case_access(core, p, listed.invitation.case_id)
+    found = await get(core, p, invitation_id)
+    access = await case_access(core, p, found.invitation.case_id)
     if not access.can_see_join_links:
         raise Forbidden("only those who manage the case may see its join links")
     try:
-        check_usable(core, listed.invitation)
+        check_usable(core, found.invitation)
     except InvalidToken as exc:
         # The caller is signed in: a withdrawn or expired invitation is a state conflict, not a 401.
         raise Conflict(exc.message, reason=exc.reason) from None
-    return link_for(core, listed.invitation)
+    return link_for(core, found.invitation)
 
 
-def token_for(core: Core, inv: Invitation) -> str:
+def token_for(core: Core, inv: InvitationRecord) -> str:
     return core.tokens.sign(inv.id, inv.expires_at)
 
 
-def link_for(core: Core, inv: Invitation) -> str:
+def link_for(core: Core, inv: InvitationRecord) -> str:
     return core.join_url(token_for(core, inv))
 
 
-def check_usable(core: Core, inv: Invitation | None) -> Invitation:
+def check_usable(core: Core, inv: InvitationRecord | None) -> InvitationRecord:
     """The database is the authority: a row that is gone, revoked or expired refuses entry."""
     if inv is None:
         raise InvalidToken("unknown", "this invitation does not exist")
@@ -239,14 +228,22 @@ def check_usable(core: Core, inv: Invitation | None) -> Invitation:
     return inv
 
 
-async def resolve(core: Core, token: str) -> Invitation:
+async def session_over(tx: Tx, inv: InvitationRecord) -> bool:
+    """Whether the session an invitation is for has ended: its link and its browser sessions end with it."""
+    try:
+        session = await stored_sessions.load_session(tx, inv.session_id)
+    except NotFound:
+        return True
+    return session.status == SessionStatus.ended.value
+
+
+async def resolve(core: Core, token: str) -> InvitationRecord:
     """Turn a token from a link into its invitation, or raise InvalidToken saying why not."""
     claims = core.tokens.verify(token, core.clock.now())
-    async with core.db.read() as s:
-        inv = check_usable(core, await s.get(Invitation, claims.invitation_id))
+    async with core.db.read() as tx:
+        inv = check_usable(core, await stored.invitation_or_none(tx, claims.invitation_id))
         if int(inv.expires_at.timestamp()) != int(claims.expires_at.timestamp()):
             raise InvalidToken("bad_signature", "this invitation link does not match its invitation")
-        session = await s.get(MediationSession, inv.session_id)
-        if session is None or session.status == SessionStatus.ended.value:
+        if await session_over(tx, inv):
             raise InvalidToken("session_ended", "this mediation session has ended")
     return inv

@@ -8,18 +8,18 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from server.config import Settings
 from server.domain.access import Principal, PrincipalKind
 from server.domain.accounts import StaffRole
 from server.domain.actors import Actor
 from server.domain.errors import InvalidToken, RateLimited, Unauthenticated
 from server.domain.grants import SessionRole
-from server.domain.sessions import SessionStatus
-from server.storage.models import Account, Invitation, LoginFailure, MediationSession, WebSession
+from server.storage import accounts as stored_accounts
+from server.storage import invitations as stored_invitations
+from server.storage import signin as stored
+from server.storage.accounts import AccountRecord
+from server.storage.base import Tx
+from server.storage.invitations import InvitationRecord
 
 from . import eventlog, invitations
 from .core import Core
@@ -80,52 +80,24 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def _take(s: AsyncSession, t: _Throttle, now: datetime, window: timedelta) -> int:
+async def _take(tx: Tx, t: _Throttle, now: datetime, window: timedelta) -> int:
     """Count one try against `t` and return its count; RateLimited while `t` makes tries wait.
-
-    One upsert, so concurrent tries queue on the row: on PostgreSQL its row lock, on SQLite
-    the database's single writer. A refused try changes nothing.
-    """
-    insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
-    quiet = LoginFailure.last_at <= now - window
-    stmt = insert(LoginFailure).values(key=t.key, hits=1, last_at=now, blocked_until=None)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["key"],
-        set_={"hits": case((quiet, 1), else_=LoginFailure.hits + 1), "last_at": now, "blocked_until": None},
-        where=or_(quiet, LoginFailure.blocked_until.is_(None), LoginFailure.blocked_until <= now),
-    )
-    hits = (await s.execute(stmt.returning(LoginFailure.hits))).scalar_one_or_none()
+    A refused try changes nothing."""
+    hits = await stored.count_try(tx, t.key, now, window)
     if hits is None:
-        until = (
-            await s.execute(select(LoginFailure.blocked_until).where(LoginFailure.key == t.key))
-        ).scalar_one_or_none()
+        until = await stored.blocked_until(tx, t.key)
         # None only if another node, its clock ahead, has just pruned the row: try again soon.
         retry = max(1, math.ceil((until - now).total_seconds())) if until is not None else 1
         raise RateLimited(f"too many failed sign-ins; try again in {retry} seconds", retry_after=retry)
     wait = t.wait_after(hits, window)
     if wait is not None:
-        await s.execute(update(LoginFailure).where(LoginFailure.key == t.key).values(blocked_until=now + wait))
+        await stored.block(tx, t.key, now + wait)
     return hits
 
 
-async def _forgive(s: AsyncSession, t: _Throttle, hits: int) -> None:
+async def _forgive(tx: Tx, t: _Throttle, hits: int) -> None:
     """Take back a successful try's count (and, for `forgive_earlier`, every count before it)."""
-    amount = hits if t.forgive_earlier else 1
-    await s.execute(delete(LoginFailure).where(LoginFailure.key == t.key, LoginFailure.hits <= amount))
-    left = LoginFailure.hits - amount
-    await s.execute(
-        update(LoginFailure)
-        .where(LoginFailure.key == t.key)
-        .values(hits=left, blocked_until=case((left < t.free, None), else_=LoginFailure.blocked_until))
-    )
-
-
-async def _prune(s: AsyncSession, now: datetime, window: timedelta) -> None:
-    """Delete the counters that have been quiet for a window: they count for nothing."""
-    # SKIP LOCKED: never wait on a row another sign-in holds (no deadlock with it); that row
-    # is not quiet anyway. SQLite ignores the clause and has one writer.
-    quiet = select(LoginFailure.key).where(LoginFailure.last_at <= now - window).with_for_update(skip_locked=True)
-    await s.execute(delete(LoginFailure).where(LoginFailure.key.in_(quiet)))
+    await stored.forgive(tx, t.key, hits if t.forgive_earlier else 1, unblock_below=t.free)
 
 
 async def login(core: Core, username: str, password: str, address: str) -> BrowserSession:
@@ -136,50 +108,49 @@ async def login(core: Core, username: str, password: str, address: str) -> Brows
     throttles = _throttles(core.settings, username, address)
     # Count the try before the slow password check, so that concurrent tries cannot all get
     # through; a refusal from any counter rolls back the others.
-    async with core.db.write() as s:
-        taken = [await _take(s, t, now, window) for t in throttles]
-        await _prune(s, now, window)
-    async with core.db.read() as s:
-        account = (await s.execute(select(Account).where(Account.username == username))).scalar_one_or_none()
-    ok = await core.passwords.verify(account.password_hash if account else None, password or "")
-    if not ok or account is None or not account.active:
+    async with core.db.write() as tx:
+        taken = [await _take(tx, t, now, window) for t in throttles]
+        await stored.prune(tx, now, window)
+    async with core.db.read() as tx:
+        found = await stored_accounts.credentials(tx, username)
+    ok = await core.passwords.verify(found.password_hash if found else None, password or "")
+    if not ok or found is None or not found.account.active:
         raise Unauthenticated("wrong username or password")  # the try stays counted
+    account = found.account
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     now = core.clock.now()
-    async with core.db.write() as s:
+    async with core.db.write() as tx:
         for t, hits in zip(throttles, taken):
-            await _forgive(s, t, hits)
-        s.add(
-            WebSession(
-                token_hash=_hash(token),
-                kind=PrincipalKind.staff.value,
-                account_id=account.id,
-                csrf_token=csrf,
-                created_at=now,
-                expires_at=now + timedelta(hours=core.settings.staff_session_hours),
-            )
+            await _forgive(tx, t, hits)
+        await stored.add_web_session(
+            tx,
+            token_hash=_hash(token),
+            kind=PrincipalKind.staff.value,
+            account_id=account.id,
+            csrf_token=csrf,
+            now=now,
+            expires_at=now + timedelta(hours=core.settings.staff_session_hours),
         )
     return BrowserSession(token, csrf, staff_principal(account))
 
 
-async def open_invitation(core: Core, token: str) -> tuple[BrowserSession, Invitation]:
+async def open_invitation(core: Core, token: str) -> tuple[BrowserSession, InvitationRecord]:
     """Exchange a join-link token for a browser session bound to that invitation only."""
     inv = await invitations.resolve(core, token)
     cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     now = core.clock.now()
-    async with core.db.write() as s:
-        s.add(
-            WebSession(
-                token_hash=_hash(cookie),
-                kind=PrincipalKind.invitation.value,
-                invitation_id=inv.id,
-                csrf_token=csrf,
-                created_at=now,
-                expires_at=inv.expires_at,
-            )
+    async with core.db.write() as tx:
+        await stored.add_web_session(
+            tx,
+            token_hash=_hash(cookie),
+            kind=PrincipalKind.invitation.value,
+            invitation_id=inv.id,
+            csrf_token=csrf,
+            now=now,
+            expires_at=inv.expires_at,
         )
         await eventlog.append(
-            s,
+            tx,
             case_id=inv.case_id,
             kind="invitation.opened",
             actor=Actor.invitation(inv.id),
@@ -190,7 +161,7 @@ async def open_invitation(core: Core, token: str) -> tuple[BrowserSession, Invit
     return BrowserSession(cookie, csrf, invitation_principal(inv)), inv
 
 
-def staff_principal(account: Account) -> Principal:
+def staff_principal(account: AccountRecord) -> Principal:
     return Principal(
         kind=PrincipalKind.staff,
         display_name=account.display_name,
@@ -201,7 +172,7 @@ def staff_principal(account: Account) -> Principal:
     )
 
 
-def invitation_principal(inv: Invitation) -> Principal:
+def invitation_principal(inv: InvitationRecord) -> Principal:
     return Principal(
         kind=PrincipalKind.invitation,
         display_name=inv.display_name,
@@ -220,24 +191,23 @@ async def authenticate(core: Core, cookie_token: str | None, kind: PrincipalKind
     if not cookie_token or len(cookie_token) > 100 or not cookie_token.isascii():
         return None
     now = core.clock.now()
-    async with core.db.read() as s:
-        ws = await s.get(WebSession, _hash(cookie_token))
+    async with core.db.read() as tx:
+        ws = await stored.web_session(tx, _hash(cookie_token))
         if ws is None or ws.kind != kind.value or now >= ws.expires_at:
             return None
         if ws.kind == PrincipalKind.staff.value:
-            account = await s.get(Account, ws.account_id)
+            account = await stored_accounts.account_or_none(tx, ws.account_id)
             if account is None or not account.active:
                 return None
             return staff_principal(account), ws.csrf_token
-        inv = await s.get(Invitation, ws.invitation_id)
+        inv = await stored_invitations.invitation_or_none(tx, ws.invitation_id)
         try:
             invitations.check_usable(core, inv)
         except InvalidToken:
             return None
         assert inv is not None
         # A link is for one session: once it has ended, the browser session ends with it.
-        session = await s.get(MediationSession, inv.session_id)
-        if session is None or session.status == SessionStatus.ended.value:
+        if await invitations.session_over(tx, inv):
             return None
         return invitation_principal(inv), ws.csrf_token
 
@@ -252,17 +222,16 @@ async def refusal_of(core: Core, cookie_token: str | None) -> tuple[str, str | N
     the cookie names no invitation)."""
     if not cookie_token or len(cookie_token) > 100 or not cookie_token.isascii():
         return "unknown", None
-    async with core.db.read() as s:
-        ws = await s.get(WebSession, _hash(cookie_token))
-        inv = await s.get(Invitation, ws.invitation_id) if ws is not None and ws.invitation_id else None
+    async with core.db.read() as tx:
+        ws = await stored.web_session(tx, _hash(cookie_token))
+        inv = await stored_invitations.invitation_or_none(tx, ws.invitation_id) if ws is not None else None
         if inv is None:
             return "unknown", None
         if inv.revoked_at is not None:
             return "revoked", inv.session_id
         if core.clock.now() >= inv.expires_at:
             return "expired", inv.session_id
-        session = await s.get(MediationSession, inv.session_id)
-        if session is None or session.status == SessionStatus.ended.value:
+        if await invitations.session_over(tx, inv):
             return "session_ended", inv.session_id
     return "unknown", inv.session_id
 
@@ -270,5 +239,5 @@ async def refusal_of(core: Core, cookie_token: str | None) -> tuple[str, str | N
 async def logout(core: Core, cookie_token: str | None) -> None:
     if not cookie_token:
         return
-    async with core.db.write() as s:
-        await s.execute(delete(WebSession).where(WebSession.token_hash == _hash(cookie_token)))
+    async with core.db.write() as tx:
+        await stored.end_web_session(tx, _hash(cookie_token))
