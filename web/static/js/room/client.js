@@ -2,7 +2,12 @@
 // events in order, resync after gaps, resume after drops, chat with idempotent retries,
 // and moderation requests. A view (or a later mobile client) listens to its events.
 //
-// Protocol: docs/protocol.md. Every request goes with an acknowledgement.
+// Protocol: docs/protocol.md. Every request goes with an acknowledgement. The order events are
+// applied in is sequencer.js's business, and what they do to the room state.js's (a reducer):
+// this class moves events between the socket and those two, and says what happened.
+//
+// The Socket.IO client and the timers are handed in (`ioFactory`, `timers`), so that this module
+// loads without a browser and tests drive it with a fake socket and a clock of their own (tests/js).
 //
 // Events (CustomEvent, data in `detail`):
 //   state        {state, reason?}       connecting | lobby | admitted | reconnecting | replaced
@@ -27,7 +32,10 @@
 //   recorder-signal  the recorder's answer (signal from "recorder"): for recorder.js, not the mesh
 //   server-error {event, code, message}
 
-import { io } from "/static/vendor/socket.io/socket.io.esm.min.js";
+import { Sequencer } from "./sequencer.js";
+import {
+  beingRecorded, consentNeeded, initialRoomState, mergeMessages, recorderRun, reduce, stopReasonOf,
+} from "./state.js";
 
 // How long an event waits for the ones before it (by pseq) before we ask the server: a gap
 // in pseq means an event was lost or is late (several nodes do not keep order).
@@ -38,15 +46,10 @@ const RETRY_MS = 2000;
 // Connection refusals worth retrying: the server or its store is having a moment.
 const TRANSIENT = new Set(["unavailable", "internal_error", "rate_limited", "timeout"]);
 const FINAL_STATES = new Set(["left", "ended", "refused", "replaced"]);
+const TIMERS = { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (id) => clearTimeout(id) };
 
 /** The recorder's address in `signal` (docs/protocol.md, "Sending media to the recorder"). */
 export const RECORDER_PID = "recorder";
-/** Roles asked for consent before they are recorded; the mediator's start counts as consent, and
- *  observers send nothing (docs/protocol.md, "Who is asked, who is recorded"). */
-export const CONSENTING_ROLES = new Set(["applicant", "respondent", "agent", "expert"]);
-export const RECORDING_OFF = Object.freeze({
-  state: "off", recording_id: null, recorder_ready: false, interrupted: false, recorded: [], your_consent: null,
-});
 
 export class RoomError extends Error {
   constructor(code, message, extra = {}) {
@@ -63,34 +66,42 @@ export function newClientId() {
 }
 
 export class RoomClient extends EventTarget {
-  constructor(sessionId, { url = undefined, storage = globalThis.sessionStorage, ioFactory = io } = {}) {
+  constructor(sessionId, { ioFactory, url = undefined, storage = globalThis.sessionStorage, timers = TIMERS } = {}) {
     super();
     this.sessionId = sessionId;
     this.url = url;
     this.storage = storage;
-    this.ioFactory = ioFactory;
+    this.ioFactory = ioFactory; // socket.io-client's io()
+    this.timers = timers; // {setTimeout, clearTimeout}
     this.socket = null;
     this.state = "idle";
-    this.me = null;
-    this.seq = 0; // the room's sequence number of the last event applied (for room.sync and resume)
-    this.pseq = 0; // this participant's own sequence number of the last event applied: no gaps
-    this.pending = new Map(); // pseq -> event, waiting for the ones before it
+    this.room = initialRoomState(); // state.js: replaced by reduce(), never patched
+    this.sequence = new Sequencer();
     this.gapTimer = null;
     this.syncing = false;
     this.joining = false;
     this.joins = 0;
-    this.participants = new Map(); // pid -> participant (admitted members)
-    this.lobby = new Map(); // pid -> participant (mediators only)
-    this.lobbyReason = null;
-    this.maxPublishers = null;
     this.messages = []; // chat, oldest first
-    this.messageIds = new Set();
     this.hasMoreChat = false;
     this.iceServers = [];
     this.resets = new Set(); // pseqs of participant.reconnected already acted on
-    this.recording = RECORDING_OFF; // this participant's view of recording (replaced, never patched)
-    this.recordingConsents = { consents: {}, pending: [] }; // mediators only
   }
+
+  // ---- the room as this participant sees it (state.js) -------------------------------------
+
+  get me() { return this.room.me; }
+  get participants() { return this.room.participants; }
+  get lobby() { return this.room.lobby; }
+  get lobbyReason() { return this.room.lobbyReason; }
+  get maxPublishers() { return this.room.maxPublishers; }
+  get recording() { return this.room.recording; }
+  get recordingConsents() { return this.room.recordingConsents; }
+  /** The roles asked for consent before they are recorded, as the server's snapshot names them. */
+  get consentingRoles() { return this.room.consentingRoles; }
+  /** The room's sequence number of the last event applied (for room.sync and resume). */
+  get seq() { return this.sequence.seq; }
+  /** This participant's own sequence number of the last event applied. */
+  get pseq() { return this.sequence.pseq; }
 
   // ---- events to the view ---------------------------------------------------------------
 
@@ -146,6 +157,7 @@ export class RoomClient extends EventTarget {
       this.socket.connect();
       return;
     }
+    if (!this.ioFactory) throw new Error("RoomClient needs ioFactory (socket.io-client's io)");
     this.setState("connecting");
     const socket = this.ioFactory(this.url, {
       transports: ["websocket"],
@@ -173,7 +185,7 @@ export class RoomClient extends EventTarget {
   }
 
   onDisconnect(reason) {
-    clearTimeout(this.gapTimer);
+    this.timers.clearTimeout(this.gapTimer);
     this.gapTimer = null;
     if (this.final || reason === "io client disconnect") return;
     if (reason === "io server disconnect") {
@@ -181,7 +193,7 @@ export class RoomClient extends EventTarget {
       // by an event that has then already arrived) or when the same person connected again
       // from another window. Socket.IO does not reconnect after this: taking the seat back
       // would only throw the other window out, so the person decides.
-      setTimeout(() => {
+      this.timers.setTimeout(() => {
         if (!this.final) this.setState("replaced");
       }, 1000);
       return;
@@ -198,7 +210,7 @@ export class RoomClient extends EventTarget {
     }
     this.setState("reconnecting", { reason: String((err && err.message) || "") });
     // A refusal by the server is not retried by Socket.IO itself; transport errors are.
-    if (!this.socket.active) setTimeout(() => !this.final && this.socket.connect(), RETRY_MS);
+    if (!this.socket.active) this.timers.setTimeout(() => !this.final && this.socket.connect(), RETRY_MS);
   }
 
   /** The end of this participant's time in the room: left, ended, refused (denied, removed, bad link). */
@@ -206,7 +218,7 @@ export class RoomClient extends EventTarget {
     if (this.final) return;
     this.state = state;
     this.forgetResume();
-    clearTimeout(this.gapTimer);
+    this.timers.clearTimeout(this.gapTimer);
     this.gapTimer = null;
     if (this.socket) {
       this.socket.io.opts.reconnection = false;
@@ -242,7 +254,7 @@ export class RoomClient extends EventTarget {
       if (err.code === "refused" || err.code === "session_ended") {
         this.finish(err.code === "refused" ? "refused" : "ended", { code: err.code, message: err.message });
       } else if (TRANSIENT.has(err.code)) {
-        setTimeout(() => this.socket.connected && this.join(), RETRY_MS);
+        this.timers.setTimeout(() => this.socket.connected && this.join(), RETRY_MS);
       } else {
         this.emit("server-error", { event: "room.join", code: err.code, message: err.message });
       }
@@ -266,18 +278,13 @@ export class RoomClient extends EventTarget {
   }
 
   applySnapshot(room) {
-    this.me = room.you;
-    this.seq = Math.max(this.seq, room.seq);
-    this.pseq = room.pseq;
-    for (const pseq of [...this.pending.keys()]) if (pseq <= room.pseq) this.pending.delete(pseq);
-    this.participants = new Map((room.participants || []).map((p) => [p.pid, p]));
-    this.lobby = new Map((room.lobby || []).map((p) => [p.pid, p]));
-    this.lobbyReason = room.lobby_reason || null;
-    this.maxPublishers = room.max_publishers;
+    const previous = this.room.recording;
+    this.sequence.restart(room);
+    this.room = reduce(this.room, { type: "snapshot", data: room });
     this.emitRoster();
     if (this.lobbyReason) this.emit("lobby-reason", { reason: this.lobbyReason });
-    if (room.recording_consents) this.setRecordingConsents(room.recording_consents);
-    this.setRecording(room.recording || RECORDING_OFF, { snapshot: true });
+    if (room.recording_consents) this.emit("recording-consents", this.recordingConsents);
+    this.emit("recording", { recording: this.recording, previous, stopReason: stopReasonOf(room.recording), snapshot: true });
   }
 
   emitRoster() {
@@ -290,16 +297,14 @@ export class RoomClient extends EventTarget {
     if (!e || typeof e.pseq !== "number") return;
     if (this.isTerminal(e)) this.terminal(e); // the socket closes right after these
     if (e.type === "participant.reconnected" && e.pseq > this.pseq) this.peerReset(e);
-    if (e.pseq <= this.pseq || this.pending.has(e.pseq)) return;
-    this.pending.set(e.pseq, e);
+    if (!this.sequence.accept(e)) return; // a duplicate, or applied already
     if (!this.joining) this.drain();
   }
 
   drain() {
-    while (this.pending.has(this.pseq + 1)) this.applyNext(this.pseq + 1);
-    for (const pseq of [...this.pending.keys()]) if (pseq <= this.pseq) this.pending.delete(pseq);
-    if (!this.pending.size) {
-      clearTimeout(this.gapTimer);
+    for (let e = this.sequence.next(); e; e = this.sequence.next()) this.applied(e);
+    if (!this.sequence.waiting) {
+      this.timers.clearTimeout(this.gapTimer);
       this.gapTimer = null;
     } else {
       this.scheduleSync(GAP_WAIT_MS);
@@ -308,7 +313,7 @@ export class RoomClient extends EventTarget {
 
   scheduleSync(delay) {
     if (this.gapTimer || this.final) return;
-    this.gapTimer = setTimeout(() => this.resolveGap(), delay);
+    this.gapTimer = this.timers.setTimeout(() => this.resolveGap(), delay);
   }
 
   /** A gap stayed open: fetch what we missed (or, if the server's buffer is past it, the state). */
@@ -319,13 +324,8 @@ export class RoomClient extends EventTarget {
     try {
       const ack = await this.request("room.sync", { after_seq: this.seq });
       if (ack.complete) {
-        for (const e of ack.events) if (e.pseq > this.pseq) this.pending.set(e.pseq, e);
         // Everything the server has for us is here: apply it in order, over any hole left.
-        for (const pseq of [...this.pending.keys()].sort((a, b) => a - b)) {
-          if (pseq <= this.pseq) continue;
-          if (pseq > ack.room.pseq) break;
-          this.applyNext(pseq);
-        }
+        for (const e of this.sequence.replay(ack.events, ack.room.pseq)) this.applied(e);
       } else {
         for (const e of ack.events) if (e.pseq > this.pseq) this.sideEffects(e);
         this.applySnapshot(ack.room);
@@ -340,11 +340,8 @@ export class RoomClient extends EventTarget {
     this.drain();
   }
 
-  applyNext(pseq) {
-    const e = this.pending.get(pseq);
-    this.pending.delete(pseq);
-    this.pseq = pseq;
-    this.seq = Math.max(this.seq, e.seq);
+  /** An event whose turn it is (the sequencer has marked it applied). */
+  applied(e) {
     this.apply(e);
     this.saveResume();
   }
@@ -371,49 +368,30 @@ export class RoomClient extends EventTarget {
     if (!this.isMe(e.data.participant.pid)) this.emit("peer-reset", { pid: e.data.participant.pid });
   }
 
+  /** Apply one event: the reducer changes the state; what it means is announced here. */
   apply(e) {
     const d = e.data || {};
+    const before = this.room;
+    this.room = reduce(before, e);
     switch (e.type) {
-      case "participant.joined": {
-        const p = d.participant;
-        this.participants.set(p.pid, p);
-        this.lobby.delete(p.pid);
-        if (this.isMe(p.pid)) {
-          if (this.me.state !== "admitted") this.onAdmitted();
-        } else {
-          this.emit("participant-joined", { participant: p });
-        }
+      case "participant.joined":
+        if (!this.isMe(d.participant.pid)) this.emit("participant-joined", { participant: d.participant });
+        else if (before.me.state !== "admitted") this.onAdmitted();
         break;
-      }
       case "participant.left":
-        this.participants.delete(d.pid);
         this.emit("participant-left", { pid: d.pid });
         break;
       case "participant.removed":
-        this.participants.delete(d.pid);
-        this.lobby.delete(d.pid);
         if (!this.isMe(d.pid)) this.emit("participant-left", { pid: d.pid, removed: true, reason: d.reason });
         break;
       case "participant.reconnecting":
-        this.patch(d.pid, { connected: false });
         this.emit("participant-reconnecting", { pid: d.pid });
         break;
       case "participant.reconnected":
-        this.participants.set(d.participant.pid, d.participant);
         this.peerReset(e);
         this.emit("participant-reconnected", { participant: d.participant });
         break;
-      case "publisher.added":
-        this.patch(d.pid, { publishing: true });
-        break;
-      case "publisher.removed":
-        this.patch(d.pid, { publishing: false });
-        break;
-      case "lobby.updated":
-        this.lobby = new Map(d.lobby.map((p) => [p.pid, p]));
-        break;
       case "lobby.status":
-        this.lobbyReason = d.reason;
         this.emit("lobby-reason", { reason: d.reason });
         break;
       case "lobby.denied":
@@ -427,10 +405,10 @@ export class RoomClient extends EventTarget {
         this.emit("mute-requested", d);
         break;
       case "recording.updated":
-        this.setRecording(d);
+        this.emit("recording", { recording: this.recording, previous: before.recording, stopReason: stopReasonOf(d), snapshot: false });
         break;
       case "recording.consents":
-        this.setRecordingConsents(d);
+        this.emit("recording-consents", this.recordingConsents);
         break;
       case "recording.consent_requested":
         this.emit("consent-requested", d);
@@ -441,11 +419,6 @@ export class RoomClient extends EventTarget {
     this.emitRoster();
   }
 
-  patch(pid, fields) {
-    const p = this.participants.get(pid);
-    if (p) this.participants.set(pid, { ...p, ...fields });
-  }
-
   // What an event still means when it is replayed rather than applied (the snapshot covers the rest).
   sideEffects(e) {
     if (e.type === "chat.message") this.mergeMessages([e.data]);
@@ -453,8 +426,6 @@ export class RoomClient extends EventTarget {
 
   /** Admitted from the lobby: room.sync brings the roster (its snapshot), chat.history the chat. */
   async onAdmitted() {
-    this.me = { ...this.me, state: "admitted" };
-    this.lobbyReason = null;
     let ack = null;
     try {
       ack = await this.request("room.sync", { after_seq: this.seq });
@@ -477,36 +448,26 @@ export class RoomClient extends EventTarget {
 
   // ---- recording --------------------------------------------------------------------------
 
-  /** The whole view, as the snapshot or a recording.updated gives it. */
+  /** The whole view, as a recording.updated gives it (support and the browser tests call this too). */
   setRecording(view, { snapshot = false } = {}) {
     const previous = this.recording;
-    const { stop_reason: stopReason = null, ...rest } = view || {};
-    this.recording = { ...RECORDING_OFF, ...rest, recorded: Array.isArray(rest.recorded) ? rest.recorded : [] };
-    this.emit("recording", { recording: this.recording, previous, stopReason, snapshot });
-  }
-
-  setRecordingConsents(data) {
-    this.recordingConsents = { consents: (data && data.consents) || {}, pending: (data && data.pending) || [] };
-    this.emit("recording-consents", this.recordingConsents);
+    this.room = reduce(this.room, { type: "recording.updated", data: view });
+    this.emit("recording", { recording: this.recording, previous, stopReason: stopReasonOf(view), snapshot });
   }
 
   /** Whether this participant is asked and has not answered in the current run: show the prompt. */
   get consentNeeded() {
-    const r = this.recording;
-    return Boolean(this.me) && this.me.state === "admitted" && !this.final && CONSENTING_ROLES.has(this.me.role)
-      && r.state !== "off" && r.your_consent === null;
+    return consentNeeded(this.room, { final: this.final });
   }
 
   /** Whether the recorder takes this participant's media now. */
   get beingRecorded() {
-    return Boolean(this.me) && this.recording.state === "on" && this.recording.recorded.includes(this.me.pid);
+    return beingRecorded(this.room);
   }
 
   /** Whether this participant should send to the recorder now (docs/protocol.md): the run's id if so. */
   get recorderRun() {
-    const r = this.recording;
-    const sending = this.beingRecorded && r.recorder_ready && this.me.state === "admitted" && !this.final;
-    return sending ? r.recording_id : null;
+    return recorderRun(this.room, { final: this.final });
   }
 
   startRecording() { return this.request("recording.start"); }
@@ -529,17 +490,10 @@ export class RoomClient extends EventTarget {
   }
 
   mergeMessages(list) {
-    let added = false;
-    for (const m of list || []) {
-      if (!m || this.messageIds.has(m.id)) continue;
-      this.messageIds.add(m.id);
-      this.messages.push(m);
-      added = true;
-    }
-    if (added) {
-      this.messages.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
-      this.emit("chat", { messages: this.messages });
-    }
+    const { messages, added } = mergeMessages(this.messages, list);
+    if (!added) return;
+    this.messages = messages;
+    this.emit("chat", { messages });
   }
 
   /** Send a message. Retries reuse `clientId`, so the server stores and delivers it once. */
@@ -557,7 +511,7 @@ export class RoomClient extends EventTarget {
         lastError = err;
         if (!TRANSIENT.has(err.code) || this.final) break;
         const wait = err.code === "rate_limited" && err.retry_after ? err.retry_after * 1000 : 500 * (attempt + 1);
-        await new Promise((r) => setTimeout(r, wait));
+        await new Promise((r) => this.timers.setTimeout(r, wait));
       }
     }
     this.emit("chat-failed", { client_id: clientId, code: lastError.code, message: lastError.message });
@@ -595,7 +549,7 @@ export class RoomClient extends EventTarget {
     // Final before the request: the server closes the socket right after its answer.
     this.state = "left";
     this.forgetResume();
-    clearTimeout(this.gapTimer);
+    this.timers.clearTimeout(this.gapTimer);
     try {
       if (this.socket && this.socket.connected) await this.request("room.leave");
     } catch {

@@ -1,7 +1,7 @@
 // The media mesh: one RTCPeerConnection per other participant, negotiated with the perfect
-// negotiation pattern as docs/protocol.md describes (the lower pid of a pair is polite). No
-// DOM and no Socket.IO: the caller passes a function that relays a signal, and hands in the
-// signals it receives.
+// negotiation pattern as docs/protocol.md describes (the lower pid of a pair is polite; the
+// decisions are negotiation.js's). No DOM and no Socket.IO: the caller passes a function that
+// relays a signal, and hands in the signals it receives.
 //
 // Who sets a connection up: the impolite side creates it complete — an audio and a video
 // transceiver and a small data channel — and offers. The polite side adds nothing of its own
@@ -26,6 +26,8 @@
 //   quality    {pid, quality, …}    every 2 s: good | fair | poor | connecting | lost, from getStats
 //   levels     {levels: Map}        every 250 ms: pid -> audio level 0..1
 
+import { Negotiation, isPolite, sessionOf } from "./negotiation.js";
+
 const STATS_MS = 2000;
 const LEVELS_MS = 250;
 const DISCONNECTED_RESTART_MS = 4000;
@@ -38,12 +40,6 @@ const RESTART_RETRY_MAX_MS = 15000;
 const OFFER_RETRY_MS = 4000;
 // A connection the impolite side set up that has not come up by then is set up anew.
 const CONNECT_DEADLINE_MS = 12000;
-
-/** The session id of an SDP's origin line: one per RTCPeerConnection, kept across renegotiations. */
-function sessionOf(sdp) {
-  const m = /^o=\S+ (\d+) /m.exec(sdp || "");
-  return m ? m[1] : null;
-}
 
 export class Mesh extends EventTarget {
   constructor({ myPid, sendSignal, iceServers = () => [], videoMaxKbps = 500 }) {
@@ -97,15 +93,20 @@ export class Mesh extends EventTarget {
   /** `answering`: made for an offer that has arrived, so this side sets nothing up of its own. */
   createPeer(pid, { answering = false } = {}) {
     const pc = new RTCPeerConnection({ iceServers: this.iceServers(), bundlePolicy: "max-bundle" });
+    const polite = isPolite(this.myPid, pid);
     const peer = {
-      pid, pc,
-      polite: this.myPid < pid, // the lower pid of a pair is polite (docs/protocol.md)
-      makingOffer: false, ignoreOffer: false, answerPending: false,
+      pid, pc, polite, negotiation: null,
       channel: null, stream: new MediaStream(), remoteState: { audio: true, video: true, audioOnly: false },
-      remoteSession: null, offers: 0, offerTimer: null, restartTimer: null, restarts: 0,
+      offerTimer: null, restartTimer: null, restarts: 0,
       createdAt: performance.now(), connectedOnce: false, closed: false, videoFlowing: false,
       prevStats: null, lastStats: {}, quality: "connecting",
     };
+    peer.negotiation = new Negotiation({
+      pc, polite,
+      send: (message) => this.send(peer, message),
+      beforeAnswer: () => this.attachTracks(peer),
+      log: (...what) => this.log(pid, ...what),
+    });
     this.peers.set(pid, peer);
     this.log(pid, "new connection,", peer.polite ? "polite: waits for an offer" : "impolite: offers");
     pc.onnegotiationneeded = () => this.negotiate(peer);
@@ -230,30 +231,18 @@ export class Mesh extends EventTarget {
 
   async negotiate(peer) {
     if (peer.closed) return;
-    try {
-      peer.makingOffer = true;
-      await peer.pc.setLocalDescription();
-      peer.offers += 1;
-      this.log(peer.pid, "offer sent");
-      this.send(peer, { type: "offer", sdp: peer.pc.localDescription.sdp });
-      this.watchOffer(peer, peer.offers);
-    } catch (err) {
-      this.log(peer.pid, "offer failed:", err.message);
-    } finally {
-      peer.makingOffer = false;
-    }
+    const number = await peer.negotiation.offer();
+    if (number) this.watchOffer(peer, number);
   }
 
   /** An offer can be lost when the connection that would answer it closes: offer again. */
   watchOffer(peer, number) {
     clearTimeout(peer.offerTimer);
     peer.offerTimer = setTimeout(async () => {
-      const pc = peer.pc;
-      if (peer.closed || pc.signalingState !== "have-local-offer" || peer.offers !== number) return;
-      this.log(peer.pid, "offer unanswered: offering again");
+      if (peer.closed) return;
       try {
-        await pc.setLocalDescription({ type: "rollback" });
-        await this.negotiate(peer);
+        const next = await peer.negotiation.offerAgain(number);
+        if (next && !peer.closed) this.watchOffer(peer, next);
       } catch {
         this.resetPeer(peer.pid);
       }
@@ -280,56 +269,28 @@ export class Mesh extends EventTarget {
       peer = this.ensurePeer(pid, { answering: true });
     }
     if (message.type === "candidate") {
-      try {
-        await peer.pc.addIceCandidate(message.candidate);
-      } catch {
-        // Candidates of an ignored offer, or of a connection since replaced, are dropped.
-      }
+      // Candidates of an ignored offer, or of a connection since replaced, are dropped.
+      await peer.negotiation.addCandidate(message.candidate);
       return;
     }
     const description = { type: message.type, sdp: message.sdp };
-    const session = sessionOf(description.sdp);
-    this.log(pid, description.type, "in", peer.pc.signalingState, "from", session);
-    if (peer.remoteSession && session !== peer.remoteSession) {
-      if (description.type === "answer") {
-        // A new connection of theirs took our offer: ours still points at their old one. Start
-        // afresh (the impolite side offers at once; the polite side waits for that offer).
-        this.log(pid, "answer from a new connection of theirs: starting afresh");
-        this.resetPeer(pid);
-        return;
-      }
-      this.log(pid, "offer of a new connection: following it");
-      peer = this.resetPeer(pid, { answering: true });
-    }
-    const pc = peer.pc;
-    const readyForOffer = !peer.makingOffer && (pc.signalingState === "stable" || peer.answerPending);
-    const collision = description.type === "offer" && !readyForOffer;
-    peer.ignoreOffer = !peer.polite && collision;
-    if (peer.ignoreOffer) {
-      this.log(pid, "offer ignored (collision; impolite)");
+    this.log(pid, description.type, "in", peer.pc.signalingState, "from", sessionOf(description.sdp));
+    let outcome = await peer.negotiation.receive(description);
+    if (outcome === "restart") {
+      // A new connection of theirs took our offer: ours still points at their old one. Start
+      // afresh (the impolite side offers at once; the polite side waits for that offer).
+      this.resetPeer(pid);
       return;
     }
-    try {
-      peer.answerPending = description.type === "answer";
-      await pc.setRemoteDescription(description); // a polite side's own offer is rolled back implicitly
-      peer.answerPending = false;
-      peer.remoteSession = session;
-      if (description.type === "offer") {
-        await this.attachTracks(peer);
-        await pc.setLocalDescription();
-        this.log(pid, "answer sent");
-        this.send(peer, { type: "answer", sdp: pc.localDescription.sdp });
-      } else {
-        clearTimeout(peer.offerTimer);
-      }
-    } catch (err) {
-      peer.answerPending = false;
-      this.log(pid, description.type, "failed:", err.message);
-      if (description.type === "answer") return; // a stale answer: the offer is made again
-      // A connection that cannot take an offer is beyond repair: the impolite side starts a
-      // new one; the polite side waits for the impolite side's next offer on a new one.
-      this.resetPeer(pid);
+    if (outcome === "replace") {
+      peer = this.resetPeer(pid, { answering: true });
+      outcome = await peer.negotiation.receive(description);
     }
+    if (outcome === "accepted") clearTimeout(peer.offerTimer);
+    // A stale answer needs nothing: the offer is made again. A connection that cannot take an
+    // offer is beyond repair: the impolite side starts a new one; the polite side waits for
+    // the impolite side's next offer on a new one.
+    if (outcome === "failed") this.resetPeer(pid);
   }
 
   /**
