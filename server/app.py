@@ -8,15 +8,17 @@ from collections.abc import AsyncIterator
 import jinja2
 from aiohttp import web
 
+from server import __version__
 from server.api import openapi
 from server.api.routes import add_routes as add_api_routes
 from server.config import REPO_ROOT, Settings
 from server.domain.clock import Clock
 from server.http import middleware
-from server.http.keys import CATALOGS, CORE, TEMPLATES
+from server.http.keys import CATALOGS, CORE, ERROR_PAGE, TEMPLATES
 from server.http.requests import json_response
 from server.i18n import load_catalogs
 from server.pages import views as pages
+from server.pages.render import render_error
 from server.services.core import Core
 from signaling.server import attach_signaling
 
@@ -24,8 +26,6 @@ log = logging.getLogger("heshi")
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
-    from server import __version__
-
     try:
         await request.app[CORE].db.ping()
     except Exception:
@@ -57,6 +57,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, core: Core | N
     app[CORE] = core or Core.build(settings, clock=clock)
     app[TEMPLATES] = make_templates(app[CORE].settings)
     app[CATALOGS] = load_catalogs(app[CORE].settings.web_dir / "locale")
+    app[ERROR_PAGE] = render_error
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         yield

@@ -7,7 +7,6 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from recordings.evidence import RunStatus
 from server.auth.tokens import RecorderTokens
 from server.domain.access import PrincipalKind
 from server.domain.actors import Actor
@@ -16,7 +15,8 @@ from server.domain.grants import SessionRole
 from server.domain.sessions import SessionStatus
 from server.services import cases, sessions, signin
 from server.services.core import Core
-from server.storage.models import Recording
+from server.storage import recordings as stored_recordings
+from server.storage.recordings import RunStatus
 
 from .room import RECORDER_PID
 
@@ -128,8 +128,8 @@ async def bind_recorder(core: Core, session_id: str, token: Any) -> RecorderBind
     if not isinstance(token, str):
         raise InvalidToken("malformed", "this recorder credential is not valid")
     claims = RecorderTokens(core.settings.secret_key).verify(token, core.clock.now())
-    async with core.db.read() as s:
-        run = await s.get(Recording, claims.row_id)
+    async with core.db.read() as tx:
+        run = await stored_recordings.find_run(tx, claims.row_id)
     if run is None or run.session_id != session_id:
         raise Forbidden("this recorder credential is for another session")
     if run.status not in (RunStatus.active, RunStatus.interrupted):

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.exc import IntegrityError
-
 from server.domain.actors import Actor
 from server.domain.clock import wire_time
-from server.domain.errors import InvalidTransition, NotFound
+from server.domain.errors import InvalidTransition
 from server.domain.sessions import SessionStatus
 from server.services import eventlog, sessions
 from server.services.core import Core
-from server.storage.models import ChatMessage
+from server.storage import chat
+from server.storage.chat import MessageRecord
 
 from .binding import Binding
 
@@ -26,9 +24,9 @@ async def record(
     core: Core, case_id: str, session_id: str, kind: str, actor: Actor, data: dict[str, Any] | None = None
 ) -> None:
     """Append a session event (join, leave, admit, deny, remove, …) to the case log."""
-    async with core.db.write() as s:
+    async with core.db.write() as tx:
         await eventlog.append(
-            s,
+            tx,
             case_id=case_id,
             session_id=session_id,
             kind=f"session.{kind}",
@@ -38,7 +36,7 @@ async def record(
         )
 
 
-def message_view(m: ChatMessage) -> dict[str, Any]:
+def message_view(m: MessageRecord) -> dict[str, Any]:
     return {
         "id": m.id,
         "client_id": m.client_id,
@@ -51,27 +49,27 @@ def message_view(m: ChatMessage) -> dict[str, Any]:
 
 async def save_chat(core: Core, b: Binding, client_id: str, text: str, to: str | None) -> tuple[dict[str, Any], bool]:
     """Store a message (and its log entry) before anyone is told. Returns (message, created)."""
-    now = core.clock.now()
-    existing = await _find(core, b, client_id)
+    async with core.db.read() as tx:
+        existing = await chat.by_client_id(tx, b.session_id, b.pid, client_id)
     if existing is not None:
         return message_view(existing), False
-    msg = ChatMessage(
-        case_id=b.case_id,
-        session_id=b.session_id,
-        sender_pid=b.pid,
-        sender_name=b.name,
-        sender_role=b.role.value,
-        recipient_pid=to,
-        client_id=client_id,
-        text=text,
-        at=now,
-    )
+    now = core.clock.now()
     try:
-        async with core.db.write() as s:
-            s.add(msg)
-            await s.flush()
+        async with core.db.write() as tx:
+            msg = await chat.insert_message(
+                tx,
+                case_id=b.case_id,
+                session_id=b.session_id,
+                sender_pid=b.pid,
+                sender_name=b.name,
+                sender_role=b.role.value,
+                recipient_pid=to,
+                client_id=client_id,
+                text=text,
+                at=now,
+            )
             await eventlog.append(
-                s,
+                tx,
                 case_id=b.case_id,
                 session_id=b.session_id,
                 kind="chat.message",
@@ -79,45 +77,21 @@ async def save_chat(core: Core, b: Binding, client_id: str, text: str, to: str |
                 at=now,
                 data={"message_id": msg.id, "to": to, "text": text},
             )
-    except IntegrityError:
+    except chat.DuplicateMessage:
         # The same client id raced in on another connection: the first one won.
-        existing = await _find(core, b, client_id)
+        async with core.db.read() as tx:
+            existing = await chat.by_client_id(tx, b.session_id, b.pid, client_id)
         if existing is None:
             raise
         return message_view(existing), False
     return message_view(msg), True
 
 
-async def _find(core: Core, b: Binding, client_id: str) -> ChatMessage | None:
-    async with core.db.read() as s:
-        return (
-            await s.execute(
-                select(ChatMessage).where(
-                    ChatMessage.session_id == b.session_id,
-                    ChatMessage.sender_pid == b.pid,
-                    ChatMessage.client_id == client_id,
-                )
-            )
-        ).scalar_one_or_none()
-
-
 async def chat_history(core: Core, b: Binding, before: str | None, limit: int) -> tuple[list[dict[str, Any]], bool]:
     """Messages this participant may see, newest page first (returned oldest → newest)."""
-    visible = or_(
-        ChatMessage.recipient_pid.is_(None), ChatMessage.recipient_pid == b.pid, ChatMessage.sender_pid == b.pid
-    )
-    q = select(ChatMessage).where(ChatMessage.session_id == b.session_id, visible)
-    async with core.db.read() as s:
-        if before:
-            anchor = await s.get(ChatMessage, before)
-            if anchor is None or anchor.session_id != b.session_id:
-                raise NotFound("no such message in this session", fields={"before": "no such message in this session"})
-            q = q.where(or_(ChatMessage.at < anchor.at, and_(ChatMessage.at == anchor.at, ChatMessage.id < anchor.id)))
-        rows = list(
-            (await s.execute(q.order_by(ChatMessage.at.desc(), ChatMessage.id.desc()).limit(limit + 1))).scalars()
-        )
-    has_more = len(rows) > limit
-    return [message_view(m) for m in reversed(rows[:limit])], has_more
+    async with core.db.read() as tx:
+        rows, has_more = await chat.visible_page(tx, b.session_id, b.pid, before=before, limit=limit)
+    return [message_view(m) for m in rows], has_more
 
 
 async def mark_status(core: Core, session_id: str, target: SessionStatus, actor: Actor, reason: str = "") -> bool:

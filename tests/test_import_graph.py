@@ -109,3 +109,61 @@ def test_the_domain_imports_nothing_but_the_domain() -> None:
     graph = import_graph()
     outside = {(m, t) for m, targets in graph.items() if m.startswith("server.domain") for t in targets}
     assert {(m, t) for m, t in outside if not t.startswith("server.domain")} == set()
+
+
+def external_imports(path: Path) -> set[str]:
+    """The top-level names of what a module imports from outside the product."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_only_storage_speaks_sql() -> None:
+    """Nothing outside server/storage imports SQLAlchemy or the ORM models: services, signaling
+    and recordings call storage's named queries and writes, and get records back."""
+    offenders = {
+        m
+        for m, path in modules().items()
+        if not m.startswith("server.storage") and "sqlalchemy" in external_imports(path)
+    }
+    assert offenders == set()
+    graph = import_graph()
+    assert {
+        m for m, targets in graph.items() if "server.storage.models" in targets and not m.startswith("server.storage")
+    } == set()
+
+
+# Lower layers never import higher ones (README, "Architecture"). Modules not named here
+# (configuration, i18n, process tuning) are used by every layer and import none of these.
+LAYERS = (
+    ("domain", ("server.domain",)),
+    ("storage", ("server.storage",)),
+    ("services", ("server.services", "server.auth", "recordings", "signaling")),
+    ("edges", ("server.api", "server.pages", "server.http", "signaling.server")),
+    ("composition", ("server.app", "server.cli", "server.__main__")),
+)
+
+
+def layer_of(module: str) -> int | None:
+    best: tuple[int, int] | None = None  # (length of the matching prefix, layer)
+    for rank, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), rank)
+    return best[1] if best else None
+
+
+def test_the_layers_depend_one_way() -> None:
+    assert layer_of("signaling.server") == 3 and layer_of("signaling.service") == 2 and layer_of("server.app") == 4
+    upward = []
+    for module, targets in import_graph().items():
+        mine = layer_of(module)
+        for target in targets:
+            theirs = layer_of(target)
+            if mine is not None and theirs is not None and theirs > mine:
+                upward.append(f"{module} ({LAYERS[mine][0]}) imports {target} ({LAYERS[theirs][0]})")
+    assert sorted(upward) == []

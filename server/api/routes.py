@@ -32,10 +32,19 @@ from server.http.requests import (
     staff_session,
 )
 from server.services import accounts, cases, invitations, orgs, recording, sessions, signin
-from server.storage.models import MediationSession
+from server.storage.sessions import SessionRecord
 
 from . import schemas as S
-from .views import account_view, case_summary, case_view, event_view, invitation_view, org_view, session_view
+from .views import (
+    account_view,
+    case_summary,
+    case_view,
+    event_view,
+    invitation_view,
+    org_view,
+    party_view,
+    session_view,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -190,8 +199,6 @@ async def transition_case(request: web.Request) -> web.StreamResponse:
 async def add_party(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
     body = await read_json(request, S.PartyIn)
-    from .views import party_view
-
     party = await cases.add_party(request.app[CORE], p, request.match_info["case_id"], PartyInput(**body.model_dump()))
     return json_response(party_view(party), status=201)
 
@@ -277,7 +284,7 @@ async def invitation_qr(request: web.Request) -> web.StreamResponse:
     return web.Response(body=buf.getvalue(), content_type="image/png", headers={"Cache-Control": "private, no-store"})
 
 
-async def _recording_session(request: web.Request) -> tuple[Principal, MediationSession]:
+async def _recording_session(request: web.Request) -> tuple[Principal, SessionRecord]:
     """The session, for someone who may start and stop its recording (the service decides)."""
     p = await require_staff(request)
     return p, await sessions.for_recording_control(request.app[CORE], p, request.match_info["session_id"])
@@ -310,7 +317,7 @@ async def stop_recording(request: web.Request) -> web.StreamResponse:
     return json_response(out)
 
 
-async def _recordings_readable(request: web.Request) -> tuple[Principal, MediationSession]:
+async def _recordings_readable(request: web.Request) -> tuple[Principal, SessionRecord]:
     """The session, for someone who may see its recordings (the service decides)."""
     p = await require_staff(request)
     return p, await sessions.for_recording_review(request.app[CORE], p, request.match_info["session_id"])

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.domain.cases import mask_id_number, mask_phone
-from server.services.eventlog import entry_time
-from server.storage.models import Account, Case, CaseEvent, Invitation, MediationSession, Org, Party
+from server.domain.cases import CASE_TRANSITIONS, CaseStatus, mask_id_number, mask_phone
+from server.domain.chain import entry_time
+from server.storage.accounts import AccountRecord, OrgRecord
+from server.storage.caselog import LogEntry
+from server.storage.cases import CaseRecord, PartyRecord
+from server.storage.invitations import InvitationRecord
+from server.storage.sessions import SessionRecord
 
 
-def org_view(o: Org) -> dict[str, Any]:
+def org_view(o: OrgRecord) -> dict[str, Any]:
     return {
         "id": o.id,
         "name": o.name,
@@ -21,7 +25,7 @@ def org_view(o: Org) -> dict[str, Any]:
     }
 
 
-def account_view(a: Account) -> dict[str, Any]:
+def account_view(a: AccountRecord) -> dict[str, Any]:
     return {
         "id": a.id,
         "username": a.username,
@@ -34,7 +38,7 @@ def account_view(a: Account) -> dict[str, Any]:
     }
 
 
-def party_view(p: Party) -> dict[str, Any]:
+def party_view(p: PartyRecord) -> dict[str, Any]:
     return {
         "id": p.id,
         "side": p.side,
@@ -46,7 +50,7 @@ def party_view(p: Party) -> dict[str, Any]:
     }
 
 
-def case_summary(c: Case) -> dict[str, Any]:
+def case_summary(c: CaseRecord) -> dict[str, Any]:
     return {
         "id": c.id,
         "number": c.number,
@@ -64,9 +68,7 @@ def case_summary(c: Case) -> dict[str, Any]:
     }
 
 
-def case_view(c: Case, *, can_manage: bool) -> dict[str, Any]:
-    from server.domain.cases import CASE_TRANSITIONS, CaseStatus
-
+def case_view(c: CaseRecord, *, can_manage: bool) -> dict[str, Any]:
     return {
         **case_summary(c),
         "summary": c.summary,
@@ -76,7 +78,7 @@ def case_view(c: Case, *, can_manage: bool) -> dict[str, Any]:
     }
 
 
-def session_view(s: MediationSession) -> dict[str, Any]:
+def session_view(s: SessionRecord) -> dict[str, Any]:
     return {
         "id": s.id,
         "case_id": s.case_id,
@@ -88,7 +90,7 @@ def session_view(s: MediationSession) -> dict[str, Any]:
     }
 
 
-def invitation_view(i: Invitation, *, link: str | None, now: Any) -> dict[str, Any]:
+def invitation_view(i: InvitationRecord, *, link: str | None, now: Any) -> dict[str, Any]:
     state = "revoked" if i.revoked_at else ("expired" if now >= i.expires_at else "active")
     return {
         "id": i.id,
@@ -107,7 +109,7 @@ def invitation_view(i: Invitation, *, link: str | None, now: Any) -> dict[str, A
     }
 
 
-def event_view(e: CaseEvent, *, readable: bool) -> dict[str, Any]:
+def event_view(e: LogEntry, *, readable: bool) -> dict[str, Any]:
     """An entry exactly as hashed (docs/api.md, "Verifying the case log"), or redacted: its
     place in the chain without its content, for a viewer who may not read it."""
     head = {

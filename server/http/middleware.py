@@ -6,7 +6,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from server.domain.errors import Forbidden
+
 from .errors import classify, error_body, wants_json
+from .keys import CORE, ERROR_PAGE
 from .requests import json_response, reject_unusable_url
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -28,9 +31,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     if wants_json(request):
         response = json_response(error_body(code, message, fields), status=status)
     else:
-        from server.pages.render import render_error
-
-        response = render_error(request, status, code, message)
+        response = request.app[ERROR_PAGE](request, status, code, message)
     response.headers.update(headers)
     return response
 
@@ -89,10 +90,6 @@ async def same_origin(request: web.Request, handler: Handler) -> web.StreamRespo
     # "null" is an opaque origin (a sandboxed frame, a data: URL, a cross-site redirect): never
     # one of our pages, and our own pages send their origin (Referrer-Policy: same-origin).
     if request.method in UNSAFE and origin is not None:
-        from server.domain.errors import Forbidden
-
-        from .keys import CORE
-
         settings = request.app[CORE].settings
         own = {f"{request.scheme}://{request.host}", settings.public_url, *settings.allowed_origins}
         if origin.rstrip("/") not in own:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 from typing import Any, TypeVar, cast
 
@@ -91,8 +92,6 @@ def client_address(request: web.Request) -> str:
     comes from the proxy: when the peer is one of HESHI_TRUSTED_PROXIES, the address is the
     last one in X-Forwarded-For that is not itself a trusted proxy (the earlier entries are
     whatever the client claimed, and a client must not pick its own rate-limit key)."""
-    from server.http.keys import CORE
-
     peer = request.remote or "unknown"
     trusted = request.app[CORE].settings.trusted_proxies
     if not trusted or not _in_any(peer, trusted):
@@ -105,8 +104,6 @@ def client_address(request: web.Request) -> str:
 
 
 def _is_ip(text: str) -> bool:
-    import ipaddress
-
     try:
         ipaddress.ip_address(text)
     except ValueError:
@@ -115,8 +112,6 @@ def _is_ip(text: str) -> bool:
 
 
 def _in_any(address: str, networks: tuple[str, ...]) -> bool:
-    import ipaddress
-
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

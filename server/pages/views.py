@@ -33,7 +33,7 @@ from server.http.requests import (
     staff_session,
 )
 from server.i18n import INVALID_TOKEN_REASONS, LANGUAGES, N_, JsCatalogs
-from server.services import accounts, cases, invitations, recording, sessions, signin
+from server.services import accounts, casefile, cases, invitations, sessions, signin
 
 from .render import CHINA, JS_CATALOGS, LANG_COOKIE, language, render, script_json
 
@@ -322,56 +322,33 @@ async def _case_page(
     request: web.Request, principal: Principal, csrf: str, case_id: str, error: DomainError | None = None
 ) -> web.Response:
     core = request.app[CORE]
-    access = await cases.case_access(core, principal, case_id)
-    case, manage = access.case, access.can_manage
-    session_rows = await sessions.list_sessions(core, principal, case_id)
+    file = await casefile.case_file(core, principal, case_id)
     now = core.clock.now()
-    by_session: dict[str, list[dict[str, Any]]] = {s.id: [] for s in session_rows}
-    for listed in await invitations.list_for_case(core, principal, case_id):
-        view = invitation_view(listed.invitation, link=listed.link, now=now)
-        if listed.link is None:
-            view["qr_url"] = None
-        by_session[listed.invitation.session_id].append(view)
-    recorded = {s.id: (await _recording_view(core, s.id) if access.can_view_recordings else None) for s in session_rows}
-    invitable = []
-    if manage:
-        for role in (StaffRole.expert, StaffRole.mediator):
-            invitable += await accounts.list_accounts(core, principal, role=role)
+    by_session: dict[str, list[dict[str, Any]]] = {}
+    for session_id, listed in file.invitations.items():
+        by_session[session_id] = []
+        for item in listed:
+            view = invitation_view(item.invitation, link=item.link, now=now)
+            if item.link is None:
+                view["qr_url"] = None
+            by_session[session_id].append(view)
     return render(
         request,
         "case_detail.html",
         {
-            "case": case_view(case, can_manage=manage),
-            "sessions": [session_view(s) for s in session_rows],
+            "case": case_view(file.access.case, can_manage=file.access.can_manage),
+            "sessions": [session_view(s.session) for s in file.sessions],
             "invitations": by_session,
-            "recordings": recorded,
+            "recordings": {sid: casefile.recording_view(rec) if rec else None for sid, rec in file.recordings.items()},
             "error": error,
             "roles": list(SessionRole),
-            "accounts": invitable,
+            "accounts": file.invitable,
             "now_local": now.astimezone(CHINA),
         },
         principal=principal,
         csrf_token=csrf,
         status=error.http_status if error else 200,
     )
-
-
-async def _recording_view(core: Any, session_id: str) -> dict[str, Any] | None:
-    """What the case page shows of a session's recording, or None when it was never recorded."""
-    summary = await recording.summary(core, session_id)
-    if not summary["runs"]:
-        return None
-    by_pid: dict[str, float] = {}
-    for seg in summary["segments"]:
-        by_pid[seg["pid"]] = by_pid.get(seg["pid"], 0.0) + (seg["duration_s"] if seg["kind"] == "video" else 0.0)
-    return {
-        "runs": summary["runs"],
-        "segments": len(summary["segments"]),
-        "consents": summary["consents"],
-        "composite": summary["composite"],
-        "interrupted": any(r["status"] == "interrupted" for r in summary["runs"]),
-        "done": recording.is_done(summary["composite"]),
-    }
 
 
 async def case_detail(request: web.Request) -> web.StreamResponse:

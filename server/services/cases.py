@@ -6,15 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from server.domain.access import (
     CaseScope,
-    InvitedAccount,
     Principal,
-    PrincipalKind,
     can_manage_case,
     can_see_join_links,
     can_view_recordings,
@@ -36,8 +30,11 @@ from server.domain.cases import (
     format_case_number,
 )
 from server.domain.clock import LOCAL_TZ
-from server.domain.errors import Forbidden, NotFound, ValidationFailed
-from server.storage.models import Account, Case, CaseEvent, CaseNumberCounter, Invitation, Org, Party
+from server.domain.errors import Forbidden, ValidationFailed
+from server.storage import cases as stored
+from server.storage.base import Tx
+from server.storage.caselog import LogEntry
+from server.storage.cases import CaseRecord, PartyRecord
 
 from . import eventlog
 from .core import Core
@@ -46,58 +43,14 @@ MAX_TITLE = 200
 MAX_SUMMARY = 10_000
 
 
-async def _next_seq(s: AsyncSession, org_id: str, year: int) -> int:
-    """Atomically take the next case sequence of an org and year (upsert … returning)."""
-    dialect = s.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(CaseNumberCounter).values(org_id=org_id, year=year, last_seq=1)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["org_id", "year"], set_={"last_seq": CaseNumberCounter.last_seq + 1}
-    )
-    return (await s.execute(stmt.returning(CaseNumberCounter.last_seq))).scalar_one()
+async def scope_of(tx: Tx, case: CaseRecord, now: datetime) -> CaseScope:
+    """What the domain's access rules need to know of a case (its org, mediator, invitations)."""
+    return await stored.scope(tx, case, now)
 
 
-def _valid_invitations(now: datetime) -> ColumnElement[bool]:
-    """Invitations that still give access: neither revoked nor expired."""
-    return and_(Invitation.revoked_at.is_(None), Invitation.expires_at > now)
-
-
-async def scope_of(s: AsyncSession, case: Case, now: datetime) -> CaseScope:
-    rows = await s.execute(
-        select(Invitation.account_id, Invitation.session_id, Invitation.id).where(
-            Invitation.case_id == case.id, Invitation.account_id.is_not(None), _valid_invitations(now)
-        )
-    )
-    return CaseScope(
-        case_id=case.id,
-        org_path=case.org.path,
-        mediator_id=case.mediator_id,
-        invitations=tuple(InvitedAccount(a, sid, iid) for a, sid, iid in rows if a is not None),
-    )
-
-
-def scope_clause(p: Principal, now: datetime) -> ColumnElement[bool]:
+def scope_clause(p: Principal, now: datetime) -> Any:
     """The SQL twin of domain.access.can_view_case, for listing. Tests keep the two in step."""
-    if p.kind is not PrincipalKind.staff:
-        return false()
-    if p.staff_role is StaffRole.admin:
-        return true()
-    invited = select(Invitation.case_id).where(Invitation.account_id == p.account_id, _valid_invitations(now))
-    if p.staff_role is StaffRole.reviewer:
-        return Org.path.startswith(p.org_path or "\x00", autoescape=True)
-    if p.staff_role is StaffRole.mediator:
-        return or_(Org.path == p.org_path, Case.mediator_id == p.account_id, Case.id.in_(invited))
-    if p.staff_role is StaffRole.expert:
-        return Case.id.in_(invited)
-    return false()
-
-
-async def _check_mediator(s: AsyncSession, mediator_id: str | None) -> None:
-    if mediator_id is None:
-        return
-    m = await s.get(Account, mediator_id)
-    if m is None or m.role != StaffRole.mediator.value or not m.active:
-        raise ValidationFailed("mediator_id must name an active mediator account", fields={"mediator_id": "invalid"})
+    return stored.visible_to(p, now)
 
 
 async def create_case(
@@ -111,7 +64,7 @@ async def create_case(
     org_id: str | None = None,
     summary: str = "",
     mediator_id: str | None = None,
-) -> Case:
+) -> CaseRecord:
     ensure_staff(p)
     title = title.strip()
     if not title:
@@ -131,17 +84,19 @@ async def create_case(
     if p.staff_role is StaffRole.mediator and mediator_id is None:
         mediator_id = p.account_id
     now = core.clock.now()
-    async with core.db.write() as s:
-        org = await s.get(Org, org_id) if org_id else None
-        if org is None:
-            raise NotFound("org not found", fields={"org_id": "not_found"})
+    async with core.db.write() as tx:
+        org = await stored.org_for_new_case(tx, org_id or "")
         ensure_can_create_case_in(p, org.path)
-        await _check_mediator(s, mediator_id)
+        if mediator_id is not None and not await stored.active_mediator(tx, mediator_id):
+            raise ValidationFailed(
+                "mediator_id must name an active mediator account", fields={"mediator_id": "invalid"}
+            )
         year = now.astimezone(LOCAL_TZ).year  # 1 January 00:30 in Beijing is still 31 December in UTC
-        seq = await _next_seq(s, org.id, year)
-        case = Case(
+        seq = await stored.next_seq(tx, org.id, year)
+        case = await stored.insert_case(
+            tx,
+            org=org,
             number=format_case_number(org.code, year, seq),
-            org_id=org.id,
             year=year,
             seq=seq,
             title=title,
@@ -151,27 +106,11 @@ async def create_case(
             status=CaseStatus.registered.value,
             mediator_id=mediator_id,
             created_by=p.account_id,
-            created_at=now,
-            updated_at=now,
+            now=now,
+            parties=parties,
         )
-        s.add(case)
-        await s.flush()
-        for i, party in enumerate(parties):
-            s.add(
-                Party(
-                    case_id=case.id,
-                    position=i,
-                    side=party.side.value,
-                    name=party.name,
-                    phone=party.phone,
-                    id_number=party.id_number,
-                    agent_name=party.agent_name,
-                    agent_phone=party.agent_phone,
-                )
-            )
-        await s.flush()
         await eventlog.append(
-            s,
+            tx,
             case_id=case.id,
             kind="case.created",
             actor=Actor.of(p),
@@ -185,20 +124,16 @@ async def create_case(
                 "parties": [{"side": x.side.value, "name": x.name} for x in parties],
             },
         )
-        case_id = case.id
-    return await load_case(core, case_id)
+    return case
 
 
-async def load_case(core: Core, case_id: str) -> Case:
+async def load_case(core: Core, case_id: str) -> CaseRecord:
     """Load by id without an access check: callers check the case scope or the invitation binding."""
-    async with core.db.read() as s:
-        case = await s.get(Case, case_id)
-        if case is None:
-            raise NotFound("case not found")
-        return case
+    async with core.db.read() as tx:
+        return await stored.load_case(tx, case_id)
 
 
-async def get_case(core: Core, p: Principal, case_id: str) -> Case:
+async def get_case(core: Core, p: Principal, case_id: str) -> CaseRecord:
     """Load a case the caller may see; a case outside the caller's scope is not found."""
     return (await case_access(core, p, case_id)).case
 
@@ -208,7 +143,7 @@ class CaseAccess:
     """A case the caller may see, and what the domain's rules let them do with it. Routes and
     pages ask this; they never decide access themselves."""
 
-    case: Case
+    case: CaseRecord
     scope: CaseScope
     can_manage: bool
     can_view_recordings: bool
@@ -216,19 +151,26 @@ class CaseAccess:
 
 
 async def case_access(core: Core, p: Principal, case_id: str) -> CaseAccess:
-    async with core.db.read() as s:
-        case = await s.get(Case, case_id)
-        if case is None:
-            raise NotFound("case not found")
-        scope = await scope_of(s, case, core.clock.now())
-        ensure_view_case(p, scope)
-        return CaseAccess(
-            case=case,
-            scope=scope,
-            can_manage=can_manage_case(p, scope),
-            can_view_recordings=can_view_recordings(p, scope),
-            can_see_join_links=can_see_join_links(p, scope),
-        )
+    async with core.db.read() as tx:
+        return await access_in(tx, core, p, case_id)
+
+
+async def access_in(tx: Tx, core: Core, p: Principal, case_id: str) -> CaseAccess:
+    """`case_access` inside a transaction the caller holds."""
+    case = await stored.load_case(tx, case_id)
+    return access_to(p, case, await stored.scope(tx, case, core.clock.now()))
+
+
+def access_to(p: Principal, case: CaseRecord, scope: CaseScope) -> CaseAccess:
+    """The caller's access to a case whose scope is known; a case they may not see is not found."""
+    ensure_view_case(p, scope)
+    return CaseAccess(
+        case=case,
+        scope=scope,
+        can_manage=can_manage_case(p, scope),
+        can_view_recordings=can_view_recordings(p, scope),
+        can_see_join_links=can_see_join_links(p, scope),
+    )
 
 
 @dataclass(frozen=True)
@@ -244,93 +186,54 @@ class CaseFilters:
     offset: int = 0
 
 
-async def list_cases(core: Core, p: Principal, f: CaseFilters) -> tuple[list[Case], int]:
+async def list_cases(core: Core, p: Principal, f: CaseFilters) -> tuple[list[CaseRecord], int]:
     """Cases the caller may see, newest first, with the total count for paging."""
     ensure_staff(p)
-    conds: list[Any] = [scope_clause(p, core.clock.now())]
-    if f.status:
-        conds.append(Case.status == f.status.value)
-    if f.dispute_type:
-        conds.append(Case.dispute_type == f.dispute_type.value)
-    if f.source:
-        conds.append(Case.source == f.source.value)
-    if f.org_id:
-        conds.append(Case.org_id == f.org_id)
-    if f.mediator_id:
-        conds.append(Case.mediator_id == f.mediator_id)
-    if f.year:
-        conds.append(Case.year == f.year)
-    if f.q and f.q.strip():
-        text = f.q.strip()
-        party_match = select(Party.case_id).where(Party.name.contains(text, autoescape=True))
-        conds.append(
-            or_(
-                Case.number.contains(text, autoescape=True),
-                Case.title.contains(text, autoescape=True),
-                Case.id.in_(party_match),
-            )
-        )
-    base = select(Case).join(Org, Case.org_id == Org.id).where(*conds)
-    async with core.db.read() as s:
-        total = (await s.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
-        # Case.id last: (created_at, seq) ties across orgs, and paging needs one total order.
-        rows = (
-            (
-                await s.execute(
-                    base.order_by(Case.created_at.desc(), Case.seq.desc(), Case.id).limit(f.limit).offset(f.offset)
-                )
-            )
-            .scalars()
-            .all()
-        )
-    return list(rows), total
+    query = stored.CaseQuery(
+        status=f.status.value if f.status else None,
+        dispute_type=f.dispute_type.value if f.dispute_type else None,
+        source=f.source.value if f.source else None,
+        org_id=f.org_id,
+        mediator_id=f.mediator_id,
+        year=f.year,
+        text=f.q.strip() if f.q and f.q.strip() else None,
+        limit=f.limit,
+        offset=f.offset,
+    )
+    async with core.db.read() as tx:
+        return await stored.list_cases(tx, stored.visible_to(p, core.clock.now()), query)
 
 
-async def transition(core: Core, p: Principal, case_id: str, target: CaseStatus, note: str | None) -> Case:
+async def transition(core: Core, p: Principal, case_id: str, target: CaseStatus, note: str | None) -> CaseRecord:
+    """Move a case along its state machine; returns the case as written."""
     now = core.clock.now()
-    async with core.db.write() as s:
-        case = await s.get(Case, case_id, with_for_update={"of": Case})
-        if case is None:
-            raise NotFound("case not found")
-        ensure_manage_case(p, await scope_of(s, case, now))
+    async with core.db.write() as tx:
+        case = await stored.load_case(tx, case_id, for_update=True)
+        ensure_manage_case(p, await stored.scope(tx, case, now))
         current = CaseStatus(case.status)
         check_case_transition(current, target, note)
-        case.status = target.value
-        case.updated_at = now
+        case = await stored.set_status(tx, case, target.value, now)
         await eventlog.append(
-            s,
+            tx,
             case_id=case.id,
             kind="case.transitioned",
             actor=Actor.of(p),
             at=now,
             data={"from": current.value, "to": target.value, "note": (note or "").strip()},
         )
-    return await load_case(core, case_id)
+    return case
 
 
-async def add_party(core: Core, p: Principal, case_id: str, party: PartyInput) -> Party:
+async def add_party(core: Core, p: Principal, case_id: str, party: PartyInput) -> PartyRecord:
     now = core.clock.now()
-    async with core.db.write() as s:
-        case = await s.get(Case, case_id)
-        if case is None:
-            raise NotFound("case not found")
-        ensure_manage_case(p, await scope_of(s, case, now))
+    async with core.db.write() as tx:
+        case = await stored.load_case(tx, case_id, for_update=True)
+        ensure_manage_case(p, await stored.scope(tx, case, now))
         if len(case.parties) >= 50:
             raise ValidationFailed("a case has at most 50 parties", fields={"parties": "too_many"})
-        row = Party(
-            case_id=case.id,
-            position=len(case.parties),
-            side=party.side.value,
-            name=party.name,
-            phone=party.phone,
-            id_number=party.id_number,
-            agent_name=party.agent_name,
-            agent_phone=party.agent_phone,
-        )
-        s.add(row)
-        await s.flush()
+        row = await stored.add_party(tx, case, party)
         await eventlog.append(
-            s,
+            tx,
             case_id=case.id,
             kind="party.added",
             actor=Actor.of(p),
@@ -347,10 +250,8 @@ async def case_events(core: Core, p: Principal, case_id: str) -> CaseLog:
     reader = reader_for(p, access.scope)
     if reader is None:
         raise Forbidden("your role may not read this case's log")
-    async with core.db.read() as s:
-        rows = list(
-            (await s.execute(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq))).scalars()
-        )
+    async with core.db.read() as tx:
+        rows = await eventlog.entries(tx, case_id)
     return CaseLog(
         [(e, reader.may_read(e.kind, e.session_id, e.actor, e.data)) for e in rows], eventlog.check_chain(rows)
     )
@@ -360,5 +261,5 @@ async def case_events(core: Core, p: Principal, case_id: str) -> CaseLog:
 class CaseLog:
     """A case's log as one viewer gets it: (entry, readable) in order, and the whole chain's check."""
 
-    entries: list[tuple[CaseEvent, bool]]
+    entries: list[tuple[LogEntry, bool]]
     chain: eventlog.ChainCheck

@@ -38,6 +38,14 @@ async def load(
     that pointed at it, so the client gets `fields={field: "not_found"}`; `for_update` locks
     the row until the transaction ends (PostgreSQL; SQLite's single writer already does)."""
     row = await tx.get(model, row_id, with_for_update={"of": model} if for_update else None) if row_id else None
+    return found(row, what, field=field)
+
+
+T = TypeVar("T")
+
+
+def found(row: T | None, what: str, *, field: str | None = None) -> T:
+    """`row`, or NotFound("<what> not found") when a query found none: the one wording."""
     if row is None:
         raise NotFound(f"{what} not found", fields={field: "not_found"} if field else None)
     return row
