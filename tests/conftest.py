@@ -1,7 +1,8 @@
 """Shared fixtures. Every test that uses `core` (or `client`) runs on SQLite and on PostgreSQL.
 
 Databases are cloned from a template migrated once per run: a file copy for SQLite,
-CREATE DATABASE … TEMPLATE for PostgreSQL.
+CREATE DATABASE … TEMPLATE for PostgreSQL. Live-session modules marked `on_both_room_stores`
+also run on both room stores, memory and Redis (tests/support/stores.py).
 """
 
 from __future__ import annotations
@@ -31,9 +32,32 @@ from server.services.demo import DemoResult, create_demo
 from server.services.signin import staff_principal
 from server.storage.db import migrate_sync
 from tests.support.services import postgres_admin_url, postgres_execute
+from tests.support.stores import ROOM_STORES, RoomStoreChoice
+from tests.support.stores import room_store as open_room_store
 
 BACKENDS = ["sqlite", "postgres"]
 TEST_SECRET = "test-secret-key-" + "x" * 32
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"room_stores(*names): run on these room stores (of {', '.join(ROOM_STORES)}); memory only when unmarked",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The closest `room_stores` mark (test, class, module) becomes the `room_store` parameter."""
+    marker = metafunc.definition.get_closest_marker("room_stores")
+    if marker is not None and "room_store" in metafunc.fixturenames:
+        metafunc.parametrize("room_store", marker.args, indirect=True)
+
+
+@pytest.fixture
+async def room_store(request: pytest.FixtureRequest) -> AsyncIterator[RoomStoreChoice]:
+    """The room store of this test's node: memory, unless the test is marked for others."""
+    async with open_room_store(getattr(request, "param", "memory")) as choice:
+        yield choice
 
 
 @pytest.fixture(scope="session")
@@ -73,13 +97,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return load_settings(
-        env={},
-        data_dir=str(tmp_path / "data"),
-        database_url=database_url,
-        secret_key=TEST_SECRET,
-        public_url="http://heshi.test",
+def settings(tmp_path: Path, database_url: str, room_store: RoomStoreChoice) -> Settings:
+    return room_store.settings(
+        load_settings(
+            env={},
+            data_dir=str(tmp_path / "data"),
+            database_url=database_url,
+            secret_key=TEST_SECRET,
+            public_url="http://heshi.test",
+        )
     )
 
 

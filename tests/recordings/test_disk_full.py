@@ -13,8 +13,11 @@ from recordings import evidence
 from server.storage.models import CaseEvent, Recording
 from tests.recordings.media import PatternVideoTrack, SineAudioTrack
 from tests.recordings.sender import send_to_recorder
+from tests.support.stores import on_both_room_stores
 from tests.support.tmpfs import tiny_tmpfs
 from tests.support.waiting import wait_for
+
+pytestmark = on_both_room_stores  # the live room, on the memory store and on Redis
 
 
 async def test_a_full_disk_stops_recording_keeps_finished_segments_and_tells_the_mediator(live, core):

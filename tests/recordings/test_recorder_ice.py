@@ -6,6 +6,10 @@ closed network that is a time-out per connection, elsewhere traffic to a server 
 Most tests here run the worker's `Recorder` on the test's own loop against a real node, so
 that its peer connections and the STUN/TURN queries they make can be watched; the last runs
 a real worker process and a STUN server on loopback.
+
+On the memory room store only: what these tests watch is the worker's own ICE configuration,
+which no room store touches; starting, consenting to and stopping a recording run on both
+stores in test_recording_flow, test_recording_refusals, test_disk_full and test_crash.
 """
 
 from __future__ import annotations

@@ -17,7 +17,10 @@ from server.storage.models import CaseEvent, RecordingConsent
 from tests.recordings.media import PatternVideoTrack, SineAudioTrack
 from tests.recordings.sender import send_to_recorder
 from tests.signaling import harness
+from tests.support.stores import on_both_room_stores
 from tests.support.waiting import wait_for
+
+pytestmark = on_both_room_stores  # the live room, on the memory store and on Redis
 
 FRAMES = 90  # 3 s of video at 30 fps
 AUDIO_FRAMES = 150  # 3 s of 20 ms Opus frames

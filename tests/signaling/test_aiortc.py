@@ -8,6 +8,9 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from tests.signaling.harness import Participant
+from tests.support.stores import on_both_room_stores
+
+pytestmark = on_both_room_stores  # the live room, on the memory store and on Redis
 
 
 async def _negotiate(

@@ -14,6 +14,9 @@ from server.http.requests import JOIN_COOKIE
 from server.services import invitations
 from signaling.limits import LIMITS
 from tests.signaling.harness import Participant, refusal, staff_cookie
+from tests.support.stores import on_both_room_stores
+
+pytestmark = on_both_room_stores  # the live room, on the memory store and on Redis
 
 # ---- helpers ----------------------------------------------------------------------------
 

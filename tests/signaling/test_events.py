@@ -21,6 +21,9 @@ from server.services import eventlog, invitations
 from server.services.core import Core
 from server.storage.models import CaseEvent, ChatMessage, Invitation, MediationSession
 from tests.signaling.harness import Participant, join_cookie, refusal
+from tests.support.stores import on_both_room_stores
+
+pytestmark = on_both_room_stores  # the live room, on the memory store and on Redis
 
 # ---- settings per test ------------------------------------------------------------------
 

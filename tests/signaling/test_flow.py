@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from tests.support.stores import on_both_room_stores
+
+pytestmark = on_both_room_stores  # the live room, on the memory store and on Redis
+
 
 async def test_a_party_waits_in_the_lobby_until_the_mediator_admits_them(live):
     mediator = await live.person("mediator")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -16,21 +15,22 @@ from signaling.server import SIGNALING
 from signaling.store.redis import RedisRoomStore
 from tests.conftest import World
 from tests.signaling.harness import Participant, join_cookie
-from tests.support.services import redis_url
+from tests.support.stores import room_store as open_room_store
 
 
 @pytest.fixture
 async def nodes(aiohttp_server: Any, core: Core, world: World) -> AsyncIterator[list[str]]:
     # A prefix of this test's own: rooms of other runs in a shared Redis are not ours to sweep.
-    settings = replace(core.settings, redis_url=redis_url(), redis_prefix=f"heshi-test-{uuid.uuid4().hex[:8]}:")
-    urls, cores = [], []
-    for _ in range(2):
-        node_core = Core.build(settings, clock=core.clock)
-        cores.append(node_core)
-        server = await aiohttp_server(create_app(settings, core=node_core))
-        assert isinstance(server.app[SIGNALING].store, RedisRoomStore)
-        urls.append(str(server.make_url("")).rstrip("/"))
-    yield urls
+    async with open_room_store("redis") as store:
+        settings = store.settings(core.settings)
+        urls, cores = [], []
+        for _ in range(2):
+            node_core = Core.build(settings, clock=core.clock)
+            cores.append(node_core)
+            server = await aiohttp_server(create_app(settings, core=node_core))
+            assert isinstance(server.app[SIGNALING].store, RedisRoomStore)
+            urls.append(str(server.make_url("")).rstrip("/"))
+        yield urls
 
 
 async def _person(base: str, world: World, role: str, people: list[Participant]) -> Participant:

@@ -13,6 +13,9 @@ from sqlalchemy import select
 from server.http.requests import JOIN_COOKIE
 from server.storage.models import CaseEvent, MediationSession
 from tests.signaling.harness import Participant
+from tests.support.stores import on_both_room_stores
+
+pytestmark = on_both_room_stores  # the live room, on the memory store and on Redis
 
 # ---- helpers ----------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ these helpers start private instances when nothing listens on the usual ports.
 from __future__ import annotations
 
 import atexit
+import functools
 import glob
 import os
 import pwd
@@ -91,8 +92,13 @@ def _start_postgres() -> str:
     return f"postgresql://postgres@127.0.0.1:{port}/postgres"
 
 
+@functools.cache
 def redis_url() -> str:
-    """A Redis server: the machine's own on 6379, else a throwaway redis-server on a free port."""
+    """A Redis server: the machine's own on 6379, else a throwaway redis-server on a free port.
+
+    Cached: one throwaway server serves the whole test process, whoever asks first. Tests keep
+    apart by key prefix (`tests.support.stores`), never by flushing a Redis others may share.
+    """
     if os.environ.get("TEST_REDIS_URL"):
         return os.environ["TEST_REDIS_URL"]
     if _port_open("127.0.0.1", 6379):
