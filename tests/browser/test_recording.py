@@ -7,7 +7,6 @@ A party who refuses is not recorded while the mediator is, and the mediator sees
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -199,12 +198,18 @@ async def test_a_consenting_party_and_the_mediator_are_recorded_until_the_mediat
     await ap.locator("#audio-only-button").click()
     await wait_for(lambda: _no_video(ap), 10, "the recorder connection to carry no video")
     frozen = await ap.evaluate(SENT)
-    await asyncio.sleep(1.0)
-    later = await ap.evaluate(SENT)
+
+    async def more_audio_and_no_video() -> dict[str, Any] | None:
+        # Audio goes on for half a second more (25 packets of 20 ms); no video frame is sent meanwhile.
+        now = await ap.evaluate(SENT)
+        assert now is not None, "the recorder connection went away in audio-only mode"
+        assert now["video"] == frozen["video"], f"video went to the recorder in audio-only mode: {frozen} -> {now}"
+        return now if now["audio"] >= frozen["audio"] + 25 else None
+
+    later = await wait_for(more_audio_and_no_video, 10, "half a second more of audio to the recorder")
     assert later["number"] == before["number"], "audio only must not make a new recorder connection"
-    assert later["video"] == frozen["video"] and later["audio"] > frozen["audio"], (frozen, later)
     await ap.locator("#audio-only-button").click()
-    await wait_for(lambda: _video_grows(ap), 10, "video to the recorder again")
+    await wait_for(lambda: _video_grows(ap, later["video"]), 10, "video to the recorder again")
     assert (await ap.evaluate(SENT))["number"] == before["number"]
 
     # The party changes their mind: they leave `recorded` and close their recorder connection.
@@ -267,8 +272,17 @@ async def test_a_party_who_refuses_is_not_recorded_and_the_mediator_sees_it(brow
 
     found = await wait_for_video_and_audio(core, session_id, [mediator])
     check_segments(core, found[mediator_pid])
-    await asyncio.sleep(2)  # a segment's worth more: still nothing of the party
-    assert party_pid not in await segments_by_pid(core, session_id)
+    # A bounded negative check, its window closed by something that must happen: while the
+    # mediator's recorder starts and finishes a whole segment more (two past the last one logged;
+    # the one in between was open when the window began), nothing of the party is logged.
+    last = max(s.index for s in found[mediator_pid] if s.kind == "video")
+
+    async def a_whole_segment_more() -> bool:
+        logged = await segments_by_pid(core, session_id)
+        assert party_pid not in logged, f"the party who refused was recorded: {logged[party_pid]}"
+        return any(s.kind == "video" and s.index >= last + 2 for s in logged.get(mediator_pid, []))
+
+    await wait_for(a_whole_segment_more, 20, "the mediator's recorder to log a whole segment more")
     assert await recorder_state(ap) == "off"
     summary = await evidence.summary(core, session_id)
     assert [(c["pid"], c["decision"], c["language"]) for c in summary["consents"]] == [(party_pid, "refused", "en")]
@@ -307,8 +321,7 @@ async def _no_video(page: Page) -> bool:
     return bool(sent) and not sent["videoTrack"]
 
 
-async def _video_grows(page: Page) -> bool:
-    first = await page.evaluate(SENT)
-    await asyncio.sleep(0.5)
-    second = await page.evaluate(SENT)
-    return bool(first and second and second["videoTrack"] and second["video"] > first["video"])
+async def _video_grows(page: Page, since: int) -> bool:
+    """The recorder connection has a video track again, and has encoded frames past `since`."""
+    sent = await page.evaluate(SENT)
+    return bool(sent and sent["videoTrack"] and sent["video"] > since)

@@ -3,7 +3,6 @@ people asking, bad payloads, and segment reports that do not match the disk."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +16,10 @@ from server.auth.tokens import RecorderTokens
 from server.storage.models import CaseEvent, Recording
 from tests.conftest import TEST_SECRET
 from tests.signaling.harness import Participant, refusal, staff_http
-from tests.support.waiting import wait_for
+from tests.support.stores import on_both_room_stores
+from tests.support.waiting import never, wait_for
+
+pytestmark = on_both_room_stores  # the live room, on the memory store and on Redis
 
 
 class NoWorkers:
@@ -365,6 +367,10 @@ async def test_offers_reach_only_the_current_runs_recorder(live, core, no_worker
     ack = await mediator.call("signal", {"to": "recorder", "type": "offer", "sdp": "v=0\r\n"})
     assert ack == {"ok": True}, ack
     await new.wait_for(lambda: new.signals, what="the offer at the new recorder")
-    await asyncio.sleep(0.3)
+    # A bounded negative check: the offer was emitted once, with no later message to wait for, so a
+    # wrong delivery (to the earlier worker, or a second one to the new) shows within this window.
+    await never(
+        lambda: old.signals or new.signals[1:], 0.3, "a delivery of the offer other than the one to the new recorder"
+    )
     assert [s["from"] for s in new.signals] == [mediator.pid]
     assert old.signals == [], "the earlier run's worker got the offer"
