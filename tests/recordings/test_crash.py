@@ -1,10 +1,10 @@
 """`kill -9` of the node mid-recording: every finished segment still decodes and matches the
 evidence log; after a restart the run shows as interrupted and resumes in new segments when
-people reconnect."""
+people reconnect. On the memory store the restarted node starts with no rooms; on Redis the
+room outlives the node, with the dead node's connections still in it."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import pytest
 from sqlalchemy import select
 
 from server.config import load_settings
@@ -27,13 +28,24 @@ from tests.recordings.media import PatternVideoTrack, SineAudioTrack
 from tests.recordings.sender import send_to_recorder
 from tests.signaling.harness import Participant, join_cookie, staff_http
 from tests.support.services import free_port
+from tests.support.stores import RoomStoreChoice
 from tests.support.waiting import wait_for
 
 HESHI = Path(sys.executable).with_name("heshi")
 SECRET = "crash-test-secret-" + "k" * 32
 
+# On Redis the room outlives the node, and nothing resumes its recording: signaling/service.py
+# resumes a run only in the join that makes the room anew (`store.view(...) is None`), which a
+# room kept in Redis never sees. The rejoined room says "on" while no worker records. Strict, so
+# that the fix turns these into failures and this mark is removed with it.
+ROOM_IN_REDIS_NEVER_RESUMES = pytest.mark.xfail(
+    strict=True, reason="bug: a recording does not resume after a node restart when the room is kept in Redis"
+)
+# Nodes started as processes, on the memory store and on Redis.
+pytestmark = pytest.mark.room_stores("memory", pytest.param("redis", marks=ROOM_IN_REDIS_NEVER_RESUMES))
 
-def env_for(data_dir: Path, port: int) -> dict[str, str]:
+
+def env_for(data_dir: Path, port: int, store: RoomStoreChoice) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HESHI_")}
     env.update(
         {
@@ -43,15 +55,16 @@ def env_for(data_dir: Path, port: int) -> dict[str, str]:
             "HESHI_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "HESHI_RECORDING_SEGMENT_SECONDS": "1",
             "HESHI_LOG_LEVEL": "WARNING",
+            **store.environ(),
         }
     )
     return env
 
 
-def start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start(data_dir: Path, port: int, log: Path, store: RoomStoreChoice) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [str(HESHI), "serve", "--migrate"], env=env_for(data_dir, port), stdout=out, stderr=subprocess.STDOUT
+            [str(HESHI), "serve", "--migrate"], env=env_for(data_dir, port, store), stdout=out, stderr=subprocess.STDOUT
         )
     deadline = time.monotonic() + 30
     while True:
@@ -89,9 +102,38 @@ async def people(base: str, demo: dict[str, Any]) -> tuple[Participant, Particip
     return out[0], out[1]
 
 
-async def record_some(mediator: Participant, expert: Participant, frames: int) -> list[Any]:
+async def record_some(mediator: Participant, expert: Participant, frames: int) -> tuple[list[Any], list[Any]]:
+    """Both send `frames` frames of video (and as long of audio) to the recorder; their connections and tracks."""
     tracks = [(PatternVideoTrack(frames), SineAudioTrack(frames * 5 // 3)) for _ in range(2)]
-    return [await send_to_recorder(p, *t) for p, t in zip((mediator, expert), tracks)]
+    pcs = [await send_to_recorder(p, *t) for p, t in zip((mediator, expert), tracks)]
+    return pcs, [t for pair in tracks for t in pair]
+
+
+def recorder_workers(node: subprocess.Popen[bytes]) -> list[int]:
+    """The process ids of the recorder workers the node started (its children running recordings.worker)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+        if parent == node.pid and b"recordings.worker" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """The process exists and has not exited (an exited one may linger as a zombie until reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def segment_files(folder: Path, data_dir: Path) -> set[str]:
+    """Segments on disk, finished or still being written, as the log names them (relative to the data dir)."""
+    return {f.relative_to(data_dir).as_posix().removesuffix(".part") for f in folder.glob("*.webm*")}
 
 
 async def recording_seen_by_staff(base: str, demo: dict[str, Any]) -> dict[str, Any]:
@@ -106,12 +148,11 @@ async def recording_seen_by_staff(base: str, demo: dict[str, Any]) -> dict[str, 
         await http.close()
 
 
-def demo_data(data_dir: Path, port: int) -> dict[str, Any]:
+def demo_data(data_dir: Path, port: int, store: RoomStoreChoice) -> dict[str, Any]:
     """A migrated data directory with the demo in it, as an operator makes it."""
-    subprocess.run([str(HESHI), "migrate"], env=env_for(data_dir, port), check=True, capture_output=True)
-    made = subprocess.run(
-        [str(HESHI), "demo", "--json"], env=env_for(data_dir, port), check=True, capture_output=True, text=True
-    )
+    env = env_for(data_dir, port, store)
+    subprocess.run([str(HESHI), "migrate"], env=env, check=True, capture_output=True)
+    made = subprocess.run([str(HESHI), "demo", "--json"], env=env, check=True, capture_output=True, text=True)
     return json.loads(made.stdout)
 
 
@@ -130,7 +171,7 @@ async def recording_both(mediator: Participant, expert: Participant, logged: int
     assert (await mediator.call("recording.start"))["ok"]
     assert (await expert.call("recording.consent", {"consent": True}))["ok"]
     await expert.wait_event("recording.updated", timeout=30, state="on", recorder_ready=True)
-    pcs = await record_some(mediator, expert, 30 * 60)
+    pcs, _ = await record_some(mediator, expert, 30 * 60)
 
     async def enough() -> bool:
         return len(await with_core(data_dir, segments)) >= logged
@@ -139,23 +180,32 @@ async def recording_both(mediator: Participant, expert: Participant, logged: int
     return pcs
 
 
-async def test_kill_9_mid_recording_keeps_every_finished_segment_and_the_log_consistent(tmp_path: Path):
+async def test_kill_9_mid_recording_keeps_every_finished_segment_and_the_log_consistent(
+    tmp_path: Path, room_store: RoomStoreChoice
+):
     data_dir, log = tmp_path / "data", tmp_path / "node.log"
     port = free_port()
-    demo = demo_data(data_dir, port)
+    demo = demo_data(data_dir, port, room_store)
     base = f"http://127.0.0.1:{port}"
-    node = start(data_dir, port, log)
+    node = start(data_dir, port, log, room_store)
     pcs: list[Any] = []
     try:
         mediator, expert = await people(base, demo)
         pcs = await recording_both(mediator, expert, 6, data_dir)
+        workers = recorder_workers(node)
+        assert workers, "the node runs no recorder worker"
         node.send_signal(signal.SIGKILL)
         node.wait(10)
         for pc in pcs:
             await pc.close()
         for p in (mediator, expert):
             await p.close()
-        await asyncio.sleep(2)  # the worker, told by the kernel (PDEATHSIG), finishes its files
+        # The worker, told by the kernel (PDEATHSIG), finishes its files and exits.
+        await wait_for(
+            lambda: not [pid for pid in workers if running(pid)],
+            20,
+            f"the recorder workers {workers} to finish their files and exit after the node died",
+        )
 
         folder = data_dir / "recordings" / demo["case_id"] / demo["session_id"]
         files = sorted(folder.glob("*.webm"))
@@ -176,7 +226,7 @@ async def test_kill_9_mid_recording_keeps_every_finished_segment_and_the_log_con
 
         # Back up: before anyone returns, the run already shows as interrupted (issue 9, item 14),
         # with a log entry naming the restart; it resumes in new files when people return.
-        node = start(data_dir, port, log)
+        node = start(data_dir, port, log, room_store)
         run = await recording_seen_by_staff(base, demo)
         assert [r["status"] for r in run["runs"]] == ["interrupted"], run["runs"]
 
@@ -194,8 +244,13 @@ async def test_kill_9_mid_recording_keeps_every_finished_segment_and_the_log_con
         resumed = await expert.wait_event("recording.updated", timeout=30, state="on", recorder_ready=True)
         assert resumed["data"]["interrupted"] is True
         assert expert.joined["room"]["recording"]["your_consent"] == "granted", "no second question"
-        pcs = await record_some(mediator, expert, 60)
-        await asyncio.sleep(3)
+        pcs, tracks = await record_some(mediator, expert, 60)
+
+        async def recorded() -> bool:
+            sent = all(t.readyState == "ended" for t in tracks)
+            return sent and len(segment_files(folder, data_dir) - before) >= 4
+
+        await wait_for(recorded, 20, "every frame sent, and at least 4 segment files of the resumed run on disk")
         stopped = await mediator.call("recording.stop")
         assert stopped["ok"], stopped
 
@@ -220,14 +275,16 @@ async def test_kill_9_mid_recording_keeps_every_finished_segment_and_the_log_con
         stop(node)
 
 
-async def test_a_node_stopped_with_sigterm_lets_its_recorders_report_and_the_run_resumes(tmp_path: Path):
+async def test_a_node_stopped_with_sigterm_lets_its_recorders_report_and_the_run_resumes(
+    tmp_path: Path, room_store: RoomStoreChoice
+):
     """A deploy: the node is told to stop. Its workers finish and report every file while their
     sockets are still open; the run stays on and resumes when the node is back."""
     data_dir, log = tmp_path / "data", tmp_path / "node.log"
     port = free_port()
-    demo = demo_data(data_dir, port)
+    demo = demo_data(data_dir, port, room_store)
     base = f"http://127.0.0.1:{port}"
-    node = start(data_dir, port, log)
+    node = start(data_dir, port, log, room_store)
     pcs: list[Any] = []
     try:
         mediator, expert = await people(base, demo)
@@ -251,7 +308,7 @@ async def test_a_node_stopped_with_sigterm_lets_its_recorders_report_and_the_run
 
         assert await with_core(data_dir, runs) == ["active"], "a deploy does not stop the recording"
 
-        node = start(data_dir, port, log)
+        node = start(data_dir, port, log, room_store)
         mediator, expert = await people(base, demo)
         resumed = await expert.wait_event("recording.updated", timeout=30, state="on", recorder_ready=True)
         assert resumed["data"]["interrupted"] is True
