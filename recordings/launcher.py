@@ -2,7 +2,7 @@
 
 A worker is a child of the node, so a node that goes down takes its workers with it
 (PR_SET_PDEATHSIG); the recording then shows as interrupted and resumes, in new segments,
-when the session's room is made again (signaling.service, `join`). Recording in its own
+when the session's room is made again (signaling.supervisor, `resumed`). Recording in its own
 process keeps media off the signaling event loop (DESIGN.md: one aiortc loop saturates at
 about 40 Mbit/s).
 """
@@ -32,6 +32,8 @@ CREDENTIAL_TTL = timedelta(hours=24)  # a worker connects within seconds; this o
 
 
 class RecorderLauncher:
+    """signaling.supervisor.Recorders with one child process per recording run."""
+
     def __init__(self, settings: Settings, *, clock: Clock | None = None, python: str = sys.executable):
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -40,7 +42,7 @@ class RecorderLauncher:
         self.processes: dict[str, asyncio.subprocess.Process] = {}  # by recording id
         self._reapers: set[asyncio.Task[None]] = set()
         self.closing = False  # shutting down: exits are expected, nothing is replaced
-        # Told of every worker's exit (the room service decides whether a new one is needed).
+        # Told of every worker's exit (the recording supervisor decides whether a new one is needed).
         self.on_exit: Callable[[str, str, str, int], Awaitable[None]] | None = None
 
     async def launch(self, *, recording_id: str, case_id: str, session_id: str, connect_url: str) -> None:
@@ -92,6 +94,7 @@ class RecorderLauncher:
                 log.exception("handling the exit of the recorder for %s failed", recording_id)
 
     def running(self, recording_id: str) -> bool:
+        """This node's worker for a run has not exited yet."""
         proc = self.processes.get(recording_id)
         return proc is not None and proc.returncode is None
 

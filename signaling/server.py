@@ -1,7 +1,8 @@
 """The Socket.IO edge: connect-time binding, one dispatcher for every event, and delivery.
 
 Each handler is thin: the dispatcher validates the payload against the event's schema and
-applies flood limits; the handler calls one RoomService method. Every failure becomes
+applies flood limits; the handler calls one RoomService method (a recorder worker's events,
+one RecordingSupervisor method). Every failure becomes
 `{"ok": false, "error": {"code", "message", "fields"?}}` in the ack (and an `error` event),
 and never reaches the connection, the room or the process.
 """
@@ -19,6 +20,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from recordings import evidence
+from recordings.composite import CompositeJobs
+from recordings.launcher import RecorderLauncher
 from server.domain import inputs
 from server.domain.errors import DomainError
 from server.http.requests import JOIN_COOKIE, STAFF_COOKIE
@@ -29,10 +32,12 @@ from . import schemas as S
 from .binding import Binding, RecorderBinding, bind, bind_recorder, check_session_id
 from .limits import ConnectionLimits
 from .room import RoomEvent, recorder_pid
-from .service import Recorders, RoomService
+from .service import RoomService
 from .store.base import RoomStore
 from .store.keys import Keys
 from .store.memory import MemoryRoomStore
+from .store.redis import RedisRoomStore
+from .supervisor import Recorders, RecordingSupervisor
 
 log = logging.getLogger("heshi.signaling")
 
@@ -98,23 +103,17 @@ class SignalingServer:
         self.sio.eio.logger.addFilter(_REFUSED_ORIGIN_LOGGED)  # one object: adding it again is a no-op
         if store is None:
             if settings.redis_url:
-                from .store.redis import RedisRoomStore
-
                 store = RedisRoomStore(
                     settings.redis_url, max_connections=settings.redis_max_connections, prefix=settings.redis_prefix
                 )
             else:
                 store = MemoryRoomStore()
         self.store = store
-        if recorders is None:
-            from recordings.launcher import RecorderLauncher
-
-            recorders = RecorderLauncher(settings, clock=core.clock)
-        self.recorders = recorders
-        from recordings.composite import CompositeJobs
-
+        # This node's workers: the supervisor starts and replaces them, the node closes them.
+        self.recorders: Recorders = RecorderLauncher(settings, clock=core.clock) if recorders is None else recorders
         self.composites = CompositeJobs(core)
-        self.service = RoomService(core, store, self, recorders, self.composites)
+        self.supervisor = RecordingSupervisor(core, store, self, self.recorders, self.composites)
+        self.service = RoomService(core, store, self, self.supervisor)
         self.limits: dict[str, ConnectionLimits] = {}
         self.node: nodes.NodeIdentity | None = None
         # The binding of each connection on this node, made at connect and never changed.
@@ -149,9 +148,7 @@ class SignalingServer:
     async def stop_recorders(self) -> None:
         """Before the node stops: workers finish and report their files. Their runs stay active
         in the database and resume when the room is made again."""
-        close = getattr(self.recorders, "close", None)
-        if close is not None:
-            await close()
+        await self.recorders.close()
 
     async def _lifetime(self, app: web.Application) -> AsyncIterator[None]:
         try:
@@ -175,7 +172,7 @@ class SignalingServer:
         processes that are not: this node before a restart, or a node that stopped answering."""
         if self.node is None:
             self.node = await nodes.register(self.core, nodes.default_name(self.core.settings.port))
-            self.service.node_id = self.node.id
+            self.supervisor.node_id = self.node.id
             log.info("node %s (%s) registered", self.node.name, self.node.id)
         else:
             await nodes.heartbeat(self.core, self.node)
@@ -286,7 +283,7 @@ class SignalingServer:
             self.bindings[sid] = rb
             await self.sio.enter_room(sid, personal_room(session_id, recorder_pid(rb.recording_id)))
             self.limits[sid] = ConnectionLimits(scale=self.core.settings.rate_limit_scale * 20)
-            await self.service.recorder_up(rb, sid)
+            await self.supervisor.recorder_up(rb, sid)
         except DomainError as exc:
             self.bindings.pop(sid, None)
             self.limits.pop(sid, None)
@@ -299,7 +296,7 @@ class SignalingServer:
         binding = self.bindings.pop(sid, None)
         if isinstance(binding, RecorderBinding):
             try:
-                await self.service.recorder_down(binding, sid)
+                await self.supervisor.recorder_down(binding, sid)
             except Exception:
                 log.exception("recorder disconnect handling failed for %s", sid)
         elif binding is not None:
@@ -359,7 +356,7 @@ def _refused(code: str, message: str) -> socketio.exceptions.ConnectionRefusedEr
     return socketio.exceptions.ConnectionRefusedError(message, {"code": code, "message": message})
 
 
-# ---- handlers: one line each, the rules live in RoomService and Room ------------------------
+# ---- handlers: one line each, the rules live in RoomService, RecordingSupervisor and Room ---
 
 
 async def _join(s: SignalingServer, b: Binding, sid: str, body: S.JoinIn) -> dict[str, Any]:
@@ -423,17 +420,17 @@ async def _recording_consent(s: SignalingServer, b: Binding, sid: str, body: S.R
 
 
 async def _recorder_signal(s: SignalingServer, rb: RecorderBinding, sid: str, body: S.SignalIn) -> dict[str, Any]:
-    return await s.service.recorder_signal(rb, body)
+    return await s.supervisor.recorder_signal(rb, body)
 
 
 async def _recorder_segment(s: SignalingServer, rb: RecorderBinding, sid: str, body: S.SegmentIn) -> dict[str, Any]:
-    return await s.service.recorder_segment(rb, body)
+    return await s.supervisor.recorder_segment(rb, body)
 
 
 async def _recorder_failed(
     s: SignalingServer, rb: RecorderBinding, sid: str, body: S.RecorderFailedIn
 ) -> dict[str, Any]:
-    return await s.service.recorder_failed(rb, body)
+    return await s.supervisor.recorder_failed(rb, body)
 
 
 def _signal_limit(body: S.SignalIn) -> str:

@@ -1,14 +1,12 @@
 """The room service: applies room operations through the store, persists what must outlive
-the room, and hands events to the edge. Handlers in server.py call one method each."""
+the room, and hands events to the edge. Handlers in server.py call one method each.
+Recording runs and their worker processes are the RecordingSupervisor's (supervisor.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import errno
 import logging
-from typing import Any, Literal, Protocol
+from typing import Any
 
-from recordings import evidence
 from server.domain.actors import Actor, SystemReason
 from server.domain.errors import Conflict, DomainError, NotFound
 from server.domain.grants import Grant, SessionRole, ensure_grant
@@ -17,50 +15,22 @@ from server.services import invitations, sessions
 from server.services.core import Core
 
 from . import persistence
-from .binding import Binding, RecorderBinding
+from .binding import Binding
 from .ice import ice_servers
-from .room import RECORDER_PID, Consent, RecordingState, Room, RoomEnded, RoomEvent, Seat, SeatState, recorder_pid
-from .schemas import ChatHistoryIn, ChatSendIn, JoinIn, RecorderFailedIn, SegmentIn, SignalIn
+from .room import RECORDER_PID, Consent, NotAdmitted, RecordingState, Room, RoomEnded, Seat, SeatState
+from .schemas import ChatHistoryIn, ChatSendIn, JoinIn, SignalIn
 from .store.base import RoomStore
+from .supervisor import Outbox, RecordingSupervisor, RunToResume, need_room, relayed
 
 log = logging.getLogger("heshi.signaling")
 
 
-class Outbox(Protocol):
-    """How the service reaches clients; the Socket.IO edge implements it."""
-
-    async def deliver(self, room_id: str, events: list[RoomEvent]) -> None: ...
-
-    async def send(self, room_id: str, pid: str, event: str, data: dict[str, Any]) -> None: ...
-
-    async def disconnect(self, sid: str) -> None: ...
-
-
-RECORDER_RESTARTS = 3  # fresh workers for one run within the window, before recording stops
-RECORDER_RESTART_WINDOW = 60.0
-
-
-class Recorders(Protocol):
-    """Starts recorder workers (recordings.launcher implements it)."""
-
-    async def launch(self, *, recording_id: str, case_id: str, session_id: str, connect_url: str) -> None: ...
-
-
 class RoomService:
-    def __init__(
-        self, core: Core, store: RoomStore, outbox: Outbox, recorders: Recorders | None = None, composites: Any = None
-    ):
+    def __init__(self, core: Core, store: RoomStore, outbox: Outbox, supervisor: RecordingSupervisor):
         self.core = core
-        self.composites = composites  # recordings.composite.CompositeJobs: the download, made after the session
         self.store = store
         self.outbox = outbox
-        self.recorders = recorders
-        self.node_id: str | None = None  # this process in the `nodes` table; owns the runs it starts
-        self._recorder_urls: dict[str, str] = {}  # recording id -> where its workers connect
-        self._recorder_restarts: dict[str, list[float]] = {}
-        self._background: set[asyncio.Task[None]] = set()
-        if recorders is not None and hasattr(recorders, "on_exit"):
-            recorders.on_exit = self.worker_exited
+        self.supervisor = supervisor
         s = core.settings
         self.grace = float(s.session_grace_seconds)
         self.idle = float(s.session_idle_minutes * 60)
@@ -104,18 +74,16 @@ class RoomService:
 
         # A session that was recording when its room was lost (a restart) goes on recording.
         # Everyone rejoins at once after a restart: only the join that makes the room resumes.
-        resume = None
+        resume: RunToResume | None = None
         if await self.store.view(b.session_id) is None:
-            run = await evidence.active_run(self.core, b.session_id)
-            if run is not None:
-                resume = (run.id, {p: Consent(c) for p, c in (await evidence.consents_of(self.core, run.id)).items()})
+            resume = await self.supervisor.resumable(b.session_id)
         resumed_here: list[bool] = []
 
         def op(room: Room | None) -> tuple[Room, tuple[Any, dict[str, Any]]]:
             if room is None:
                 room = Room(room_id=b.session_id, case_id=b.case_id, max_publishers=self.core.settings.max_publishers)
                 if resume is not None:
-                    room.resume_recording(resume[0], resume[1], now)
+                    room.resume_recording(resume.recording_id, resume.consents, now)
                     resumed_here.append(True)
             old = room.seats.get(b.pid)
             previous_token["value"] = old.resume_token if old else None
@@ -147,11 +115,7 @@ class RoomService:
         if b.role is SessionRole.mediator:
             await persistence.mark_status(self.core, b.session_id, SessionStatus.live, b.actor)
         if resume is not None and resumed_here:
-            await evidence.mark_interrupted(
-                self.core, resume[0], Actor.system(SystemReason.room_lost), reason="the room was lost (server restart)"
-            )
-            await evidence.mark_resumed(self.core, resume[0], b.actor, node_id=self.node_id)
-            await self._launch_recorder(resume[0], b.case_id, b.session_id, connect_url)
+            await self.supervisor.resumed(resume.recording_id, b, connect_url)
         history: dict[str, Any] | None = None
         if result.seat.state is SeatState.admitted:
             messages, more = await persistence.chat_history(self.core, b, None, 50)
@@ -251,7 +215,7 @@ class RoomService:
         recording: list[str | None] = []
 
         def op(room: Room | None) -> tuple[Room, Room]:
-            room = _need(room)
+            room = need_room(room)
             recording.append(room.recording.recording_id)  # read under the lock: a start may race the end
             room.end(b.pid if b else None, reason, now)
             return room, room
@@ -259,10 +223,7 @@ class RoomService:
         room = await self._update(room_id, op)
         recording_id = recording[-1]
         actor = b.actor if b else Actor.system(SystemReason.idle_timeout)
-        if recording_id is not None:
-            await self._recording_stopped(room_id, recording_id, actor, "session_ended")
-        if recording_id is not None or await evidence.was_recorded(self.core, room_id):
-            self._compose_after(recording_id, room.case_id, room_id, actor)
+        await self.supervisor.session_ended(room_id, room.case_id, recording_id, actor)
         await persistence.mark_status(self.core, room_id, SessionStatus.ended, actor, reason)
         await persistence.record(self.core, room.case_id, room_id, "end", actor, {"reason": reason})
         await self.store.update(room_id, lambda _r: (None, None))
@@ -297,18 +258,16 @@ class RoomService:
             ensure_grant(room.seat(b.pid).role, Grant.control_recording)
         if room.recording.state is not RecordingState.off:
             raise Conflict("recording is already on or waiting for consent")
-        run = await evidence.start_run(
-            self.core, case_id=case_id, session_id=session_id, actor=actor, node_id=self.node_id
-        )
+        run_id = await self.supervisor.open_run(case_id, session_id, actor)
         now = self.now()
         try:
             await self._update(
-                session_id, lambda r: _apply(r, lambda r: r.start_recording(b.pid if b else None, run.id, now))
+                session_id, lambda r: _apply(r, lambda r: r.start_recording(b.pid if b else None, run_id, now))
             )
         except DomainError:
-            await evidence.stop_run(self.core, run.id, actor=actor, reason="could not start")
+            await self.supervisor.abandon_run(run_id, actor)
             raise
-        await self._launch_recorder(run.id, case_id, session_id, connect_url)
+        await self.supervisor.launch(run_id, case_id, session_id, connect_url)
         after = await self.store.view(session_id)
         return {
             "ok": True,
@@ -322,19 +281,11 @@ class RoomService:
         recording_id = room.recording.recording_id
         assert recording_id is not None
         decision = Consent.granted if consent else Consent.refused
-        # Stored, with time and person, before anyone is told.
-        await evidence.save_consent(
-            self.core,
-            recording_id,
-            evidence.Person(b.pid, b.name, b.role.value, b.invitation_id, b.account_id),
-            b.actor,
-            decision.value,
-            language,
-        )
+        await self.supervisor.save_consent(recording_id, b, decision, language)  # before anyone is told
         now = self.now()
 
         def op(r: Room | None) -> tuple[Room, Consent | None]:
-            r = _need(r)
+            r = need_room(r)
             was = r.recording.consents.get(b.pid)
             r.answer_consent(b.pid, decision, now)
             return r, was
@@ -343,11 +294,11 @@ class RoomService:
             was = await self._update(b.session_id, op)
         except DomainError:
             if decision is Consent.refused:  # stored as refused: never keep recording them
-                await self._to_recorder(b.session_id, recording_id, "recorder.drop", {"pid": b.pid})
+                await self.supervisor.drop(b.session_id, recording_id, b.pid)
             raise
         if was is Consent.granted and decision is Consent.refused:
             # A yes withdrawn: the recorder lets go of this person's media at once.
-            await self._to_recorder(b.session_id, recording_id, "recorder.drop", {"pid": b.pid})
+            await self.supervisor.drop(b.session_id, recording_id, b.pid)
         return {"ok": True, "consent": decision.value}
 
     async def recording_stop(self, session_id: str, *, b: Binding | None, actor: Actor, reason: str) -> dict[str, Any]:
@@ -360,156 +311,16 @@ class RoomService:
         )
         if recording_id is None:
             raise Conflict("recording is not on")
-        await self._recording_stopped(session_id, recording_id, actor, reason or "stopped by the mediator")
-        return {"ok": True}
-
-    async def _recording_stopped(self, session_id: str, recording_id: str, actor: Actor, reason: str) -> None:
-        await evidence.stop_run(self.core, recording_id, actor=actor, reason=reason)
-        # The recorder finishes its open segments, reports them, and exits.
-        await self._to_recorder(
-            session_id, recording_id, "recorder.stop", {"recording_id": recording_id, "reason": reason}
-        )
-
-    async def _to_recorder(self, session_id: str, recording_id: str, event: str, data: dict[str, Any]) -> None:
-        """To the workers of one run only: a finishing worker of an earlier run hears nothing new."""
-        await self.outbox.send(session_id, recorder_pid(recording_id), event, data)
-
-    def _compose_after(self, recording_id: str | None, case_id: str, session_id: str, actor: Actor) -> None:
-        """Once the recorder has reported its last segments, make the session's download."""
-        if self.composites is None:
-            return
-
-        async def later() -> None:
-            wait = getattr(self.recorders, "wait", None)
-            if wait is not None and recording_id is not None:
-                await wait(recording_id, timeout=60.0)
-            self.composites.start(case_id, session_id, actor)
-
-        task = asyncio.get_running_loop().create_task(later())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _launch_recorder(self, recording_id: str, case_id: str, session_id: str, connect_url: str) -> None:
-        self._recorder_urls[recording_id] = connect_url
-        if self.recorders is None:
-            log.warning("recording %s has no recorder launcher on this node", recording_id)
-            return
-        try:
-            await self.recorders.launch(
-                recording_id=recording_id, case_id=case_id, session_id=session_id, connect_url=connect_url
-            )
-        except OSError as exc:  # no disk for its directory, no process
-            log.error("cannot start the recorder for %s: %s", recording_id, exc)
-            code: Literal["disk_full", "error"] = "disk_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "error"
-            await self.recorder_failed(
-                RecorderBinding(recording_id=recording_id, case_id=case_id, session_id=session_id),
-                RecorderFailedIn(code=code, message=f"cannot start the recorder: {exc}"[:500]),
-            )
-
-    async def recorder_up(self, rb: RecorderBinding, sid: str) -> None:
-        """A recorder worker connected. One per room: an older one still connected is let go."""
-        now = self.now()
-
-        def op(room: Room | None) -> tuple[Room, str | None]:
-            room = _need(room)
-            if room.recording.recording_id != rb.recording_id:
-                raise Conflict("this recording run is not the session's current one")
-            older = room.recording.recorder_sid
-            room.recorder_connected(sid, now)
-            return room, older if older != sid else None
-
-        older = await self._update(rb.session_id, op)
-        if older is not None:
-            await self.outbox.disconnect(older)
-
-    async def recorder_down(self, rb: RecorderBinding, sid: str) -> None:
-        now = self.now()
-
-        def op(room: Room | None) -> tuple[Room | None, bool]:
-            if room is None or room.recording.recorder_sid != sid:
-                return room, False
-            room.recorder_connected(None, now)
-            return room, room.recording.state is not RecordingState.off
-
-        if not await self._update(rb.session_id, op):
-            return
-        log.warning("recorder of %s went away while recording was on", rb.session_id)
-        running = getattr(self.recorders, "running", None)
-        if running is None or not running(rb.recording_id):
-            # Its process has already exited (or ran on another node): replace it from here.
-            await self.worker_exited(rb.recording_id, rb.case_id, rb.session_id, -1)
-        # Otherwise its exit comes next, and `worker_exited` replaces it then.
-
-    async def worker_exited(self, recording_id: str, case_id: str, session_id: str, code: int) -> None:
-        """A recorder worker this node started has exited. If its run is still on and no recorder
-        is connected (it crashed, lost the node, or never connected), start a fresh one, a few
-        times; the files it finished are kept, and the new one writes new files."""
-        running = getattr(self.recorders, "running", None)
-        if getattr(self.recorders, "closing", False) or (running is not None and running(recording_id)):
-            return  # the node is going down (the run resumes after), or a fresh worker is already up
-        room = await self.store.view(session_id)
-        r = room.recording if room is not None else None
-        if r is None or r.recording_id != recording_id or r.state is RecordingState.off or r.recorder_sid is not None:
-            return
-        restarts = self._recorder_restarts.setdefault(recording_id, [])
-        now = self.now()
-        restarts[:] = [t for t in restarts if now - t < RECORDER_RESTART_WINDOW]
-        url = self._recorder_urls.get(recording_id)
-        rb = RecorderBinding(recording_id=recording_id, case_id=case_id, session_id=session_id)
-        if len(restarts) >= RECORDER_RESTARTS or url is None:
-            log.error("recorder of %s keeps failing (exit code %s); recording stops", session_id, code)
-            await self.recorder_failed(
-                rb, RecorderFailedIn(code="error", message=f"the recorder stopped unexpectedly (exit code {code})")
-            )
-            return
-        restarts.append(now)
-        log.warning("recorder of %s exited with %s while recording was on; starting another", session_id, code)
-        await self._launch_recorder(recording_id, case_id, session_id, url)
-
-    async def recorder_signal(self, rb: RecorderBinding, body: SignalIn) -> dict[str, Any]:
-        room = await self.store.view(rb.session_id)
-        if room is None:
-            raise NotFound("this session has no live room")
-        room.relay_check(RECORDER_PID, body.to)
-        await self.outbox.send(rb.session_id, body.to, "signal", _relayed(RECORDER_PID, body))
-        return {"ok": True}
-
-    async def recorder_segment(self, rb: RecorderBinding, body: SegmentIn) -> dict[str, Any]:
-        segment_id = await evidence.save_segment(self.core, rb.recording_id, rb.actor, body.model_dump())
-        return {"ok": True, "segment_id": segment_id}
-
-    async def recorder_failed(self, rb: RecorderBinding, body: RecorderFailedIn) -> dict[str, Any]:
-        """The recorder cannot go on (a full disk): stop cleanly and tell the mediator why.
-        A `track_error` (one track it cannot write, e.g. an unsupported codec) is logged only."""
-        await evidence.note(
-            self.core,
-            rb.recording_id,
-            rb.actor,
-            f"recording.{body.code}",
-            {"message": body.message, **({"pid": body.pid} if body.pid else {})},
-        )
-        if body.code == "track_error":
-            return {"ok": True}
-        now = self.now()
-        reason = {"disk_full": "disk_full", "disk_error": "disk_error"}.get(body.code, "recorder_error")
-
-        def op(room: Room | None) -> tuple[Room | None, str | None]:
-            if room is None or room.recording.recording_id != rb.recording_id:
-                return room, None
-            return room, room.stop_recording(None, reason, now)
-
-        stopped = await self._update(rb.session_id, op)
-        if stopped is not None:
-            await self._recording_stopped(rb.session_id, stopped, rb.actor, reason)
+        await self.supervisor.stopped(session_id, recording_id, actor, reason or "stopped by the mediator")
         return {"ok": True}
 
     async def signal(self, b: Binding, body: SignalIn) -> dict[str, Any]:
         room = await self._room(b)
         room.relay_check(b.pid, body.to)
-        data = _relayed(b.pid, body)
+        data = relayed(b.pid, body)
         if body.to == RECORDER_PID:
             assert room.recording.recording_id is not None
-            await self._to_recorder(b.session_id, room.recording.recording_id, "signal", data)
+            await self.supervisor.to_recorder(b.session_id, room.recording.recording_id, "signal", data)
         else:
             await self.outbox.send(b.session_id, body.to, "signal", data)
         return {"ok": True}
@@ -531,8 +342,6 @@ class RoomService:
         room = await self._room(b)
         ensure_grant(room.seat(b.pid).role, Grant.read_chat)
         if room.seat(b.pid).state is not SeatState.admitted:
-            from .room import NotAdmitted
-
             raise NotAdmitted("wait until the mediator admits you")
         messages, more = await persistence.chat_history(self.core, b, body.before, body.limit)
         return {"ok": True, "messages": messages, "has_more": more}
@@ -568,25 +377,9 @@ class RoomService:
                 log.exception("sweep of room %s failed", room_id)
 
 
-def _relayed(sender: str, body: SignalIn) -> dict[str, Any]:
-    """A signal as its recipient gets it: the sender named by the server, never by the client."""
-    data: dict[str, Any] = {"from": sender, "type": body.type}
-    if body.sdp is not None:
-        data["sdp"] = body.sdp
-    if body.candidate is not None:
-        data["candidate"] = body.candidate.model_dump(exclude_none=True)
-    return data
-
-
-def _need(room: Room | None) -> Room:
-    if room is None:
-        raise NotFound("this session has no live room; join first")
-    return room
-
-
 def _apply(room: Room | None, fn: Any) -> tuple[Room, Any]:
     """A store mutation that runs `fn` on an existing room and keeps the room."""
-    room = _need(room)
+    room = need_room(room)
     return room, fn(room)
 
 
