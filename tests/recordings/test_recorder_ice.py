@@ -45,12 +45,14 @@ ICE_SERVERS = "HESHI_RECORDER_ICE_SERVERS"  # the launcher sets it, the worker r
 
 
 class InProcessWorkers:
-    """Starts the worker's Recorder on this event loop instead of in a process of its own."""
+    """Recorders that start the worker's Recorder on this event loop instead of in a process of its own."""
 
     def __init__(self, settings: Settings, clock: Any, **recorder_kwargs: Any) -> None:
         self.settings, self.clock, self.kwargs = settings, clock, recorder_kwargs
         self.recorders: list[worker.Recorder] = []
-        self.tasks: list[asyncio.Task[int]] = []
+        self.tasks: dict[str, asyncio.Task[int]] = {}  # by recording id
+        self.on_exit: Any = None  # the supervisor's; these tests stop no worker before the node
+        self.closing = False
 
     async def launch(self, *, recording_id: str, case_id: str, session_id: str, connect_url: str) -> None:
         token = RecorderTokens(self.settings.secret_key).sign(recording_id, self.clock.now() + timedelta(hours=1))
@@ -64,17 +66,26 @@ class InProcessWorkers:
             **self.kwargs,
         )
         self.recorders.append(recorder)
-        self.tasks.append(asyncio.get_running_loop().create_task(recorder.run()))
+        self.tasks[recording_id] = asyncio.get_running_loop().create_task(recorder.run())
+
+    def running(self, recording_id: str) -> bool:
+        task = self.tasks.get(recording_id)
+        return task is not None and not task.done()
+
+    async def wait(self, recording_id: str, timeout: float) -> bool:
+        task = self.tasks.get(recording_id)
+        return task is None or bool((await asyncio.wait({task}, timeout=timeout))[0])
 
     async def close(self) -> None:
+        self.closing = True
         for recorder in self.recorders:
             recorder.stopped.set()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
 
 
 def in_process_workers(live: Any, core: Any, **recorder_kwargs: Any) -> InProcessWorkers:
     workers = InProcessWorkers(core.settings, core.clock, **recorder_kwargs)
-    live.signaling.service.recorders = workers
+    live.signaling.supervisor.recorders = workers
     live.signaling.recorders = workers
     return workers
 

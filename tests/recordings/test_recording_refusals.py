@@ -23,19 +23,31 @@ pytestmark = on_both_room_stores  # the live room, on the memory store and on Re
 
 
 class NoWorkers:
-    """A launcher that starts nothing: these tests play the recorder themselves."""
+    """Recorders that start nothing: these tests play the recorder themselves. No process ever
+    runs, so a recorder that goes away is replaced at once, as one whose process has exited."""
 
     def __init__(self) -> None:
         self.launched: list[dict[str, str]] = []
+        self.on_exit: Any = None
+        self.closing = False
 
     async def launch(self, **kw: str) -> None:
         self.launched.append(kw)
+
+    def running(self, recording_id: str) -> bool:
+        return False
+
+    async def wait(self, recording_id: str, timeout: float) -> bool:
+        return True
+
+    async def close(self) -> None:
+        self.closing = True
 
 
 @pytest.fixture
 def no_workers(live) -> NoWorkers:  # type: ignore[no-untyped-def]
     fake = NoWorkers()
-    live.signaling.service.recorders = fake
+    live.signaling.supervisor.recorders = fake
     live.signaling.recorders = fake
     return fake
 
@@ -323,9 +335,9 @@ async def test_a_worker_that_exits_before_connecting_is_replaced_then_recording_
 
     # A "python" that exits at once with 1: the worker never connects.
     launcher = RecorderLauncher(core.settings, clock=core.clock, python="/bin/false")
-    service = live.signaling.service
-    service.recorders = launcher
-    launcher.on_exit = service.worker_exited
+    supervisor = live.signaling.supervisor
+    supervisor.recorders = launcher  # which tells it of every exit
+    live.signaling.recorders = launcher
     mediator = await live.person("mediator")
     await mediator.join()
     assert (await mediator.call("recording.start"))["ok"]
@@ -341,7 +353,7 @@ async def test_a_worker_that_exits_before_connecting_is_replaced_then_recording_
     async with core.db.read() as s:
         kinds = list((await s.execute(select(CaseEvent.kind).order_by(CaseEvent.seq))).scalars())
     assert "recording.error" in kinds and run.stop_reason == "recorder_error"
-    assert len(service._recorder_restarts[run.id]) == 3, "three fresh workers were tried"
+    assert supervisor.replacements(run.id) == 3, "three fresh workers were tried"
 
 
 async def test_offers_reach_only_the_current_runs_recorder(live, core, no_workers):
