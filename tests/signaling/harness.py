@@ -128,7 +128,10 @@ class Participant:
                 raise AssertionError(f"timed out waiting for {what}; events={self.events[-10:]} errors={self.errors}")
             self._changed.clear()
             try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
+                # Wake on this connection's next message, and at least every 0.1 s: a predicate
+                # may look at more than this connection (the server's workers, the database), whose
+                # change need not come with a message here (on Redis it often comes after one).
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.1))
             except TimeoutError:
                 pass
 
