@@ -19,20 +19,19 @@ import asyncio
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import select
+from typing import Any, Protocol
 
 from server.domain.actors import Actor
-from server.services import eventlog
 from server.services.core import Core
-from server.storage.models import CaseEvent, RecordingComposite, RecordingSegment
+from server.storage import caselog
+from server.storage import recordings as stored
+from server.storage.recordings import CompositeRecord
 
-from .evidence import segments_of, session_dir
-from .files import sha256_of
+from .files import session_dir, sha256_of
 
 log = logging.getLogger("heshi.recordings")
 
@@ -69,12 +68,29 @@ def _quote(path: Path) -> str:
     return str(path).replace("'", "'\\''")
 
 
-def plan(data_dir: Path, segments: list[RecordingSegment]) -> tuple[list[Track], float]:
+class Placed(Protocol):
+    """What `plan` reads of a segment (a `SegmentRecord` has it)."""
+
+    @property
+    def pid(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def index(self) -> int: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def first_wallclock(self) -> datetime: ...
+    @property
+    def duration_s(self) -> float: ...
+
+
+def plan(data_dir: Path, segments: Sequence[Placed]) -> tuple[list[Track], float]:
     """The tracks to compose and the total length in seconds."""
     if not segments:
         return [], 0.0
     t0 = min(s.first_wallclock.timestamp() for s in segments)
-    groups: dict[tuple[str, str], list[RecordingSegment]] = {}
+    groups: dict[tuple[str, str], list[Placed]] = {}
     for s in segments:
         groups.setdefault((s.pid, s.kind), []).append(s)
     tracks, end = [], 0.0
@@ -132,33 +148,29 @@ def ffmpeg_command(
     return cmd
 
 
-async def _set(core: Core, session_id: str, case_id: str, **values: Any) -> None:
-    async with core.db.write() as s:
-        row = await s.get(RecordingComposite, session_id)
-        if row is None:
-            row = RecordingComposite(
-                session_id=session_id, case_id=case_id, status=Status.queued, progress=0.0, updated_at=core.clock.now()
-            )
-            s.add(row)
-        for k, v in values.items():
-            setattr(row, k, v)
-        row.updated_at = core.clock.now()
+async def _set(core: Core, session_id: str, case_id: str, **values: Any) -> CompositeRecord:
+    """Change the session's download state (`status`, `progress`, `error`…), making its row."""
+    async with core.db.write() as tx:
+        return await stored.save_composite(
+            tx, session_id, case_id=case_id, at=core.clock.now(), initial_status=Status.queued, **values
+        )
 
 
-async def status(core: Core, session_id: str) -> RecordingComposite | None:
-    async with core.db.read() as s:
-        return await s.get(RecordingComposite, session_id)
+async def status(core: Core, session_id: str) -> CompositeRecord | None:
+    async with core.db.read() as tx:
+        return await stored.composite_of(tx, session_id)
 
 
-async def make(core: Core, case_id: str, session_id: str, actor: Actor) -> RecordingComposite:
+async def make(core: Core, case_id: str, session_id: str, actor: Actor) -> CompositeRecord:
     """Make (or make again) the session's composite file. Never raises for a failed ffmpeg:
     the failure is stored, with ffmpeg's message, for the case page."""
     data_dir = Path(core.settings.data_dir)
     await _set(core, session_id, case_id, status=Status.running, progress=0.0, error=None)
-    tracks, total = plan(data_dir, await segments_of(core, session_id))
+    async with core.db.read() as tx:
+        segments = await stored.segments_of_session(tx, session_id)
+    tracks, total = plan(data_dir, segments)
     if not tracks:
-        await _set(core, session_id, case_id, status=Status.empty, progress=1.0)
-        return await status(core, session_id)  # type: ignore[return-value]
+        return await _set(core, session_id, case_id, status=Status.empty, progress=1.0)
     folder = session_dir(data_dir, case_id, session_id)
     work = folder / ".composite"
     shutil.rmtree(work, ignore_errors=True)
@@ -174,8 +186,7 @@ async def make(core: Core, case_id: str, session_id: str, actor: Actor) -> Recor
             *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
     except OSError as exc:
-        await _set(core, session_id, case_id, status=Status.failed, error=f"cannot run ffmpeg: {exc}"[:400])
-        return await status(core, session_id)  # type: ignore[return-value]
+        return await _set(core, session_id, case_id, status=Status.failed, error=f"cannot run ffmpeg: {exc}"[:400])
     stderr_task = asyncio.create_task(proc.stderr.read())  # type: ignore[union-attr]
     last = 0.0
     assert proc.stdout is not None
@@ -190,25 +201,34 @@ async def make(core: Core, case_id: str, session_id: str, actor: Actor) -> Recor
     err = (await stderr_task).decode(errors="replace").strip()
     if code != 0 or not part.exists():
         log.error("composite of %s failed: %s", session_id, err)
-        await _set(core, session_id, case_id, status=Status.failed, error=(err or f"ffmpeg exited with {code}")[-400:])
-        return await status(core, session_id)  # type: ignore[return-value]
+        error = (err or f"ffmpeg exited with {code}")[-400:]
+        return await _set(core, session_id, case_id, status=Status.failed, error=error)
     final = folder / COMPOSITE_NAME
     os.replace(part, final)
     shutil.rmtree(work, ignore_errors=True)
     digest, size = await asyncio.to_thread(sha256_of, final)
     rel = final.relative_to(data_dir).as_posix()
-    async with core.db.write() as s:
-        row = await s.get(RecordingComposite, session_id)
-        assert row is not None
-        row.status, row.progress, row.path, row.sha256, row.bytes = Status.done, 1.0, rel, digest, size
-        row.updated_at = core.clock.now()
-        await eventlog.append(
-            s,
+    now = core.clock.now()
+    async with core.db.write() as tx:
+        done = await stored.save_composite(
+            tx,
+            session_id,
+            case_id=case_id,
+            at=now,
+            initial_status=Status.queued,
+            status=Status.done,
+            progress=1.0,
+            path=rel,
+            sha256=digest,
+            bytes=size,
+        )
+        await caselog.append(
+            tx,
             case_id=case_id,
             session_id=session_id,
             kind="recording.composite",
             actor=actor,
-            at=core.clock.now(),
+            at=now,
             data={
                 "path": rel,
                 "sha256": digest,
@@ -217,10 +237,11 @@ async def make(core: Core, case_id: str, session_id: str, actor: Actor) -> Recor
                 "tracks": [{"pid": t.pid, "kind": t.kind, "segments": len(t.files)} for t in tracks],
             },
         )
-    return await status(core, session_id)  # type: ignore[return-value]
+    return done
 
 
-def view(row: RecordingComposite | None) -> dict[str, Any] | None:
+def view(row: CompositeRecord | None) -> dict[str, Any] | None:
+    """The download's state as the API and the case page show it."""
     if row is None:
         return None
     return {
@@ -236,38 +257,39 @@ def view(row: RecordingComposite | None) -> dict[str, Any] | None:
 ACCESS_WINDOW = timedelta(minutes=10)  # requests by one person for one file within this are one viewing
 
 
+class _SameViewing(Exception):
+    """Raised inside the write transaction to take back an entry a concurrent request made redundant."""
+
+
 async def log_access(core: Core, case_id: str, session_id: str, actor: Actor, byte_range: str | None) -> bool:
     """Recordings are access-restricted and every access is logged (DESIGN.md). Returns whether
     this request started a new viewing (and was logged)."""
     now = core.clock.now()
+    who = str(actor)
     # The log itself says when this person last opened it, on whichever node: no memory to keep
-    # per process, and one viewing stays one entry behind a load balancer.
-    async with core.db.write() as s:
-        await eventlog.lock(s, case_id)  # two range requests at once make one viewing, not two
-        last = (
-            await s.execute(
-                select(CaseEvent.at)
-                .where(
-                    CaseEvent.case_id == case_id,
-                    CaseEvent.session_id == session_id,
-                    CaseEvent.kind == "recording.accessed",
-                    CaseEvent.actor == str(actor),
-                )
-                .order_by(CaseEvent.seq.desc())
-                .limit(1)
+    # per process, and one viewing stays one entry behind a load balancer. A player's range
+    # requests mostly end at the first check, without locking the case log.
+    try:
+        async with core.db.write() as tx:
+            last = await stored.last_viewed(tx, case_id, session_id, who)
+            if last is not None and now - last < ACCESS_WINDOW:
+                return False
+            # Appending takes the case log's lock (once); what another request appended before
+            # we had it is visible now, and if it is this viewing, this entry is taken back.
+            entry = await caselog.append(
+                tx,
+                case_id=case_id,
+                session_id=session_id,
+                kind="recording.accessed",
+                actor=actor,
+                at=now,
+                data={"file": COMPOSITE_NAME, "range": byte_range},
             )
-        ).scalar_one_or_none()
-        if last is not None and now - last < ACCESS_WINDOW:
-            return False
-        await eventlog.append(
-            s,
-            case_id=case_id,
-            session_id=session_id,
-            kind="recording.accessed",
-            actor=actor,
-            at=now,
-            data={"file": COMPOSITE_NAME, "range": byte_range},
-        )
+            last = await stored.last_viewed(tx, case_id, session_id, who, before_seq=entry.seq)
+            if last is not None and now - last < ACCESS_WINDOW:
+                raise _SameViewing
+    except _SameViewing:
+        return False
     return True
 
 

@@ -11,132 +11,66 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sqlalchemy import select, update
-
 from server.domain.actors import Actor, SystemReason
 from server.domain.errors import Conflict, DomainError, NotFound
-from server.services import eventlog, nodes
 from server.services.core import Core
-from server.storage.models import Recording, RecordingConsent, RecordingSegment
+from server.storage import caselog, nodes
+from server.storage import recordings as stored
+from server.storage.base import Tx
+from server.storage.recordings import ConsentRecord, RunRecord, SegmentRecord
+from server.storage.recordings import RunStatus as RunStatus  # re-exported: signaling.binding checks a run with it
 
-from .files import sha256_of
+from .files import session_dir as session_dir  # re-exported: tests and recordings.launcher import it from here
+from .files import session_folder, sha256_of
 
 log = logging.getLogger("heshi.recordings")
 
 
-class RunStatus:
-    active = "active"
-    stopped = "stopped"
-    interrupted = "interrupted"
-
-
-def session_dir(data_dir: Path, case_id: str, session_id: str) -> Path:
-    """Where a session's files go: `<data dir>/recordings/<case>/<session>/`."""
-    return Path(data_dir) / "recordings" / case_id / session_id
-
-
-async def start_run(core: Core, *, case_id: str, session_id: str, actor: Actor, node_id: str | None) -> Recording:
+async def start_run(core: Core, *, case_id: str, session_id: str, actor: Actor, node_id: str | None) -> RunRecord:
+    """A new run in a session that has none active; Conflict (with its id) when one is on."""
     now = core.clock.now()
-    async with core.db.write() as s:
-        active = (
-            (
-                await s.execute(
-                    select(Recording).where(Recording.session_id == session_id, Recording.status == RunStatus.active)
-                )
-            )
-            .scalars()
-            .first()
-        )
+    async with core.db.write() as tx:
+        active = await stored.active_run(tx, session_id)
         if active is not None:
             raise Conflict("recording is already on in this session", recording_id=active.id)
-        run = Recording(
-            case_id=case_id,
-            session_id=session_id,
-            status=RunStatus.active,
-            started_by=str(actor),
-            started_at=now,
-            node_id=node_id,
+        run = await stored.add_run(
+            tx, case_id=case_id, session_id=session_id, started_by=str(actor), at=now, node_id=node_id
         )
-        s.add(run)
-        await s.flush()
-        await eventlog.append(
-            s,
-            case_id=case_id,
-            session_id=session_id,
-            kind="recording.started",
-            actor=actor,
-            at=now,
-            data={"recording_id": run.id},
-        )
+        await _log(tx, run, "recording.started", actor, now)
     return run
 
 
 async def stop_run(core: Core, recording_id: str, *, actor: Actor, reason: str) -> bool:
     """Close a run; False when it was already closed (another node, or a second stop)."""
     now = core.clock.now()
-    async with core.db.write() as s:
-        run = await s.get(Recording, recording_id)
-        if run is None or run.status not in (RunStatus.active, RunStatus.interrupted):
+    async with core.db.write() as tx:
+        run = await stored.stop(tx, recording_id, at=now, reason=reason)
+        if run is None:
             return False
-        run.status, run.stopped_at, run.stop_reason = RunStatus.stopped, now, reason
-        await eventlog.append(
-            s,
-            case_id=run.case_id,
-            session_id=run.session_id,
-            kind="recording.stopped",
-            actor=actor,
-            at=now,
-            data={"recording_id": run.id, "reason": reason},
-        )
+        await _log(tx, run, "recording.stopped", actor, now, reason=reason)
     return True
 
 
-async def active_run(core: Core, session_id: str) -> Recording | None:
+async def active_run(core: Core, session_id: str) -> RunRecord | None:
     """The run that should be recording this session, if any (active, or interrupted by a restart)."""
-    async with core.db.read() as s:
-        return (
-            (
-                await s.execute(
-                    select(Recording)
-                    .where(
-                        Recording.session_id == session_id,
-                        Recording.status.in_((RunStatus.active, RunStatus.interrupted)),
-                    )
-                    .order_by(Recording.started_at.desc())
-                )
-            )
-            .scalars()
-            .first()
-        )
+    async with core.db.read() as tx:
+        return await stored.open_run(tx, session_id)
 
 
 async def mark_interrupted(core: Core, recording_id: str, actor: Actor, *, reason: str) -> bool:
     """The room that ran this recording was lost (a restart): say so in the case log, once."""
     now = core.clock.now()
-    async with core.db.write() as s:
-        result = await s.execute(
-            update(Recording)
-            .where(Recording.id == recording_id, Recording.status == RunStatus.active)
-            .values(status=RunStatus.interrupted)
-        )
-        if not result.rowcount:  # type: ignore[attr-defined]
+    async with core.db.write() as tx:
+        run = await stored.interrupt(tx, recording_id)
+        if run is None:
             return False
-        run = await s.get(Recording, recording_id)
-        assert run is not None
-        await eventlog.append(
-            s,
-            case_id=run.case_id,
-            session_id=run.session_id,
-            kind="recording.interrupted",
-            actor=actor,
-            at=now,
-            data={"recording_id": run.id, "reason": reason},
-        )
+        await _log(tx, run, "recording.interrupted", actor, now, reason=reason)
     return True
 
 
@@ -144,15 +78,11 @@ async def interrupt_orphaned(core: Core, live: dict[str, str], me_name: str) -> 
     """Mark interrupted every active run whose node process is not in `live` (id → name): it
     crashed, was restarted (a process with its name is alive now), or stopped answering.
     Returns the runs interrupted. Each gets one `recording.interrupted` entry."""
-    async with core.db.read() as s:
-        orphans = [
-            (r.id, r.node_id)
-            for r in (await s.execute(select(Recording).where(Recording.status == RunStatus.active))).scalars()
-            if r.node_id not in live
-        ]
-    if not orphans:
-        return []
-    names = await nodes.names_of(core, {n for _, n in orphans if n is not None})
+    async with core.db.read() as tx:
+        orphans = [(r.id, r.node_id) for r in await stored.active_runs(tx) if r.node_id not in live]
+        if not orphans:
+            return []
+        names = await nodes.names_of(tx, {n for _, n in orphans if n is not None})
     done = []
     for run_id, node_id in orphans:
         name = names.get(node_id, node_id) if node_id is not None else None
@@ -166,44 +96,23 @@ async def interrupt_orphaned(core: Core, live: dict[str, str], me_name: str) -> 
 
 async def mark_resumed(core: Core, recording_id: str, actor: Actor, *, node_id: str | None) -> None:
     """A participant's rejoin made the room again: the run goes on, owned by this node."""
-    async with core.db.write() as s:
-        run = await s.get(Recording, recording_id)
-        if run is not None and run.status == RunStatus.interrupted:
-            run.status = RunStatus.active
-            run.node_id = node_id
-            await eventlog.append(
-                s,
-                case_id=run.case_id,
-                session_id=run.session_id,
-                kind="recording.resumed",
-                actor=actor,
-                at=core.clock.now(),
-                data={"recording_id": run.id},
-            )
+    now = core.clock.now()
+    async with core.db.write() as tx:
+        run = await stored.resume(tx, recording_id, node_id=node_id)
+        if run is not None:
+            await _log(tx, run, "recording.resumed", actor, now)
 
 
 async def was_recorded(core: Core, session_id: str) -> bool:
-    async with core.db.read() as s:
-        return (
-            await s.execute(select(Recording.id).where(Recording.session_id == session_id).limit(1))
-        ).first() is not None
+    async with core.db.read() as tx:
+        return await stored.was_recorded(tx, session_id)
 
 
 async def consents_of(core: Core, recording_id: str) -> dict[str, str]:
     """Each participant's latest answer in a run."""
-    async with core.db.read() as s:
-        rows = (
-            (
-                await s.execute(
-                    select(RecordingConsent)
-                    .where(RecordingConsent.recording_id == recording_id)
-                    .order_by(RecordingConsent.at)
-                )
-            )
-            .scalars()
-            .all()
-        )
-    return {r.pid: r.decision for r in rows}
+    async with core.db.read() as tx:
+        answers = await stored.consents_of_run(tx, recording_id)
+    return {c.pid: c.decision for c in answers}
 
 
 @dataclass(frozen=True)
@@ -219,27 +128,24 @@ async def save_consent(
     core: Core, recording_id: str, person: Person, actor: Actor, decision: str, language: str
 ) -> None:
     now = core.clock.now()
-    async with core.db.write() as s:
-        run = await s.get(Recording, recording_id)
+    async with core.db.write() as tx:
+        run = await stored.find_run(tx, recording_id)
         if run is None or run.status != RunStatus.active:
             raise Conflict("this recording is no longer running")
-        s.add(
-            RecordingConsent(
-                recording_id=recording_id,
-                case_id=run.case_id,
-                session_id=run.session_id,
-                pid=person.pid,
-                name=person.name,
-                role=person.role,
-                invitation_id=person.invitation_id,
-                account_id=person.account_id,
-                decision=decision,
-                language=language,
-                at=now,
-            )
+        await stored.add_consent(
+            tx,
+            run,
+            pid=person.pid,
+            name=person.name,
+            role=person.role,
+            invitation_id=person.invitation_id,
+            account_id=person.account_id,
+            decision=decision,
+            language=language,
+            at=now,
         )
-        await eventlog.append(
-            s,
+        await caselog.append(
+            tx,
             case_id=run.case_id,
             session_id=run.session_id,
             kind="recording.consent",
@@ -277,13 +183,15 @@ async def save_segment(core: Core, recording_id: str, actor: Actor, seg: dict[st
     """Record a finished segment the recorder reported. The path must lie in the run's
     directory and the file must exist with the reported size; the hash is checked too.
     Returns the segment id. Idempotent on the path (a recorder's retry)."""
-    async with core.db.read() as s:
-        run = await s.get(Recording, recording_id)
-    if run is None:
-        raise NotFound("no such recording")
+    async with core.db.read() as tx:
+        run = await stored.load_run(tx, recording_id)
     rel = PurePosixPath(str(seg["path"]))
-    base = PurePosixPath("recordings", run.case_id, run.session_id)
-    if rel.is_absolute() or ".." in rel.parts or rel.parent != base or not rel.name.endswith(".webm"):
+    if (
+        rel.is_absolute()
+        or ".." in rel.parts
+        or rel.parent != session_folder(run.case_id, run.session_id)
+        or not rel.name.endswith(".webm")
+    ):
         raise DomainError("a segment must be a .webm file in its session's recording directory", field="path")
     path = Path(core.settings.data_dir) / rel
     try:
@@ -296,18 +204,15 @@ async def save_segment(core: Core, recording_id: str, actor: Actor, seg: dict[st
         raise DomainError("the segment file's SHA-256 does not match the report", field="sha256")
     now = core.clock.now()
     first = datetime.fromtimestamp(float(seg["first_wallclock"]), tz=UTC)
-    async with core.db.write() as s:
-        existing = (
-            (await s.execute(select(RecordingSegment).where(RecordingSegment.path == str(rel)))).scalars().first()
-        )
+    async with core.db.write() as tx:
+        existing = await stored.segment_at(tx, str(rel))
         if existing is not None:
             if existing.sha256 != seg["sha256"]:
                 raise Conflict("a different segment was already recorded under this path")
             return existing.id
-        row = RecordingSegment(
-            recording_id=recording_id,
-            case_id=run.case_id,
-            session_id=run.session_id,
+        row = await stored.add_segment(
+            tx,
+            run,
             pid=str(seg["pid"]),
             kind=str(seg["kind"]),
             codec=str(seg["codec"]),
@@ -323,10 +228,8 @@ async def save_segment(core: Core, recording_id: str, actor: Actor, seg: dict[st
             sender_reports=list(seg.get("sender_reports") or []),
             at=now,
         )
-        s.add(row)
-        await s.flush()
-        await eventlog.append(
-            s,
+        await caselog.append(
+            tx,
             case_id=run.case_id,
             session_id=run.session_id,
             kind="recording.segment",
@@ -335,7 +238,7 @@ async def save_segment(core: Core, recording_id: str, actor: Actor, seg: dict[st
             data={
                 "recording_id": recording_id,
                 "segment_id": row.id,
-                "path": str(rel),
+                "path": row.path,
                 "sha256": row.sha256,
                 "bytes": size,
                 "pid": row.pid,
@@ -350,12 +253,10 @@ async def save_segment(core: Core, recording_id: str, actor: Actor, seg: dict[st
 
 async def note(core: Core, recording_id: str, actor: Actor, kind: str, data: dict[str, Any]) -> None:
     """Another fact about a run for the case log (e.g. `recording.disk_full`)."""
-    async with core.db.write() as s:
-        run = await s.get(Recording, recording_id)
-        if run is None:
-            raise NotFound("no such recording")
-        await eventlog.append(
-            s,
+    async with core.db.write() as tx:
+        run = await stored.load_run(tx, recording_id)
+        await caselog.append(
+            tx,
             case_id=run.case_id,
             session_id=run.session_id,
             kind=kind,
@@ -365,45 +266,45 @@ async def note(core: Core, recording_id: str, actor: Actor, kind: str, data: dic
         )
 
 
-async def segments_of(core: Core, session_id: str) -> list[RecordingSegment]:
-    async with core.db.read() as s:
-        return list(
-            (
-                await s.execute(
-                    select(RecordingSegment)
-                    .where(RecordingSegment.session_id == session_id)
-                    .order_by(
-                        RecordingSegment.first_wallclock,
-                        RecordingSegment.pid,
-                        RecordingSegment.kind,
-                        RecordingSegment.index,
-                    )
-                )
-            ).scalars()
-        )
+async def _log(tx: Tx, run: RunRecord, kind: str, actor: Actor, at: datetime, **data: Any) -> None:
+    """A run's own case-log entry (started, stopped, interrupted, resumed), naming the run."""
+    await caselog.append(
+        tx,
+        case_id=run.case_id,
+        session_id=run.session_id,
+        kind=kind,
+        actor=actor,
+        at=at,
+        data={"recording_id": run.id, **data},
+    )
+
+
+async def segments_of(core: Core, session_id: str) -> list[SegmentRecord]:
+    """A session's segments of every run, on its timeline."""
+    async with core.db.read() as tx:
+        return await stored.segments_of_session(tx, session_id)
 
 
 async def summary(core: Core, session_id: str) -> dict[str, Any]:
     """The evidence of a session's recording: runs, consents, segments (the download is
     composite.py's; server/services/recording.py puts the two together)."""
-    async with core.db.read() as s:
-        runs = list(
-            (
-                await s.execute(
-                    select(Recording).where(Recording.session_id == session_id).order_by(Recording.started_at)
-                )
-            ).scalars()
-        )
-        consents = list(
-            (
-                await s.execute(
-                    select(RecordingConsent)
-                    .where(RecordingConsent.session_id == session_id)
-                    .order_by(RecordingConsent.at)
-                )
-            ).scalars()
-        )
-    segs = await segments_of(core, session_id)
+    async with core.db.read() as tx:
+        return await summary_in(tx, session_id)
+
+
+async def summary_in(tx: Tx, session_id: str) -> dict[str, Any]:
+    """`summary`, read in the caller's transaction."""
+    return describe(
+        await stored.runs_of_session(tx, session_id),
+        await stored.consents_of_session(tx, session_id),
+        await stored.segments_of_session(tx, session_id),
+    )
+
+
+def describe(
+    runs: Sequence[RunRecord], consents: Sequence[ConsentRecord], segments: Sequence[SegmentRecord]
+) -> dict[str, Any]:
+    """Runs, consents and segments as the API and the case page show them."""
     return {
         "runs": [
             {
@@ -443,6 +344,6 @@ async def summary(core: Core, session_id: str) -> dict[str, Any]:
                 "duration_s": g.duration_s,
                 "first_wallclock": g.first_wallclock.isoformat(timespec="microseconds"),
             }
-            for g in segs
+            for g in segments
         ],
     }

@@ -506,15 +506,28 @@ def tmpfs(mount: Path, options: str) -> Iterator[None]:
 
 
 class NoWorkers:
-    """A launcher that starts no process (for the restart steps, where no media flows)."""
+    """Recorders that start no process (for the restart steps, where no media flows)."""
+
+    def __init__(self) -> None:
+        self.on_exit: Any = None
+        self.closing = False
 
     async def launch(self, **kw: str) -> None:
         pass
 
+    def running(self, recording_id: str) -> bool:
+        return False
+
+    async def wait(self, recording_id: str, timeout: float) -> bool:
+        return True
+
+    async def close(self) -> None:
+        self.closing = True
+
 
 async def test_recording_entries_name_who_started_consented_stopped_viewed_or_the_recorder(live, core):
     world, session_id, case_id = live.world, live.session_id, live.world.demo.case_id
-    service, launcher = live.signaling.service, live.signaling.recorders
+    launcher = live.signaling.recorders
     ledger = Ledger(core)
     inv = await demo_invitations(core, session_id)
     M, A, R = account(world, "demo-mediator"), account(world, "demo-admin"), account(world, "demo-reviewer")
@@ -620,7 +633,7 @@ async def test_recording_entries_name_who_started_consented_stopped_viewed_or_th
         # Run 5, started over the API by an admin: the node restarts (a process of the same
         # name comes up and interrupts what the old one ran); people rejoin, and whoever's
         # join makes the room again resumes it. Then the room alone is lost.
-        service.recorders = NoWorkers()
+        live.signaling.supervisor.recorders = NoWorkers()
         await post("demo-admin", "/start", 202)
         run5 = run_of(await ledger.expect([("recording.started", A)]))
         restarted = await nodes.register(core, live.signaling.node.name)
