@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from server.domain.access import (
     CaseScope,
@@ -46,11 +45,6 @@ MAX_SUMMARY = 10_000
 async def scope_of(tx: Tx, case: CaseRecord, now: datetime) -> CaseScope:
     """What the domain's access rules need to know of a case (its org, mediator, invitations)."""
     return await stored.scope(tx, case, now)
-
-
-def scope_clause(p: Principal, now: datetime) -> Any:
-    """The SQL twin of domain.access.can_view_case, for listing. Tests keep the two in step."""
-    return stored.visible_to(p, now)
 
 
 async def create_case(

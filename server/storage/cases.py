@@ -20,6 +20,7 @@ from server.domain.access import CaseScope, InvitedAccount, Principal, Principal
 from server.domain.accounts import StaffRole
 from server.domain.cases import PartyInput
 
+from . import accounts
 from .base import Tx, found, load
 from .models import Account, Case, CaseNumberCounter, Invitation, Org, Party
 
@@ -227,12 +228,12 @@ async def next_seq(tx: Tx, org_id: str, year: int) -> int:
 
 
 async def active_mediator(tx: Tx, account_id: str) -> bool:
-    m = await tx.get(Account, account_id)
+    m = await accounts.account_or_none(tx, account_id)
     return m is not None and m.role == StaffRole.mediator.value and m.active
 
 
 async def org_for_new_case(tx: Tx, org_id: str) -> CaseOrg:
-    org = await load(tx, Org, org_id, "org", field="org_id")
+    org = await accounts.load_org(tx, org_id, field="org_id")
     return CaseOrg(org.id, org.name, org.code, org.path)
 
 
