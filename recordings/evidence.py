@@ -32,6 +32,17 @@ from .files import session_folder, sha256_of
 log = logging.getLogger("heshi.recordings")
 
 
+@dataclass(frozen=True)
+class Orphan:
+    """A run cut off from its node. `node_lost`: another node stopped answering, and its room
+    may well be alive with people in it; otherwise this node restarted."""
+
+    recording_id: str
+    case_id: str
+    session_id: str
+    node_lost: bool
+
+
 async def start_run(core: Core, *, case_id: str, session_id: str, actor: Actor, node_id: str | None) -> RunRecord:
     """A new run in a session that has none active; Conflict (with its id) when one is on."""
     now = core.clock.now()
@@ -74,33 +85,38 @@ async def mark_interrupted(core: Core, recording_id: str, actor: Actor, *, reaso
     return True
 
 
-async def interrupt_orphaned(core: Core, live: dict[str, str], me_name: str) -> list[str]:
+async def interrupt_orphaned(core: Core, live: dict[str, str], me_name: str) -> list[Orphan]:
     """Mark interrupted every active run whose node process is not in `live` (id → name): it
     crashed, was restarted (a process with its name is alive now), or stopped answering.
-    Returns the runs interrupted. Each gets one `recording.interrupted` entry."""
+    Returns the runs this call interrupted (of two nodes noticing at once, one does). Each
+    gets one `recording.interrupted` entry."""
     async with core.db.read() as tx:
-        orphans = [(r.id, r.node_id) for r in await stored.active_runs(tx) if r.node_id not in live]
+        orphans = [r for r in await stored.active_runs(tx) if r.node_id not in live]
         if not orphans:
             return []
-        names = await nodes.names_of(tx, {n for _, n in orphans if n is not None})
+        names = await nodes.names_of(tx, {r.node_id for r in orphans if r.node_id is not None})
     done = []
-    for run_id, node_id in orphans:
-        name = names.get(node_id, node_id) if node_id is not None else None
+    for run in orphans:
+        name = names.get(run.node_id, run.node_id) if run.node_id is not None else None
         restarted = name is None or name == me_name
         actor = Actor.system(SystemReason.node_restart if restarted else SystemReason.node_lost)
         reason = "the node recording it restarted" if restarted else f"the node recording it ({name}) stopped answering"
-        if await mark_interrupted(core, run_id, actor, reason=reason):
-            done.append(run_id)
+        if await mark_interrupted(core, run.id, actor, reason=reason):
+            done.append(Orphan(run.id, run.case_id, run.session_id, node_lost=not restarted))
     return done
 
 
-async def mark_resumed(core: Core, recording_id: str, actor: Actor, *, node_id: str | None) -> None:
-    """A participant's rejoin made the room again: the run goes on, owned by this node."""
+async def mark_resumed(core: Core, recording_id: str, actor: Actor, *, node_id: str | None) -> bool:
+    """The run goes on, recorded by `node_id` (a rejoin made its room again, or a node took
+    over the run of one that was lost). False when it was not interrupted: of two nodes or
+    joins resuming it at once, exactly one does, and only that one starts a worker."""
     now = core.clock.now()
     async with core.db.write() as tx:
         run = await stored.resume(tx, recording_id, node_id=node_id)
-        if run is not None:
-            await _log(tx, run, "recording.resumed", actor, now)
+        if run is None:
+            return False
+        await _log(tx, run, "recording.resumed", actor, now)
+    return True
 
 
 async def was_recorded(core: Core, session_id: str) -> bool:

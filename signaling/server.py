@@ -179,8 +179,24 @@ class SignalingServer:
         interrupted = await evidence.interrupt_orphaned(
             self.core, await nodes.live_nodes(self.core, self.node), self.node.name
         )
-        if interrupted:
-            log.warning("recording runs of a process that is gone are now interrupted: %s", ", ".join(interrupted))
+        if not interrupted:
+            return
+        log.warning(
+            "recording runs of a process that is gone are now interrupted: %s",
+            ", ".join(o.recording_id for o in interrupted),
+        )
+        for orphan in interrupted:
+            if await self.supervisor.take_over(orphan, self.own_url()):
+                log.warning("took over recording run %s of a node that stopped answering", orphan.recording_id)
+
+    def own_url(self) -> str:
+        """Where a recorder worker on this machine reaches this node without a request to go
+        by: the configured address, or the port this node listens on."""
+        s = self.core.settings
+        if s.recorder_connect_url:
+            return s.recorder_connect_url
+        host = "127.0.0.1" if s.host in ("0.0.0.0", "", "localhost") else "::1" if s.host == "::" else s.host
+        return f"http://[{host}]:{s.port}" if ":" in host else f"http://{host}:{s.port}"
 
     async def _heartbeat_forever(self) -> None:
         delay = nodes.HEARTBEAT_SECONDS

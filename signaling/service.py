@@ -20,7 +20,7 @@ from .ice import ice_servers
 from .room import RECORDER_PID, Consent, NotAdmitted, RecordingState, Room, RoomEnded, Seat, SeatState
 from .schemas import ChatHistoryIn, ChatSendIn, JoinIn, SignalIn
 from .store.base import RoomStore
-from .supervisor import Outbox, RecordingSupervisor, RunToResume, need_room, relayed
+from .supervisor import Outbox, RecordingSupervisor, need_room, relayed
 
 log = logging.getLogger("heshi.signaling")
 
@@ -72,19 +72,20 @@ class RoomService:
         )
         previous_token: dict[str, str | None] = {}
 
-        # A session that was recording when its room was lost (a restart) goes on recording.
-        # Everyone rejoins at once after a restart: only the join that makes the room resumes.
-        resume: RunToResume | None = None
-        if await self.store.view(b.session_id) is None:
-            resume = await self.supervisor.resumable(b.session_id)
-        resumed_here: list[bool] = []
+        # A session that was recording when its node went down goes on recording. The room may
+        # be gone (the memory store) or have outlived the node (Redis), and everyone rejoins at
+        # once: only the join that claims the run resumes it, before taking its seat.
+        current = await self.store.view(b.session_id)
+        if current is None or current.recording.state is not RecordingState.off:
+            resume = await self.supervisor.claim_resume(b.session_id, room_live=current is not None, actor=b.actor)
+            if resume is not None:
+                await self.supervisor.resume(
+                    resume, b.case_id, b.session_id, connect_url, new_room=lambda: self._new_room(b)
+                )
 
         def op(room: Room | None) -> tuple[Room, tuple[Any, dict[str, Any]]]:
             if room is None:
-                room = Room(room_id=b.session_id, case_id=b.case_id, max_publishers=self.core.settings.max_publishers)
-                if resume is not None:
-                    room.resume_recording(resume.recording_id, resume.consents, now)
-                    resumed_here.append(True)
+                room = self._new_room(b)
             old = room.seats.get(b.pid)
             previous_token["value"] = old.resume_token if old else None
             result = room.join(seat, now)
@@ -114,8 +115,6 @@ class RoomService:
             await persistence.record(self.core, b.case_id, b.session_id, "rejoin", b.actor, {"pid": b.pid})
         if b.role is SessionRole.mediator:
             await persistence.mark_status(self.core, b.session_id, SessionStatus.live, b.actor)
-        if resume is not None and resumed_here:
-            await self.supervisor.resumed(resume.recording_id, b, connect_url)
         history: dict[str, Any] | None = None
         if result.seat.state is SeatState.admitted:
             messages, more = await persistence.chat_history(self.core, b, None, 50)
@@ -129,6 +128,9 @@ class RoomService:
             "chat": history,
             "ice_servers": ice_servers(self.core.settings, b.pid, now),
         }
+
+    def _new_room(self, b: Binding) -> Room:
+        return Room(room_id=b.session_id, case_id=b.case_id, max_publishers=self.core.settings.max_publishers)
 
     async def disconnected(self, b: Binding, sid: str) -> None:
         """A socket closed: keep the seat for the grace period."""

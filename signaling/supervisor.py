@@ -20,6 +20,7 @@ from recordings import evidence
 from server.domain.actors import Actor, SystemReason
 from server.domain.errors import Conflict, NotFound
 from server.services.core import Core
+from server.storage.recordings import RunStatus
 
 from .binding import Binding, RecorderBinding
 from .room import RECORDER_PID, Consent, RecordingState, Room, RoomEvent, recorder_pid
@@ -81,7 +82,7 @@ class Composites(Protocol):
 
 @dataclass(frozen=True)
 class RunToResume:
-    """A run that was recording when its room was lost, with the answers given so far."""
+    """A run cut off from its worker, claimed by this node to go on, with the answers given so far."""
 
     recording_id: str
     consents: dict[str, Consent]
@@ -157,22 +158,63 @@ class RecordingSupervisor:
         person = evidence.Person(b.pid, b.name, b.role.value, b.invitation_id, b.account_id)
         await evidence.save_consent(self.core, recording_id, person, b.actor, consent.value, language)
 
-    async def resumable(self, session_id: str) -> RunToResume | None:
-        """The run that should go on recording this session, when its room is made again."""
+    async def claim_resume(self, session_id: str, *, room_live: bool, actor: Actor) -> RunToResume | None:
+        """The session's run, if it should go on recording from this node now: None when there
+        is none, when it is recording somewhere, or when another join or node claimed it first.
+
+        A run is resumed once it was cut off from its worker: `interrupted` (its node restarted
+        or stopped answering, whether or not its room outlived it in a shared store), or still
+        `active` while its room is gone (the room's state was lost before any sweep noticed).
+        The claim is one conditional write, so of everyone rejoining at once, on any node,
+        exactly one resumes the run; the log says it was interrupted, then who resumed it."""
         run = await evidence.active_run(self.core, session_id)
         if run is None:
+            return None
+        if run.status == RunStatus.active:
+            if room_live:
+                return None
+            await evidence.mark_interrupted(
+                self.core, run.id, Actor.system(SystemReason.room_lost), reason="the room was lost (server restart)"
+            )
+        if not await evidence.mark_resumed(self.core, run.id, actor, node_id=self.node_id):
             return None
         consents = await evidence.consents_of(self.core, run.id)
         return RunToResume(run.id, {pid: Consent(c) for pid, c in consents.items()})
 
-    async def resumed(self, recording_id: str, b: Binding, connect_url: str) -> None:
-        """`b`'s join made the room again and resumed the run: the log says it was interrupted
-        and who resumed it, and a fresh worker records it in new segments."""
-        await evidence.mark_interrupted(
-            self.core, recording_id, Actor.system(SystemReason.room_lost), reason="the room was lost (server restart)"
-        )
-        await evidence.mark_resumed(self.core, recording_id, b.actor, node_id=self.node_id)
-        await self.launch(recording_id, b.case_id, b.session_id, connect_url)
+    async def resume(
+        self, run: RunToResume, case_id: str, session_id: str, connect_url: str, new_room: Callable[[], Room] | None
+    ) -> bool:
+        """A claimed run goes on: the room takes it back (asking whoever has not answered) and
+        a fresh worker records it in new segments. Without `new_room`, only a room that is
+        still live takes it; False, and the run interrupted again, when there is none."""
+        now = self.now()
+
+        def op(room: Room | None) -> tuple[Room | None, bool]:
+            if room is None:
+                if new_room is None:
+                    return None, False
+                room = new_room()
+            room.resume_recording(run.recording_id, run.consents, now)
+            return room, True
+
+        if not await self._update(session_id, op):
+            await evidence.mark_interrupted(
+                self.core, run.recording_id, Actor.system(SystemReason.room_lost), reason="its room ended meanwhile"
+            )
+            return False
+        await self.launch(run.recording_id, case_id, session_id, connect_url)
+        return True
+
+    async def take_over(self, orphan: evidence.Orphan, connect_url: str) -> bool:
+        """A node stopped answering while recording: if the run's room lives on (a shared
+        store, with people still in it on other nodes), this node records it from now on
+        rather than wait for someone to rejoin."""
+        if not orphan.node_lost or await self.store.view(orphan.session_id) is None:
+            return False
+        run = await self.claim_resume(orphan.session_id, room_live=True, actor=Actor.system(SystemReason.node_lost))
+        if run is None:
+            return False
+        return await self.resume(run, orphan.case_id, orphan.session_id, connect_url, new_room=None)
 
     async def stopped(self, session_id: str, recording_id: str, actor: Actor, reason: str) -> None:
         """The room stopped recording: the run closes, and its worker finishes its open

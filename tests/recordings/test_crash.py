@@ -34,15 +34,8 @@ from tests.support.waiting import wait_for
 HESHI = Path(sys.executable).with_name("heshi")
 SECRET = "crash-test-secret-" + "k" * 32
 
-# On Redis the room outlives the node, and nothing resumes its recording: signaling/service.py
-# resumes a run only in the join that makes the room anew (`store.view(...) is None`), which a
-# room kept in Redis never sees. The rejoined room says "on" while no worker records. Strict, so
-# that the fix turns these into failures and this mark is removed with it.
-ROOM_IN_REDIS_NEVER_RESUMES = pytest.mark.xfail(
-    strict=True, reason="bug: a recording does not resume after a node restart when the room is kept in Redis"
-)
 # Nodes started as processes, on the memory store and on Redis.
-pytestmark = pytest.mark.room_stores("memory", pytest.param("redis", marks=ROOM_IN_REDIS_NEVER_RESUMES))
+pytestmark = pytest.mark.room_stores("memory", "redis")
 
 
 def env_for(data_dir: Path, port: int, store: RoomStoreChoice) -> dict[str, str]:

@@ -172,6 +172,9 @@ class Node:
         assert run is not None
         return run
 
+    async def recorder_up_for(self, recording_id: str) -> None:
+        await self.supervisor.recorder_up(self.recorder(recording_id), f"recorder-sid-{recording_id}")
+
     async def log_kinds(self) -> list[str]:
         async with self.core.db.read() as s:
             return list((await s.execute(select(CaseEvent.kind).order_by(CaseEvent.seq))).scalars())
@@ -499,6 +502,95 @@ async def test_the_join_that_makes_a_lost_room_again_resumes_its_run_with_a_fres
     kinds = await node.log_kinds()
     assert kinds.index("recording.interrupted") < kinds.index("recording.resumed")
     assert (await evidence.active_run(node.core, node.mediator.session_id)) is not None
+
+
+def other_person(node: Node, world: World) -> Binding:
+    """A second person in the room: the demo's expert."""
+    b, account_id = node.mediator, world.principals["demo-expert"].account_id
+    return Binding(
+        pid=f"a:{account_id}",
+        name="expert",
+        role=SessionRole.expert,
+        case_id=b.case_id,
+        session_id=b.session_id,
+        invitation_id=None,
+        account_id=account_id,
+        direct_entry=True,
+    )
+
+
+async def node_goes_down(node: Node, run: str) -> list[evidence.Orphan]:
+    """The node dies with its worker (no exit is reported), and a live node notices."""
+    node.workers.processes.pop(run)
+    return await evidence.interrupt_orphaned(node.core, {}, me_name="another-node")
+
+
+async def test_a_room_that_outlived_its_node_resumes_its_run_once_though_everyone_rejoins_at_once(
+    node: Node, core: Core, world: World
+) -> None:
+    run = await node.start_recording()
+    expert = other_person(node, world)
+    assert (await node.service.join(expert, "expert-sid", JoinIn(), connect_url=URL))["ok"]
+    await node.recorder_up_for(run)
+    assert [o.recording_id for o in await node_goes_down(node, run)] == [run]
+    assert (await node.room()).recording.recorder_sid is not None  # the room still names the dead worker
+
+    survivor = make_node(core, world, node.store, Workers())
+    acks = await asyncio.gather(
+        survivor.service.join(node.mediator, "mediator-sid-2", JoinIn(), connect_url=URL),
+        survivor.service.join(expert, "expert-sid-2", JoinIn(), connect_url=URL),
+    )
+
+    assert all(a["ok"] for a in acks)
+    assert [w["recording_id"] for w in survivor.workers.launched] == [run]
+    room = await node.room()
+    assert room.recording.recording_id == run and room.recording.interrupted
+    assert room.recording.recorder_sid is None  # until the fresh worker connects
+    kinds = await node.log_kinds()
+    assert kinds.count("recording.interrupted") == 1 and kinds.count("recording.resumed") == 1
+    assert kinds.index("recording.interrupted") < kinds.index("recording.resumed")
+    assert (await node.run_row(run)).status == "active"
+
+
+async def test_a_join_while_the_run_records_on_a_live_node_resumes_nothing(node: Node, world: World) -> None:
+    run = await node.start_recording()
+    assert (await node.service.join(other_person(node, world), "expert-sid", JoinIn(), connect_url=URL))["ok"]
+    assert [w["recording_id"] for w in node.workers.launched] == [run]
+    assert "recording.resumed" not in await node.log_kinds()
+
+
+async def test_when_a_node_stops_answering_another_takes_over_its_run_while_the_room_lives_on(
+    node: Node, core: Core, world: World
+) -> None:
+    run = await node.start_recording()
+    (orphan,) = await node_goes_down(node, run)
+    orphan = evidence.Orphan(orphan.recording_id, orphan.case_id, orphan.session_id, node_lost=True)
+    survivor = make_node(core, world, node.store, Workers())
+
+    assert await survivor.supervisor.take_over(orphan, URL)
+    assert not await survivor.supervisor.take_over(orphan, URL)  # once
+
+    assert [w["recording_id"] for w in survivor.workers.launched] == [run]
+    assert (await node.room()).recording.interrupted
+    async with core.db.read() as s:
+        resumed = (await s.execute(select(CaseEvent).where(CaseEvent.kind == "recording.resumed"))).scalar_one()
+    assert resumed.actor == "system:node-lost"
+
+
+async def test_no_take_over_of_a_restarted_nodes_run_nor_of_one_whose_room_is_gone(
+    node: Node, core: Core, world: World
+) -> None:
+    run = await node.start_recording()
+    (restarted,) = await node_goes_down(node, run)
+    survivor = make_node(core, world, node.store, Workers())
+    assert not restarted.node_lost
+    assert not await survivor.supervisor.take_over(restarted, URL)  # its people rejoin it
+
+    await node.store.update(node.mediator.session_id, lambda room: (None, None))  # the room is gone too
+    lost = evidence.Orphan(run, restarted.case_id, restarted.session_id, node_lost=True)
+    assert not await survivor.supervisor.take_over(lost, URL)
+    assert survivor.workers.launched == []
+    assert (await node.run_row(run)).status == "interrupted"  # the next join resumes it
 
 
 # ---- the real launcher -----------------------------------------------------------------------
