@@ -23,10 +23,8 @@ from server.services.core import Core
 from server.storage import caselog, nodes
 from server.storage import recordings as stored
 from server.storage.base import Tx
-from server.storage.recordings import ConsentRecord, RunRecord, SegmentRecord
-from server.storage.recordings import RunStatus as RunStatus  # re-exported: signaling.binding checks a run with it
+from server.storage.recordings import ConsentRecord, RunRecord, RunStatus, SegmentRecord
 
-from .files import session_dir as session_dir  # re-exported: tests and recordings.launcher import it from here
 from .files import session_folder, sha256_of
 
 log = logging.getLogger("heshi.recordings")

@@ -22,7 +22,7 @@ from server.config import Settings
 from server.domain.clock import Clock, SystemClock
 from signaling.ice import ice_servers
 
-from .evidence import session_dir
+from .files import session_dir
 
 log = logging.getLogger("heshi.recordings")
 

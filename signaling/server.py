@@ -23,7 +23,10 @@ from recordings import evidence
 from recordings.composite import CompositeJobs
 from recordings.launcher import RecorderLauncher
 from server.domain import inputs
+from server.domain.actors import Actor
 from server.domain.errors import DomainError
+from server.domain.grants import SessionRole
+from server.http.keys import LIVE
 from server.http.requests import JOIN_COOKIE, STAFF_COOKIE
 from server.services import nodes
 from server.services.core import Core
@@ -260,6 +263,22 @@ class SignalingServer:
         task = asyncio.get_running_loop().create_task(self.sio.disconnect(sid))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+    # ---- what the REST API asks (server.http.keys.LiveRecording) ---------------------
+
+    async def start_recording(
+        self, request: web.Request, session_id: str, case_id: str, actor: Actor
+    ) -> dict[str, Any]:
+        url = self.core.settings.recorder_connect_url or local_url(request)
+        return await self.service.recording_start(
+            session_id, case_id, b=None, role=SessionRole.mediator, actor=actor, connect_url=url
+        )
+
+    async def stop_recording(self, session_id: str, actor: Actor, reason: str) -> dict[str, Any]:
+        return await self.service.recording_stop(session_id, b=None, actor=actor, reason=reason)
+
+    def make_download(self, case_id: str, session_id: str, actor: Actor) -> bool:
+        return self.composites.start(case_id, session_id, actor)
 
     def connect_url(self, sid: str) -> str:
         """Where a recorder worker on this machine reaches this node: the address the caller's
@@ -500,4 +519,5 @@ def attach_signaling(app: web.Application, core: Core, store: RoomStore | None =
     server = SignalingServer(core, store)
     server.attach(app)
     app[SIGNALING] = server
+    app[LIVE] = server
     return server

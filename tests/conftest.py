@@ -96,8 +96,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     postgres_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str, room_store: RoomStoreChoice) -> Settings:
+def settings_for(tmp_path: Path, database_url: str, room_store: RoomStoreChoice, **overrides: Any) -> Settings:
+    """A test's settings: its own data directory, database and room store, plus `overrides`."""
     return room_store.settings(
         load_settings(
             env={},
@@ -105,8 +105,14 @@ def settings(tmp_path: Path, database_url: str, room_store: RoomStoreChoice) -> 
             database_url=database_url,
             secret_key=TEST_SECRET,
             public_url="http://heshi.test",
+            **overrides,
         )
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, room_store: RoomStoreChoice) -> Settings:
+    return settings_for(tmp_path, database_url, room_store)
 
 
 @pytest.fixture

@@ -20,8 +20,7 @@ from server.domain.access import Principal
 from server.domain.actors import Actor
 from server.domain.cases import PartyInput
 from server.domain.errors import Conflict
-from server.domain.grants import SessionRole
-from server.http.keys import CORE
+from server.http.keys import CORE, LIVE
 from server.http.requests import (
     STAFF_COOKIE,
     client_address,
@@ -290,30 +289,16 @@ async def _recording_session(request: web.Request) -> tuple[Principal, SessionRe
     return p, await sessions.for_recording_control(request.app[CORE], p, request.match_info["session_id"])
 
 
-def _signaling(request: web.Request):  # type: ignore[no-untyped-def]
-    from signaling.server import SIGNALING
-
-    return request.app[SIGNALING]
-
-
 async def start_recording(request: web.Request) -> web.StreamResponse:
-    from signaling.server import local_url
-
     p, session = await _recording_session(request)
-    sig = _signaling(request)
-    url = request.app[CORE].settings.recorder_connect_url or local_url(request)
-    out = await sig.service.recording_start(
-        session.id, session.case_id, b=None, role=SessionRole.mediator, actor=Actor.of(p), connect_url=url
-    )
+    out = await request.app[LIVE].start_recording(request, session.id, session.case_id, Actor.of(p))
     return json_response(out, status=202)
 
 
 async def stop_recording(request: web.Request) -> web.StreamResponse:
     p, session = await _recording_session(request)
     body = await read_json(request, S.RecordingStopIn) if request.can_read_body else S.RecordingStopIn()
-    out = await _signaling(request).service.recording_stop(
-        session.id, b=None, actor=Actor.of(p), reason=body.reason or "stopped over the API"
-    )
+    out = await request.app[LIVE].stop_recording(session.id, Actor.of(p), body.reason or "stopped over the API")
     return json_response(out)
 
 
@@ -332,7 +317,7 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
 async def make_composite(request: web.Request) -> web.StreamResponse:
     """(Re)make the one-file download; it is also made when a recorded session ends."""
     p, session = await _recording_session(request)
-    if not _signaling(request).composites.start(session.case_id, session.id, Actor.of(p)):
+    if not request.app[LIVE].make_download(session.case_id, session.id, Actor.of(p)):
         raise Conflict("the download is already being made")
     state = await recording.download_state(request.app[CORE], session.id)
     return json_response({"ok": True, "composite": state}, status=202)

@@ -20,6 +20,7 @@ from server.domain.accounts import StaffRole
 from server.domain.cases import CaseSource, CaseStatus, DisputeType, PartyInput, PartySide
 from server.domain.errors import DomainError, Forbidden, InvalidToken, NotFound, ValidationFailed
 from server.domain.grants import ROLE_GRANTS, SessionRole
+from server.domain.inputs import nul_location
 from server.domain.sessions import SessionStatus
 from server.http.errors import HttpError
 from server.http.keys import CATALOGS, CORE
@@ -102,11 +103,10 @@ async def read_form(request: web.Request) -> MultiDictProxy[str]:
             if isinstance(value, FileField):
                 value.file.close()
         raise _unreadable()
-    for name, value in form.items():
-        if "\x00" in name or "\x00" in cast(str, value):  # text only: files were refused above
-            raise ValidationFailed(
-                N_("Text must not contain NUL characters."), fields={name.replace("\x00", "") or "form": "nul"}
-            )
+    for name, value in form.items():  # text only: files were refused above
+        where = nul_location({name: value}, "form")  # the rule every door applies
+        if where is not None:
+            raise ValidationFailed(N_("Text must not contain NUL characters."), fields={where: "nul"})
     return cast("MultiDictProxy[str]", form)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from server.domain.access import (
     CaseScope,
@@ -40,11 +39,6 @@ from .core import Core
 
 MAX_TITLE = 200
 MAX_SUMMARY = 10_000
-
-
-async def scope_of(tx: Tx, case: CaseRecord, now: datetime) -> CaseScope:
-    """What the domain's access rules need to know of a case (its org, mediator, invitations)."""
-    return await stored.scope(tx, case, now)
 
 
 async def create_case(

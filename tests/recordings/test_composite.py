@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from recordings import composite
+from recordings import composite, files
 from recordings.composite import plan
 from server.domain.accounts import StaffRole
 from server.domain.actors import Actor, SystemReason
@@ -80,7 +80,7 @@ async def test_a_segment_ffmpeg_cannot_read_fails_the_job_with_its_message(core,
     run = await evidence.start_run(
         core, case_id=session.case_id, session_id=session.id, actor=Actor.account("x"), node_id=None
     )
-    folder = evidence.session_dir(core.settings.data_dir, session.case_id, session.id)
+    folder = files.session_dir(core.settings.data_dir, session.case_id, session.id)
     folder.mkdir(parents=True)
     bad = folder / "m-c1-video-00000.webm"
     bad.write_bytes(b"this is not a webm file")

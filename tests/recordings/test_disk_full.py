@@ -9,7 +9,7 @@ from pathlib import Path
 import av
 from sqlalchemy import select
 
-from recordings import evidence
+from recordings import evidence, files
 from server.storage.models import CaseEvent, Recording
 from tests.recordings.media import PatternVideoTrack, SineAudioTrack
 from tests.recordings.sender import send_to_recorder
@@ -22,7 +22,7 @@ pytestmark = on_both_room_stores  # the live room, on the memory store and on Re
 
 async def test_a_full_disk_stops_recording_keeps_finished_segments_and_tells_the_mediator(live, core):
     case_id, session_id = live.world.demo.case_id, live.session_id
-    folder = evidence.session_dir(Path(core.settings.data_dir), case_id, session_id)
+    folder = files.session_dir(Path(core.settings.data_dir), case_id, session_id)
     with tiny_tmpfs(folder, "600k"):
         mediator = await live.person("mediator")
         await mediator.join()

@@ -29,7 +29,7 @@ from aioice import ice as aioice_ice
 from aioice import stun
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
-from recordings import evidence, launcher, worker
+from recordings import files, launcher, worker
 from recordings.aiortc_internals import restricted_host_addresses
 from server.auth.tokens import RecorderTokens
 from server.config import Settings, load_settings
@@ -60,7 +60,7 @@ class InProcessWorkers:
             url=connect_url,
             session_id=session_id,
             token=token,
-            out_dir=evidence.session_dir(self.settings.data_dir, case_id, session_id),
+            out_dir=files.session_dir(self.settings.data_dir, case_id, session_id),
             data_dir=self.settings.data_dir,
             segment_seconds=1,
             **self.kwargs,

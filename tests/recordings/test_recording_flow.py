@@ -11,7 +11,7 @@ from typing import Any
 import av
 from sqlalchemy import select
 
-from recordings import evidence
+from recordings import evidence, files
 from server.services import eventlog
 from server.storage.models import CaseEvent, RecordingConsent
 from tests.recordings.media import PatternVideoTrack, SineAudioTrack
@@ -91,7 +91,7 @@ async def test_consenting_participants_are_recorded_into_hashed_segments(live, c
         decoded = 0
         for seg in video + audio:
             path = data_dir / seg.path
-            assert path.parent == evidence.session_dir(data_dir, live.world.demo.case_id, session_id)
+            assert path.parent == files.session_dir(data_dir, live.world.demo.case_id, session_id)
             assert hashlib.sha256(path.read_bytes()).hexdigest() == seg.sha256
             frames, duration = decode(path)
             assert frames == seg.frames, f"{seg.path}: decoded {frames}, reported {seg.frames}"

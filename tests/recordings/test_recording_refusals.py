@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from recordings import evidence
+from recordings import files
 from server.auth.tokens import RecorderTokens
 from server.storage.models import CaseEvent, Recording
 from tests.conftest import TEST_SECRET
@@ -146,7 +146,7 @@ async def test_segment_reports_that_do_not_match_the_disk_are_refused_and_not_lo
     rec = recorder(live, token)
     await rec.connect(rec.recorder_auth)  # type: ignore[attr-defined]
     data_dir = Path(core.settings.data_dir)
-    folder = evidence.session_dir(data_dir, live.world.demo.case_id, live.session_id)
+    folder = files.session_dir(data_dir, live.world.demo.case_id, live.session_id)
     folder.mkdir(parents=True, exist_ok=True)
     good = folder / "m-c1-video-00000.webm"
     good.write_bytes(b"\x1a\x45\xdf\xa3 pretend webm")

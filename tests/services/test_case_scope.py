@@ -21,6 +21,7 @@ from server.services import cases, invitations
 from server.services.cases import CaseFilters
 from server.services.core import Core
 from server.services.signin import invitation_principal
+from server.storage import cases as stored_cases
 from server.storage.models import Case
 
 from .builders import make_case, make_org, make_session, make_staff, use_quick_hashing
@@ -130,8 +131,10 @@ async def visible_ids(core: Core, p: Principal) -> set[str]:
 
 
 async def domain_says(core: Core, p: Principal, case: Case) -> bool:
-    async with core.db.read() as s:
-        return can_view_case(p, await cases.scope_of(s, case, core.clock.now()))
+    """The domain's rule (can_view_case) on the scope that storage reads, beside the SQL twin."""
+    async with core.db.read() as tx:
+        record = await stored_cases.load_case(tx, case.id)
+        return can_view_case(p, await stored_cases.scope(tx, record, core.clock.now()))
 
 
 # Independent of both implementations: what the world above should show each principal.

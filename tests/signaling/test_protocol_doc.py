@@ -8,6 +8,7 @@ from pathlib import Path
 import signaling.room
 import signaling.server
 import signaling.service
+import signaling.supervisor
 from signaling.server import EVENTS, RECORDER_EVENTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,6 +16,7 @@ DOC = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
 ROOM_SOURCE = Path(signaling.room.__file__).read_text(encoding="utf-8")
 SERVER_SOURCE = Path(signaling.server.__file__).read_text(encoding="utf-8")
 SERVICE_SOURCE = Path(signaling.service.__file__).read_text(encoding="utf-8")
+SUPERVISOR_SOURCE = Path(signaling.supervisor.__file__).read_text(encoding="utf-8")
 
 
 def documented(name: str) -> bool:
@@ -46,8 +48,11 @@ def test_every_room_event_type_emitted_by_the_room_is_documented() -> None:
 
 def test_every_socket_event_the_server_emits_is_documented() -> None:
     names = set(re.findall(r'\.emit\(\s*"([^"]+)"', SERVER_SOURCE))
-    names |= set(re.findall(r'outbox\.send\([^)]*?"([a-z.]+)"', SERVICE_SOURCE))
-    assert {"room.event", "error", "signal"} <= names
+    for source in (SERVICE_SOURCE, SUPERVISOR_SOURCE):
+        names |= set(re.findall(r'outbox\.send\([^)]*?"([a-z.]+)"', source))
+    # What the supervisor sends to a run's workers goes through to_recorder.
+    names |= set(re.findall(r'to_recorder\(\s*[^)]*?"([a-z.]+)"', SUPERVISOR_SOURCE, flags=re.DOTALL))
+    assert {"room.event", "error", "signal", "recorder.stop", "recorder.drop"} <= names
     missing = sorted(n for n in names if not documented(n))
     assert missing == [], f"server → client events missing from docs/protocol.md: {missing}"
 
