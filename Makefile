@@ -14,13 +14,14 @@ TEST_STAMP := $(VENV)/.installed-test
 LOCK_TOOL := uv==0.13.8
 # Browser libraries come from the npm registry through package-lock.json, never a CDN.
 NODE_STAMP := node_modules/.installed
-# Debian packages the server needs: ffmpeg makes the composite download of a recording.
-RUN_DEBS := ffmpeg
-# Debian packages the test suite drives as well: a real browser, CJK fonts (Chinese renders
-# as empty boxes without them), Redis and PostgreSQL servers (tests start throwaway ones on
-# free loopback ports when none is running), and iproute2 for the network namespaces that
-# separate browsers in the ICE-restart test.
-TEST_DEBS := $(RUN_DEBS) chromium fonts-noto-cjk redis-server postgresql iproute2
+# Debian packages the server needs: ffmpeg makes the composite download of a recording;
+# WeasyPrint lays out the agreement and minutes PDFs with Pango, in CJK fonts (without them
+# Chinese prints as empty boxes).
+RUN_DEBS := ffmpeg libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk
+# Debian packages the test suite drives as well: a real browser, Redis and PostgreSQL servers
+# (tests start throwaway ones on free loopback ports when none is running), and iproute2 for
+# the network namespaces that separate browsers in the ICE-restart test.
+TEST_DEBS := $(RUN_DEBS) chromium redis-server postgresql iproute2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint venv lock lock-upgrade system-deps migrate demo bench clean messages

@@ -10,7 +10,8 @@ from aiohttp import web
 from server import __version__
 from server.http.requests import CSRF_HEADER, STAFF_COOKIE, json_response
 
-from .routes import ROUTES, Route
+from .routes import ROUTES
+from .table import Route
 
 ERROR_SCHEMA = {
     "type": "object",

@@ -7,13 +7,11 @@ The table carries what the OpenAPI document needs; see openapi.py.
 from __future__ import annotations
 
 import io
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import timedelta
 
 import segno
 from aiohttp import web
-from pydantic import BaseModel
 
 from server.auth.passwords import generate_password
 from server.domain.access import Principal
@@ -33,7 +31,9 @@ from server.http.requests import (
 from server.services import accounts, cases, invitations, orgs, recording, sessions, signin
 from server.storage.sessions import SessionRecord
 
+from . import agreements, confirmations, minutes
 from . import schemas as S
+from .table import V1, Route
 from .views import (
     account_view,
     case_summary,
@@ -44,21 +44,6 @@ from .views import (
     party_view,
     session_view,
 )
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str
-    handler: Handler
-    summary: str
-    body: type[BaseModel] | None = None
-    query: type[BaseModel] | None = None
-    status: int = 200
-    auth: str = "staff"  # staff | none
-    produces: str = "application/json"
 
 
 def set_staff_cookie(request: web.Request, response: web.StreamResponse, session: signin.BrowserSession) -> None:
@@ -337,7 +322,6 @@ async def download_composite(request: web.Request) -> web.StreamResponse:
     )
 
 
-V1 = "/api/v1"
 ROUTES: list[Route] = [
     Route("POST", f"{V1}/auth/login", login, "Sign in with username and password", body=S.LoginIn, auth="none"),
     Route("POST", f"{V1}/auth/logout", logout, "Sign out this browser session"),
@@ -424,6 +408,9 @@ ROUTES: list[Route] = [
         "Download the session's recording as one WebM file (logged in the case log)",
         produces="video/webm",
     ),
+    *minutes.ROUTES,
+    *agreements.ROUTES,
+    *confirmations.ROUTES,
 ]
 
 

@@ -9,6 +9,8 @@ to; the log refuses a kind that is not. Who may read an entry depends on that pa
 | session   | ✓            | only sessions they hold a valid invitation to                    | –       |
 | chat      | ✓            | their sessions; public messages and private ones to or from them | –       |
 | recording | ✓            | –  (the recording API refuses them too)                          | –       |
+| minutes   | ✓            | only sessions they hold a valid invitation to (they read live)   | –       |
+| agreement | ✓            | –                                                                | –       |
 
 Full readers are the case's mediators (those who manage it), reviewers whose org subtree
 holds the case, and admins. An entry a viewer may not read is served redacted — its
@@ -34,6 +36,8 @@ class Part(enum.StrEnum):
     session = "session"
     chat = "chat"
     recording = "recording"
+    minutes = "minutes"
+    agreement = "agreement"  # agreements, signatures on them, and judicial confirmation
 
 
 ENTRY_KINDS: dict[str, Part] = {
@@ -66,6 +70,19 @@ ENTRY_KINDS: dict[str, Part] = {
     "recording.track_error": Part.recording,
     "recording.composite": Part.recording,
     "recording.accessed": Part.recording,
+    "session.notice_presented": Part.session,  # the rights and obligations notice (权利义务告知书)
+    "session.notice_acknowledged": Part.session,
+    "minutes.saved": Part.minutes,  # a revision, with its SHA-256
+    "minutes.signed": Part.minutes,
+    "minutes.locked": Part.minutes,
+    "agreement.created": Part.agreement,
+    "agreement.revised": Part.agreement,
+    "agreement.signed": Part.agreement,
+    "agreement.locked": Part.agreement,
+    "confirmation.requested": Part.agreement,
+    "confirmation.attempted": Part.agreement,
+    "confirmation.delivered": Part.agreement,
+    "confirmation.failed": Part.agreement,
 }
 
 
@@ -95,7 +112,7 @@ class LogReader:
             return False
         if part is Part.case:
             return True
-        if part is Part.recording or session_id is None or session_id not in self.sessions:
+        if part in (Part.recording, Part.agreement) or session_id is None or session_id not in self.sessions:
             return False
         if part is Part.chat:
             to = data.get("to")

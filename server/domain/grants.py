@@ -18,6 +18,7 @@ class SessionRole(enum.StrEnum):
     agent = "agent"
     expert = "expert"
     observer = "observer"
+    clerk = "clerk"  # 记录人: writes the minutes beside the mediator (`recorder` is the recording worker)
 
 
 class Grant(enum.StrEnum):
@@ -68,10 +69,21 @@ ROLE_GRANTS: dict[SessionRole, frozenset[Grant]] = {
         }
     ),
     SessionRole.observer: frozenset({Grant.enter, Grant.read_chat, Grant.read_minutes}),
+    SessionRole.clerk: frozenset(
+        {
+            Grant.enter,
+            Grant.publish,
+            Grant.chat,
+            Grant.read_chat,
+            Grant.consent_recording,
+            Grant.write_minutes,
+            Grant.read_minutes,
+        }
+    ),
 }
 
-# Roles that wait in the lobby unless their invitation allows direct entry. Experts are not
-# among them: they are vetted staff the mediator chose, and enter directly unless told otherwise.
+# Roles that wait in the lobby unless their invitation allows direct entry. Experts and clerks
+# are not among them: they are staff the mediator chose, and enter directly unless told otherwise.
 LOBBY_BY_DEFAULT = frozenset({SessionRole.applicant, SessionRole.respondent, SessionRole.agent, SessionRole.observer})
 
 PARTY_ROLES = frozenset({SessionRole.applicant, SessionRole.respondent, SessionRole.agent})

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -71,6 +72,12 @@ class Org(Base):
     level: Mapped[str | None] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The org's seal (公章) as a PNG, printed on its agreements; none until an admin sets one.
+    seal_png: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    # Where this org's judicial-confirmation packages go (its court's endpoint), and the
+    # shared secret their HMAC-SHA256 signature is made with.
+    court_endpoint: Mapped[str | None] = mapped_column(String(500))
+    court_secret: Mapped[str | None] = mapped_column(String(200))
 
 
 class Account(Base):
@@ -154,6 +161,7 @@ class MediationSession(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    place: Mapped[str | None] = mapped_column(String(200))  # where people met; None: online
 
 
 class Invitation(Base):
@@ -357,3 +365,140 @@ class RecordingComposite(Base):
     bytes: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(400))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MinutesRevision(Base):
+    """One saved revision of a session's minutes (调解笔录): the whole document as saved.
+
+    Revisions count up from 1 per session; (session_id, revision) is unique, so of many saves
+    based on the same revision exactly one is written and the others get a conflict. A
+    client's `save_id` makes a resent save (after a dropped connection) a no-op, never a
+    second revision. `sha256` is of the canonical JSON of `document`, and goes into the case
+    log with the actor who saved it.
+    """
+
+    __tablename__ = "minutes_revisions"
+    __table_args__ = (
+        UniqueConstraint("session_id", "revision", name="uq_minutes_revisions_session_revision"),
+        UniqueConstraint("session_id", "save_id", name="uq_minutes_revisions_session_save"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"))
+    revision: Mapped[int] = mapped_column(Integer)
+    base_revision: Mapped[int] = mapped_column(Integer)
+    save_id: Mapped[str] = mapped_column(String(64))
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sha256: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class NoticeAcknowledgement(Base):
+    """A participant acknowledged the rights and obligations notice (权利义务告知书) on their own
+    device: once per person and session, with the SHA-256 of the text they were shown."""
+
+    __tablename__ = "notice_acknowledgements"
+    __table_args__ = (UniqueConstraint("session_id", "pid", name="uq_notice_acknowledgements_session_pid"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"))
+    pid: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    notice_sha256: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8))
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Agreement(Base):
+    """A mediation agreement (调解协议书) of a case, made from a template. Its text lives in
+    versions; `current_version` is the one people may sign now."""
+
+    __tablename__ = "agreements"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    session_id: Mapped[str | None] = mapped_column(ForeignKey("sessions.id"))
+    template: Mapped[str] = mapped_column(String(64))
+    current_version: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AgreementVersion(Base):
+    """One version of an agreement's text. `content` is what the mediator entered (parties,
+    facts, matters in dispute, terms); `html` is the document rendered from it, exactly as it
+    was shown and signed, and `sha256` is of its UTF-8 bytes. A version is locked once every
+    required signer has signed it; any change after that makes a new version."""
+
+    __tablename__ = "agreement_versions"
+    __table_args__ = (UniqueConstraint("agreement_id", "version", name="uq_agreement_versions_agreement_version"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    agreement_id: Mapped[str] = mapped_column(ForeignKey("agreements.id"), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    html: Mapped[str] = mapped_column(Text, deferred=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Signature(Base):
+    """A signature on one exact version of a document (an agreement version or a minutes
+    revision): the drawn image, the typed name, who, when, from where, and the SHA-256 of the
+    version signed. One per signer and version."""
+
+    __tablename__ = "signatures"
+    __table_args__ = (UniqueConstraint("version_id", "signer", name="uq_signatures_version_signer"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    document: Mapped[str] = mapped_column(String(16))  # agreement | minutes
+    document_id: Mapped[str] = mapped_column(String(36), index=True)  # the agreement, or the session of the minutes
+    version_id: Mapped[str] = mapped_column(String(36))  # agreement_versions.id or minutes_revisions.id
+    version_sha256: Mapped[str] = mapped_column(String(64))
+    signer: Mapped[str] = mapped_column(String(80))  # party:<party id> or account:<account id>
+    signer_role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100))  # as the signer typed it
+    image_png: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    image_sha256: Mapped[str] = mapped_column(String(64))
+    ip: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(500))
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ConfirmationRequest(Base):
+    """A judicial-confirmation package (司法确认) for one signed agreement version, and its
+    delivery to the org's court endpoint. Deliveries live here, not in memory: any node's
+    delivery loop takes a due row (a lease in `lease_until`, so two nodes never send it at
+    once), posts it, and records the attempt; a restart loses nothing.
+
+    `status`: pending → delivered, or pending → failed after the last attempt."""
+
+    __tablename__ = "confirmation_requests"
+    __table_args__ = (Index("ix_confirmation_requests_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    agreement_id: Mapped[str] = mapped_column(ForeignKey("agreements.id"))
+    agreement_version_id: Mapped[str] = mapped_column(ForeignKey("agreement_versions.id"))
+    endpoint: Mapped[str] = mapped_column(String(500))
+    package_path: Mapped[str] = mapped_column(String(400))  # relative to the data directory
+    package_sha256: Mapped[str] = mapped_column(String(64))
+    package_bytes: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from yarl import URL
 
-from server.api.routes import ROUTES, Route
+from server.api.routes import ROUTES
+from server.api.table import Route
 from tests.api.conftest import (
     V1,
     Caller,

@@ -69,18 +69,19 @@ def verify_as_documented(events: list[dict[str, Any]]) -> None:
 
 
 def expert_may_read(e: dict[str, Any], sessions_invited: set[str], pids: set[str]) -> bool:
-    """The documented rule, by the kind's name: case entries yes; session entries and chat of the
-    sessions they are invited to (chat only public, or to or from them); recordings never."""
+    """The documented rule, by the kind's name: case entries yes; session entries, minutes and chat
+    of the sessions they are invited to (chat only public, or to or from them); recordings,
+    agreements and judicial confirmation never."""
     family = e["kind"].split(".", 1)[0]
     if family in ("case", "party"):
         return True
-    if family == "recording" or e["session_id"] not in sessions_invited:
+    if family in ("recording", "agreement", "confirmation") or e["session_id"] not in sessions_invited:
         return False
     if family == "chat":
         to = e["data"].get("to")
         sender = e["actor"].replace("invitation:", "i:", 1).replace("account:", "a:", 1)
         return to is None or to in pids or sender in pids
-    assert family in ("session", "invitation"), e["kind"]
+    assert family in ("session", "invitation", "minutes"), e["kind"]
     return True
 
 
@@ -201,7 +202,14 @@ def realistic(kind: str, session: str | None, ids: Ids) -> tuple[Actor, dict[str
     }
     if kind in known:
         return known[kind]
-    by_part = {Part.case: mediator, Part.session: applicant, Part.chat: applicant, Part.recording: recorder}
+    by_part = {
+        Part.case: mediator,
+        Part.session: applicant,
+        Part.chat: applicant,
+        Part.recording: recorder,
+        Part.minutes: mediator,
+        Part.agreement: mediator,
+    }
     return by_part[ENTRY_KINDS[kind]], {"note": f"a {kind} entry"}
 
 
@@ -251,9 +259,12 @@ async def case_log(core: Core, world: World, clock: FrozenClock) -> CaseLog:
     for kind, part in ENTRY_KINDS.items():
         if part is Part.case:
             plan.append((None, kind, *realistic(kind, None, ids), True))
-        elif part is Part.session:
+        elif part in (Part.session, Part.minutes):
             plan.append((session_a, kind, *realistic(kind, session_a, ids), True))
             plan.append((session_b, kind, *realistic(kind, session_b, ids), False))
+        elif part is Part.agreement:  # of the case as a whole, or made in a session: never the expert's
+            plan.append((None, kind, *realistic(kind, None, ids), False))
+            plan.append((session_a, kind, *realistic(kind, session_a, ids), False))
         elif part is Part.recording:
             plan.append((session_a, kind, *realistic(kind, session_a, ids), False))
             plan.append((session_b, kind, *realistic(kind, session_b, ids), False))

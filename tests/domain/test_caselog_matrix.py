@@ -8,13 +8,15 @@ computed by the code under test:
   read every entry;
 - an invited expert reads case entries; session entries only of the sessions they hold a
   valid invitation to; chat only in those sessions, and there only public messages and
-  private ones to or from them; never recording entries;
+  private ones to or from them; minutes entries only of those sessions (they read the
+  minutes live there); never recording or agreement entries;
 - reviewers of another org, and anyone who holds an invitation link (a party, or even the
   expert following their own link), get no reader at all.
 
 The tests iterate ENTRY_KINDS, so a kind added later is covered without touching this file;
 a kind must however be named after its part (`case.*`/`party.*`, `session.*`/`invitation.*`,
-`chat.*`, `recording.*`), so that the documented table keeps describing it.
+`chat.*`, `recording.*`, `minutes.*`, `agreement.*`/`confirmation.*`), so that the documented
+table keeps describing it.
 """
 
 from __future__ import annotations
@@ -120,6 +122,10 @@ def _situations() -> dict[str, Situation]:
         "session B": Situation(Part.session, SESSION_B, f"invitation:{APPLICANT_INV[SESSION_B]}", {"pid": "x"}),
         "recording A": Situation(Part.recording, SESSION_A, "recorder:rec-a", {"recording_id": "rec-a"}),
         "recording B": Situation(Part.recording, SESSION_B, "recorder:rec-b", {"recording_id": "rec-b"}),
+        "minutes A": Situation(Part.minutes, SESSION_A, mediator_acc, {"revision": 2, "sha256": "0" * 64}),
+        "minutes B": Situation(Part.minutes, SESSION_B, mediator_acc, {"revision": 2, "sha256": "0" * 64}),
+        "agreement of the case": Situation(Part.agreement, None, mediator_acc, {"agreement_id": "ag-1"}),
+        "agreement in A": Situation(Part.agreement, SESSION_A, f"invitation:{APPLICANT_INV[SESSION_A]}", {}),
     }
     for s, name in ((SESSION_A, "A"), (SESSION_B, "B")):
         mediator_inv, applicant_inv = f"invitation:{MEDIATOR_INV[s]}", f"invitation:{APPLICANT_INV[s]}"
@@ -147,6 +153,10 @@ session A                                        R     R        R        -      
 session B                                        R     R        R        -              x      -     -
 recording A                                      R     R        R        -              x      -     -
 recording B                                      R     R        R        -              x      -     -
+minutes A                                        R     R        R        -              R      -     -
+minutes B                                        R     R        R        -              x      -     -
+agreement of the case                            R     R        R        -              x      -     -
+agreement in A                                   R     R        R        -              x      -     -
 chat A: public (to null)                         R     R        R        -              R      -     -
 chat A: public (no `to` key)                     R     R        R        -              R      -     -
 chat A: mediator → expert's invitation pid       R     R        R        -              R      -     -
@@ -209,6 +219,9 @@ def test_each_kind_is_declared_in_the_part_its_name_says(kind: str) -> None:
         "invitation": Part.session,
         "chat": Part.chat,
         "recording": Part.recording,
+        "minutes": Part.minutes,
+        "agreement": Part.agreement,
+        "confirmation": Part.agreement,
     }
     prefix = kind.split(".", 1)[0]
     assert prefix in by_prefix, f"{kind}: a new family of kinds needs a row in docs/api.md and here"

@@ -36,6 +36,8 @@ EXPECTED = {
         G.add_expert_opinion,
     },
     SessionRole.observer: {G.enter, G.read_chat, G.read_minutes},
+    # 记录人 (issue 11): writes the minutes beside the mediator; seen and heard, so asked to consent.
+    SessionRole.clerk: {G.enter, G.publish, G.chat, G.read_chat, G.consent_recording, G.write_minutes, G.read_minutes},
 }
 
 
@@ -54,9 +56,13 @@ def test_observers_watch_and_read_but_cannot_publish_or_chat() -> None:
     assert has_grant(SessionRole.observer, Grant.read_chat)
 
 
-def test_only_mediators_moderate_run_recording_open_caucus_rooms_and_write_minutes() -> None:
-    for grant in (Grant.moderate, Grant.control_recording, Grant.caucus, Grant.write_minutes):
+def test_only_mediators_moderate_run_recording_open_caucus_rooms() -> None:
+    for grant in (Grant.moderate, Grant.control_recording, Grant.caucus):
         assert holders(grant) == {SessionRole.mediator}, grant
+
+
+def test_mediators_and_clerks_write_the_minutes() -> None:
+    assert holders(Grant.write_minutes) == {SessionRole.mediator, SessionRole.clerk}
 
 
 def test_only_parties_and_their_agents_sign() -> None:
@@ -74,6 +80,7 @@ def test_everyone_but_the_mediator_and_observer_consents_to_recording() -> None:
         SessionRole.respondent,
         SessionRole.agent,
         SessionRole.expert,
+        SessionRole.clerk,
     }
 
 
@@ -82,9 +89,9 @@ def test_every_role_may_join_and_read_minutes() -> None:
     assert holders(Grant.read_minutes) == set(SessionRole)
 
 
-def test_parties_and_observers_wait_in_the_lobby_by_default_mediators_and_experts_enter() -> None:
-    """docs/protocol.md: experts are vetted staff the mediator invited, and enter directly."""
-    assert set(SessionRole) - LOBBY_BY_DEFAULT == {SessionRole.mediator, SessionRole.expert}
+def test_parties_and_observers_wait_in_the_lobby_by_default_mediators_experts_and_clerks_enter() -> None:
+    """docs/protocol.md: experts and clerks are staff the mediator invited, and enter directly."""
+    assert set(SessionRole) - LOBBY_BY_DEFAULT == {SessionRole.mediator, SessionRole.expert, SessionRole.clerk}
 
 
 @pytest.mark.parametrize(

@@ -56,8 +56,9 @@ def test_an_invitation_without_party_account_or_name_is_refused(name: str | None
     assert err.value.fields == {"display_name": "required"}
 
 
-def test_only_mediators_skip_the_lobby_by_default() -> None:
-    assert {r for r in SessionRole if default_direct_entry(r)} == {SessionRole.mediator, SessionRole.expert}
+def test_only_staff_roles_skip_the_lobby_by_default() -> None:
+    staff = {SessionRole.mediator, SessionRole.expert, SessionRole.clerk}
+    assert {r for r in SessionRole if default_direct_entry(r)} == staff
 
 
 def test_an_invitation_lives_seven_days_unless_told_otherwise() -> None:
