@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from server import __version__
-from server.http.requests import CSRF_HEADER, STAFF_COOKIE, json_response
+from server.http.requests import CSRF_HEADER, JOIN_COOKIE, STAFF_COOKIE, json_response
 
 from .routes import ROUTES
 from .table import Route
@@ -82,7 +82,11 @@ def _operation(r: Route, components: dict[str, Any]) -> dict[str, Any]:
             for code, text in ERRORS.items()
         },
     }
-    op["security"] = [] if r.auth == "none" else [{"session": [], "csrf": []}]
+    op["security"] = {
+        "none": [],
+        "staff": [{"session": [], "csrf": []}],
+        "person": [{"session": [], "csrf": []}, {"join": [], "csrf": []}],
+    }[r.auth]
     return op
 
 
@@ -121,6 +125,8 @@ def build_document() -> dict[str, Any]:
             "schemas": components,
             "securitySchemes": {
                 "session": {"type": "apiKey", "in": "cookie", "name": STAFF_COOKIE},
+                # The cookie a join link sets: a party's own device, for the routes that take it.
+                "join": {"type": "apiKey", "in": "cookie", "name": JOIN_COOKIE},
                 "csrf": {"type": "apiKey", "in": "header", "name": CSRF_HEADER},
             },
         },

@@ -23,5 +23,7 @@ class Route:
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     status: int = 200
-    auth: str = "staff"  # staff | none
+    # staff: a signed-in staff account (require_staff); person: that, or a join link's holder
+    # (require_person); none: anyone.
+    auth: str = "staff"
     produces: str = "application/json"

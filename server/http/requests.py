@@ -80,6 +80,19 @@ async def require_staff(request: web.Request) -> Principal:
     return principal
 
 
+async def require_person(request: web.Request) -> Principal:
+    """A signed-in staff member, or else the holder of a join link (a party signing on their own
+    phone, a clerk invited by link): 401 with neither. CSRF is checked on unsafe methods, with
+    the token of whichever session is used. Staff sign-in wins when a browser has both."""
+    found = await staff_session(request) or await join_session(request)
+    if found is None:
+        raise Unauthenticated("sign in, or open your invitation link first")
+    principal, csrf = found
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        check_csrf(request, csrf)
+    return principal
+
+
 def check_csrf(request: web.Request, expected: str, submitted: str | None = None) -> None:
     token = submitted if submitted is not None else request.headers.get(CSRF_HEADER, "")
     # Tokens are ASCII; a header with other bytes (decoded with surrogates) cannot match and must not crash.
