@@ -26,6 +26,7 @@ from server.http.requests import (
     parse_query,
     read_json,
     require_staff,
+    set_staff_cookie,
     staff_session,
 )
 from server.services import accounts, cases, invitations, orgs, recording, sessions, signin
@@ -44,19 +45,6 @@ from .views import (
     party_view,
     session_view,
 )
-
-
-def set_staff_cookie(request: web.Request, response: web.StreamResponse, session: signin.BrowserSession) -> None:
-    core = request.app[CORE]
-    response.set_cookie(
-        STAFF_COOKIE,
-        session.token,
-        httponly=True,
-        samesite="Lax",
-        path="/",
-        secure=core.settings.cookie_secure,
-        max_age=core.settings.staff_session_hours * 3600,
-    )
 
 
 def _me(p: Principal) -> dict[str, object]:

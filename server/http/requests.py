@@ -132,5 +132,18 @@ def _in_any(address: str, networks: tuple[str, ...]) -> bool:
     return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)
 
 
+def set_staff_cookie(request: web.Request, response: web.StreamResponse, session: signin.BrowserSession) -> None:
+    core = request.app[CORE]
+    response.set_cookie(
+        STAFF_COOKIE,
+        session.token,
+        httponly=True,
+        samesite="Lax",
+        path="/",
+        secure=core.settings.cookie_secure,
+        max_age=core.settings.staff_session_hours * 3600,
+    )
+
+
 def json_response(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False, default=str))

@@ -31,6 +31,7 @@ from server.http.requests import (
     client_address,
     join_session,
     json_response,
+    set_staff_cookie,
     staff_session,
 )
 from server.i18n import INVALID_TOKEN_REASONS, LANGUAGES, N_, JsCatalogs
@@ -180,8 +181,6 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             response.headers["Retry-After"] = str(exc.details.get("retry_after", 60))
         return response
     response = web.HTTPFound(safe_next(str(form.get("next", "")) or request.query.get("next")))
-    from server.api.routes import set_staff_cookie
-
     set_staff_cookie(request, response, session)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
     raise response
