@@ -19,10 +19,14 @@ from server.http.requests import json_response
 from server.i18n import load_catalogs
 from server.pages import views as pages
 from server.pages.render import render_error
+from server.services.confirmations import Deliveries
 from server.services.core import Core
 from signaling.server import attach_signaling
 
 log = logging.getLogger("heshi")
+
+# This node's loop that sends judicial-confirmation packages to the courts (tests reach it here).
+DELIVERIES = web.AppKey("deliveries", Deliveries)
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
@@ -59,8 +63,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None, core: Core | N
     app[CATALOGS] = load_catalogs(app[CORE].settings.web_dir / "locale")
     app[ERROR_PAGE] = render_error
 
+    app[DELIVERIES] = Deliveries(app[CORE])
+
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        await app[DELIVERIES].start()
         yield
+        await app[DELIVERIES].stop()
         await app[CORE].close()
 
     app.cleanup_ctx.append(lifetime)

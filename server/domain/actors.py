@@ -32,6 +32,7 @@ class SystemReason(enum.StrEnum):
     node_restart = "node-restart"  # a node started again and found its earlier runs cut off
     node_lost = "node-lost"  # a node stopped answering; another node closed what it ran
     room_lost = "room-lost"  # a live room was made again after its state was lost
+    court_delivery = "court-delivery"  # the delivery loop sent a judicial-confirmation package
 
 
 _ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
