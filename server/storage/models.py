@@ -501,4 +501,6 @@ class ConfirmationRequest(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # when the current round of attempts began (creation, or a manual retry): it gives up 48 h later
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -136,6 +136,7 @@ def upgrade() -> None:
     sa.Column('last_error', sa.String(length=500), nullable=True),
     sa.Column('created_by', sa.String(length=200), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('queued_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('delivered_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['agreement_id'], ['agreements.id'], name=op.f('fk_confirmation_requests_agreement_id_agreements')),
     sa.ForeignKeyConstraint(['agreement_version_id'], ['agreement_versions.id'], name=op.f('fk_confirmation_requests_agreement_version_id_agreement_versions')),
