@@ -37,6 +37,7 @@ ERRORS = {
     "413": "Body too large",
     "415": "Body is not application/json",
     "422": "Fields are invalid",
+    "428": "A precondition is required (PUT …/minutes without If-Match)",
     "429": "Rate limited",
 }
 

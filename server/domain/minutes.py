@@ -75,7 +75,7 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
-class PartyIn(_In):
+class MinutesPartyIn(_In):
     party_id: Annotated[str, StringConstraints(max_length=36)] | None = None
     side: Annotated[str, StringConstraints(max_length=16)] = ""
     name: Name = ""
@@ -83,7 +83,7 @@ class PartyIn(_In):
     facts: Text = ""
 
 
-class EntryIn(_In):
+class MinutesEntryIn(_In):
     id: EntryId | None = Field(
         default=None, description="the client's id for the entry; given by the server if omitted"
     )
@@ -112,8 +112,8 @@ class MinutesIn(_In):
     """A save's document: the sections to write, in the shape a read returns. Omitted sections
     stay as they are; the read-only `header` and `expert_opinion_by` are ignored."""
 
-    parties: list[PartyIn] | None = Field(default=None, max_length=MAX_PARTIES)
-    entries: list[EntryIn] | None = Field(default=None, max_length=MAX_ENTRIES)
+    parties: list[MinutesPartyIn] | None = Field(default=None, max_length=MAX_PARTIES)
+    entries: list[MinutesEntryIn] | None = Field(default=None, max_length=MAX_ENTRIES)
     expert_opinion: Text | None = None
     result: Text | None = None
     # Read-only, accepted so that what a read returns can be sent back as it is.
@@ -226,7 +226,7 @@ def apply_save(
 
 
 def _entries(
-    entries: list[EntryIn], current: list[dict[str, Any]], now: datetime, new_id: Callable[[], str]
+    entries: list[MinutesEntryIn], current: list[dict[str, Any]], now: datetime, new_id: Callable[[], str]
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
