@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+from dataclasses import dataclass
 
 from server.domain.access import Principal, can_see_org, ensure_see_org, ensure_staff, ensure_staff_role
 from server.domain.accounts import StaffRole
 from server.domain.errors import NotFound, ValidationFailed
 from server.domain.orgs import OrgKind, OrgLevel
+from server.domain.signatures import Png
 from server.storage import accounts as stored
 from server.storage.accounts import OrgRecord
 
@@ -75,3 +78,72 @@ async def find_org_by_code(core: Core, code: str) -> OrgRecord:
     if org is None:
         raise NotFound(f"no org with code '{code}'")
     return org
+
+
+# ---- the seal on agreements and the court endpoint for judicial confirmation (admins) -----------
+
+COURT_URL_RE = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+MAX_COURT_URL = 500
+MIN_COURT_SECRET = 16
+MAX_COURT_SECRET = 200
+
+
+@dataclass(frozen=True)
+class OrgDocumentSettings:
+    """What an org prints and sends: whether it has a seal, and its court endpoint (the secret
+    is never handed back, only whether one is set)."""
+
+    org_id: str
+    has_seal: bool
+    seal_sha256: str | None
+    court_endpoint: str | None
+    has_court_secret: bool
+
+
+async def _admin_org(core: Core, p: Principal, org_id: str) -> OrgRecord:
+    ensure_staff_role(p, StaffRole.admin)
+    return await get_org(core, p, org_id)
+
+
+async def document_settings(core: Core, p: Principal, org_id: str) -> OrgDocumentSettings:
+    """The org's seal and court settings, for someone who may see the org."""
+    org = await get_org(core, p, org_id)
+    async with core.db.read() as tx:
+        seal = await stored.seal_of(tx, org.id)
+        court = await stored.court_of(tx, org.id)
+    return OrgDocumentSettings(
+        org.id,
+        seal is not None,
+        hashlib.sha256(seal).hexdigest() if seal else None,
+        court.endpoint if court else None,
+        court is not None,
+    )
+
+
+async def set_seal(core: Core, p: Principal, org_id: str, seal: Png | None) -> OrgDocumentSettings:
+    """Set the org's seal (a checked PNG), or clear it with None (admins)."""
+    org = await _admin_org(core, p, org_id)
+    async with core.db.write() as tx:
+        await stored.set_seal(tx, org.id, seal.data if seal is not None else None)
+    return await document_settings(core, p, org.id)
+
+
+async def set_court(
+    core: Core, p: Principal, org_id: str, *, endpoint: str | None, secret: str | None
+) -> OrgDocumentSettings:
+    """Set the org's court endpoint and HMAC secret, or clear both with endpoint None (admins)."""
+    org = await _admin_org(core, p, org_id)
+    if endpoint is not None:
+        endpoint = endpoint.strip()
+        if len(endpoint) > MAX_COURT_URL or not COURT_URL_RE.match(endpoint):
+            raise ValidationFailed(
+                f"endpoint: an http(s) URL of at most {MAX_COURT_URL} characters", fields={"endpoint": "invalid"}
+            )
+        if secret is None or not (MIN_COURT_SECRET <= len(secret) <= MAX_COURT_SECRET):
+            raise ValidationFailed(
+                f"secret: {MIN_COURT_SECRET} to {MAX_COURT_SECRET} characters, shared with the court",
+                fields={"secret": "invalid"},
+            )
+    async with core.db.write() as tx:
+        await stored.set_court(tx, org.id, endpoint, secret if endpoint is not None else None)
+    return await document_settings(core, p, org.id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from server.domain.accounts import StaffRole
@@ -121,6 +121,42 @@ async def create_org(
     except IntegrityError:
         raise Conflict(f"org code '{code}' is already in use", fields={"code": "taken"}) from None
     return OrgRecord.of(row)
+
+
+@dataclass(frozen=True, slots=True)
+class CourtRecord:
+    """Where an org's judicial-confirmation packages go, and the HMAC secret that signs them."""
+
+    endpoint: str
+    secret: str
+
+
+async def seal_of(tx: Tx, org_id: str) -> bytes | None:
+    """The org's seal PNG, or None when none is set; NotFound for an unknown org."""
+    await load(tx, Org, org_id, "org")
+    return (await tx.execute(select(Org.seal_png).where(Org.id == org_id))).scalar_one()
+
+
+async def set_seal(tx: Tx, org_id: str, png: bytes | None) -> None:
+    """Set (or with None, clear) the org's seal PNG."""
+    await load(tx, Org, org_id, "org")
+    await tx.execute(update(Org).where(Org.id == org_id).values(seal_png=png))
+
+
+async def court_of(tx: Tx, org_id: str) -> CourtRecord | None:
+    """The org's court endpoint and secret, or None when not configured."""
+    row = await load(tx, Org, org_id, "org")
+    if not row.court_endpoint or not row.court_secret:
+        return None
+    return CourtRecord(row.court_endpoint, row.court_secret)
+
+
+async def set_court(tx: Tx, org_id: str, endpoint: str | None, secret: str | None) -> None:
+    """Set (or with None, clear) the org's court endpoint and secret."""
+    row = await load(tx, Org, org_id, "org")
+    row.court_endpoint = endpoint
+    row.court_secret = secret
+    await tx.flush()
 
 
 # ---- accounts -----------------------------------------------------------------------------------
