@@ -32,6 +32,8 @@ LIMITS: dict[str, tuple[float, float]] = {
     "sdp": (2.0, 20.0),  # offers and answers
     "candidate": (20.0, 200.0),
     "moderation": (5.0, 20.0),
+    "minutes": (2.0, 20.0),  # saves and reads of the minutes (autosave is every few seconds)
+    "notice": (1.0, 5.0),  # presenting, reading and acknowledging the rights notice
 }
 
 # How the error message names each kind.
@@ -41,6 +43,8 @@ WHAT: dict[str, str] = {
     "sdp": "offers and answers",
     "candidate": "ICE candidates",
     "moderation": "moderation requests",
+    "minutes": "minutes requests",
+    "notice": "notice requests",
 }
 
 

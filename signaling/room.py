@@ -194,6 +194,8 @@ class Room:
         if kind == "private":
             assert sender is not None and to is not None
             return sorted({sender, to})
+        if kind == "minutes":
+            return [s.pid for s in self.admitted() if has_grant(s.role, Grant.read_minutes)]
         return [s.pid for s in self.admitted()]
 
     def snapshot_for(self, pid: str) -> dict[str, Any]:
@@ -467,6 +469,33 @@ class Room:
 
     def chat_sent(self, message: dict[str, Any], audience: list[str], now: float) -> None:
         self._emit("chat.message", message, audience, now)
+
+    # ---- minutes and the rights notice ----------------------------------------------------
+
+    def check_minutes_reader(self, pid: str) -> Seat:
+        """Someone reading or writing the minutes live: an admitted member (not the lobby) whose
+        role reads them. What they may write is the minutes service's rule."""
+        self._ensure_open()
+        seat = self._ensure_admitted(pid)
+        ensure_grant(seat.role, Grant.read_minutes)
+        return seat
+
+    def minutes_saved(self, update: dict[str, Any], now: float) -> None:
+        """A revision of the minutes was saved (already in the database): everyone admitted who reads them hears it."""
+        self._emit("minutes.updated", update, self.audience_for("minutes"), now)
+
+    def check_notice_presenter(self, pid: str) -> Seat:
+        self._ensure_open()
+        seat = self._ensure_admitted(pid)
+        ensure_grant(seat.role, Grant.moderate)
+        return seat
+
+    def notice_presented(self, notice: dict[str, Any], now: float) -> None:
+        """The mediator presented the rights notice: every admitted member's device shows it."""
+        self._emit("notice.presented", notice, self.audience_for("room"), now)
+
+    def notice_acknowledged(self, acknowledgement: dict[str, Any], now: float) -> None:
+        self._emit("notice.acknowledged", acknowledgement, self.audience_for("room"), now)
 
     def relay_check(self, sender: str, target: str) -> Seat | None:
         """Offers, answers and candidates flow only between two admitted, connected members,

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
+from server.domain.minutes import MinutesIn
+
 MAX_SDP = 64 * 1024
 MAX_CANDIDATE = 2048
 MAX_CHAT = 2000
@@ -91,6 +93,20 @@ class ChatSendIn(Payload):
 class ChatHistoryIn(Payload):
     before: Annotated[str, StringConstraints(max_length=36)] | None = None
     limit: int = Field(default=50, ge=1, le=100)
+
+
+# ---- minutes and the rights notice ----------------------------------------------------------
+
+
+class MinutesSaveIn(Payload):
+    base_revision: int = Field(ge=0, le=10**9)
+    save_id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    document: MinutesIn
+
+
+class NoticeAcknowledgeIn(Payload):
+    notice_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    language: Literal["zh", "en"] = "zh"  # the language the notice was read in, kept with the acknowledgement
 
 
 # ---- recording ------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from server.http.keys import LIVE
 from server.http.requests import JOIN_COOKIE, STAFF_COOKIE
 from server.services import nodes
 from server.services.core import Core
+from server.services.minutes import MinutesConflict
 
 from . import schemas as S
 from .binding import Binding, RecorderBinding, bind, bind_recorder, check_session_id
@@ -484,6 +485,29 @@ async def _chat_history(s: SignalingServer, b: Binding, sid: str, body: S.ChatHi
     return await s.service.chat_history(b, body)
 
 
+async def _minutes_get(s: SignalingServer, b: Binding, sid: str, body: S.EmptyIn) -> dict[str, Any]:
+    return await s.service.minutes_get(b)
+
+
+async def _minutes_save(s: SignalingServer, b: Binding, sid: str, body: S.MinutesSaveIn) -> dict[str, Any]:
+    try:
+        return await s.service.minutes_save(b, body)
+    except MinutesConflict as exc:  # the ack carries what the client needs to merge
+        return {"ok": False, "error": exc.body()}
+
+
+async def _notice_present(s: SignalingServer, b: Binding, sid: str, body: S.EmptyIn) -> dict[str, Any]:
+    return await s.service.notice_present(b)
+
+
+async def _notice_get(s: SignalingServer, b: Binding, sid: str, body: S.EmptyIn) -> dict[str, Any]:
+    return await s.service.notice_get(b)
+
+
+async def _notice_acknowledge(s: SignalingServer, b: Binding, sid: str, body: S.NoticeAcknowledgeIn) -> dict[str, Any]:
+    return await s.service.notice_acknowledge(b, body)
+
+
 # The protocol, in one table. docs/protocol.md documents each of these (a test checks).
 EVENTS: dict[str, EventSpec] = {
     "room.join": EventSpec(S.JoinIn, _join),
@@ -503,6 +527,11 @@ EVENTS: dict[str, EventSpec] = {
     "recording.start": EventSpec(S.EmptyIn, _recording_start, "moderation"),
     "recording.stop": EventSpec(S.RecordingStopIn, _recording_stop, "moderation"),
     "recording.consent": EventSpec(S.RecordingConsentIn, _recording_consent, "moderation"),
+    "minutes.get": EventSpec(S.EmptyIn, _minutes_get, "minutes"),
+    "minutes.save": EventSpec(S.MinutesSaveIn, _minutes_save, "minutes"),
+    "notice.present": EventSpec(S.EmptyIn, _notice_present, "notice"),
+    "notice.get": EventSpec(S.EmptyIn, _notice_get, "notice"),
+    "notice.acknowledge": EventSpec(S.NoticeAcknowledgeIn, _notice_acknowledge, "notice"),
 }
 
 # What a recorder worker's connection may send: nothing a participant can, and the reverse.

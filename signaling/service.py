@@ -8,18 +8,19 @@ import logging
 from typing import Any
 
 from server.domain.actors import Actor, SystemReason
+from server.domain.clock import wire_time
 from server.domain.errors import Conflict, DomainError, NotFound
 from server.domain.grants import Grant, SessionRole, ensure_grant
 from server.domain.sessions import SessionStatus
-from server.services import invitations, sessions
+from server.services import invitations, minutes, notices, sessions
 from server.services.core import Core
 
 from . import persistence
 from .binding import Binding
 from .ice import ice_servers
 from .room import RECORDER_PID, Consent, NotAdmitted, RecordingState, Room, RoomEnded, Seat, SeatState
-from .schemas import ChatHistoryIn, ChatSendIn, JoinIn, SignalIn
-from .store.base import RoomStore
+from .schemas import ChatHistoryIn, ChatSendIn, JoinIn, MinutesSaveIn, NoticeAcknowledgeIn, SignalIn
+from .store.base import RoomStore, StoreUnavailable
 from .supervisor import Outbox, RecordingSupervisor, need_room, relayed
 
 log = logging.getLogger("heshi.signaling")
@@ -347,6 +348,100 @@ class RoomService:
             raise NotAdmitted("wait until the mediator admits you")
         messages, more = await persistence.chat_history(self.core, b, body.before, body.limit)
         return {"ok": True, "messages": messages, "has_more": more}
+
+    # ---- minutes --------------------------------------------------------------------------
+
+    async def _minutes_seat(self, b: Binding) -> None:
+        """The caller must be admitted (not in the lobby) and read the minutes. When room state is
+        unreachable (Redis down) the binding made at connect decides: the minutes do not depend on
+        Redis (DESIGN.md), and the service still checks the role's grants."""
+        try:
+            room = await self.store.view(b.session_id)
+        except StoreUnavailable as exc:
+            log.warning("minutes of %s without room state (%s): the connection's role decides", b.session_id, exc)
+            return
+        if room is None:
+            raise NotFound("this session has no live room; join first")
+        room.check_minutes_reader(b.pid)
+
+    @staticmethod
+    def _editor(b: Binding) -> minutes.Editor:
+        return minutes.editor_of_participant(b.case_id, b.session_id, b.role, b.actor, b.name)
+
+    async def minutes_get(self, b: Binding) -> dict[str, Any]:
+        await self._minutes_seat(b)
+        view = await minutes.current(self.core, self._editor(b))
+        return {"ok": True, "minutes": view.public()}
+
+    async def minutes_save(self, b: Binding, body: MinutesSaveIn) -> dict[str, Any]:
+        """Write the revision to the database, then tell the room (best effort: the revision is
+        kept and acknowledged even when the room cannot be told)."""
+        await self._minutes_seat(b)
+        saved = await minutes.save(
+            self.core, self._editor(b), base_revision=body.base_revision, save_id=body.save_id, body=body.document
+        )
+        view = saved.minutes
+        if saved.created:
+            update = {
+                "revision": view.revision,
+                "base_revision": body.base_revision,
+                "sha256": view.sha256,
+                "save_id": body.save_id,
+                "document": view.document,
+                "changes": saved.changes,
+                "by": {"pid": b.pid, "name": b.name, "role": b.role.value},
+                "at": wire_time(view.at) if view.at else None,
+            }
+            await self._tell_room(b.session_id, lambda r: r.minutes_saved(update, self.now()))
+        return {"ok": True, "revision": view.revision, "sha256": view.sha256, "duplicate": not saved.created}
+
+    async def _tell_room(self, room_id: str, fn: Any) -> None:
+        """Deliver a room event about something already stored; a room that cannot be reached
+        (Redis down, or the room gone) is logged, never an error for what was stored."""
+        try:
+            await self._update(room_id, lambda room: _apply(room, fn))
+        except Exception as exc:  # the fact is in the database; only the live update is lost
+            log.warning("could not tell room %s: %s", room_id, exc)
+
+    # ---- the rights and obligations notice ------------------------------------------------
+
+    async def notice_present(self, b: Binding) -> dict[str, Any]:
+        room = await self._room(b)
+        room.check_notice_presenter(b.pid)  # before anything is logged
+        shown = await notices.present(self.core, case_id=b.case_id, session_id=b.session_id, role=b.role, actor=b.actor)
+        data = {"notice_sha256": shown.sha256, "html": shown.html, "by": {"pid": b.pid, "name": b.name}}
+        await self._update(b.session_id, lambda r: _apply(r, lambda x: x.notice_presented(data, self.now())))
+        return {"ok": True, "notice_sha256": shown.sha256}
+
+    async def notice_get(self, b: Binding) -> dict[str, Any]:
+        """The notice and whether this participant has acknowledged it (after a reconnect or a reload)."""
+        await self._minutes_seat(b)
+        shown = notices.notice(self.core)
+        mine = [a for a in await notices.acknowledgements(self.core, b.session_id) if a.pid == b.pid]
+        return {
+            "ok": True,
+            "notice_sha256": shown.sha256,
+            "html": shown.html,
+            "acknowledged_at": wire_time(mine[0].at) if mine else None,
+        }
+
+    async def notice_acknowledge(self, b: Binding, body: NoticeAcknowledgeIn) -> dict[str, Any]:
+        await self._minutes_seat(b)
+        ack, created = await notices.acknowledge(
+            self.core,
+            case_id=b.case_id,
+            session_id=b.session_id,
+            pid=b.pid,
+            name=b.name,
+            role=b.role,
+            actor=b.actor,
+            notice_sha256=body.notice_sha256,
+            language=body.language,
+        )
+        if created:
+            data = {"pid": b.pid, "name": b.name, "role": b.role.value, "at": wire_time(ack.at)}
+            await self._tell_room(b.session_id, lambda r: r.notice_acknowledged(data, self.now()))
+        return {"ok": True, "acknowledged_at": wire_time(ack.at), "duplicate": not created}
 
     # ---- housekeeping -------------------------------------------------------------------
 
