@@ -155,8 +155,8 @@ async def request(
 def _already(existing: ConfirmationRecord) -> Conflict:
     what = "was delivered" if existing.status == RequestStatus.delivered else "is being delivered"
     return Conflict(
-        f"a judicial-confirmation request for this agreement version {what} already ({existing.id})",
-        request_id=existing.id,
+        f"a judicial-confirmation request for this agreement version {what} already: {existing.id}",
+        fields={"agreement_id": "already_requested"},
     )
 
 

@@ -61,7 +61,7 @@ class Signed:
 
 
 async def locked_agreement(
-    core: Core, case_id: str, *, session_id: str | None = None, html: str = AGREEMENT_HTML
+    core: Core, case_id: str, *, session_id: str | None = None, html: str = AGREEMENT_HTML, lock: bool = True
 ) -> Signed:
     """An agreement whose version 1 every party and the mediator signed, written through the
     agreements' and signatures' storage as their service does."""
@@ -117,7 +117,8 @@ async def locked_agreement(
                 actor=actor,
                 at=now,
             )
-        await stored_agreements.lock_version(tx, version.id, now)
+        if lock:
+            await stored_agreements.lock_version(tx, version.id, now)
     return Signed(agreement.id, version.id, sha, session_id)
 
 
