@@ -14,7 +14,7 @@ from server.domain.access import Principal
 from server.domain.signatures import MAX_SEAL_BYTES, SignatureInput, check_png, parse_png_data_url
 from server.http.keys import CORE
 from server.http.requests import client_address, json_response, parse_query, read_json, require_person, require_staff
-from server.services import agreements, orgs
+from server.services import agreements, orgs, signatures
 from server.services.agreements import AgreementState, VersionState
 from server.storage.signatures import SignatureRecord
 
@@ -341,6 +341,56 @@ async def get_org_documents(request: web.Request) -> web.StreamResponse:
     return json_response(org_settings_view(out))
 
 
+def minutes_signatures_view(m: signatures.MinutesSignatures, p: Principal) -> dict[str, Any]:
+    staff = p.is_staff
+    return {
+        "session_id": m.session_id,
+        "revision": m.revision,
+        "sha256": m.sha256,
+        "locked": m.locked,
+        "signatures": [signature_view(s, number=m.revision or 0, staff=staff) for s in m.signatures],
+        "required": [signer_view(s) for s in m.required],
+        "missing": [signer_view(s) for s in m.missing],
+        "earlier_revisions": [
+            {
+                "revision": number,
+                "sha256": sha,
+                "signatures": [signature_view(s, number=number, staff=staff) for s in sigs],
+            }
+            for number, sha, sigs in m.earlier
+        ],
+    }
+
+
+async def get_minutes_signatures(request: web.Request) -> web.StreamResponse:
+    p = await require_person(request)
+    out = await signatures.minutes_signatures(request.app[CORE], p, request.match_info["session_id"])
+    return json_response(minutes_signatures_view(out, p))
+
+
+async def sign_minutes(request: web.Request) -> web.StreamResponse:
+    p = await require_person(request)
+    body = await read_json(request, SignatureIn)
+    sig = SignatureInput.parse(body.version_sha256, body.name, body.image)
+    state, signed = await signatures.sign_minutes(
+        request.app[CORE],
+        p,
+        request.match_info["session_id"],
+        sig,
+        ip=client_address(request),
+        user_agent=user_agent(request),
+    )
+    return json_response(
+        {
+            "signature": signature_view(signed.signature, number=state.revision or 0, staff=p.is_staff),
+            "locked": signed.locked,
+            "missing": [signer_view(s) for s in signed.missing],
+            "minutes": minutes_signatures_view(state, p),
+        },
+        status=201,
+    )
+
+
 A = f"{V1}/agreements/{{agreement_id}}"
 
 ROUTES: list[Route] = [
@@ -420,5 +470,21 @@ ROUTES: list[Route] = [
         put_court,
         "Set the org's court endpoint and HMAC secret for judicial confirmation (admin; the secret is never returned)",
         body=CourtIn,
+    ),
+    Route(
+        "GET",
+        f"{V1}/sessions/{{session_id}}/minutes/signatures",
+        get_minutes_signatures,
+        "Signatures on a session's minutes: the current revision's, who must still sign, earlier revisions'",
+        auth="person",
+    ),
+    Route(
+        "POST",
+        f"{V1}/sessions/{{session_id}}/minutes/signatures",
+        sign_minutes,
+        "Sign the current revision of the minutes (a party of the session with its join cookie, or the mediator)",
+        body=SignatureIn,
+        status=201,
+        auth="person",
     ),
 ]

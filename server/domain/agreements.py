@@ -304,3 +304,23 @@ def ensure_write_agreements(p: Principal, scope: CaseScope) -> None:
         raise NotFound("case not found")
     if not can_manage_case(p, scope):
         raise Forbidden("only the case's mediators write its agreements")
+
+
+def ensure_read_minutes_signatures(p: Principal, scope: CaseScope, session_id: str) -> None:
+    """Who reads the signatures on a session's minutes: whoever reads those minutes. A link of
+    that session (every session role reads the minutes, `Grant.read_minutes`); the case's
+    managers, reviewers over its org, admins; staff invited to that session."""
+    if p.kind is PrincipalKind.invitation:
+        if p.session_id != session_id or p.case_id != scope.case_id:
+            raise NotFound("session not found")
+        if p.session_role is None:
+            raise Forbidden("this link does not read the minutes")
+        ensure_grant(p.session_role, Grant.read_minutes)
+        return
+    if can_read_agreements(p, scope):
+        return
+    if any(i.account_id == p.account_id and i.session_id == session_id for i in scope.invitations):
+        return
+    if can_view_case(p, scope):
+        raise Forbidden("your role may read this case but not these minutes")
+    raise NotFound("session not found")
