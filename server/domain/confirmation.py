@@ -212,9 +212,11 @@ def manifest(
     created_at: datetime,
     case: Mapping[str, Any],
     agreement: Mapping[str, Any],
+    minutes: Mapping[str, Any] | None = None,
 ) -> bytes:
     """`manifest.json`: what the package is, and every other file with its SHA-256 and size.
-    `agreement` names the version and its `version_sha256` (of the exact text signed)."""
+    `agreement` names the version and its `version_sha256` (of the exact text signed); `minutes`
+    the revision of the session's minutes and its SHA-256, when they are in the package."""
     names = [f.name for f in files]
     if MANIFEST_NAME in names or len(set(names)) != len(names):
         raise ValueError("package file names must be unique and not the manifest's")
@@ -224,6 +226,7 @@ def manifest(
         "created_at": wire_time(created_at),
         "case": dict(case),
         "agreement": dict(agreement),
+        "minutes": dict(minutes) if minutes is not None else None,
         "files": [{"name": f.name, "kind": f.kind.value, "sha256": f.sha256, "bytes": len(f.data)} for f in files],
     }
     return json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8") + b"\n"

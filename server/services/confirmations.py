@@ -58,8 +58,9 @@ from server.storage.base import Tx
 from server.storage.cases import CaseRecord
 from server.storage.confirmations import ConfirmationRecord
 
-from . import cases, eventlog, pdf
+from . import agreements, cases, eventlog, minutes, pdf
 from .core import Core
+from .minutes import MinutesView
 
 log = logging.getLogger("heshi.confirmations")
 
@@ -102,8 +103,9 @@ async def request(
         if not can_request_confirmation(p, access.scope):
             raise Forbidden("only the case's mediators ask for judicial confirmation")
         parts = await _gather(tx, core, access.case, agreement_id, version_sha256, now)
+    docs = await _documents_of(core, p, parts)
     request_id = stored.new_request_id()
-    files = await _package_files(core, parts, request_id, now)
+    files = await _package_files(core, parts, docs, request_id, now)
     data = _zip(files)
     relative = relative_package_path(case_id, request_id)
     path = core.settings.data_dir / relative
@@ -173,10 +175,17 @@ class _Parts:
     version: int
     version_sha256: str
     content: dict[str, Any]
-    html: str
     took_effect: datetime
     signatures: list[dict[str, Any]]
     images: dict[str, bytes]  # by signer
+
+
+@dataclass(frozen=True)
+class _Documents:
+    """The two PDFs the parties signed or watched being written."""
+
+    agreement_pdf: bytes
+    minutes: MinutesView | None  # the minutes of the agreement's session, when any were saved
     minutes_pdf: bytes | None
 
 
@@ -225,7 +234,6 @@ async def _gather(
         version=version.version,
         version_sha256=version.sha256,
         content=dict(version.content),
-        html=await stored_agreements.version_html(tx, version.id),
         took_effect=version.locked_at,
         signatures=[
             {
@@ -242,7 +250,6 @@ async def _gather(
             for s in signatures
         ],
         images=await stored_signatures.images_of_version(tx, version.id),
-        minutes_pdf=None,
     )
 
 
@@ -256,14 +263,30 @@ async def court_for(tx: Tx, org_path: str) -> CourtRecord | None:
     return None
 
 
-async def _package_files(core: Core, parts: _Parts, request_id: str, now: datetime) -> list[PackageFile]:
-    application = await pdf.render(_application_html(core, parts, request_id, now))
+async def _documents_of(core: Core, p: Principal, parts: _Parts) -> _Documents:
+    """The agreement as its PDF prints it (signatures drawn in, the org's seal), and the
+    minutes of its session as their PDF prints them, if anything was written."""
+    _, agreement_pdf = await agreements.pdf_of(core, p, parts.agreement_id, parts.version)
+    if parts.session_id is None:
+        return _Documents(agreement_pdf, None, None)
+    view = await minutes.current(core, await minutes.editor_for(core, p, parts.session_id))
+    if view.revision == 0:
+        return _Documents(agreement_pdf, None, None)
+    return _Documents(agreement_pdf, view, await pdf.render(minutes.minutes_html(core, view)))
+
+
+async def _package_files(
+    core: Core, parts: _Parts, docs: _Documents, request_id: str, now: datetime
+) -> list[PackageFile]:
+    application = await pdf.render(
+        _application_html(core, parts, request_id, now, has_minutes=docs.minutes_pdf is not None)
+    )
     files = [
         PackageFile("application.pdf", FileKind.application, application),
-        PackageFile("agreement.pdf", FileKind.agreement, await pdf.render(parts.html)),
+        PackageFile("agreement.pdf", FileKind.agreement, docs.agreement_pdf),
     ]
-    if parts.minutes_pdf is not None:
-        files.append(PackageFile("minutes.pdf", FileKind.minutes, parts.minutes_pdf))
+    if docs.minutes_pdf is not None:
+        files.append(PackageFile("minutes.pdf", FileKind.minutes, docs.minutes_pdf))
     records = []
     for n, signature in enumerate(parts.signatures, start=1):
         image = parts.images.get(signature["signer"])
@@ -273,7 +296,7 @@ async def _package_files(core: Core, parts: _Parts, request_id: str, now: dateti
         records.append({**signature, "image": name if image is not None else None})
     doc = {"agreement_version_sha256": parts.version_sha256, "signatures": records}
     files.insert(
-        3 if parts.minutes_pdf is not None else 2,
+        len(files),  # after the PDFs, before the images
         PackageFile(
             "signatures.json",
             FileKind.signatures,
@@ -291,6 +314,9 @@ async def _package_files(core: Core, parts: _Parts, request_id: str, now: dateti
             "version_sha256": parts.version_sha256,
             "took_effect": wire_time(parts.took_effect),
         },
+        minutes=None
+        if docs.minutes is None
+        else {"session_id": docs.minutes.session_id, "revision": docs.minutes.revision, "sha256": docs.minutes.sha256},
     )
     return [PackageFile(MANIFEST_NAME, FileKind.manifest, head), *files]
 
@@ -310,7 +336,7 @@ def _chinese_date(at: datetime) -> str:
     return f"{local.year}年{local.month}月{local.day}日"
 
 
-def _application_html(core: Core, parts: _Parts, request_id: str, now: datetime) -> str:
+def _application_html(core: Core, parts: _Parts, request_id: str, now: datetime, *, has_minutes: bool) -> str:
     signed = {s["signer"]: s["at"] for s in parts.signatures}
     parties = [
         {
@@ -345,7 +371,7 @@ def _application_html(core: Core, parts: _Parts, request_id: str, now: datetime)
             court_name=parts.court_name,
             version=parts.version,
             version_sha256=parts.version_sha256,
-            has_minutes=parts.minutes_pdf is not None,
+            has_minutes=has_minutes,
             today=_chinese_date(now),
             request_id=request_id,
         )

@@ -10,7 +10,8 @@ from datetime import timedelta
 import pytest
 
 from server.domain.confirmation import MANIFEST_NAME, check_package
-from server.services import confirmations
+from server.domain.minutes import MinutesIn
+from server.services import confirmations, minutes
 from server.services.confirmations import Deliveries
 from server.services.core import Core
 from tests.conftest import World
@@ -44,6 +45,14 @@ async def ask(core: Core, world: World) -> str:
 
 async def test_down_then_slow_then_500_then_200_delivers_the_package_exactly_once(core, world, receiver, deliveries):
     await set_court(core, "DEMO", receiver.url)  # the district's court serves the town's case
+    mediator = world.principals["demo-mediator"]
+    written = await minutes.save(
+        core,
+        await minutes.editor_for(core, mediator, world.demo.session_id),
+        base_revision=0,
+        save_id="s-1",
+        body=MinutesIn(result="双方自愿达成调解协议，当场签名。"),
+    )
     request_id = await ask(core, world)
     clock = core.clock
 
@@ -87,7 +96,9 @@ async def test_down_then_slow_then_500_then_200_delivers_the_package_exactly_onc
     head = json.loads(files[MANIFEST_NAME])
     signed_sha = head["agreement"]["version_sha256"]
     assert head["request_id"] == request_id and head["case"]["number"] == world.demo.case_number
-    assert {"application.pdf", "agreement.pdf", "signatures.json", MANIFEST_NAME} <= set(files)
+    assert {"application.pdf", "agreement.pdf", "minutes.pdf", "signatures.json", MANIFEST_NAME} <= set(files)
+    assert head["minutes"] == {"session_id": world.demo.session_id, "revision": 1, "sha256": written.minutes.sha256}
+    assert "双方自愿达成调解协议，当场签名。" in pdf_text(files["minutes.pdf"])
     application = pdf_text(files["application.pdf"])
     for text in (
         "司法确认申请书",
