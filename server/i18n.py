@@ -62,6 +62,7 @@ LABELS: dict[object, str] = {
     SessionRole.agent: N_("Agent"),
     SessionRole.expert: N_("Expert"),
     SessionRole.observer: N_("Observer"),
+    SessionRole.clerk: N_("Clerk"),
     SessionStatus.scheduled: N_("Scheduled"),
     SessionStatus.live: N_("Live"),
     SessionStatus.ended: N_("Ended"),

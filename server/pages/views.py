@@ -18,8 +18,9 @@ from server.api.views import case_summary, case_view, invitation_view, session_v
 from server.domain.access import Principal
 from server.domain.accounts import StaffRole
 from server.domain.cases import CaseSource, CaseStatus, DisputeType, PartyInput, PartySide
+from server.domain.clock import wire_time
 from server.domain.errors import DomainError, Forbidden, InvalidToken, NotFound, ValidationFailed
-from server.domain.grants import ROLE_GRANTS, SessionRole
+from server.domain.grants import ROLE_GRANTS, Grant, SessionRole, has_grant
 from server.domain.inputs import nul_location
 from server.domain.sessions import SessionStatus
 from server.http.errors import HttpError
@@ -35,7 +36,7 @@ from server.http.requests import (
     staff_session,
 )
 from server.i18n import INVALID_TOKEN_REASONS, LANGUAGES, N_, JsCatalogs
-from server.services import accounts, casefile, cases, invitations, sessions, signin
+from server.services import accounts, casefile, cases, invitations, notices, sessions, signin
 
 from .render import CHINA, JS_CATALOGS, LANG_COOKIE, language, render, script_json
 
@@ -552,7 +553,7 @@ async def session_page(request: web.Request) -> web.StreamResponse:
             return _refused(request, "session_ended")
         case = await cases.load_case(core, session.case_id)
         role = principal.session_role or SessionRole.observer
-        return _room_page(request, session, case, name=principal.display_name, role=role, csrf=csrf)
+        return await _room_page(request, session, case, name=principal.display_name, role=role, csrf=csrf)
     found = await staff_session(request)
     if found is None:
         if joined is not None:
@@ -571,7 +572,7 @@ async def session_page(request: web.Request) -> web.StreamResponse:
     case, manage = access.case, access.can_manage
     if manage and session.status != SessionStatus.ended.value:
         # Staff who run the case join as its mediator, as the signaling server binds them.
-        return _room_page(
+        return await _room_page(
             request,
             session,
             case,
@@ -597,7 +598,23 @@ async def session_page(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _room_page(
+def case_panel(case: Any, role: SessionRole) -> dict[str, Any]:
+    """What the room's case panel shows of the case to someone in `role`.
+
+    Everyone with a seat sees the case's number, title, dispute type and who the parties are
+    (names, sides and agents: the room shows their names on the tiles anyway). The dispute
+    summary is for those who take part in resolving it (mediator, clerk, expert, the parties
+    and their agents), not for observers. Phone and ID-card numbers are never shown here."""
+    return {
+        "number": case.number,
+        "title": case.title,
+        "dispute_type": case.dispute_type,
+        "parties": [{"side": p.side, "name": p.name, "agent_name": p.agent_name} for p in case.parties],
+        "summary": case.summary if role is not SessionRole.observer else None,
+    }
+
+
+async def _room_page(
     request: web.Request,
     session: Any,
     case: Any,
@@ -608,7 +625,15 @@ def _room_page(
     principal: Principal | None = None,
 ) -> web.Response:
     """The live room: prejoin, lobby and the meeting itself, run by web/static/js/room/."""
-    settings = request.app[CORE].settings
+    core = request.app[CORE]
+    settings = core.settings
+    acks = None
+    if has_grant(role, Grant.moderate):
+        # Who has acknowledged the rights notice so far: a mediator who reloads still sees it.
+        acks = [
+            {"pid": a.pid, "name": a.name, "role": a.role, "at": wire_time(a.at)}
+            for a in await notices.acknowledgements(core, session.id)
+        ]
     response = render(
         request,
         "room.html",
@@ -617,11 +642,13 @@ def _room_page(
             "case_number": case.number,
             "case_title": case.title,
             "case_id": case.id if principal is not None else None,
+            "case_panel": case_panel(case, role),
             "name": name,
             "role": role.value,
             "grants": sorted(g.value for g in ROLE_GRANTS[role]),
             "video_max_kbps": settings.video_max_kbps,
             "i18n_json": script_json(request.app[JS_CATALOGS].for_language(language(request))),
+            "notice_acks_json": script_json(acks) if acks is not None else None,
         },
         principal=principal,
         csrf_token=csrf,

@@ -24,12 +24,15 @@ const BASE = {
     case_number: "QS-2026-0001",
     parties: [{ side: "applicant", name: "李秀英" }, { side: "respondent", name: "张伟" }],
   },
-  claims: [{ party: "李秀英", claims: "赔偿医疗费", facts: "" }],
+  parties: [
+    { party_id: "p1", side: "applicant", name: "李秀英", claims: "赔偿医疗费", facts: "" },
+    { party_id: "p2", side: "respondent", name: "张伟", claims: "", facts: "" },
+  ],
   entries: [{ id: "e1", speaker: "王建国", text: "宣布调解开始", at: AT1 }],
-  expert_opinion: null,
+  expert_opinion: "",
   result: "",
 };
-const MEDIATOR = ["claims", "entries", "result"];
+const MEDIATOR = ["parties", "entries", "result"];
 
 function ids() {
   let n = 0;
@@ -59,7 +62,7 @@ describe("the save queue", () => {
     assert.equal(save.save_id, "save-1");
     assert.equal(save.base_revision, 3);
     assert.equal(save.document.result, "达成协议");
-    assert.deepEqual(Object.keys(save.document).sort(), ["claims", "entries", "result"], "only what the mediator writes");
+    assert.deepEqual(Object.keys(save.document).sort(), ["entries", "parties", "result"], "only what the mediator writes");
     assert.equal(q.status(true), "saving");
   });
 
@@ -155,11 +158,11 @@ describe("the save queue", () => {
     assert.equal(q.status(true), "conflict");
     assert.equal(q.draft.result, "达成协议", "the text stays");
     assert.equal(q.take(), null, "nothing is sent until the person decides");
-    const theirs = edited(BASE, { expert_opinion: { text: "伤残等级十级", author: { name: "赵专家" } }, result: "未达成" });
+    const theirs = edited(BASE, { expert_opinion: "伤残等级十级", result: "未达成" });
     q.current({ revision: 4, document: theirs });
     const overlaps = q.reapply();
     assert.deepEqual(overlaps, ["result"]);
-    assert.equal(q.draft.expert_opinion.text, "伤残等级十级", "their change is kept");
+    assert.equal(q.draft.expert_opinion, "伤残等级十级", "their change is kept");
     assert.equal(q.draft.result, "达成协议", "mine is re-applied");
     assert.equal(q.draft.entries.length, 2);
     const next = q.take();
@@ -190,14 +193,14 @@ describe("changes between two versions of the minutes", () => {
   it("names fields, parties' claims and entries", () => {
     const after = edited(BASE, {
       result: "达成协议",
-      claims: [{ party: "李秀英", claims: "赔偿医疗费", facts: "2026年3月受伤" }],
+      parties: [{ ...BASE.parties[0], facts: "2026年3月受伤" }, BASE.parties[1]],
       entries: [{ ...BASE.entries[0], text: "宣布调解开始并告知权利义务" }, { id: "e2", speaker: "张伟", text: "同意", at: AT2 }],
     });
     const list = changes(BASE, after);
     const byPath = Object.fromEntries(list.map((c) => [c.path, c]));
     assert.equal(byPath.result.change, "added");
-    assert.equal(byPath["claim:李秀英.facts"].change, "added");
-    assert.equal(byPath["claim:李秀英.facts"].party, "李秀英");
+    assert.equal(byPath["party:id:p1.facts"].change, "added");
+    assert.equal(byPath["party:id:p1.facts"].party, "李秀英");
     assert.equal(byPath["entry:e1"].change, "edited");
     assert.equal(byPath["entry:e2"].change, "added");
     assert.equal(byPath["entry:e2"].after.speaker, "张伟");
@@ -213,16 +216,22 @@ describe("changes between two versions of the minutes", () => {
   });
 
   it("lists every party of the case, with or without claims yet", () => {
-    const rows = claimRows(withClaim(BASE, "张伟", "facts", "没有看到"));
-    assert.deepEqual(rows.map((r) => [r.party, r.side, r.claims, r.facts]), [
+    const rows = claimRows(withClaim(BASE, "id:p2", "facts", "没有看到"));
+    assert.deepEqual(rows.map((r) => [r.name, r.side, r.claims, r.facts]), [
       ["李秀英", "applicant", "赔偿医疗费", ""],
       ["张伟", "respondent", "", "没有看到"],
     ]);
   });
 
+  it("takes the case's parties from the header until the document lists them", () => {
+    const doc = { header: { parties: [{ id: "p9", side: "applicant", name: "甲" }] } };
+    const rows = claimRows(withClaim(doc, "id:p9", "claims", "返还"));
+    assert.deepEqual(rows.map((r) => [r.party_id, r.claims]), [["p9", "返还"]]);
+  });
+
   it("an expert's save carries their opinion only", () => {
-    const doc = edited(BASE, { expert_opinion: { text: "十级伤残", author: { name: "赵" } } });
-    assert.deepEqual(editable(doc, ["expert_opinion"]), { expert_opinion: { text: "十级伤残" } });
+    const doc = edited(BASE, { expert_opinion: "十级伤残", expert_opinion_by: { name: "赵" } });
+    assert.deepEqual(editable(doc, ["expert_opinion"]), { expert_opinion: "十级伤残" });
   });
 });
 

@@ -2,73 +2,73 @@
 // and how one person's changes are laid onto another's. Pure: no DOM, no socket, no timers, so
 // node tests it (tests/js/minutes-document.test.mjs).
 //
-// The document is the one `minutes.get` and GET /api/v1/sessions/{id}/minutes return
-// (docs/protocol.md, docs/api.md; the rules are server/domain/minutes.py):
-//   header          read-only, filled by the server (case number, time, place, mediator, clerks,
-//                   the case's parties, who took part with their roles)
-//   claims          [{party, claims, facts}]: each party's claims and the facts they state
-//   entries         [{id, speaker, text, at}]: the course of the session; `at` is the server
-//                   time the entry was started, stored exactly (review turns it into an offset
-//                   in the recording)
-//   expert_opinion  {text, author, at} or null: written by the invited expert only
-//   result          the result of the mediation
+// The document is the one `minutes.get` and GET /api/v1/sessions/{id}/minutes return as
+// `document` (docs/protocol.md, docs/api.md; the rules are server/domain/minutes.py):
+//   header             read-only, filled by the server (case number, time, place, mediator,
+//                      clerks, who took part with their roles)
+//   parties            [{party_id, side, name, claims, facts}]: each party's claims and the facts
+//                      they state (the server lists the case's parties to begin with)
+//   entries            [{id, speaker, text, at}]: the course of the session; `at` is the server
+//                      time the entry was started, stored exactly (review turns it into an
+//                      offset in the recording)
+//   expert_opinion     text, written by the invited expert only; `expert_opinion_by` (read-only)
+//                      says who wrote it and when
+//   result             the result of the mediation
 // A save sends only the sections its writer may write (the server refuses a change to any
-// other): the mediator and the clerk claims, entries and result; the expert their opinion.
+// other): the mediator and the clerk parties, entries and result; the expert their opinion.
 
-export const SECTIONS = ["claims", "entries", "expert_opinion", "result"];
+export const SECTIONS = ["parties", "entries", "expert_opinion", "result"];
 
 const str = (v) => (typeof v === "string" ? v : v === null || v === undefined ? "" : String(v));
 
 /** A document with every section present and of its type, whatever the server or a draft held. */
 export function normalize(doc) {
   const d = doc && typeof doc === "object" ? doc : {};
-  const opinion = d.expert_opinion && typeof d.expert_opinion === "object" ? d.expert_opinion : null;
+  const opinion = d.expert_opinion && typeof d.expert_opinion === "object" ? d.expert_opinion.text : d.expert_opinion;
   return {
     ...d,
     header: d.header && typeof d.header === "object" ? d.header : {},
-    claims: (Array.isArray(d.claims) ? d.claims : []).map((c) => ({ party: str(c.party), claims: str(c.claims), facts: str(c.facts) })),
-    entries: (Array.isArray(d.entries) ? d.entries : []).map((e) => ({ ...e, id: str(e.id), speaker: str(e.speaker), text: str(e.text), at: str(e.at) })),
-    expert_opinion: opinion && str(opinion.text) ? { ...opinion, text: str(opinion.text) } : null,
+    parties: (Array.isArray(d.parties) ? d.parties : []).map((p) => ({
+      party_id: p.party_id || null, side: str(p.side), name: str(p.name), claims: str(p.claims), facts: str(p.facts),
+    })),
+    entries: (Array.isArray(d.entries) ? d.entries : []).map((e) => ({ id: str(e.id), speaker: str(e.speaker), text: str(e.text), at: str(e.at) })),
+    expert_opinion: str(opinion),
+    expert_opinion_by: d.expert_opinion_by && typeof d.expert_opinion_by === "object" ? d.expert_opinion_by : null,
     result: str(d.result),
   };
 }
 
-/** The parties whose claims the minutes hold: the case's (from the header), then any other named. */
-export function claimRows(doc) {
-  const d = normalize(doc);
-  const rows = [];
-  const seen = new Set();
-  for (const p of Array.isArray(d.header.parties) ? d.header.parties : []) {
-    const name = str(p.name);
-    if (!name || seen.has(name)) continue;
-    seen.add(name);
-    const c = d.claims.find((x) => x.party === name);
-    rows.push({ party: name, side: str(p.side), claims: c ? c.claims : "", facts: c ? c.facts : "" });
-  }
-  for (const c of d.claims) if (!seen.has(c.party)) rows.push({ ...c, side: "" });
-  return rows;
+/** How a party is known in the document: by the case's party id, else by name. */
+export function partyKey(p) {
+  return p.party_id ? `id:${p.party_id}` : `name:${p.name}`;
 }
 
-/** The document with one party's claims or facts set. */
-export function withClaim(doc, party, field, value) {
+/** The parties whose claims the minutes hold: the document's, else the case's from the header. */
+export function claimRows(doc) {
   const d = normalize(doc);
-  const claims = d.claims.map((c) => ({ ...c }));
-  let row = claims.find((c) => c.party === party);
-  if (!row) {
-    row = { party, claims: "", facts: "" };
-    claims.push(row);
-  }
-  row[field] = value;
-  return { ...d, claims };
+  if (d.parties.length) return d.parties.map((p) => ({ ...p, key: partyKey(p) }));
+  return (Array.isArray(d.header.parties) ? d.header.parties : []).map((p) => {
+    const row = { party_id: p.id || null, side: str(p.side), name: str(p.name), claims: "", facts: "" };
+    return { ...row, key: partyKey(row) };
+  });
+}
+
+/** The document with one party's claims or facts set (`key` as partyKey gives it). */
+export function withClaim(doc, key, field, value) {
+  const d = normalize(doc);
+  const parties = claimRows(d).map(({ key: _k, ...p }) => p);
+  const row = parties.find((p) => partyKey(p) === key);
+  if (row) row[field] = value;
+  return { ...d, parties };
 }
 
 /** What a save sends: the sections `writable` names (all four by default), in the save's shape. */
 export function editable(doc, writable = SECTIONS) {
   const d = normalize(doc);
   const out = {};
-  if (writable.includes("claims")) out.claims = d.claims.filter((c) => c.party && (c.claims || c.facts));
+  if (writable.includes("parties")) out.parties = d.parties.map(({ party_id: id, side, name, claims, facts }) => ({ party_id: id, side, name, claims, facts }));
   if (writable.includes("entries")) out.entries = d.entries.map(({ id, speaker, text, at }) => ({ id, speaker, text, at }));
-  if (writable.includes("expert_opinion")) out.expert_opinion = { text: d.expert_opinion ? d.expert_opinion.text : "" };
+  if (writable.includes("expert_opinion")) out.expert_opinion = d.expert_opinion;
   if (writable.includes("result")) out.result = d.result;
   return out;
 }
@@ -78,15 +78,15 @@ export function sameContent(a, b, writable = SECTIONS) {
   return JSON.stringify(editable(a, writable)) === JSON.stringify(editable(b, writable));
 }
 
-/** The editable values of a document by path: "result", "expert_opinion", "claim:<party>.facts", "entry:<id>". */
+/** The editable values of a document by path: "result", "expert_opinion", "party:<key>.facts", "entry:<id>". */
 export function flatten(doc) {
   const d = normalize(doc);
   const out = new Map();
   out.set("result", d.result);
-  out.set("expert_opinion", d.expert_opinion ? d.expert_opinion.text : "");
-  for (const c of d.claims) {
-    if (c.claims) out.set(`claim:${c.party}.claims`, c.claims);
-    if (c.facts) out.set(`claim:${c.party}.facts`, c.facts);
+  out.set("expert_opinion", d.expert_opinion);
+  for (const p of d.parties) {
+    out.set(`party:${partyKey(p)}.claims`, p.claims);
+    out.set(`party:${partyKey(p)}.facts`, p.facts);
   }
   for (const e of d.entries) out.set(`entry:${e.id}`, JSON.stringify({ speaker: e.speaker, text: e.text, at: e.at }));
   return out;
@@ -94,23 +94,26 @@ export function flatten(doc) {
 
 /**
  * What changed from `before` to `after`, one item per field or entry:
- * {path, kind: "field" | "claim" | "entry", field, party?, id?, change: "added" | "removed" | "edited", before, after}.
+ * {path, kind: "field" | "party" | "entry", field, party?, key?, id?, change: "added" | "removed" | "edited", before, after}.
  * `before`/`after` are text (an entry's is {speaker, text, at}, or null).
  */
 export function changes(before, after) {
   const a = flatten(before);
   const b = flatten(after);
+  const names = new Map();
+  for (const d of [normalize(before), normalize(after)]) for (const p of d.parties) names.set(partyKey(p), p.name);
   const out = [];
   for (const path of new Set([...a.keys(), ...b.keys()])) {
     const x = a.get(path);
     const y = b.get(path);
-    if (x === y) continue;
+    if ((x || "") === (y || "")) continue;
     const change = !x ? "added" : !y ? "removed" : "edited";
     if (path.startsWith("entry:")) {
       out.push({ path, kind: "entry", id: path.slice(6), change, before: x ? JSON.parse(x) : null, after: y ? JSON.parse(y) : null });
-    } else if (path.startsWith("claim:")) {
+    } else if (path.startsWith("party:")) {
       const dot = path.lastIndexOf(".");
-      out.push({ path, kind: "claim", party: path.slice(6, dot), field: path.slice(dot + 1), change, before: x || "", after: y || "" });
+      const key = path.slice(6, dot);
+      out.push({ path, kind: "party", key, party: names.get(key) || "", field: path.slice(dot + 1), change, before: x || "", after: y || "" });
     } else {
       out.push({ path, kind: "field", field: path, change, before: x || "", after: y || "" });
     }
@@ -130,14 +133,14 @@ export function rebase(base, mine, current) {
   const mineChanged = changes(base, m);
   const theirs = new Map(changes(base, c).map((ch) => [ch.path, ch]));
   const overlaps = [];
-  let out = { ...c, claims: c.claims.map((x) => ({ ...x })), entries: c.entries.map((e) => ({ ...e })) };
+  let out = { ...c, parties: c.parties.map((x) => ({ ...x })), entries: c.entries.map((e) => ({ ...e })) };
   const byId = new Map(out.entries.map((e) => [e.id, e]));
   for (const ch of mineChanged) {
     const t = theirs.get(ch.path);
     if (t && JSON.stringify(t.after) !== JSON.stringify(ch.after)) overlaps.push(ch.path);
     if (ch.kind === "field" && ch.field === "result") out.result = m.result;
     else if (ch.kind === "field") out.expert_opinion = m.expert_opinion;
-    else if (ch.kind === "claim") out = withClaim(out, ch.party, ch.field, ch.after);
+    else if (ch.kind === "party") out = withClaim(out, ch.key, ch.field, ch.after);
     else if (ch.change === "removed") byId.delete(ch.id);
     else byId.set(ch.id, { ...(byId.get(ch.id) || {}), id: ch.id, ...ch.after });
   }

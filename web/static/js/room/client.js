@@ -31,7 +31,10 @@
 //   signal       the relayed WebRTC message of another participant
 //   recorder-signal  the recorder's answer (signal from "recorder"): for recorder.js, not the mesh
 //   server-error {event, code, message}
+//   room-event   {type, data, at, replayed}  every room event, applied or replayed after a drop: for
+//                                       the parts that keep their own state (minutes, the notice)
 
+import { ServerClock } from "../minutes/document.js";
 import { Sequencer } from "./sequencer.js";
 import {
   beingRecorded, consentNeeded, initialRoomState, mergeMessages, recorderRun, reduce, stopReasonOf,
@@ -85,6 +88,7 @@ export class RoomClient extends EventTarget {
     this.hasMoreChat = false;
     this.iceServers = [];
     this.resets = new Set(); // pseqs of participant.reconnected already acted on
+    this.clock = new ServerClock(); // the server's time, from the times of events as they arrive
   }
 
   // ---- the room as this participant sees it (state.js) -------------------------------------
@@ -295,6 +299,7 @@ export class RoomClient extends EventTarget {
 
   receive(e) {
     if (!e || typeof e.pseq !== "number") return;
+    if (typeof e.at === "string") this.clock.observe(e.at);
     if (this.isTerminal(e)) this.terminal(e); // the socket closes right after these
     if (e.type === "participant.reconnected" && e.pseq > this.pseq) this.peerReset(e);
     if (!this.sequence.accept(e)) return; // a duplicate, or applied already
@@ -416,12 +421,14 @@ export class RoomClient extends EventTarget {
       default:
         break;
     }
+    this.emit("room-event", { type: e.type, data: d, at: e.at, replayed: false });
     this.emitRoster();
   }
 
   // What an event still means when it is replayed rather than applied (the snapshot covers the rest).
   sideEffects(e) {
     if (e.type === "chat.message") this.mergeMessages([e.data]);
+    this.emit("room-event", { type: e.type, data: e.data || {}, at: e.at, replayed: true });
   }
 
   /** Admitted from the lobby: room.sync brings the roster (its snapshot), chat.history the chat. */

@@ -4,6 +4,8 @@
 //   chat       messages, pending ones, private targets                               (controllers/chat.js)
 //   people     roster, lobby, admit / deny / ask to mute / remove                    (controllers/people.js)
 //   recording  start / stop, consent, the recording bar, the recorder connection     (controllers/recording.js)
+//   minutes    the minutes: load, edit, autosave, resend after drops, conflicts      (controllers/minutes.js)
+//   notice     the rights notice: present, acknowledge, who has                     (controllers/notice.js)
 // What stays here is the session's course — prejoin, join, lobby, stage, the end — and the
 // render loop that asks each controller to draw its part.
 
@@ -13,6 +15,8 @@ import { RoomClient } from "./client.js";
 import { ChatController } from "./controllers/chat.js";
 import { errorText } from "./controllers/errors.js";
 import { MediaController } from "./controllers/media.js";
+import { MinutesController } from "./controllers/minutes.js";
+import { NoticeController } from "./controllers/notice.js";
 import { PeopleController } from "./controllers/people.js";
 import { RecordingController } from "./controllers/recording.js";
 import { orderedParticipants } from "./state.js";
@@ -28,12 +32,15 @@ class RoomPage {
     this.canRecord = this.grants.has("control_recording");
     this.lang = data.lang === "en" ? "en" : "zh"; // the language the consent prompt is shown in
     this.videoMaxKbps = Number(data.videoMaxKbps) || 500;
+    this.initialAcks = readJson("notice-acks-data") || [];
     this.view = new RoomView(root);
     this.client = new RoomClient(this.sessionId, { ioFactory: io });
     this.mediaControl = new MediaController(this);
     this.chatControl = new ChatController(this);
     this.peopleControl = new PeopleController(this);
     this.recordingControl = new RecordingController(this);
+    this.minutesControl = new MinutesController(this);
+    this.noticeControl = new NoticeController(this);
     this.renderQueued = false;
   }
 
@@ -70,7 +77,8 @@ class RoomPage {
   async start() {
     this.bindView();
     this.bindClient();
-    for (const control of [this.mediaControl, this.chatControl, this.peopleControl, this.recordingControl]) control.bind();
+    for (const control of [this.mediaControl, this.chatControl, this.peopleControl, this.recordingControl,
+      this.minutesControl, this.noticeControl]) control.bind();
     this.view.media.audioOnlyChoice = this.mediaControl.audioOnly;
     this.view.show("prejoin");
     const rejoin = this.client.wasInRoom;
@@ -232,6 +240,17 @@ class RoomPage {
     this.peopleControl.render(people, this.mediaControl);
     this.chatControl.render(people);
     this.recordingControl.render();
+    this.minutesControl.render(people);
+    this.noticeControl.render(people);
+  }
+}
+
+function readJson(id) {
+  const node = document.getElementById(id);
+  try {
+    return node ? JSON.parse(node.textContent) : null;
+  } catch {
+    return null;
   }
 }
 

@@ -6,6 +6,8 @@
 //   view.chat       the chat panel                              (views/chat.js)
 //   view.people     roster, lobby and the mediator's actions    (views/people.js)
 //   view.recording  record button, bar, answers, consent prompt (views/recording.js)
+//   view.minutes    the minutes tab: header, claims, entries, opinion, result, saving (views/minutes.js)
+//   view.notice     the rights notice: the parties' dialog, the mediator's list    (views/notice.js)
 // Every part's intents come out of this one object.
 //
 // Everything people typed (names, chat, reasons) goes into the page with textContent, never
@@ -18,10 +20,14 @@ import { t } from "../i18n.js";
 import { ChatView } from "./views/chat.js";
 import { $, el, listen } from "./views/dom.js";
 import { MediaView } from "./views/media.js";
+import { MinutesView } from "./views/minutes.js";
+import { NoticeView } from "./views/notice.js";
 import { PeopleView } from "./views/people.js";
 import { RecordingView } from "./views/recording.js";
 
 const TOAST_MS = 6000;
+// The side panel's tabs, in order; the first three have a button among the controls.
+const TABS = ["chat", "people", "minutes", "case"];
 
 export class RoomView extends EventTarget {
   constructor(root) {
@@ -35,6 +41,8 @@ export class RoomView extends EventTarget {
     this.chat = new ChatView({ intent, visible: () => this.chatVisible });
     this.people = new PeopleView({ intent });
     this.recording = new RecordingView({ intent });
+    this.minutes = new MinutesView({ intent });
+    this.notice = new NoticeView({ intent });
     this.bind();
     this.applyPanel();
   }
@@ -49,13 +57,14 @@ export class RoomView extends EventTarget {
     listen("leave-button", "click", () => this.intent("leave"));
     listen("chat-button", "click", () => this.togglePanel("chat"));
     listen("people-button", "click", () => this.togglePanel("people"));
+    listen("minutes-button", "click", () => this.togglePanel("minutes"));
     listen("panel-close", "click", () => this.closePanel());
-    listen("tab-chat", "click", () => this.selectTab("chat"));
-    listen("tab-people", "click", () => this.selectTab("people"));
-    for (const id of ["tab-chat", "tab-people"]) {
-      listen(id, "keydown", (e) => {
+    for (const tab of TABS) {
+      listen(`tab-${tab}`, "click", () => this.selectTab(tab));
+      listen(`tab-${tab}`, "keydown", (e) => {
         if (e.key === "ArrowLeft" || e.key === "ArrowRight") {
-          this.selectTab(this.tab === "chat" ? "people" : "chat");
+          const step = e.key === "ArrowRight" ? 1 : TABS.length - 1;
+          this.selectTab(TABS[(TABS.indexOf(this.tab) + step) % TABS.length]);
           $(`tab-${this.tab}`).focus();
           e.preventDefault();
         }
@@ -141,13 +150,13 @@ export class RoomView extends EventTarget {
   closePanel() {
     this.panelOpen = false;
     this.applyPanel();
-    const button = $(`${this.tab}-button`);
+    const button = $(`${this.tab}-button`) || $("people-button");
     if (button && document.activeElement && $("panel").contains(document.activeElement)) button.focus();
   }
 
   selectTab(tab) {
     this.tab = tab;
-    for (const name of ["chat", "people"]) {
+    for (const name of TABS) {
       const selected = name === tab;
       $(`tab-${name}`).setAttribute("aria-selected", String(selected));
       $(`tab-${name}`).tabIndex = selected ? 0 : -1;
@@ -158,12 +167,19 @@ export class RoomView extends EventTarget {
 
   applyPanel() {
     $("stage").classList.toggle("panel-open", this.panelOpen);
-    for (const name of ["chat", "people"]) {
+    $("stage").dataset.tab = this.tab;
+    for (const name of TABS) {
       const button = $(`${name}-button`);
+      if (!button) continue;
       button.setAttribute("aria-expanded", String(this.panelOpen && this.tab === name));
       button.classList.toggle("on", this.panelOpen && this.tab === name);
     }
     if (this.chatVisible) this.chat.setUnread(0);
+    if (this.minutesVisible) this.minutes.setUnread(false);
+  }
+
+  get minutesVisible() {
+    return this.panelOpen && this.tab === "minutes";
   }
 
   get chatVisible() {

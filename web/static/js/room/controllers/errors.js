@@ -9,6 +9,8 @@ export function errorText(err) {
     case "timeout": return t("The server did not answer. Check the network and try again.");
     case "forbidden": return t("You are not allowed to do that.");
     case "session_ended": return t("The session has ended");
+    case "payload_too_large": return t("That is too long to save.");
+    case "invalid_input": return t("Something in it cannot be saved (too long, or not allowed).");
     default: return t("That did not work. Try again.");
   }
 }

@@ -23,6 +23,7 @@ export function roleLabel(role) {
     case "agent": return t("Agent");
     case "expert": return t("Expert");
     case "observer": return t("Observer");
+    case "clerk": return t("Clerk");
     default: return role || "";
   }
 }

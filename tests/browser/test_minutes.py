@@ -1,0 +1,192 @@
+"""The minutes, the case panel and the rights notice in the room, in real Chromium.
+
+One session of the demo case with its mediator (1280 px), the applicant on a phone (360 px) and a
+clerk (记录人, invited for this test): the mediator presents the rights notice and sees the
+applicant acknowledge it; the applicant reads the case panel; the mediator writes the minutes and
+the applicant watches them update, read-only; a save whose answer is lost is sent again with the
+same save_id and stored once; the clerk, offline, keeps typing, and on reconnecting meets a
+conflict that shows what the mediator changed and who did, keeps the clerk's text, and re-applies
+it on the current revision. Screenshots go to test-artifacts/room/.
+"""
+
+from __future__ import annotations
+
+import re
+
+from playwright.async_api import expect
+
+from server.domain.grants import SessionRole
+from server.services import invitations
+from tests.browser.room import DESKTOP, PHONE, Person, wait_for
+
+MINUTES_GET = """async () => (await window.heshiRoom.client.request("minutes.get")).minutes"""
+
+# The first minutes.save is sent and stored, but its answer and its broadcast are "lost" on the
+# way back (as when the connection drops at that moment): the page must send the same save again.
+LOSE_FIRST_ANSWER = """() => {
+  const client = window.heshiRoom.client;
+  const request = client.request.bind(client);
+  const emit = client.emit.bind(client);
+  let dropBroadcast = true;
+  client.emit = (type, detail) => {
+    if (type === "room-event" && detail.type === "minutes.updated" && dropBroadcast) {
+      dropBroadcast = false;
+      return;
+    }
+    emit(type, detail);
+  };
+  window.sentSaves = [];
+  let lose = true;
+  client.request = async (event, payload) => {
+    if (event !== "minutes.save") return request(event, payload);
+    window.sentSaves.push(payload.save_id);
+    const ack = await request(event, payload);
+    if (lose) {
+      lose = false;
+      const err = new Error("no answer to minutes.save");
+      err.code = "timeout";
+      throw err;
+    }
+    window.lastAck = ack;
+    return ack;
+  };
+}"""
+
+
+async def open_minutes(person: Person) -> None:
+    page = person.page
+    if not await page.locator("#panel-minutes").is_visible():
+        await page.locator("#minutes-button").click()
+    await expect(page.locator("#panel-minutes")).to_be_visible()
+
+
+async def test_minutes_case_panel_and_notice_in_the_room(browser, base_url, world, core):
+    links = world.demo.links
+    clerk_inv = await invitations.issue(
+        core,
+        world.principals["demo-mediator"],
+        world.demo.session_id,
+        role=SessionRole.clerk,
+        display_name="陈记录",
+        direct_entry=True,
+    )
+    mediator = await Person.open(browser, "mediator", links["mediator"], DESKTOP)
+    applicant = await Person.open(browser, "applicant", links["applicant"], PHONE)
+    mp, ap = mediator.page, applicant.page
+    await mediator.join()
+    await expect(mp.locator("#stage")).to_be_visible()
+    await applicant.join()
+    await mp.locator("#lobby-notice").get_by_role("button", name="允许 李秀英 进入").click()
+    await expect(ap.locator("#stage")).to_be_visible()
+
+    # The case panel: number, title, type, parties by name and side, the dispute; never an ID number.
+    await ap.locator("#people-button").click()
+    await ap.get_by_role("tab", name="案件").click()
+    case_tab = ap.locator("#panel-case")
+    await expect(case_tab).to_contain_text(world.demo.case_number)
+    await expect(case_tab).to_contain_text("李秀英")
+    await expect(case_tab).to_contain_text("清水镇卫生院")
+    await expect(case_tab).to_contain_text("护理存在过错")
+    await expect(case_tab).to_contain_text("医疗纠纷")
+    for secret in ("50010119900101123X", "13800138000"):
+        assert await case_tab.get_by_text(secret).count() == 0
+    await applicant.screenshot("room-case")
+
+    # The rights notice: presented by the mediator, shown on the applicant's phone in full,
+    # acknowledged there, and the mediator sees who has.
+    await mp.locator("#people-button").click()
+    await mp.get_by_role("tab", name="案件").click()
+    await expect(mp.locator("#notice-acks")).to_contain_text("尚未确认")
+    await mp.get_by_role("button", name="出示告知书").click()
+    dialog = ap.locator("#notice-dialog")
+    await expect(dialog).to_be_visible()
+    await expect(dialog).to_contain_text("人民调解权利义务告知书")
+    await expect(dialog).to_contain_text("自愿达成调解协议")
+    assert await dialog.get_by_text("Notice of Rights").count() == 0, "one language at a time"
+    await applicant.screenshot("room-notice")
+    await dialog.get_by_role("button", name="我已阅读并知悉").click()
+    await expect(dialog).to_be_hidden()
+    await expect(mp.locator("#notice-acks .ack.done")).to_contain_text("李秀英")
+    await mediator.screenshot("room-notice-acks")
+
+    # The mediator writes the minutes; the applicant watches them update, read-only.
+    await open_minutes(mediator)
+    await open_minutes(applicant)
+    await expect(ap.locator("#minutes-status")).to_have_text("已保存")
+    assert await ap.locator("#panel-minutes textarea").count() == 0, "a party reads the minutes only"
+    await expect(mp.locator("#minutes-header")).to_contain_text(world.demo.case_number)
+    await mp.locator('[data-claim-party="李秀英"][data-claim-field="claims"]').fill("要求赔偿医疗费两万元")
+    await expect(mp.locator("#minutes-status")).to_have_text("尚未保存")
+    await expect(mp.locator("#minutes-status")).to_have_text("已保存", timeout=8000)  # autosave
+    await expect(ap.locator("#minutes-claims")).to_contain_text("要求赔偿医疗费两万元")
+
+    # A process entry: the speaker picked from the room, the time the server's when it was started.
+    await mp.locator("#minutes-speaker").select_option(label="李秀英（申请人）")
+    await mp.locator("#minutes-entry-text").fill("我母亲住院期间摔伤，卫生院应当负责。")
+    await expect(mp.locator("#minutes-entry-time")).to_contain_text(re.compile(r"\d\d:\d\d:\d\d"))
+    await mp.get_by_role("button", name="记入笔录").click()
+    await expect(ap.locator("#minutes-entries .entry")).to_have_count(1)
+    await expect(ap.locator("#minutes-entries .entry")).to_contain_text("李秀英")
+    await expect(ap.locator("#minutes-entries .entry")).to_contain_text("卫生院应当负责")
+    stored = await mp.evaluate(MINUTES_GET)
+    (entry,) = stored["document"]["entries"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", entry["at"]), entry
+    assert entry["speaker"] == "李秀英"
+    await applicant.screenshot("room-minutes")
+    await mediator.screenshot("room-minutes")
+
+    # A save whose answer is lost goes again with the same save_id, and is stored once.
+    await mp.evaluate(LOSE_FIRST_ANSWER)
+    revision = stored["revision"]
+    await mp.locator("#minutes-result").fill("双方同意继续协商。")
+    await mp.get_by_role("button", name="保存", exact=True).click()
+    await wait_for(lambda: mp.evaluate("window.sentSaves.length >= 2"), 15, "the save to be sent again")
+    sent = await mp.evaluate("window.sentSaves")
+    assert sent[0] == sent[1], sent
+    await expect(mp.locator("#minutes-status")).to_have_text("已保存")
+    assert (await mp.evaluate("window.lastAck"))["duplicate"] is True
+    assert (await mp.evaluate(MINUTES_GET))["revision"] == revision + 1
+    await expect(ap.locator("#minutes-result-text")).to_have_text("双方同意继续协商。")
+
+    # The clerk, offline, keeps typing; the mediator saves meanwhile; back online, the clerk's
+    # save meets a conflict that says who changed what, keeps the clerk's text, and re-applies it.
+    clerk = await Person.open(browser, "clerk", invitations.link_for(core, clerk_inv), DESKTOP)
+    cp = clerk.page
+    await clerk.join()
+    await expect(cp.locator("#stage")).to_be_visible()
+    await open_minutes(clerk)
+    await expect(cp.locator("#minutes-result")).to_have_value("双方同意继续协商。")
+    await clerk.context.set_offline(True)
+    await cp.evaluate("window.heshiRoom.client.socket.io.engine.close()")
+    await cp.locator('[data-claim-party="清水镇卫生院"][data-claim-field="facts"]').fill("护士按规定巡视。")
+    await cp.locator("#minutes-result").fill("双方同意继续协商，下次会话再议。")
+    await expect(cp.locator("#minutes-status")).to_have_text("离线，将在重连后保存")
+    await mp.locator("#minutes-result").fill("双方达成协议。")
+    await mp.get_by_role("button", name="保存", exact=True).click()
+    await expect(mp.locator("#minutes-status")).to_have_text("已保存")
+    await clerk.context.set_offline(False)
+    conflict = cp.locator("#minutes-conflict")
+    await expect(conflict).to_be_visible(timeout=20000)
+    await expect(cp.locator("#minutes-status")).to_have_text("冲突")
+    await expect(conflict).to_contain_text("王建国")
+    await expect(conflict).to_contain_text("调解结果")
+    await expect(conflict).to_contain_text("双方达成协议。")
+    await expect(cp.locator("#minutes-result")).to_have_value("双方同意继续协商，下次会话再议。")
+    await clerk.screenshot("room-minutes-conflict")
+    await conflict.get_by_role("button", name="在最新版本上重新应用我的修改").click()
+    await expect(conflict).to_be_hidden()
+    await expect(cp.locator("#minutes-status")).to_have_text("已保存")
+    await expect(mp.locator("#minutes-result")).to_have_value("双方同意继续协商，下次会话再议。")
+    await expect(mp.locator("#minutes-claims")).to_be_visible()
+    facts = mp.locator('[data-claim-party="清水镇卫生院"][data-claim-field="facts"]')
+    assert await facts.input_value() == "护士按规定巡视。"
+    await expect(ap.locator("#minutes-result-text")).to_have_text("双方同意继续协商，下次会话再议。")
+    final = await mp.evaluate(MINUTES_GET)
+    assert final["revision"] == revision + 3
+    assert [e["text"] for e in final["document"]["entries"]] == ["我母亲住院期间摔伤，卫生院应当负责。"]
+
+    for p in (mediator, applicant, clerk):
+        # The clerk's socket tried to reconnect while the network was off: expected.
+        errors = [e for e in p.errors if "ERR_INTERNET_DISCONNECTED" not in e]
+        assert not errors, errors
+        await p.close()

@@ -1,0 +1,93 @@
+// The rights and obligations notice (人民调解权利义务告知书): the parties' dialog with the full
+// text in their language and a button that acknowledges it; the mediator's button that presents
+// it, and the list of who has acknowledged it.
+//
+// The text comes from the server as one HTML document with a section per language (its template
+// is web/templates/documents/rights_notice.html). Only its text and plain structure are copied
+// into the page: headings, paragraphs and lists, never attributes, styles or scripts.
+//
+// Intents: notice-present · notice-ack · notice-open
+
+import { t } from "../../i18n.js";
+import { $, el, fill, listen, roleLabel } from "./dom.js";
+import { timeOfDay } from "./minutes.js";
+
+const KEEP = new Set(["H1", "H2", "H3", "P", "OL", "UL", "LI", "STRONG", "EM", "B", "I", "BR"]);
+
+/** The notice's plain structure, from its HTML: the section in `lang`, else all of it. */
+export function noticeNodes(html, lang) {
+  // Without its <head> (a <style> there would trip the page's Content-Security-Policy even in a
+  // parsed document that is never shown) and anything that is not text and structure.
+  const body = String(html || "").replace(/<head[\s\S]*?<\/head>|<style[\s\S]*?<\/style>|<script[\s\S]*?<\/script>/gi, "");
+  const doc = new DOMParser().parseFromString(body, "text/html");
+  const want = lang === "en" ? "en" : "zh";
+  const section = [...doc.querySelectorAll("section[lang]")].find((s) => s.getAttribute("lang").toLowerCase().startsWith(want));
+  const copy = (node) => {
+    if (node.nodeType === Node.TEXT_NODE) return document.createTextNode(node.textContent);
+    if (node.nodeType !== Node.ELEMENT_NODE) return null;
+    const kids = [...node.childNodes].map(copy).filter(Boolean);
+    if (!KEEP.has(node.tagName)) return kids.length ? kids : null;
+    const out = document.createElement(node.tagName.toLowerCase());
+    out.append(...kids.flat());
+    return out;
+  };
+  return [...(section || doc.body).childNodes].map(copy).flat().filter(Boolean);
+}
+
+export class NoticeView {
+  constructor({ intent }) {
+    this.intent = intent;
+    this.bind();
+  }
+
+  bind() {
+    listen("notice-present", "click", () => this.intent("notice-present"));
+    listen("notice-open", "click", () => this.intent("notice-open"));
+    listen("notice-dialog", "close", () => {
+      const dialog = $("notice-dialog");
+      if (dialog.returnValue === "ack") this.intent("notice-ack");
+      else this.setBanner(true);
+    });
+  }
+
+  /** Show the notice to a party. */
+  show(html, lang) {
+    const dialog = $("notice-dialog");
+    if (!dialog) return;
+    fill($("notice-text"), ...noticeNodes(html, lang));
+    $("notice-ack").disabled = false;
+    this.setBanner(false);
+    dialog.returnValue = "";
+    if (!dialog.open) dialog.showModal();
+    $("notice-text").scrollTop = 0;
+    $("notice-title").focus();
+  }
+
+  close() {
+    const dialog = $("notice-dialog");
+    if (dialog && dialog.open) dialog.close("done");
+    this.setBanner(false);
+  }
+
+  /** The reminder that a notice waits to be read (after the dialog was closed without an answer). */
+  setBanner(on) {
+    const banner = $("notice-banner");
+    if (banner) banner.hidden = !on;
+  }
+
+  setPresenting(busy, presented) {
+    const button = $("notice-present");
+    if (!button) return;
+    button.disabled = busy;
+    button.textContent = presented ? t("Present the notice again") : t("Present the notice");
+  }
+
+  /** The mediator's list: each party in the room or who acknowledged, with their answer. */
+  renderAcks(rows) {
+    const list = $("notice-acks");
+    if (!list) return;
+    fill(list, ...rows.map((r) => el("li", { class: r.at ? "ack done" : "ack" },
+      el("span", { class: "ack-name", text: `${r.name}（${roleLabel(r.role)}）` }), " ",
+      el("span", { class: "ack-state", text: r.at ? t("acknowledged at %(time)s", { time: timeOfDay(r.at) }) : t("not yet acknowledged") }))));
+  }
+}
