@@ -7,8 +7,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from yarl import URL
+
 from server.services import confirmations
 from tests.api.conftest import join_as
+from tests.api.test_api_access import BAD_IDS
 from tests.conftest import World, api_login
 from tests.support.waiting import wait_for
 
@@ -195,3 +198,20 @@ async def test_a_party_with_a_join_link_is_refused(fast_client, core, world):
     assert (await fast_client.get(requests_url(world))).status == 403
     assert (await fast_client.get(f"{V1}/confirmation-requests/{request_id}/package.zip")).status == 403
     assert (await fast_client.post(requests_url(world), json={"agreement_id": "x"})).status == 403
+
+
+async def test_unknown_and_malformed_ids_are_404(fast_client, core, world):
+    headers = await signed_in(fast_client, world, "demo-admin")
+    for bad in BAD_IDS:
+        for method, template, body in (
+            ("GET", "/cases/{}/confirmation-requests", None),
+            ("POST", "/cases/{}/confirmation-requests", {"agreement_id": "x"}),
+            ("GET", "/confirmation-requests/{}/package.zip", None),
+            ("POST", "/confirmation-requests/{}/retry", None),
+        ):
+            path = URL(V1 + template.format(bad), encoded=True)
+            resp = await fast_client.request(method, path, json=body, headers=headers)
+            assert resp.status == 404, (method, template, bad, await resp.text())
+    # an agreement id that names nothing, on a real case
+    resp = await fast_client.post(requests_url(world), json={"agreement_id": "x" * 36}, headers=headers)
+    assert resp.status == 404
