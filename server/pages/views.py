@@ -657,6 +657,54 @@ async def _room_page(
     return response
 
 
+async def sign_page(request: web.Request) -> web.StreamResponse:
+    """A party's (or the mediator's) signing page: the current agreement and minutes in full, a
+    confirmation, the typed name and a drawn signature, on the person's own device. Run by
+    web/static/js/signing/; it reads and signs through the REST API with this page's CSRF token.
+
+    Reached from the room (the Case tab) with the join link's cookie, or by the case's staff
+    signed in. Who may read and sign what is the API's rule; the page only decides who sees it."""
+    core = request.app[CORE]
+    session_id = request.match_info["session_id"]
+    joined = await join_session(request)
+    principal: Principal | None = None
+    if joined is not None and joined[0].session_id == session_id:
+        person, csrf = joined
+        session = await sessions.load_session(core, session_id)
+        role = person.session_role or SessionRole.observer
+    else:
+        found = await staff_session(request)
+        if found is None:
+            if joined is not None:
+                raise Forbidden(N_("Your invitation is for another session."))
+            raise web.HTTPFound(f"/login?next={quote(request.path_qs)}")
+        principal, csrf = found
+        person = principal
+        session = await sessions.get_session(core, principal, session_id)
+        if not (await cases.case_access(core, principal, session.case_id)).can_manage:
+            raise Forbidden(N_("Only the parties and the case's mediator sign its documents."))
+        role = SessionRole.mediator
+    case = await cases.load_case(core, session.case_id)
+    response = render(
+        request,
+        "sign.html",
+        {
+            "session": session_view(session),
+            "case_number": case.number,
+            "case_title": case.title,
+            "case_id": case.id,
+            "name": person.display_name,
+            "role": role.value,
+            "staff": principal is not None,
+            "i18n_json": script_json(request.app[JS_CATALOGS].for_language(language(request))),
+        },
+        principal=principal,
+        csrf_token=csrf,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 async def js_catalog(request: web.Request) -> web.StreamResponse:
     """The browser code's messages in one language, for clients that do not load a page (e.g. an app)."""
     lang = request.match_info["lang"]
@@ -685,5 +733,6 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/j/{token}", join)
     r.add_post("/j/{token}", join_open)
     r.add_get("/s/{session_id}", session_page)
+    r.add_get("/s/{session_id}/sign", sign_page)
     r.add_get("/i18n/{lang}.json", js_catalog)
     app[JS_CATALOGS] = JsCatalogs(app[CORE].settings.web_dir / "static" / "js", app[CATALOGS])

@@ -190,3 +190,153 @@ async def test_minutes_case_panel_and_notice_in_the_room(browser, base_url, worl
         errors = [e for e in p.errors if "ERR_INTERNET_DISCONNECTED" not in e]
         assert not errors, errors
         await p.close()
+
+
+# ---- signing on one's own device ------------------------------------------------------------------
+
+TERMS = [
+    {
+        "obligation": "赔偿医疗费",
+        "obligor": "清水镇卫生院",
+        "amount": "20000",
+        "deadline": "2026-12-31",
+        "manner": "银行转账",
+    },
+]
+
+
+async def draw_with_a_finger(person: Person, canvas_selector: str) -> None:
+    """A zigzag drawn with touch events (Chromium turns them into pointer events of type touch)."""
+    await person.page.locator(canvas_selector).scroll_into_view_if_needed()
+    box = await person.page.locator(canvas_selector).bounding_box()
+    assert box is not None
+    cdp = await person.context.new_cdp_session(person.page)
+    x0, y0 = box["x"] + 30, box["y"] + box["height"] / 2
+
+    async def touch(kind: str, x: float, y: float) -> None:
+        points = [] if kind == "touchEnd" else [{"x": x, "y": y, "id": 1}]
+        await cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    await touch("touchStart", x0, y0)
+    for i in range(1, 16):
+        await touch("touchMove", x0 + i * 12, y0 + (20 if i % 2 else -20))
+    await touch("touchEnd", 0, 0)
+    await cdp.detach()
+
+
+async def draw_with_the_mouse(person: Person, canvas_selector: str) -> None:
+    await person.page.locator(canvas_selector).scroll_into_view_if_needed()
+    box = await person.page.locator(canvas_selector).bounding_box()
+    assert box is not None
+    mouse = person.page.mouse
+    await mouse.move(box["x"] + 40, box["y"] + 60)
+    await mouse.down()
+    for i in range(1, 12):
+        await mouse.move(box["x"] + 40 + i * 25, box["y"] + 60 + (30 if i % 2 else 0), steps=2)
+    await mouse.up()
+
+
+async def open_signing(browser, label: str, link: str, viewport: dict[str, int], session_id: str) -> Person:
+    """Open one's join link (it signs this browser in and opens the room), then the signing page."""
+    person = await Person.open(browser, label, link, viewport)
+    await person.page.wait_for_url(f"**/s/{session_id}")
+    await person.page.goto(f"{person.page.url}/sign")
+    return person
+
+
+async def test_parties_and_the_mediator_sign_on_their_own_devices(browser, base_url, world, core):
+    from server.domain.actors import Actor
+    from server.domain.minutes import MinutesIn
+    from server.services import agreements
+    from server.services import minutes as minutes_service
+
+    mediator_p = world.principals["demo-mediator"]
+    case_id, session_id = world.demo.case_id, world.demo.session_id
+    agreement = await agreements.create(
+        core, mediator_p, case_id, template="medical", terms=TERMS, session_id=session_id
+    )
+    editor = minutes_service.editor_of_participant(
+        case_id, session_id, SessionRole.mediator, Actor.of(mediator_p), mediator_p.display_name
+    )
+    await minutes_service.save(
+        core,
+        editor,
+        base_revision=0,
+        save_id="test-minutes-1",
+        body=MinutesIn(result="双方达成调解协议。"),
+    )
+    links = world.demo.links
+
+    # The applicant, on a 360 px phone: the agreement and the minutes in full.
+    applicant = await open_signing(browser, "applicant", links["applicant"], PHONE, session_id)
+    ap = applicant.page
+    doc = ap.locator("#doc-agreement")
+    await expect(doc).to_be_visible()
+    await expect(doc.locator(".doc-text")).to_contain_text("赔偿医疗费")
+    await expect(doc.locator(".doc-text")).to_contain_text("清水镇卫生院")
+    await expect(ap.locator("#doc-minutes .doc-text")).to_contain_text("双方达成调解协议。")
+    await expect(doc.locator(".doc-state")).to_contain_text("尚待签名")
+    # An empty drawing is refused before anything is sent; so is a missing tick.
+    form = doc.locator(".sign-form")
+    await form.get_by_label("您的姓名").fill("李秀英")
+    await form.get_by_role("button", name="签名确认").click()
+    await expect(form.locator(".sign-error")).to_contain_text("勾选")
+    await form.get_by_label("我已阅读并确认以上内容").check()
+    await form.get_by_role("button", name="签名确认").click()
+    await expect(form.locator(".sign-error")).to_contain_text("请先在框内签名")
+    await draw_with_a_finger(applicant, "#doc-agreement .pad")
+    assert await ap.evaluate("window.heshiSigning.docs[0].pad.enough")
+    await applicant.screenshot("sign-drawn")
+
+    # Meanwhile the mediator changes the agreement: signing the version read is refused, the
+    # current one is shown, and the applicant confirms again.
+    revised = [*TERMS, {**TERMS[0], "obligation": "赔偿护理费", "amount": "3000"}]
+    await agreements.revise(core, mediator_p, agreement.agreement.id, terms=revised)
+    await form.get_by_role("button", name="签名确认").click()
+    await expect(doc.locator(".doc-changed")).to_be_visible()
+    await expect(doc.locator(".doc-text")).to_contain_text("赔偿护理费")
+    await expect(doc.locator(".doc-version")).to_contain_text("第 2 版")
+    await expect(form.get_by_label("我已阅读并确认以上内容")).not_to_be_checked()
+    await form.get_by_label("我已阅读并确认以上内容").check()
+    await form.get_by_role("button", name="签名确认").click()
+    await expect(doc.locator(".doc-state")).to_contain_text("您已于")
+    await expect(form).to_be_hidden()
+    # The minutes too, on the same page.
+    mform = ap.locator("#doc-minutes .sign-form")
+    await mform.get_by_label("我已阅读并确认以上内容").check()
+    await mform.get_by_label("您的姓名").fill("李秀英")
+    await draw_with_a_finger(applicant, "#doc-minutes .pad")
+    await mform.get_by_role("button", name="签名确认").click()
+    await expect(ap.locator("#doc-minutes .doc-state")).to_contain_text("您已于")
+    await applicant.screenshot("sign-done")
+
+    # The respondent's representative on a desktop, with the mouse.
+    respondent = await open_signing(browser, "respondent", links["respondent"], DESKTOP, session_id)
+    rp = respondent.page
+    rform = rp.locator("#doc-agreement .sign-form")
+    await expect(rp.locator("#doc-agreement .doc-version")).to_contain_text("第 2 版")
+    await rform.get_by_label("我已阅读并确认以上内容").check()
+    await rform.get_by_label("您的姓名").fill("赵院长")
+    await draw_with_the_mouse(respondent, "#doc-agreement .pad")
+    await respondent.screenshot("sign-drawn")
+    await rform.get_by_role("button", name="签名确认").click()
+    await expect(rp.locator("#doc-agreement .doc-state")).to_contain_text("您已于")
+
+    # The mediator signs last: the version locks.
+    mediator = await open_signing(browser, "mediator", links["mediator"], DESKTOP, session_id)
+    mp = mediator.page
+    mform = mp.locator("#doc-agreement .sign-form")
+    await mform.get_by_label("我已阅读并确认以上内容").check()
+    await mform.get_by_label("您的姓名").fill("王建国")
+    await draw_with_the_mouse(mediator, "#doc-agreement .pad")
+    await mform.get_by_role("button", name="签名确认").click()
+    await expect(mp.locator("#doc-agreement .doc-state")).to_contain_text("各方均已签名，本版本已锁定")
+    await mediator.screenshot("sign-locked")
+    state = await agreements.get(core, mediator_p, agreement.agreement.id)
+    assert state.current.locked and state.current.record.version == 2
+    assert {s.name for s in state.current.signatures} == {"李秀英", "赵院长", "王建国"}
+    assert not [s for v in state.versions if v.record.version == 1 for s in v.signatures], "nobody signed version 1"
+
+    for p in (applicant, respondent, mediator):
+        assert not p.errors, p.errors
+        await p.close()

@@ -3,35 +3,19 @@
 // it, and the list of who has acknowledged it.
 //
 // The text comes from the server as one HTML document with a section per language (its template
-// is web/templates/documents/rights_notice.html). Only its text and plain structure are copied
-// into the page: headings, paragraphs and lists, never attributes, styles or scripts.
+// is web/templates/documents/rights_notice.html); document-text.js copies its text and plain
+// structure into the page.
 //
 // Intents: notice-present · notice-ack · notice-open
 
+import { documentNodes } from "../../document-text.js";
 import { t } from "../../i18n.js";
 import { $, el, fill, listen, roleLabel } from "./dom.js";
 import { timeOfDay } from "./minutes.js";
 
-const KEEP = new Set(["H1", "H2", "H3", "P", "OL", "UL", "LI", "STRONG", "EM", "B", "I", "BR"]);
-
 /** The notice's plain structure, from its HTML: the section in `lang`, else all of it. */
 export function noticeNodes(html, lang) {
-  // Without its <head> (a <style> there would trip the page's Content-Security-Policy even in a
-  // parsed document that is never shown) and anything that is not text and structure.
-  const body = String(html || "").replace(/<head[\s\S]*?<\/head>|<style[\s\S]*?<\/style>|<script[\s\S]*?<\/script>/gi, "");
-  const doc = new DOMParser().parseFromString(body, "text/html");
-  const want = lang === "en" ? "en" : "zh";
-  const section = [...doc.querySelectorAll("section[lang]")].find((s) => s.getAttribute("lang").toLowerCase().startsWith(want));
-  const copy = (node) => {
-    if (node.nodeType === Node.TEXT_NODE) return document.createTextNode(node.textContent);
-    if (node.nodeType !== Node.ELEMENT_NODE) return null;
-    const kids = [...node.childNodes].map(copy).filter(Boolean);
-    if (!KEEP.has(node.tagName)) return kids.length ? kids : null;
-    const out = document.createElement(node.tagName.toLowerCase());
-    out.append(...kids.flat());
-    return out;
-  };
-  return [...(section || doc.body).childNodes].map(copy).flat().filter(Boolean);
+  return documentNodes(html, { lang: lang === "en" ? "en" : "zh" });
 }
 
 export class NoticeView {
