@@ -344,6 +344,7 @@ async def _case_page(
             "roles": list(SessionRole),
             "accounts": file.invitable,
             "now_local": now.astimezone(CHINA),
+            "i18n_json": script_json(request.app[JS_CATALOGS].for_language(language(request))),
         },
         principal=principal,
         csrf_token=csrf,

@@ -17,7 +17,7 @@ from playwright.async_api import expect
 
 from server.domain.grants import SessionRole
 from server.services import invitations
-from tests.browser.room import DESKTOP, PHONE, Person, wait_for
+from tests.browser.room import ARTIFACTS, DESKTOP, PHONE, Person, wait_for
 
 MINUTES_GET = """async () => (await window.heshiRoom.client.request("minutes.get")).minutes"""
 
@@ -244,28 +244,73 @@ async def open_signing(browser, label: str, link: str, viewport: dict[str, int],
     return person
 
 
+async def staff_mediator(browser, base_url: str, world) -> Person:
+    """The demo mediator signed in as staff, on a desktop."""
+    context = await browser.new_context(viewport=DESKTOP, locale="zh-CN", timezone_id="Asia/Shanghai")
+    page = await context.new_page()
+    person = Person("mediator", context, page, DESKTOP)
+    page.on("pageerror", lambda exc: person.errors.append(f"mediator: {exc}"))
+    await page.goto(f"{base_url}/login")
+    await page.fill("input[name=username]", "demo-mediator")
+    await page.fill("input[name=password]", world.passwords["demo-mediator"])
+    await page.locator("form button[type=submit]").click()
+    await page.wait_for_url("**/cases")
+    return person
+
+
 async def test_parties_and_the_mediator_sign_on_their_own_devices(browser, base_url, world, core):
+    """The mediator makes the agreement on the case page; both parties and the mediator sign it
+    on their own devices (one a 360 px phone, drawing with touch), a version replaced while a party
+    read is refused and shown anew, an empty drawing is refused; the case page then shows who
+    signed which version, the lock, and the judicial-confirmation request with its days left."""
     from server.domain.actors import Actor
     from server.domain.minutes import MinutesIn
-    from server.services import agreements
+    from server.services import agreements, cases, orgs
     from server.services import minutes as minutes_service
 
     mediator_p = world.principals["demo-mediator"]
     case_id, session_id = world.demo.case_id, world.demo.session_id
-    agreement = await agreements.create(
-        core, mediator_p, case_id, template="medical", terms=TERMS, session_id=session_id
-    )
     editor = minutes_service.editor_of_participant(
         case_id, session_id, SessionRole.mediator, Actor.of(mediator_p), mediator_p.display_name
     )
     await minutes_service.save(
-        core,
-        editor,
-        base_revision=0,
-        save_id="test-minutes-1",
-        body=MinutesIn(result="双方达成调解协议。"),
+        core, editor, base_revision=0, save_id="test-minutes-1", body=MinutesIn(result="双方达成调解协议。")
+    )
+    # The court is configured but not listening: the request waits, pending, nothing is lost.
+    case = await cases.load_case(core, case_id)
+    await orgs.set_court(
+        core, world.principals["demo-admin"], case.org_id, endpoint="http://127.0.0.1:9/court", secret="s" * 32
     )
     links = world.demo.links
+
+    # The mediator makes the agreement from the medical template, with one term.
+    mediator = await staff_mediator(browser, base_url, world)
+    mp = mediator.page
+    await mp.goto(f"{base_url}/cases/{case_id}")
+    await expect(mp.locator("#agreements-status")).to_have_text("尚无调解协议书。")
+    await mp.get_by_text("用模板制作调解协议书").click()
+    form = mp.locator("#agreement-form")
+    await expect(form.get_by_label("模板")).to_contain_text("医疗纠纷")
+    await form.get_by_label("争议事项").fill("护理是否存在过错及赔偿数额")
+    term = form.locator("#terms-list .term").first
+    await term.get_by_label("义务内容").fill(TERMS[0]["obligation"])
+    await term.get_by_label("履行义务人").fill(TERMS[0]["obligor"])
+    await term.get_by_label("金额（元）").fill("20000x")
+    await term.get_by_label("履行期限").fill(TERMS[0]["deadline"])
+    await term.get_by_label("履行方式").fill(TERMS[0]["manner"])
+    await form.get_by_role("button", name="生成协议书").click()
+    await expect(form.locator("#agreement-error")).to_contain_text("金额")
+    await term.get_by_label("金额（元）").fill(TERMS[0]["amount"])
+    await form.get_by_role("button", name="生成协议书").click()
+    listed = mp.locator("#agreements-list .agreement")
+    await expect(listed).to_have_count(1)
+    await expect(listed).to_contain_text("待签名")
+    await expect(listed).to_contain_text("李秀英（申请人）")
+    (agreement,) = await agreements.list_for_case(core, mediator_p, case_id)
+    agreement_id = agreement.agreement.id
+    await expect(listed.locator(".meta").get_by_role("link", name="PDF", exact=True)).to_have_attribute(
+        "href", f"/api/v1/agreements/{agreement_id}.pdf"
+    )
 
     # The applicant, on a 360 px phone: the agreement and the minutes in full.
     applicant = await open_signing(browser, "applicant", links["applicant"], PHONE, session_id)
@@ -277,13 +322,13 @@ async def test_parties_and_the_mediator_sign_on_their_own_devices(browser, base_
     await expect(ap.locator("#doc-minutes .doc-text")).to_contain_text("双方达成调解协议。")
     await expect(doc.locator(".doc-state")).to_contain_text("尚待签名")
     # An empty drawing is refused before anything is sent; so is a missing tick.
-    form = doc.locator(".sign-form")
-    await form.get_by_label("您的姓名").fill("李秀英")
-    await form.get_by_role("button", name="签名确认").click()
-    await expect(form.locator(".sign-error")).to_contain_text("勾选")
-    await form.get_by_label("我已阅读并确认以上内容").check()
-    await form.get_by_role("button", name="签名确认").click()
-    await expect(form.locator(".sign-error")).to_contain_text("请先在框内签名")
+    sign = doc.locator(".sign-form")
+    await sign.get_by_label("您的姓名").fill("李秀英")
+    await sign.get_by_role("button", name="签名确认").click()
+    await expect(sign.locator(".sign-error")).to_contain_text("勾选")
+    await sign.get_by_label("我已阅读并确认以上内容").check()
+    await sign.get_by_role("button", name="签名确认").click()
+    await expect(sign.locator(".sign-error")).to_contain_text("请先在框内签名")
     await draw_with_a_finger(applicant, "#doc-agreement .pad")
     assert await ap.evaluate("window.heshiSigning.docs[0].pad.enough")
     await applicant.screenshot("sign-drawn")
@@ -291,51 +336,70 @@ async def test_parties_and_the_mediator_sign_on_their_own_devices(browser, base_
     # Meanwhile the mediator changes the agreement: signing the version read is refused, the
     # current one is shown, and the applicant confirms again.
     revised = [*TERMS, {**TERMS[0], "obligation": "赔偿护理费", "amount": "3000"}]
-    await agreements.revise(core, mediator_p, agreement.agreement.id, terms=revised)
-    await form.get_by_role("button", name="签名确认").click()
+    await agreements.revise(core, mediator_p, agreement_id, terms=revised)
+    await sign.get_by_role("button", name="签名确认").click()
     await expect(doc.locator(".doc-changed")).to_be_visible()
     await expect(doc.locator(".doc-text")).to_contain_text("赔偿护理费")
     await expect(doc.locator(".doc-version")).to_contain_text("第 2 版")
-    await expect(form.get_by_label("我已阅读并确认以上内容")).not_to_be_checked()
-    await form.get_by_label("我已阅读并确认以上内容").check()
-    await form.get_by_role("button", name="签名确认").click()
+    await expect(sign.get_by_label("我已阅读并确认以上内容")).not_to_be_checked()
+    await sign.get_by_label("我已阅读并确认以上内容").check()
+    await sign.get_by_role("button", name="签名确认").click()
     await expect(doc.locator(".doc-state")).to_contain_text("您已于")
-    await expect(form).to_be_hidden()
+    await expect(sign).to_be_hidden()
     # The minutes too, on the same page.
-    mform = ap.locator("#doc-minutes .sign-form")
-    await mform.get_by_label("我已阅读并确认以上内容").check()
-    await mform.get_by_label("您的姓名").fill("李秀英")
+    msign = ap.locator("#doc-minutes .sign-form")
+    await msign.get_by_label("我已阅读并确认以上内容").check()
+    await msign.get_by_label("您的姓名").fill("李秀英")
     await draw_with_a_finger(applicant, "#doc-minutes .pad")
-    await mform.get_by_role("button", name="签名确认").click()
+    await msign.get_by_role("button", name="签名确认").click()
     await expect(ap.locator("#doc-minutes .doc-state")).to_contain_text("您已于")
     await applicant.screenshot("sign-done")
 
     # The respondent's representative on a desktop, with the mouse.
     respondent = await open_signing(browser, "respondent", links["respondent"], DESKTOP, session_id)
     rp = respondent.page
-    rform = rp.locator("#doc-agreement .sign-form")
+    rsign = rp.locator("#doc-agreement .sign-form")
     await expect(rp.locator("#doc-agreement .doc-version")).to_contain_text("第 2 版")
-    await rform.get_by_label("我已阅读并确认以上内容").check()
-    await rform.get_by_label("您的姓名").fill("赵院长")
+    await rsign.get_by_label("我已阅读并确认以上内容").check()
+    await rsign.get_by_label("您的姓名").fill("赵院长")
     await draw_with_the_mouse(respondent, "#doc-agreement .pad")
     await respondent.screenshot("sign-drawn")
-    await rform.get_by_role("button", name="签名确认").click()
+    await rsign.get_by_role("button", name="签名确认").click()
     await expect(rp.locator("#doc-agreement .doc-state")).to_contain_text("您已于")
 
-    # The mediator signs last: the version locks.
-    mediator = await open_signing(browser, "mediator", links["mediator"], DESKTOP, session_id)
-    mp = mediator.page
-    mform = mp.locator("#doc-agreement .sign-form")
-    await mform.get_by_label("我已阅读并确认以上内容").check()
-    await mform.get_by_label("您的姓名").fill("王建国")
+    # The mediator signs last, signed in as staff: the version locks.
+    await mp.goto(f"{base_url}/s/{session_id}/sign")
+    msign = mp.locator("#doc-agreement .sign-form")
+    await msign.get_by_label("我已阅读并确认以上内容").check()
+    await msign.get_by_label("您的姓名").fill("王建国")
     await draw_with_the_mouse(mediator, "#doc-agreement .pad")
-    await mform.get_by_role("button", name="签名确认").click()
+    await msign.get_by_role("button", name="签名确认").click()
     await expect(mp.locator("#doc-agreement .doc-state")).to_contain_text("各方均已签名，本版本已锁定")
     await mediator.screenshot("sign-locked")
-    state = await agreements.get(core, mediator_p, agreement.agreement.id)
+    state = await agreements.get(core, mediator_p, agreement_id)
     assert state.current.locked and state.current.record.version == 2
     assert {s.name for s in state.current.signatures} == {"李秀英", "赵院长", "王建国"}
     assert not [s for v in state.versions if v.record.version == 1 for s in v.signatures], "nobody signed version 1"
+
+    # Back on the case page: who signed which version, the lock; judicial confirmation requested,
+    # waiting for the court, with the days left of the 30.
+    await mp.goto(f"{base_url}/cases/{case_id}")
+    await expect(listed).to_contain_text("已锁定：各方均已签名")
+    rows = listed.locator("tbody tr")
+    await expect(rows).to_have_count(2)
+    await expect(rows.first).to_contain_text("赵院长（被申请人")
+    await expect(rows.nth(1)).to_contain_text("已被新版本取代")
+    await expect(mp.locator("#confirmations-list")).to_have_text("尚未申请。")
+    await listed.get_by_role("button", name="申请司法确认").click()
+    request = mp.locator("#confirmations-list .confirmation")
+    await expect(request).to_contain_text("正在送达")
+    await expect(request).to_contain_text(re.compile(r"三十日期限还剩 \d+ 天"))
+    await mp.screenshot(path=str(ARTIFACTS / "case-documents-1280.png"), full_page=True)
+    await mp.set_viewport_size(PHONE)
+    await mp.reload()
+    await expect(request).to_contain_text("正在送达")
+    assert await mp.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    await mp.screenshot(path=str(ARTIFACTS / "case-documents-360.png"), full_page=True)
 
     for p in (applicant, respondent, mediator):
         assert not p.errors, p.errors
