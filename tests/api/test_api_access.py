@@ -26,6 +26,8 @@ from tests.api.conftest import (
 )
 
 STAFF_ROUTES = [r for r in ROUTES if r.auth == "staff"]
+# Routes a party's own device may call too (its join cookie, or staff sign-in): signing, minutes.
+PERSON_ROUTES = [r for r in ROUTES if r.auth == "person"]
 
 
 async def fill(route: Route, core: Any, world: Any) -> str:
@@ -35,6 +37,9 @@ async def fill(route: Route, core: Any, world: Any) -> str:
         "session_id": world.demo.session_id,
         "invitation_id": (await invitation_ids(core, world.demo.session_id))["applicant"],
         "org_id": await org_id(core, "DEMO"),
+        "agreement_id": str(uuid.uuid4()),
+        "request_id": str(uuid.uuid4()),
+        "revision": "1",
     }
     return route.path.format(**ids)
 
@@ -42,13 +47,13 @@ async def fill(route: Route, core: Any, world: Any) -> str:
 async def call(client: Any, route: Route, path: str, headers: dict[str, str] | None = None) -> Any:
     if route.method == "GET":
         return await client.get(path, headers=headers)
-    return await client.post(path, json={}, headers=headers)
+    return await client.request(route.method, path, json={}, headers=headers)
 
 
 async def test_every_staff_route_is_401_without_signing_in(client, core, world):
-    assert len(STAFF_ROUTES) == len(ROUTES) - 1  # all but login
+    assert len(STAFF_ROUTES) + len(PERSON_ROUTES) == len(ROUTES) - 1  # all but login
     before = await db_state(core)
-    for route in STAFF_ROUTES:
+    for route in STAFF_ROUTES + PERSON_ROUTES:
         await expect_error(await call(client, route, await fill(route, core, world)), 401, "unauthenticated")
     assert await db_state(core) == before
 
@@ -190,6 +195,15 @@ WRITE_BODIES = {
     f"{V1}/sessions/{{session_id}}/recording/start": {},
     f"{V1}/sessions/{{session_id}}/recording/stop": {},
     f"{V1}/sessions/{{session_id}}/recording/composite": {},
+    f"{V1}/cases/{{case_id}}/agreements": {
+        "template": "general",
+        "terms": [{"obligation": "赔偿", "obligor": "x", "amount": "1", "deadline": "2027-01-01", "manner": "转账"}],
+    },
+    f"{V1}/agreements/{{agreement_id}}/versions": {
+        "terms": [{"obligation": "赔偿", "obligor": "x", "amount": "1", "deadline": "2027-01-01", "manner": "转账"}]
+    },
+    f"{V1}/cases/{{case_id}}/confirmation-requests": {"agreement_id": "x"},
+    f"{V1}/confirmation-requests/{{request_id}}/retry": {},
 }
 
 

@@ -15,14 +15,16 @@ def test_the_consenting_roles_are_the_roles_the_grant_table_asks_for_consent() -
     asked = [role.value for role in SessionRole if Grant.consent_recording in ROLE_GRANTS[role]]
     assert list(CONSENTING_ROLES) == asked
     # What docs/protocol.md promises today: the mediator's start counts as consent, observers send nothing.
-    assert list(CONSENTING_ROLES) == ["applicant", "respondent", "agent", "expert"]
+    assert list(CONSENTING_ROLES) == ["applicant", "respondent", "agent", "expert", "clerk"]
 
 
 def test_every_snapshot_names_the_consenting_roles_whoever_it_is_for() -> None:
     room = meeting(("a", SessionRole.applicant), ("o", SessionRole.observer))
     room.join(seat("r", SessionRole.respondent), T0)  # waits in the lobby
     for pid in ("m", "a", "o", "r"):
-        assert room.snapshot_for(pid)["consenting_roles"] == ["applicant", "respondent", "agent", "expert"], pid
+        assert room.snapshot_for(pid)["consenting_roles"] == ["applicant", "respondent", "agent", "expert", "clerk"], (
+            pid
+        )
     assert room.snapshot_for("r")["you"]["state"] == "lobby"
 
 
