@@ -221,11 +221,12 @@ async def test_a_package_changed_on_disk_is_not_sent(core, world, receiver, deli
     assert receiver.hits == []
 
 
+# Several nodes share a PostgreSQL database; SQLite is the one-process default.
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_two_nodes_on_one_postgresql_database_never_send_a_package_twice(
     core, world, receiver, settings, clock, database_url
 ):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("several nodes share a PostgreSQL database; SQLite is the one-process default")
+    assert database_url.startswith("postgresql")
     await set_court(core, "DEMO", receiver.url)
     await receiver.start()
     ids = [await ask(core, world) for _ in range(6)]
