@@ -6,6 +6,7 @@
 
 import { documentNodes } from "../document-text.js";
 import { loadCatalog, t } from "../i18n.js";
+import { el } from "../room/views/dom.js";
 import { SignaturePad } from "./pad.js";
 
 const API = "/api/v1";
@@ -20,17 +21,6 @@ class ApiError extends Error {
   }
 }
 
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else node.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children) if (c !== null && c !== undefined && c !== false) node.append(c);
-  return node;
-}
 
 function when(iso) {
   const d = new Date(iso);
