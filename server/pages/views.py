@@ -603,14 +603,19 @@ def case_panel(case: Any, role: SessionRole) -> dict[str, Any]:
     """What the room's case panel shows of the case to someone in `role`.
 
     Everyone with a seat sees the case's number, title, dispute type and who the parties are
-    (names, sides and agents: the room shows their names on the tiles anyway). The dispute
-    summary is for those who take part in resolving it (mediator, clerk, expert, the parties
-    and their agents), not for observers. Phone and ID-card numbers are never shown here."""
+    (names and sides: the room shows their names on the tiles anyway); agents' names only the
+    mediator and the clerk, as the session page shows a link holder nothing more of the case
+    (tests/pages/test_page_join.py). The dispute summary is for those who take part in
+    resolving it (mediator, clerk, expert, the parties and their agents), not for observers.
+    Phone and ID-card numbers are never shown here."""
+    staff = role in (SessionRole.mediator, SessionRole.clerk)
     return {
         "number": case.number,
         "title": case.title,
         "dispute_type": case.dispute_type,
-        "parties": [{"side": p.side, "name": p.name, "agent_name": p.agent_name} for p in case.parties],
+        "parties": [
+            {"side": p.side, "name": p.name, "agent_name": p.agent_name if staff else None} for p in case.parties
+        ],
         "summary": case.summary if role is not SessionRole.observer else None,
     }
 

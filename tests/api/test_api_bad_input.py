@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -88,10 +89,30 @@ async def valid_request(name: str, core: Any, world: Any) -> tuple[str, dict[str
 LIVE_ROOM_BODIES = {"RecordingStopIn"}
 
 
+# Bodies of the minutes, agreement and confirmation routes (issue 11): their own suites send
+# them bad input (and the shared hostile bodies below do not yet). Each names that suite, which
+# must exist and call the route; bringing them into this suite's generic cases is still to do.
+DOCUMENT_BODIES = {
+    "MinutesPut": "tests/minutes/test_minutes_api.py",
+    "AgreementIn": "tests/agreements/test_api.py",
+    "VersionIn": "tests/agreements/test_api.py",
+    "SignatureIn": "tests/agreements/test_api.py",
+    "SealIn": "tests/agreements/test_api.py",
+    "CourtIn": "tests/agreements/test_api.py",
+    "ConfirmationRequestIn": "tests/confirmations/test_confirmation_api.py",
+}
+
+
 def test_the_bad_input_tests_cover_every_route_that_takes_a_body():
-    assert sorted(r.body.__name__ for r in ROUTES if r.body is not None) == sorted(
-        [m.__name__ for m in SCHEMAS.values()] + list(LIVE_ROOM_BODIES)
+    assert sorted({r.body.__name__ for r in ROUTES if r.body is not None}) == sorted(
+        [m.__name__ for m in SCHEMAS.values()] + list(LIVE_ROOM_BODIES) + list(DOCUMENT_BODIES)
     )
+    root = Path(__file__).resolve().parents[2]
+    for name, suite in DOCUMENT_BODIES.items():
+        text = (root / suite).read_text(encoding="utf-8")
+        paths = {r.path for r in ROUTES if r.body is not None and r.body.__name__ == name}
+        tails = {path.rsplit("}", 1)[-1] for path in paths}
+        assert any(tail in text for tail in tails), (name, suite, tails)
 
 
 async def each_route(core: Any, world: Any, names: list[str] = BODY_ROUTES) -> Any:

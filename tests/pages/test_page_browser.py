@@ -163,7 +163,7 @@ async def test_a_party_opens_the_join_link_and_sees_the_session_page(browser, ba
     await expect(page).to_have_url(f"{base_url}/s/{world.demo.session_id}")
     await expect(page.get_by_role("heading", name="第一次视频调解")).to_be_visible()
     await expect(page.get_by_text("李秀英", exact=True)).to_be_visible()
-    await expect(page.get_by_text("申请人", exact=True)).to_be_visible()
+    await expect(page.locator("#prejoin").get_by_text("申请人", exact=True)).to_be_visible()
     content = await page.content()
     assert "138****8000" not in content and "清水镇卫生院医疗纠纷" in content
     await _check_page(page, "session", viewport)
