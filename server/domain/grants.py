@@ -97,3 +97,14 @@ def ensure_grant(role: SessionRole, grant: Grant) -> None:
     """Raise Forbidden unless `role` holds `grant`."""
     if grant not in ROLE_GRANTS[role]:
         raise Forbidden(f"role '{role.value}' may not {grant.value.replace('_', ' ')}", grant=grant.value)
+
+
+def link_outlives_session(role: SessionRole) -> bool:
+    """Whether a join link in `role` still opens anything once its session has ended.
+
+    The room closes for everyone when the session ends. The documents do not: the parties and
+    their agents read and sign the minutes and the agreement on their own device "in the room or
+    after it", so a link whose role signs keeps reaching the session's documents (the REST
+    document routes and the signing page) until it expires or is revoked. Everyone else's link
+    ends with the session."""
+    return Grant.sign in ROLE_GRANTS[role]

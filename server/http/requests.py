@@ -63,8 +63,12 @@ async def staff_session(request: web.Request) -> tuple[Principal, str] | None:
     return cast("tuple[Principal, str]", cached) if cached is not False else None
 
 
-async def join_session(request: web.Request) -> tuple[Principal, str] | None:
-    return await signin.authenticate(request.app[CORE], request.cookies.get(JOIN_COOKIE), PrincipalKind.invitation)
+async def join_session(request: web.Request, *, documents: bool = False) -> tuple[Principal, str] | None:
+    """The holder of a join cookie. documents=True: for the session's documents, which a signer's
+    link still reaches after its session ended; otherwise for the room, which it does not."""
+    return await signin.authenticate(
+        request.app[CORE], request.cookies.get(JOIN_COOKIE), PrincipalKind.invitation, documents=documents
+    )
 
 
 async def require_staff(request: web.Request) -> Principal:
@@ -83,8 +87,10 @@ async def require_staff(request: web.Request) -> Principal:
 async def require_person(request: web.Request) -> Principal:
     """A signed-in staff member, or else the holder of a join link (a party signing on their own
     phone, a clerk invited by link): 401 with neither. CSRF is checked on unsafe methods, with
-    the token of whichever session is used. Staff sign-in wins when a browser has both."""
-    found = await staff_session(request) or await join_session(request)
+    the token of whichever session is used. Staff sign-in wins when a browser has both.
+
+    For the session's documents: a party's link keeps reaching them after the session ended."""
+    found = await staff_session(request) or await join_session(request, documents=True)
     if found is None:
         raise Unauthenticated("sign in, or open your invitation link first")
     principal, csrf = found

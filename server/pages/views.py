@@ -127,7 +127,7 @@ async def index(request: web.Request) -> web.StreamResponse:
     """Staff go to their cases, an invitation holder back to their session, anyone else to sign in."""
     if await staff_session(request):
         raise web.HTTPFound("/cases")
-    joined = await join_session(request)
+    joined = await join_session(request, documents=True)  # the session page sends an ended one's signer on
     raise web.HTTPFound(f"/s/{joined[0].session_id}" if joined else "/login")
 
 
@@ -460,8 +460,9 @@ def _refused(request: web.Request, reason: str) -> web.Response:
     )
 
 
-def _join_page(request: web.Request, token: str, *, expired: bool = False) -> web.Response:
-    """The page of a usable join link: a form that enters the room, with its CSRF token.
+def _join_page(request: web.Request, token: str, *, expired: bool = False, ended: bool = False) -> web.Response:
+    """The page of a usable join link: a form that enters the room, with its CSRF token. A
+    signer's link to a session that has ended opens its documents instead (`ended`).
 
     Its token is a double-submit cookie for /j/ only. SameSite=Lax, not Strict: the page of a
     link opened from a chat app comes from a cross-site navigation, and its own form must
@@ -472,7 +473,7 @@ def _join_page(request: web.Request, token: str, *, expired: bool = False) -> we
     response = render(
         request,
         "join_landing.html",
-        {"action": f"/j/{quote(token, safe='')}", "csrf": csrf, "expired": expired},
+        {"action": f"/j/{quote(token, safe='')}", "csrf": csrf, "expired": expired, "ended": ended},
         status=403 if expired else 200,
     )
     response.set_cookie(
@@ -496,14 +497,17 @@ async def join(request: web.Request) -> web.StreamResponse:
     browser submits the page's form by itself (web/static/js/join.js), so people on phones
     do not need an extra tap; without script, they press the button. The page names no
     case, party or dispute, since previews show what it says.
+
+    After the session has ended, a party's link still opens the session's documents, to read
+    and sign them (grants.link_outlives_session); anyone else's link is refused.
     """
     core = request.app[CORE]
     token = request.match_info["token"]
     try:
-        await invitations.resolve(core, token)
+        inv = await invitations.resolve(core, token, documents=True)
     except InvalidToken as exc:
         return _refused(request, exc.reason)
-    return _join_page(request, token)
+    return _join_page(request, token, ended=await invitations.session_has_ended(core, inv))
 
 
 async def join_open(request: web.Request) -> web.StreamResponse:
@@ -517,17 +521,19 @@ async def join_open(request: web.Request) -> web.StreamResponse:
     token = request.match_info["token"]
     form = await read_form(request)
     try:
-        await invitations.resolve(core, token)  # an unusable link says why, form or no form
+        # An unusable link says why, form or no form.
+        inv = await invitations.resolve(core, token, documents=True)
         check_csrf(request, request.cookies.get(JOIN_CSRF_COOKIE, ""), form.get("csrf_token", ""))
     except InvalidToken as exc:
         return _refused(request, exc.reason)
     except Forbidden:
-        return _join_page(request, token, expired=True)
+        return _join_page(request, token, expired=True, ended=await invitations.session_has_ended(core, inv))
     try:
-        session, inv = await signin.open_invitation(core, token)
+        session, inv = await signin.open_invitation(core, token, documents=True)
     except InvalidToken as exc:
         return _refused(request, exc.reason)
-    response = web.HTTPFound(f"/s/{inv.session_id}")
+    ended = await invitations.session_has_ended(core, inv)
+    response = web.HTTPFound(f"/s/{inv.session_id}/sign" if ended else f"/s/{inv.session_id}")
     response.set_cookie(
         JOIN_COOKIE,
         session.token,
@@ -549,8 +555,7 @@ async def session_page(request: web.Request) -> web.StreamResponse:
     if joined is not None and joined[0].session_id == session_id:
         principal, csrf = joined
         session = await sessions.load_session(core, session_id)
-        if session.status == SessionStatus.ended.value:
-            # signin.authenticate() still accepts the cookie of an ended session; the page does not.
+        if session.status == SessionStatus.ended.value:  # ended since the cookie was checked a moment ago
             return _refused(request, "session_ended")
         case = await cases.load_case(core, session.case_id)
         role = principal.session_role or SessionRole.observer
@@ -560,6 +565,10 @@ async def session_page(request: web.Request) -> web.StreamResponse:
         if joined is not None:
             raise Forbidden(N_("Your invitation is for another session."))
         if request.cookies.get(JOIN_COOKIE):
+            signer = await join_session(request, documents=True)
+            if signer is not None and signer[0].session_id == session_id:
+                # The session has ended, and this party still has its documents to read and sign.
+                raise web.HTTPFound(f"/s/{session_id}/sign")
             # A party on a phone whose link was revoked, expired or whose session ended must see
             # why they cannot get in, not a staff sign-in form.
             reason = await signin.why_refused(core, request.cookies.get(JOIN_COOKIE))
@@ -669,10 +678,11 @@ async def sign_page(request: web.Request) -> web.StreamResponse:
     web/static/js/signing/; it reads and signs through the REST API with this page's CSRF token.
 
     Reached from the room (the Case tab) with the join link's cookie, or by the case's staff
-    signed in. Who may read and sign what is the API's rule; the page only decides who sees it."""
+    signed in. Who may read and sign what is the API's rule; the page only decides who sees it.
+    A party's link reaches it after the session has ended, too (grants.link_outlives_session)."""
     core = request.app[CORE]
     session_id = request.match_info["session_id"]
-    joined = await join_session(request)
+    joined = await join_session(request, documents=True)
     principal: Principal | None = None
     if joined is not None and joined[0].session_id == session_id:
         person, csrf = joined

@@ -9,7 +9,7 @@ from server.domain.access import Principal, ensure_manage_case
 from server.domain.accounts import StaffRole
 from server.domain.actors import Actor
 from server.domain.errors import Conflict, Forbidden, InvalidToken, NotFound, ValidationFailed
-from server.domain.grants import SessionRole
+from server.domain.grants import SessionRole, link_outlives_session
 from server.domain.invitations import check_invitation_fields, default_direct_entry, expiry
 from server.domain.sessions import SessionStatus
 from server.storage import accounts as stored_accounts
@@ -237,13 +237,30 @@ async def session_over(tx: Tx, inv: InvitationRecord) -> bool:
     return session.status == SessionStatus.ended.value
 
 
-async def resolve(core: Core, token: str) -> InvitationRecord:
-    """Turn a token from a link into its invitation, or raise InvalidToken saying why not."""
+async def ended_for(tx: Tx, inv: InvitationRecord, *, documents: bool = False) -> bool:
+    """Whether a link is finished because its session is: for the room, once the session ends;
+    for the session's documents (documents=True), only for roles that do not sign them
+    (grants.link_outlives_session)."""
+    if documents and link_outlives_session(SessionRole(inv.role)):
+        return False
+    return await session_over(tx, inv)
+
+
+async def resolve(core: Core, token: str, *, documents: bool = False) -> InvitationRecord:
+    """Turn a token from a link into its invitation, or raise InvalidToken saying why not.
+
+    documents=True: the caller wants the session's documents, not the room, which a signer's
+    link still reaches after the session has ended."""
     claims = core.tokens.verify(token, core.clock.now())
     async with core.db.read() as tx:
         inv = check_usable(core, await stored.invitation_or_none(tx, claims.invitation_id))
         if int(inv.expires_at.timestamp()) != int(claims.expires_at.timestamp()):
             raise InvalidToken("bad_signature", "this invitation link does not match its invitation")
-        if await session_over(tx, inv):
+        if await ended_for(tx, inv, documents=documents):
             raise InvalidToken("session_ended", "this mediation session has ended")
     return inv
+
+
+async def session_has_ended(core: Core, inv: InvitationRecord) -> bool:
+    async with core.db.read() as tx:
+        return await session_over(tx, inv)

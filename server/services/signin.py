@@ -134,9 +134,12 @@ async def login(core: Core, username: str, password: str, address: str) -> Brows
     return BrowserSession(token, csrf, staff_principal(account))
 
 
-async def open_invitation(core: Core, token: str) -> tuple[BrowserSession, InvitationRecord]:
-    """Exchange a join-link token for a browser session bound to that invitation only."""
-    inv = await invitations.resolve(core, token)
+async def open_invitation(
+    core: Core, token: str, *, documents: bool = False
+) -> tuple[BrowserSession, InvitationRecord]:
+    """Exchange a join-link token for a browser session bound to that invitation only.
+    documents=True: for the session's documents, which a signer's link reaches after the end too."""
+    inv = await invitations.resolve(core, token, documents=documents)
     cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     now = core.clock.now()
     async with core.db.write() as tx:
@@ -185,8 +188,14 @@ def invitation_principal(inv: InvitationRecord) -> Principal:
     )
 
 
-async def authenticate(core: Core, cookie_token: str | None, kind: PrincipalKind) -> tuple[Principal, str] | None:
-    """The principal and CSRF token behind a cookie, or None when it is missing, expired or revoked."""
+async def authenticate(
+    core: Core, cookie_token: str | None, kind: PrincipalKind, *, documents: bool = False
+) -> tuple[Principal, str] | None:
+    """The principal and CSRF token behind a cookie, or None when it is missing, expired or revoked.
+
+    A join cookie ends with its session (the room, the socket); documents=True asks for the
+    session's documents instead, which a signer's link still reaches after the end
+    (grants.link_outlives_session)."""
     # Our tokens are short ASCII; anything else (e.g. undecodable bytes) names no session.
     if not cookie_token or len(cookie_token) > 100 or not cookie_token.isascii():
         return None
@@ -206,8 +215,9 @@ async def authenticate(core: Core, cookie_token: str | None, kind: PrincipalKind
         except InvalidToken:
             return None
         assert inv is not None
-        # A link is for one session: once it has ended, the browser session ends with it.
-        if await invitations.session_over(tx, inv):
+        # A link is for one session: once it has ended, the browser session ends with it, but
+        # for the documents of those who sign them.
+        if await invitations.ended_for(tx, inv, documents=documents):
             return None
         return invitation_principal(inv), ws.csrf_token
 

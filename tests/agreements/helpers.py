@@ -49,7 +49,8 @@ def term(**overrides: Any) -> dict[str, Any]:
 
 
 async def join_csrf(core: Core, cookie_value: str) -> str:
-    """The CSRF token of a join link's browser session (the room page hands it to the browser)."""
-    found = await signin.authenticate(core, cookie_value, PrincipalKind.invitation)
+    """The CSRF token of a join link's browser session (the room page hands it to the browser),
+    also after its session has ended, for the documents."""
+    found = await signin.authenticate(core, cookie_value, PrincipalKind.invitation, documents=True)
     assert found is not None
     return found[1]

@@ -167,7 +167,7 @@ async def test_revoking_an_invitation_closes_a_session_page_already_open(client,
 
 
 async def test_a_session_page_already_open_closes_when_the_session_ends(client, core, world):
-    await enter_link(client, path_of(world.demo.links["applicant"]))
+    await enter_link(client, path_of(world.demo.links["expert"]))
     mediator = world.principals["demo-mediator"]
     await sessions.set_session_status(core, mediator, world.demo.session_id, SessionStatus.live)
     assert (await client.get(f"/s/{world.demo.session_id}")).status == 200
@@ -175,6 +175,17 @@ async def test_a_session_page_already_open_closes_when_the_session_ends(client, 
     resp = await client.get(f"/s/{world.demo.session_id}", allow_redirects=False)
     assert resp.status == 401
     assert "本次调解会话已结束" in await resp.text()
+
+
+async def test_a_partys_session_page_turns_into_its_documents_when_the_session_ends(client, core, world):
+    """The room closes for a party too; their link still opens what they have to sign
+    (tests/agreements/test_after_the_session.py has the rest)."""
+    await enter_link(client, path_of(world.demo.links["applicant"]))
+    mediator = world.principals["demo-mediator"]
+    await sessions.set_session_status(core, mediator, world.demo.session_id, SessionStatus.live)
+    await sessions.set_session_status(core, mediator, world.demo.session_id, SessionStatus.ended)
+    resp = await client.get(f"/s/{world.demo.session_id}", allow_redirects=False)
+    assert resp.status == 302 and resp.headers["Location"] == f"/s/{world.demo.session_id}/sign"
 
 
 async def test_a_join_cookie_stops_working_when_its_link_expires(client, core, clock, world):

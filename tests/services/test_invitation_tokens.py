@@ -231,3 +231,26 @@ async def test_resolve_refuses_revoked_expired_ended_and_mismatched_links_saying
     assert await reason(core, links["kept"]) == (
         "expired: this invitation link has expired; ask the mediator for a new one"
     )
+
+
+async def test_after_its_session_ends_a_signers_link_resolves_for_the_documents_only(core: Core) -> None:
+    use_quick_hashing(core)
+    org = await make_org(core, "TE", level=OrgLevel.town)
+    mediator = await make_staff(core, "te-mediator", StaffRole.mediator, org)
+    case = await make_case(core, mediator)
+    session = await make_session(core, mediator, case)
+    applicant_party = next(p for p in case.parties if p.side == "applicant")
+    party = await invitations.issue(core, mediator, session.id, role=SessionRole.applicant, party_id=applicant_party.id)
+    observer = await invitations.issue(core, mediator, session.id, role=SessionRole.observer, display_name="旁听")
+    tokens_of = {inv.id: invitations.token_for(core, inv) for inv in (party, observer)}
+    await sessions.set_session_status(core, mediator, session.id, SessionStatus.live)
+    await sessions.set_session_status(core, mediator, session.id, SessionStatus.ended, "达成协议")
+
+    for inv in (party, observer):  # the room: closed to everyone
+        with pytest.raises(InvalidToken) as refused:
+            await invitations.resolve(core, tokens_of[inv.id])
+        assert refused.value.reason == "session_ended"
+    assert (await invitations.resolve(core, tokens_of[party.id], documents=True)).id == party.id
+    with pytest.raises(InvalidToken) as refused:
+        await invitations.resolve(core, tokens_of[observer.id], documents=True)
+    assert refused.value.reason == "session_ended"

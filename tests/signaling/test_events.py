@@ -185,6 +185,20 @@ async def test_joining_over_a_connection_opened_before_the_session_ended_is_refu
     assert await live.signaling.store.load(live.session_id) is None
 
 
+async def test_a_partys_link_that_still_opens_the_documents_does_not_open_the_room_after_the_end(live):
+    """A party's link outlives its session for the documents only (grants.link_outlives_session)."""
+    mediator = await live.person("mediator")
+    applicant = await live.person("applicant")
+    await mediator.join()
+    await applicant.join()
+    assert (await mediator.call("session.end", {"reason": "结束"}))["ok"]
+    await applicant.close()
+    again = Participant(live.base_url, live.session_id, join=applicant.cookies[JOIN_COOKIE])
+    live.people.append(again)
+    refused = await refusal(again)
+    assert refused == {"code": "invalid_token", "message": "this mediation session has ended"}
+
+
 # ---- room.leave -------------------------------------------------------------------------
 
 

@@ -158,7 +158,12 @@ class RoomPage {
         break;
       case "ended":
         this.stopMedia(true);
-        this.view.showEnded({ title: t("The session has ended"), text: t("Thank you for taking part."), reason });
+        // A revoked or expired link ends here too (invalid_token); only a finished session leaves
+        // its documents to sign.
+        this.view.showEnded({
+          title: t("The session has ended"), text: t("Thank you for taking part."), reason,
+          sign: code === "ended" || code === "session_ended",
+        });
         break;
       case "refused":
         this.stopMedia(true);

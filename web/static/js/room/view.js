@@ -188,13 +188,17 @@ export class RoomView extends EventTarget {
 
   // ---- the end ------------------------------------------------------------------------------
 
-  showEnded({ title, text, reason = "", rejoin = false, takeOver = false }) {
+  /** The end screen. `sign`: the session is over and this person signs its documents, which
+   *  their link still opens (the server's grants.link_outlives_session). */
+  showEnded({ title, text, reason = "", rejoin = false, takeOver = false, sign = false }) {
     $("ended-title").textContent = title;
     $("ended-text").textContent = text || "";
     $("ended-reason").textContent = reason ? t("Reason: %(reason)s", { reason }) : "";
     $("ended-reason").hidden = !reason;
     $("rejoin-button").hidden = !rejoin;
     $("take-over-button").hidden = !takeOver;
+    const signLink = document.getElementById("ended-sign"); // only in the page of someone who signs
+    if (signLink) signLink.hidden = !sign;
     this.media.clearStreams();
     this.show("ended");
   }
