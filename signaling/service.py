@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from server.domain import minutes as minutes_rules
 from server.domain.actors import Actor, SystemReason
 from server.domain.clock import wire_time
 from server.domain.errors import Conflict, DomainError, NotFound
@@ -382,13 +383,14 @@ class RoomService:
         )
         view = saved.minutes
         if saved.created:
+            # Names the revision, not its text: the room keeps its last events (in Redis too)
+            # and replays them on reconnect, and a document may be 200 KiB. Readers fetch it.
             update = {
                 "revision": view.revision,
                 "base_revision": body.base_revision,
                 "sha256": view.sha256,
                 "save_id": body.save_id,
-                "document": view.document,
-                "changes": saved.changes,
+                "changes": minutes_rules.brief(saved.changes),
                 "by": {"pid": b.pid, "name": b.name, "role": b.role.value},
                 "at": wire_time(view.at) if view.at else None,
             }
@@ -414,15 +416,17 @@ class RoomService:
         return {"ok": True, "notice_sha256": shown.sha256}
 
     async def notice_get(self, b: Binding) -> dict[str, Any]:
-        """The notice and whether this participant has acknowledged it (after a reconnect or a reload)."""
+        """The notice, whether it has been presented in this session, and whether this participant
+        has acknowledged it (after a reconnect or a reload)."""
         await self._minutes_seat(b)
         shown = notices.notice(self.core)
-        mine = [a for a in await notices.acknowledgements(self.core, b.session_id) if a.pid == b.pid]
+        where = await notices.standing(self.core, case_id=b.case_id, session_id=b.session_id, pid=b.pid)
         return {
             "ok": True,
             "notice_sha256": shown.sha256,
             "html": shown.html,
-            "acknowledged_at": wire_time(mine[0].at) if mine else None,
+            "presented_at": wire_time(where.presented_at) if where.presented_at else None,
+            "acknowledged_at": wire_time(where.acknowledged.at) if where.acknowledged else None,
         }
 
     async def notice_acknowledge(self, b: Binding, body: NoticeAcknowledgeIn) -> dict[str, Any]:

@@ -265,6 +265,22 @@ def check_size(document: Mapping[str, Any]) -> None:
         )
 
 
+CHANGES_LISTED = 100  # entry ids per list in a room event's `changes`; the counts are always whole
+
+
+def brief(ch: Mapping[str, Any], limit: int = CHANGES_LISTED) -> dict[str, Any]:
+    """`changes` for a room event, which every reader receives and the room keeps for catching
+    up: the sections, and the entry ids of each list up to `limit`, with the lists' full sizes
+    (`counts`). Readers fetch the document itself (`minutes.get`)."""
+    entries = ch.get("entries") or {}
+    lists = {k: list(entries.get(k) or []) for k in ("added", "removed", "changed")}
+    return {
+        "sections": list(ch.get("sections") or []),
+        "entries": {k: v[:limit] for k, v in lists.items()},
+        "counts": {k: len(v) for k, v in lists.items()},
+    }
+
+
 def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """What changed from `old` to `new`: the sections, and entries added, removed or changed by id."""
     sections = [s for s in SECTIONS if old.get(s) != new.get(s)]

@@ -8,7 +8,7 @@ import { describe, it } from "node:test";
 import {
   ServerClock, changes, claimRows, editable, isoMicro, normalize, parseIso, rebase, withClaim,
 } from "../../web/static/js/minutes/document.js";
-import { SaveQueue } from "../../web/static/js/minutes/savequeue.js";
+import { MAX_FRAME_BYTES, SaveQueue, frameBytes } from "../../web/static/js/minutes/savequeue.js";
 
 class MemoryStorage {
   constructor() { this.items = new Map(); }
@@ -125,6 +125,64 @@ describe("the save queue", () => {
     assert.equal(q.revision, 4);
     assert.equal(q.draft.result, "他人写的");
     assert.equal(q.status(true), "saved");
+  });
+
+  it("wants the text of an announced revision, then shows it once fetched", () => {
+    const q = queue();
+    q.seen({ revision: 4, sha256: "a".repeat(64), by: { name: "记录人" } }); // minutes.updated: no text
+    assert.equal(q.revision, 3, "an announcement alone changes nothing shown");
+    assert.equal(q.wants(4), true);
+    assert.equal(q.wants(3), false);
+    q.seen({ revision: 4, document: edited(BASE, { result: "他人写的" }) }); // minutes.get's answer
+    assert.equal(q.revision, 4);
+    assert.equal(q.draft.result, "他人写的");
+    assert.equal(q.wants(4), false);
+  });
+
+  it("answers its own save from the announcement, and wants nothing more", () => {
+    const q = queue();
+    q.edit(edited(BASE, { result: "我的" }));
+    const save = q.take();
+    q.seen({ revision: 4, save_id: save.save_id }); // the ack was lost; the event names the save
+    assert.equal(q.pending, null);
+    assert.equal(q.revision, 4);
+    assert.equal(q.draft.result, "我的");
+    assert.equal(q.wants(4), false);
+  });
+
+  it("during a conflict, a fetched newer revision becomes the one to re-apply on", () => {
+    const q = queue();
+    q.edit(edited(BASE, { result: "我的" }));
+    const save = q.take();
+    q.conflicted(save.save_id, { current_revision: 4 });
+    q.current({ revision: 4, document: edited(BASE, { result: "第四版" }) });
+    q.seen({ revision: 5 });
+    assert.equal(q.wants(5), true);
+    q.seen({ revision: 5, document: edited(BASE, { result: "第五版" }) });
+    assert.equal(q.conflict.current.revision, 5);
+    assert.equal(q.wants(5), false);
+    q.reapply();
+    assert.equal(q.revision, 5);
+    assert.equal(q.draft.result, "我的");
+  });
+
+  it("measures a save's frame in UTF-8 bytes, as the server's 256 KiB limit counts them", () => {
+    const small = { save_id: "s1", base_revision: 3, document: { result: "达成" } };
+    assert.equal(frameBytes(small), new TextEncoder().encode(JSON.stringify(["minutes.save", small])).length + 8);
+    const big = { save_id: "s2", base_revision: 3, document: { result: "记".repeat(90_000) } }; // 270 KB
+    assert.ok(frameBytes(big) > MAX_FRAME_BYTES && MAX_FRAME_BYTES < 256 * 1024);
+    const q = queue();
+    q.edit(edited(BASE, { result: "记".repeat(90_000) }));
+    const save = q.take();
+    q.failed(save.save_id, { code: "payload_too_large" }); // what the controller does instead of sending
+    assert.equal(q.pending, null);
+    assert.equal(q.status(true), "error");
+    assert.equal(q.draft.result.length, 90_000, "the text stays, to be shortened");
+  });
+
+  it("wants nothing before it is loaded", () => {
+    const q = new SaveQueue({ newId: () => "x" });
+    assert.equal(q.wants(7), false);
   });
 
   it("never replaces unsaved text with another person's revision", () => {

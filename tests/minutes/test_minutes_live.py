@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from server.services import eventlog
@@ -36,14 +37,20 @@ async def test_the_mediator_saves_and_the_parties_see_it_update(live: Any, core:
     assert ack["ok"] and ack["revision"] == 1 and len(ack["sha256"]) == 64 and not ack["duplicate"]
     for p in (applicant, respondent, mediator):
         e = await p.wait_event("minutes.updated", revision=1)
-        assert e["data"]["document"]["result"] == "进行中"
         assert e["data"]["sha256"] == ack["sha256"] and e["data"]["save_id"] == "s1"
         assert e["data"]["by"] == {
             "pid": mediator.pid,
             "name": mediator.joined["room"]["you"]["name"],
             "role": "mediator",
         }
-        assert e["data"]["document"]["entries"][0]["at"] == "2026-12-05T09:00:00.000001+00:00"
+        # The event names the revision; the text is fetched (and is what the sha256 names).
+        assert "document" not in e["data"]
+        assert e["data"]["changes"]["sections"] == ["entries", "result"]
+        assert e["data"]["changes"]["counts"] == {"added": 1, "removed": 0, "changed": 0}
+        got = (await p.call("minutes.get"))["minutes"]
+        assert got["revision"] == 1 and got["sha256"] == e["data"]["sha256"]
+        assert got["document"]["result"] == "进行中"
+        assert got["document"]["entries"][0]["at"] == "2026-12-05T09:00:00.000001+00:00"
     async with core.db.read() as tx:
         [logged] = await eventlog.entries(tx, live.world.demo.case_id, kinds=("minutes.saved",))
     assert logged.data["sha256"] == ack["sha256"] and logged.actor.startswith("invitation:")
@@ -137,3 +144,20 @@ async def test_the_notice_is_presented_shown_to_each_party_and_acknowledged_once
         ("session.notice_acknowledged", f"invitation:{respondent.pid[2:]}"),
     ]
     assert [e.data["language"] for e in logged[1:]] == ["zh", "en"]
+
+
+async def test_the_room_event_of_a_large_save_stays_small(live: Any) -> None:
+    """A document may be 200 KiB and the room keeps its last events (in Redis too) to replay
+    them: the event carries the revision and at most CHANGES_LISTED entry ids per list."""
+    mediator = await live.person("mediator")
+    await mediator.join()
+    entries = [
+        {"speaker": "王建国", "text": "记" * 10, "at": f"2026-12-05T09:{i // 60:02d}:{i % 60:02d}+00:00"}
+        for i in range(300)
+    ]
+    ack = await mediator.call("minutes.save", save(0, "big", entries=entries))
+    assert ack["ok"], ack
+    e = await mediator.wait_event("minutes.updated", revision=1)
+    assert e["data"]["changes"]["counts"]["added"] == 300
+    assert len(e["data"]["changes"]["entries"]["added"]) == 100
+    assert len(json.dumps(e["data"])) < 8_000

@@ -19,6 +19,16 @@ import { SECTIONS, editable, normalize, rebase, sameContent } from "./document.j
 // text stays in the draft, and a new save, with a new id, goes once the person has changed it).
 export const TRANSIENT = new Set(["timeout", "unavailable", "internal_error", "rate_limited", "disconnected", "not_admitted"]);
 
+// Engine.IO drops a frame over 256 KiB and closes the connection (docs/protocol.md): a save that
+// large would be sent again after every reconnect, dropping the person's connection each time.
+// It is refused here instead, with room to spare for the frame's envelope.
+export const MAX_FRAME_BYTES = 250 * 1024;
+
+/** The size in bytes of the Socket.IO frame that sends `save` (UTF-8, as a browser sends it). */
+export function frameBytes(save) {
+  return new TextEncoder().encode(JSON.stringify(["minutes.save", save])).length + 8;
+}
+
 export function newSaveId() {
   const bytes = new Uint8Array(12);
   crypto.getRandomValues(bytes);
@@ -149,7 +159,11 @@ export class SaveQueue {
    */
   seen(update) {
     if (!update || typeof update.revision !== "number") return;
-    if (!this.latest || update.revision > this.latest.revision) this.latest = update;
+    const l = this.latest;
+    // A fetched revision's text replaces its announcement (minutes.updated carries no document).
+    if (!l || update.revision > l.revision || (update.revision === l.revision && update.document && !l.document)) {
+      this.latest = update;
+    }
     if (this.pending && update.save_id && update.save_id === this.pending.save_id) {
       this.saved(update.save_id, update);
       return;
@@ -159,6 +173,22 @@ export class SaveQueue {
     }
     this.catchUp();
     this.persist();
+  }
+
+  /**
+   * Whether a revision announced by minutes.updated is newer than any text this queue holds: the
+   * announcement names the revision only, and the controller then fetches it (minutes.get).
+   */
+  wants(revision) {
+    if (this.revision === null || typeof revision !== "number") return false; // the load brings it
+    const l = this.latest;
+    const c = this.conflict;
+    const held = Math.max(
+      this.revision,
+      l && l.document ? l.revision : -1,
+      c && c.current ? c.current.revision : -1,
+    );
+    return revision > held;
   }
 
   /** Take the newest revision seen when nothing of one's own waits. */

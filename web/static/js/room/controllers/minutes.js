@@ -7,7 +7,7 @@
 
 import { t } from "../../i18n.js";
 import { SECTIONS, changes, newEntryId, normalize, withClaim } from "../../minutes/document.js";
-import { SaveQueue, TRANSIENT } from "../../minutes/savequeue.js";
+import { MAX_FRAME_BYTES, SaveQueue, TRANSIENT, frameBytes } from "../../minutes/savequeue.js";
 import { errorText } from "./errors.js";
 
 export const AUTOSAVE_MS = 2000;
@@ -31,6 +31,8 @@ export class MinutesController {
     this.sending = false;
     this.entryAt = null; // the server time the entry being typed was started
     this.names = new Map(); // revision -> name of who saved it, from minutes.updated
+    this.fetching = false; // a minutes.get for a newer revision is on its way
+    this.fetchAgain = false; // and another revision was announced meanwhile
   }
 
   get writes() {
@@ -90,15 +92,41 @@ export class MinutesController {
     this.flush();
   }
 
+  /** minutes.updated names a new revision, not its text: a save of this page's is answered by its
+   *  save_id; someone else's is fetched when it is newer than what the queue holds. */
   onUpdated(data, replayed) {
     if (!this.queue) return;
     if (!replayed && data.at) this.client.clock.observe(data.at);
     if (data.by && data.by.name) this.names.set(data.revision, data.by.name);
     const before = this.queue.revision;
-    this.queue.seen({ ...data, document: normalize(data.document) });
+    this.queue.seen({ revision: data.revision, sha256: data.sha256, save_id: data.save_id, by: data.by, at: data.at });
+    if (this.queue.revision !== before) this.draw(true);
+    if (this.queue.wants(data.revision)) this.fetch();
     const mine = data.by && this.client.me && data.by.pid === this.client.me.pid;
-    if (this.queue.revision !== before || this.queue.conflict) this.draw(true);
     if (!mine && !this.page.view.minutesVisible) this.view.setUnread(true);
+  }
+
+  /** Fetch the current minutes after an announced revision; one request at a time. */
+  async fetch() {
+    if (this.fetching) {
+      this.fetchAgain = true;
+      return;
+    }
+    this.fetching = true;
+    try {
+      const ack = await this.client.request("minutes.get");
+      const before = this.queue.revision;
+      this.queue.seen(fromPublic(ack.minutes));
+      if (this.queue.revision !== before || this.queue.conflict) this.draw(true);
+    } catch (err) {
+      if (TRANSIENT.has(err.code)) this.later(() => this.fetch());
+    } finally {
+      this.fetching = false;
+    }
+    if (this.fetchAgain) {
+      this.fetchAgain = false;
+      this.fetch();
+    }
   }
 
   // ---- editing --------------------------------------------------------------------------------
@@ -155,6 +183,13 @@ export class MinutesController {
     if (!this.online) return this.showStatus(); // sent again on the next join
     const save = q.take();
     if (!save) return this.showStatus();
+    if (frameBytes(save) > MAX_FRAME_BYTES) {
+      // Never sent: the server could not even read it. The text stays, for the person to shorten.
+      const err = { code: "payload_too_large", message: "the minutes are too large to send" };
+      q.failed(save.save_id, err);
+      this.view.showError(errorText(err));
+      return this.showStatus();
+    }
     this.sending = true;
     this.showStatus();
     try {
