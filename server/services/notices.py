@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 
 from server.domain.actors import Actor
 from server.domain.errors import Conflict, Forbidden, ValidationFailed
@@ -117,6 +118,28 @@ async def acknowledge(
         if existing is None:
             raise
         return existing, False
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where one participant stands with the notice: when it was last presented in the session
+    (None: not yet), and their acknowledgement (None: not given)."""
+
+    presented_at: datetime | None
+    acknowledged: AcknowledgementRecord | None
+
+
+async def standing(core: Core, *, case_id: str, session_id: str, pid: str) -> Standing:
+    """For a participant who (re)loads the room: a party who reloads before acknowledging must
+    see the notice again without the mediator presenting it again."""
+    async with core.db.read() as tx:
+        presented = [
+            e.at
+            for e in await eventlog.entries(tx, case_id, kinds=("session.notice_presented",))
+            if e.session_id == session_id
+        ]
+        mine = await stored.of_participant(tx, session_id, pid)
+    return Standing(max(presented) if presented else None, mine)
 
 
 async def acknowledgements(core: Core, session_id: str) -> list[AcknowledgementRecord]:

@@ -16,7 +16,8 @@ import re
 from playwright.async_api import expect
 
 from server.domain.grants import SessionRole
-from server.services import invitations
+from server.domain.sessions import SessionStatus
+from server.services import invitations, sessions
 from tests.browser.room import ARTIFACTS, DESKTOP, PHONE, Person, wait_for
 
 MINUTES_GET = """async () => (await window.heshiRoom.client.request("minutes.get")).minutes"""
@@ -104,6 +105,11 @@ async def test_minutes_case_panel_and_notice_in_the_room(browser, base_url, worl
     await expect(dialog).to_contain_text("自愿达成调解协议")
     assert await dialog.get_by_text("Notice of Rights").count() == 0, "one language at a time"
     await applicant.screenshot("room-notice")
+    # A reload before acknowledging: the notice comes back by itself, not only when presented again.
+    await ap.reload()
+    await expect(ap.locator("#stage")).to_be_visible()
+    await expect(dialog).to_be_visible()
+    await expect(dialog).to_contain_text("人民调解权利义务告知书")
     await dialog.get_by_role("button", name="我已阅读并知悉").click()
     await expect(dialog).to_be_hidden()
     await expect(mp.locator("#notice-acks .ack.done")).to_contain_text("李秀英")
@@ -355,9 +361,14 @@ async def test_parties_and_the_mediator_sign_on_their_own_devices(browser, base_
     await expect(ap.locator("#doc-minutes .doc-state")).to_contain_text("您已于")
     await applicant.screenshot("sign-done")
 
-    # The respondent's representative on a desktop, with the mouse.
-    respondent = await open_signing(browser, "respondent", links["respondent"], DESKTOP, session_id)
+    # The session ends before the respondent has signed. Their link no longer opens the room,
+    # but it still opens the documents: opened now, it lands on the signing page.
+    await sessions.set_session_status(core, mediator_p, session_id, SessionStatus.live)
+    await sessions.set_session_status(core, mediator_p, session_id, SessionStatus.ended, "达成协议")
+    respondent = await Person.open(browser, "respondent", links["respondent"], DESKTOP)
     rp = respondent.page
+    await rp.wait_for_url(f"**/s/{session_id}/sign")
+    # The respondent's representative on a desktop, with the mouse.
     rsign = rp.locator("#doc-agreement .sign-form")
     await expect(rp.locator("#doc-agreement .doc-version")).to_contain_text("第 2 版")
     await rsign.get_by_label("我已阅读并确认以上内容").check()

@@ -112,10 +112,16 @@ async def test_a_save_resent_after_a_dropped_connection_makes_one_revision(live:
 
 async def test_the_notice_is_presented_shown_to_each_party_and_acknowledged_once(live: Any, core: Core) -> None:
     mediator, applicant, respondent = await room(live)
+    before = await respondent.call("notice.get")  # (the notice's rate limit is 5 in a burst per person)
+    assert before["ok"] and before["presented_at"] is None and before["acknowledged_at"] is None
     refused = await applicant.call("notice.present")
     assert not refused["ok"] and refused["error"]["code"] == "forbidden"
     presented = await mediator.call("notice.present")
     assert presented["ok"]
+    # A party who reloads now learns it was presented, and sees it again without a second presentation.
+    pending = await respondent.call("notice.get")
+    assert pending["presented_at"] is not None and pending["acknowledged_at"] is None
+    assert pending["notice_sha256"] == presented["notice_sha256"] and "人民调解权利义务告知书" in pending["html"]
     for p in (applicant, respondent):
         e = await p.wait_event("notice.presented")
         assert e["data"]["notice_sha256"] == presented["notice_sha256"]
@@ -132,6 +138,7 @@ async def test_the_notice_is_presented_shown_to_each_party_and_acknowledged_once
     await mediator.wait_for(lambda: len(mediator.of_type("notice.acknowledged")) == 2, what="two acknowledgements")
     state = await applicant.call("notice.get")
     assert state["ok"] and state["acknowledged_at"] == ack["acknowledged_at"]
+    assert state["presented_at"] == pending["presented_at"]
     refused = await mediator.call("notice.acknowledge", {"notice_sha256": presented["notice_sha256"]})
     assert not refused["ok"] and refused["error"]["code"] == "forbidden"
     async with core.db.read() as tx:

@@ -15,6 +15,7 @@ export class NoticeController {
     this.notice = null; // {sha256, html}: the notice as last presented or fetched
     this.acknowledged = false;
     this.presented = false;
+    this.shown = false; // the dialog has been opened on this page
     this.acks = new Map(); // pid -> {pid, name, role, at}: who acknowledged (mediators)
     for (const a of page.initialAcks || []) this.acks.set(a.pid, a);
   }
@@ -39,17 +40,33 @@ export class NoticeController {
     this.view.setPresenting(false, false);
   }
 
-  /** After a (re)join: whether this party has acknowledged already, and the text to show again. */
+  /** After a (re)join or a reload: whether the notice was presented and this party has
+   *  acknowledged it. A party who has not sees it again, without the mediator presenting it
+   *  again: as a dialog the first time on this page, then as the reminder banner. */
   async refresh() {
-    if (!this.isParty || !this.page.admitted) return;
+    if (!this.page.admitted || !(this.isParty || this.page.canModerate)) return;
+    let ack;
     try {
-      const ack = await this.client.request("notice.get");
-      this.notice = { sha256: ack.notice_sha256, html: ack.html };
-      this.acknowledged = Boolean(ack.acknowledged_at);
-      if (this.acknowledged) this.view.close();
+      ack = await this.client.request("notice.get");
     } catch {
-      // shown when the mediator presents it
+      return; // shown when the mediator presents it
     }
+    this.notice = { sha256: ack.notice_sha256, html: ack.html };
+    this.presented = this.presented || Boolean(ack.presented_at);
+    if (this.page.canModerate) this.view.setPresenting(false, this.presented);
+    if (!this.isParty) return;
+    this.acknowledged = Boolean(ack.acknowledged_at);
+    if (this.acknowledged) {
+      this.view.close();
+    } else if (ack.presented_at) {
+      if (this.shown) this.view.setBanner(true);
+      else this.showNotice(ack.html);
+    }
+  }
+
+  showNotice(html) {
+    this.shown = true;
+    this.view.show(html, this.page.lang);
   }
 
   onPresented(data) {
@@ -57,7 +74,7 @@ export class NoticeController {
     this.view.setPresenting(false, true);
     if (!this.isParty) return;
     this.notice = { sha256: data.notice_sha256, html: data.html };
-    if (!this.acknowledged) this.view.show(data.html, this.page.lang);
+    if (!this.acknowledged) this.showNotice(data.html);
   }
 
   onAcknowledged(data) {
