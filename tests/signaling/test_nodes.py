@@ -105,29 +105,11 @@ async def test_a_participant_who_reconnects_through_the_other_node_keeps_their_s
 
 async def test_joins_fail_closed_with_a_clear_error_while_redis_is_down(aiohttp_server, core, world):
     """Room state lives in Redis: without it nobody is let in, and nothing crashes."""
-    import shutil
-    import subprocess
+    from tests.support.services import start_redis
 
-    from tests.support.services import _wait_port, free_port
-
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            shutil.which("redis-server") or "redis-server",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
+    url, proc = start_redis()
     try:
-        _wait_port(port, "redis-server")
-        settings = replace(core.settings, redis_url=f"redis://127.0.0.1:{port}/0")
+        settings = replace(core.settings, redis_url=url)
         node = Core.build(settings, clock=core.clock)
         server = await aiohttp_server(create_app(settings, core=node))
         base = str(server.make_url("")).rstrip("/")

@@ -103,6 +103,14 @@ def redis_url() -> str:
         return os.environ["TEST_REDIS_URL"]
     if _port_open("127.0.0.1", 6379):
         return REDIS_URL_DEFAULT
+    url, proc = start_redis()
+    atexit.register(lambda: (proc.terminate(), proc.wait(10)))
+    return url
+
+
+def start_redis() -> tuple[str, subprocess.Popen[bytes]]:
+    """A throwaway redis-server on a free loopback port, without persistence: its URL and its
+    process, for a test that stops it (Redis going down) or for the shared one above."""
     exe = shutil.which("redis-server")
     if exe is None:
         raise RuntimeError("Redis is not running and redis-server is not installed; `make test` installs it")
@@ -110,9 +118,8 @@ def redis_url() -> str:
     proc = subprocess.Popen(
         [exe, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL
     )
-    atexit.register(lambda: (proc.terminate(), proc.wait(10)))
     _wait_port(port, "redis-server")
-    return f"redis://127.0.0.1:{port}/0"
+    return f"redis://127.0.0.1:{port}/0", proc
 
 
 def postgres_execute(admin_url: str, sql: str) -> None:
