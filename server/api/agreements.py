@@ -16,6 +16,7 @@ from server.http.keys import CORE
 from server.http.requests import client_address, json_response, parse_query, read_json, require_person, require_staff
 from server.services import agreements, orgs, signatures
 from server.services.agreements import AgreementState, VersionState
+from server.services.signatures import Signed
 from server.storage.signatures import SignatureRecord
 
 from .schemas import Id, Schema
@@ -285,27 +286,30 @@ async def agreement_pdf(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def sign_agreement(request: web.Request) -> web.StreamResponse:
+async def _signing(request: web.Request) -> tuple[Principal, SignatureInput, dict[str, str]]:
+    """Who signs, what they submitted, and where from (the IP address and user agent stored)."""
     p = await require_person(request)
     body = await read_json(request, SignatureIn)
     sig = SignatureInput.parse(body.version_sha256, body.name, body.image)
-    state, signed = await agreements.sign(
-        request.app[CORE],
-        p,
-        request.match_info["agreement_id"],
-        sig,
-        ip=client_address(request),
-        user_agent=user_agent(request),
-    )
+    return p, sig, {"ip": client_address(request), "user_agent": user_agent(request)}
+
+
+def _signed_response(p: Principal, signed: Signed, number: int, document: str, view: dict[str, Any]) -> web.Response:
     return json_response(
         {
-            "signature": signature_view(signed.signature, number=state.current.record.version, staff=p.is_staff),
+            "signature": signature_view(signed.signature, number=number, staff=p.is_staff),
             "locked": signed.locked,
             "missing": [signer_view(s) for s in signed.missing],
-            "agreement": agreement_view(state, p),
+            document: view,
         },
         status=201,
     )
+
+
+async def sign_agreement(request: web.Request) -> web.StreamResponse:
+    p, sig, origin = await _signing(request)
+    state, signed = await agreements.sign(request.app[CORE], p, request.match_info["agreement_id"], sig, **origin)
+    return _signed_response(p, signed, state.current.record.version, "agreement", agreement_view(state, p))
 
 
 async def put_seal(request: web.Request) -> web.StreamResponse:
@@ -369,26 +373,9 @@ async def get_minutes_signatures(request: web.Request) -> web.StreamResponse:
 
 
 async def sign_minutes(request: web.Request) -> web.StreamResponse:
-    p = await require_person(request)
-    body = await read_json(request, SignatureIn)
-    sig = SignatureInput.parse(body.version_sha256, body.name, body.image)
-    state, signed = await signatures.sign_minutes(
-        request.app[CORE],
-        p,
-        request.match_info["session_id"],
-        sig,
-        ip=client_address(request),
-        user_agent=user_agent(request),
-    )
-    return json_response(
-        {
-            "signature": signature_view(signed.signature, number=state.revision or 0, staff=p.is_staff),
-            "locked": signed.locked,
-            "missing": [signer_view(s) for s in signed.missing],
-            "minutes": minutes_signatures_view(state, p),
-        },
-        status=201,
-    )
+    p, sig, origin = await _signing(request)
+    state, signed = await signatures.sign_minutes(request.app[CORE], p, request.match_info["session_id"], sig, **origin)
+    return _signed_response(p, signed, state.revision or 0, "minutes", minutes_signatures_view(state, p))
 
 
 A = f"{V1}/agreements/{{agreement_id}}"

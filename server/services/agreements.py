@@ -200,23 +200,10 @@ async def create(
         text = AgreementText.check(
             facts=case.summary if text_facts is None else text_facts, matters=matters or "", terms=terms
         )
-        org = await stored_accounts.load_org(tx, case.org_id)
-        content = _content(case, org.name, info.id, text, 1, now)
-        html = cat.render(info.id, content)
         agreement = await stored.insert_agreement(
             tx, case_id=case.id, session_id=session_id, template=info.id, created_by=str(actor), now=now
         )
-        v = await stored.insert_version(
-            tx,
-            agreement_id=agreement.id,
-            case_id=case.id,
-            number=1,
-            content=content,
-            html=html,
-            sha256=_sha256(html),
-            actor=str(actor),
-            now=now,
-        )
+        v = await _write_version(tx, cat, case, agreement, text, 1, actor, now)
         await eventlog.append(
             tx,
             case_id=case.id,
@@ -234,6 +221,34 @@ async def create(
         )
         agreement = await stored.load_agreement(tx, agreement.id)
         return await _state(tx, agreement, case.number)
+
+
+async def _write_version(
+    tx: Tx,
+    cat: Catalog,
+    case: CaseRecord,
+    agreement: AgreementRecord,
+    text: AgreementText,
+    number: int,
+    actor: Actor,
+    now: datetime,
+) -> VersionRecord:
+    """Render version `number` of an agreement from its template and store it, with the SHA-256
+    of exactly the HTML rendered (what the parties read and sign)."""
+    org = await stored_accounts.load_org(tx, case.org_id)
+    content = _content(case, org.name, agreement.template, text, number, now)
+    html = cat.render(agreement.template, content)
+    return await stored.insert_version(
+        tx,
+        agreement_id=agreement.id,
+        case_id=case.id,
+        number=number,
+        content=content,
+        html=html,
+        sha256=_sha256(html),
+        actor=str(actor),
+        now=now,
+    )
 
 
 async def revise(
@@ -271,22 +286,8 @@ async def revise(
             matters=previous.content.get("matters", "") if matters is None else matters,
             terms=terms,
         )
-        cat = catalog(core)
-        org = await stored_accounts.load_org(tx, case.org_id)
         number = agreement.current_version + 1
-        content = _content(case, org.name, agreement.template, text, number, now)
-        html = cat.render(agreement.template, content)
-        v = await stored.insert_version(
-            tx,
-            agreement_id=agreement.id,
-            case_id=case.id,
-            number=number,
-            content=content,
-            html=html,
-            sha256=_sha256(html),
-            actor=str(actor),
-            now=now,
-        )
+        v = await _write_version(tx, catalog(core), case, agreement, text, number, actor, now)
         await eventlog.append(
             tx,
             case_id=case.id,

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -55,3 +56,15 @@ async def for_case(tx: Tx, model: type[M], case_id: str, *order_by: Instrumented
     """Every row of `model` that belongs to a case, in the given order."""
     column: InstrumentedAttribute[str] = getattr(model, "case_id")  # noqa: B009 - every case-owned table has one
     return (await tx.execute(select(model).where(column == case_id).order_by(*order_by))).scalars().all()
+
+
+async def insert_unless_taken(tx: Tx, row: Base) -> bool:
+    """Insert `row` in a savepoint: False when a unique constraint refuses it (someone else's
+    row came first), and the caller's transaction stays usable to find out whose."""
+    try:
+        async with tx.begin_nested():
+            tx.add(row)
+            await tx.flush()
+    except IntegrityError:
+        return False
+    return True

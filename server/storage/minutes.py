@@ -12,9 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from .base import Tx, found, load
+from .base import Tx, found, insert_unless_taken, load
 from .models import MediationSession, MinutesRevision
 
 
@@ -157,12 +156,8 @@ async def insert_revision(
         actor=actor,
         at=at,
     )
-    try:
-        async with tx.begin_nested():
-            tx.add(row)
-            await tx.flush()
-    except IntegrityError as exc:
+    if not await insert_unless_taken(tx, row):
         if await by_save_id(tx, session_id, save_id) is not None:
-            raise DuplicateSave(save_id) from exc
-        raise RevisionTaken(revision) from exc
+            raise DuplicateSave(save_id)
+        raise RevisionTaken(revision)
     return MinutesRevisionRecord.of(row)

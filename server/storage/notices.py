@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from .base import Tx
+from .base import Tx, insert_unless_taken
 from .models import NoticeAcknowledgement
 
 
@@ -83,10 +82,6 @@ async def insert_acknowledgement(
         actor=actor,
         at=at,
     )
-    try:
-        async with tx.begin_nested():
-            tx.add(row)
-            await tx.flush()
-    except IntegrityError as exc:
-        raise AlreadyAcknowledged(pid) from exc
+    if not await insert_unless_taken(tx, row):
+        raise AlreadyAcknowledged(pid)
     return AcknowledgementRecord.of(row)
