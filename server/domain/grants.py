@@ -7,6 +7,7 @@ decides what a role may do.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 from .errors import Forbidden
 
@@ -108,3 +109,23 @@ def link_outlives_session(role: SessionRole) -> bool:
     document routes and the signing page) until it expires or is revoked. Everyone else's link
     ends with the session."""
     return Grant.sign in ROLE_GRANTS[role]
+
+
+@dataclass(frozen=True)
+class CasePanel:
+    """What the room's case panel shows someone of the case, beyond its number, title, dispute
+    type and the parties' names and sides (the room shows their names on the tiles anyway)."""
+
+    agents: bool  # the parties' agents' names
+    summary: bool  # the dispute summary
+
+
+def case_panel_for(role: SessionRole) -> CasePanel:
+    """Agents' names only the mediator and the clerk see, as the session page shows a link holder
+    nothing more of the case (tests/pages/test_page_join.py). The dispute summary is for those
+    who take part in resolving it (mediator, clerk, expert, the parties and their agents), not
+    for observers. Phone and ID-card numbers are never in the panel."""
+    return CasePanel(
+        agents=role in (SessionRole.mediator, SessionRole.clerk),
+        summary=role is not SessionRole.observer,
+    )

@@ -20,7 +20,7 @@ from server.domain.accounts import StaffRole
 from server.domain.cases import CaseSource, CaseStatus, DisputeType, PartyInput, PartySide
 from server.domain.clock import wire_time
 from server.domain.errors import DomainError, Forbidden, InvalidToken, NotFound, ValidationFailed
-from server.domain.grants import ROLE_GRANTS, Grant, SessionRole, has_grant
+from server.domain.grants import ROLE_GRANTS, Grant, SessionRole, case_panel_for, has_grant
 from server.domain.inputs import nul_location
 from server.domain.sessions import SessionStatus
 from server.http.errors import HttpError
@@ -609,23 +609,17 @@ async def session_page(request: web.Request) -> web.StreamResponse:
 
 
 def case_panel(case: Any, role: SessionRole) -> dict[str, Any]:
-    """What the room's case panel shows of the case to someone in `role`.
-
-    Everyone with a seat sees the case's number, title, dispute type and who the parties are
-    (names and sides: the room shows their names on the tiles anyway); agents' names only the
-    mediator and the clerk, as the session page shows a link holder nothing more of the case
-    (tests/pages/test_page_join.py). The dispute summary is for those who take part in
-    resolving it (mediator, clerk, expert, the parties and their agents), not for observers.
-    Phone and ID-card numbers are never shown here."""
-    staff = role in (SessionRole.mediator, SessionRole.clerk)
+    """What the room's case panel shows of the case to someone in `role` (the rule is the
+    domain's: grants.case_panel_for)."""
+    shows = case_panel_for(role)
     return {
         "number": case.number,
         "title": case.title,
         "dispute_type": case.dispute_type,
         "parties": [
-            {"side": p.side, "name": p.name, "agent_name": p.agent_name if staff else None} for p in case.parties
+            {"side": p.side, "name": p.name, "agent_name": p.agent_name if shows.agents else None} for p in case.parties
         ],
-        "summary": case.summary if role is not SessionRole.observer else None,
+        "summary": case.summary if shows.summary else None,
     }
 
 

@@ -118,3 +118,17 @@ def test_ensure_grant_refuses_with_a_message_naming_role_and_grant(
 def test_ensure_grant_lets_through_exactly_the_holders_of_the_table() -> None:
     let_through = {(r, g) for r in SessionRole for g in Grant if passes(ensure_grant, r, g)}
     assert let_through == {(r, g) for r, grants in EXPECTED.items() for g in grants}
+
+
+def test_the_rooms_case_panel_shows_agents_to_the_mediator_and_clerk_and_the_summary_to_all_but_observers():
+    from server.domain.grants import CasePanel, case_panel_for
+
+    assert {role: case_panel_for(role) for role in SessionRole} == {
+        SessionRole.mediator: CasePanel(agents=True, summary=True),
+        SessionRole.clerk: CasePanel(agents=True, summary=True),
+        SessionRole.applicant: CasePanel(agents=False, summary=True),
+        SessionRole.respondent: CasePanel(agents=False, summary=True),
+        SessionRole.agent: CasePanel(agents=False, summary=True),
+        SessionRole.expert: CasePanel(agents=False, summary=True),
+        SessionRole.observer: CasePanel(agents=False, summary=False),
+    }
