@@ -92,6 +92,11 @@ class CourtIn(Schema):
     secret: Annotated[str, StringConstraints(max_length=200)] | None = Field(
         default=None, description="HMAC-SHA256 key shared with the court (16-200 characters); never returned"
     )
+    name: Annotated[str, StringConstraints(max_length=100)] | None = Field(
+        default=None,
+        description="the court's name, as the application for judicial confirmation addresses it "
+        "(e.g. 示范区人民法院); omitted: 有管辖权的人民法院",
+    )
 
 
 # ---- views --------------------------------------------------------------------------------------
@@ -179,6 +184,7 @@ def org_settings_view(s: orgs.OrgDocumentSettings) -> dict[str, Any]:
         "seal_sha256": s.seal_sha256,
         "court_endpoint": s.court_endpoint,
         "has_court_secret": s.has_court_secret,
+        "court_name": s.court_name,
     }
 
 
@@ -334,7 +340,7 @@ async def put_court(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
     body = await read_json(request, CourtIn)
     out = await orgs.set_court(
-        request.app[CORE], p, request.match_info["org_id"], endpoint=body.endpoint, secret=body.secret
+        request.app[CORE], p, request.match_info["org_id"], endpoint=body.endpoint, secret=body.secret, name=body.name
     )
     return json_response(org_settings_view(out))
 

@@ -227,7 +227,7 @@ async def _gather(
     return _Parts(
         case=case,
         court=court,
-        court_name=DEFAULT_COURT_NAME,
+        court_name=court.name or DEFAULT_COURT_NAME,
         agreement_id=agreement.id,
         session_id=agreement.session_id,
         version_id=version.id,

@@ -32,7 +32,7 @@ from server.storage import minutes as stored
 from server.storage.base import Tx
 from server.storage.minutes import MinutesRevisionRecord, RevisionSummary
 
-from . import eventlog, pdf
+from . import eventlog, pdf, signatures
 from .core import Core
 
 
@@ -242,6 +242,7 @@ async def save(core: Core, ed: Editor, *, base_revision: int, save_id: str, body
             doc["header"] = await header(tx, ed.case_id, ed.session_id)
             rules.check_size(doc)
             sha = rules.sha256_of(doc)
+            signers = await signatures.signers_to_store(tx, await stored_cases.load_case(tx, ed.case_id), ed.session_id)
             rec = await stored.insert_revision(
                 tx,
                 case_id=ed.case_id,
@@ -253,6 +254,7 @@ async def save(core: Core, ed: Editor, *, base_revision: int, save_id: str, body
                 sha256=sha,
                 actor=str(ed.actor),
                 at=now,
+                signers=signers,
             )
             await eventlog.append(
                 tx,

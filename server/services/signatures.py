@@ -35,6 +35,7 @@ from server.storage import sessions as stored_sessions
 from server.storage import signatures as stored
 from server.storage.base import Tx
 from server.storage.cases import CaseRecord
+from server.storage.minutes import MinutesRevisionRecord
 from server.storage.signatures import SignatureRecord
 
 from . import eventlog
@@ -198,8 +199,28 @@ async def minutes_signers(tx: Tx, case: CaseRecord, session_id: str) -> tuple[Si
     )
 
 
+async def signers_to_store(tx: Tx, case: CaseRecord, session_id: str) -> list[dict[str, str]] | None:
+    """Who must sign a revision of the minutes saved now, kept with it (None when that cannot be
+    said yet: the case has no mediator; it is then worked out when someone signs)."""
+    try:
+        signers = await minutes_signers(tx, case, session_id)
+    except Conflict:
+        return None
+    return [{"key": s.key, "role": s.role, "name": s.name} for s in signers]
+
+
+async def revision_signers(
+    tx: Tx, case: CaseRecord, session_id: str, revision: MinutesRevisionRecord | None
+) -> tuple[Signer, ...]:
+    """Who must sign `revision`: as kept when it was saved, so that an invitation issued or
+    revoked afterwards does not change what locks it; worked out now for a revision without."""
+    if revision is not None and revision.signers is not None:
+        return tuple(Signer(s["key"], s["role"], s["name"]) for s in revision.signers)
+    return await minutes_signers(tx, case, session_id)
+
+
 async def _minutes_state(tx: Tx, case: CaseRecord, session_id: str) -> MinutesSignatures:
-    required = await minutes_signers(tx, case, session_id)
+    required = await revision_signers(tx, case, session_id, await stored_minutes.current(tx, session_id))
     history = await stored_minutes.revisions(tx, session_id)
     numbers = {r.id: r.revision for r in history}
     current = max(history, key=lambda r: r.revision) if history else None
@@ -251,7 +272,7 @@ async def sign_minutes(
         current = await stored_minutes.current(tx, session_id)
         if current is None:
             raise Conflict("there are no minutes to sign yet", reason="no_minutes")
-        required = await minutes_signers(tx, case, session_id)
+        required = await revision_signers(tx, case, session_id, current)
         signing = await signing_of(
             tx, p, case_id=case.id, mediator_id=case.mediator_id, required=required, session_id=session_id
         )

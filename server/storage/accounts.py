@@ -129,6 +129,7 @@ class CourtRecord:
 
     endpoint: str
     secret: str
+    name: str | None = None  # as the application addresses it; None: the court with jurisdiction
 
 
 async def seal_of(tx: Tx, org_id: str) -> bytes | None:
@@ -148,14 +149,15 @@ async def court_of(tx: Tx, org_id: str) -> CourtRecord | None:
     row = await load(tx, Org, org_id, "org")
     if not row.court_endpoint or not row.court_secret:
         return None
-    return CourtRecord(row.court_endpoint, row.court_secret)
+    return CourtRecord(row.court_endpoint, row.court_secret, row.court_name)
 
 
-async def set_court(tx: Tx, org_id: str, endpoint: str | None, secret: str | None) -> None:
-    """Set (or with None, clear) the org's court endpoint and secret."""
+async def set_court(tx: Tx, org_id: str, endpoint: str | None, secret: str | None, name: str | None = None) -> None:
+    """Set (or with None, clear) the org's court endpoint, secret and name."""
     row = await load(tx, Org, org_id, "org")
     row.court_endpoint = endpoint
     row.court_secret = secret
+    row.court_name = name
     await tx.flush()
 
 

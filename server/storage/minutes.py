@@ -29,11 +29,22 @@ class MinutesRevisionRecord:
     document: dict[str, Any]
     actor: str
     at: datetime
+    signers: list[dict[str, str]] | None  # who must sign it, as saved (None: work it out)
 
     @classmethod
     def of(cls, m: MinutesRevision) -> MinutesRevisionRecord:
         return cls(
-            m.id, m.case_id, m.session_id, m.revision, m.base_revision, m.save_id, m.sha256, m.document, m.actor, m.at
+            m.id,
+            m.case_id,
+            m.session_id,
+            m.revision,
+            m.base_revision,
+            m.save_id,
+            m.sha256,
+            m.document,
+            m.actor,
+            m.at,
+            m.signers,
         )
 
 
@@ -142,6 +153,7 @@ async def insert_revision(
     sha256: str,
     actor: str,
     at: datetime,
+    signers: list[dict[str, str]] | None = None,
 ) -> MinutesRevisionRecord:
     """Store a revision. RevisionTaken or DuplicateSave when the database refuses it; the caller's
     transaction stays usable (the insert runs in a savepoint)."""
@@ -155,6 +167,7 @@ async def insert_revision(
         sha256=sha256,
         actor=actor,
         at=at,
+        signers=signers,
     )
     if not await insert_unless_taken(tx, row):
         if await by_save_id(tx, session_id, save_id) is not None:

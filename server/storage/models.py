@@ -78,6 +78,9 @@ class Org(Base):
     # shared secret their HMAC-SHA256 signature is made with.
     court_endpoint: Mapped[str | None] = mapped_column(String(500))
     court_secret: Mapped[str | None] = mapped_column(String(200))
+    # The court's name as the application for judicial confirmation addresses it (none: the
+    # application says 有管辖权的人民法院, "the people's court with jurisdiction").
+    court_name: Mapped[str | None] = mapped_column(String(100))
 
 
 class Account(Base):
@@ -393,6 +396,10 @@ class MinutesRevision(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Who must sign this revision ([{key, role, name}]), as the case stood when it was saved: a
+    # later invitation or a revoked one does not change what locks it. None when it could not be
+    # said then (the case had no mediator); then it is worked out when someone signs.
+    signers: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
 
 
 class NoticeAcknowledgement(Base):

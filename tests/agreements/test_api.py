@@ -355,9 +355,15 @@ async def test_the_court_endpoint_is_set_by_an_admin_and_its_secret_never_return
         "forbidden",
     )
     got = await admin.ok("GET", f"{V1}/orgs/{org}/documents")
-    assert got["has_court_secret"] is True and secret not in str(got)
+    assert got["has_court_secret"] is True and secret not in str(got) and got["court_name"] is None
+    named = {"endpoint": "https://court.example.cn/confirm", "secret": secret, "name": "  示范区人民法院 "}
+    assert (await (await admin.client.put(url, json=named, headers=h)).json())["court_name"] == "示范区人民法院"
+    for name in ("院" * 101, "法\x00院"):
+        resp = await admin.client.put(url, json={**named, "name": name}, headers=h)
+        await expect_error(resp, 422, "invalid_input", fields=("name",))
+    assert (await admin.ok("GET", f"{V1}/orgs/{org}/documents"))["court_name"] == "示范区人民法院"
     cleared = await admin.client.put(url, json={"endpoint": None}, headers=h)
-    assert (await cleared.json())["court_endpoint"] is None
+    assert (await cleared.json())["court_endpoint"] is None and (await cleared.json())["court_name"] is None
 
 
 async def test_the_service_refuses_a_case_without_a_mediator(core, world):

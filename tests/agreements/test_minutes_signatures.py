@@ -8,6 +8,8 @@ import hashlib
 from typing import Any
 
 from server.domain.actors import Actor
+from server.domain.cases import PartyInput, PartySide
+from server.domain.grants import SessionRole
 from tests.api.conftest import V1, Caller, account_id, expect_error, invitation_ids
 from tests.conftest import World
 
@@ -91,3 +93,38 @@ async def test_experts_observers_and_strangers_do_not_sign_the_minutes(mediator,
     await expect_error(await applicant.get(elsewhere), 404, "not_found")
     bad = await applicant.post(url, {**body(state, "李秀英"), "image": data_url(b"not a png")})
     await expect_error(bad, 422, "invalid_input", fields=("image",))
+
+
+async def test_who_signs_a_revision_is_kept_with_it_and_later_invitations_do_not_change_it(
+    mediator, link_in: LinkIn, world, core
+):
+    """Revision 1 is saved while the applicant and the respondent are invited; then the
+    applicant's invitation is revoked and a new party joins the case and the session. Revision 1
+    still needs exactly the signers it had, and locks with them; revision 2 needs the new ones."""
+    from server.services import cases, invitations
+    from server.storage import minutes as stored_minutes
+
+    url = f"{V1}/sessions/{world.demo.session_id}/minutes/signatures"
+    applicant, respondent = await link_in("applicant"), await link_in("respondent")
+    first = await save(mediator, world, "双方达成调解协议")
+    async with core.db.read() as tx:
+        stored = await stored_minutes.current(tx, world.demo.session_id)
+    assert stored is not None and [s["role"] for s in stored.signers or []] == ["applicant", "respondent", "mediator"]
+
+    mediator_p = world.principals["demo-mediator"]
+    await applicant.ok("POST", url, body(first, "李秀英"), status=201)
+    await respondent.ok("POST", url, body(first, "赵院长", 41), status=201)
+    third = await cases.add_party(
+        core, mediator_p, world.demo.case_id, PartyInput(side=PartySide.respondent, name="清水镇政府")
+    )
+    await invitations.issue(core, mediator_p, world.demo.session_id, role=SessionRole.respondent, party_id=third.id)
+    revoked = (await invitation_ids(core, world.demo.session_id))["applicant"]
+    await invitations.revoke(core, mediator_p, revoked, "已签名，收回链接")
+
+    state = await mediator.ok("GET", url)
+    assert [m["role"] for m in state["missing"]] == ["mediator"], state["missing"]
+    last = await mediator.ok("POST", url, body(first, "王建国", 42), status=201)
+    assert last["locked"] is True
+
+    second = await save(mediator, world, "双方达成调解协议，另约定回访")
+    assert [m["name"] for m in second["missing"]] == ["清水镇卫生院", "清水镇政府", "王建国"]

@@ -122,11 +122,13 @@ async def locked_agreement(
     return Signed(agreement.id, version.id, sha, session_id)
 
 
-async def set_court(core: Core, code: str, endpoint: str | None, secret: str | None = COURT_SECRET) -> None:
+async def set_court(
+    core: Core, code: str, endpoint: str | None, secret: str | None = COURT_SECRET, name: str | None = None
+) -> None:
     async with core.db.write() as tx:
         org = await stored_accounts.org_by_code(tx, code)
         assert org is not None
-        await stored_accounts.set_court(tx, org.id, endpoint, secret)
+        await stored_accounts.set_court(tx, org.id, endpoint, secret, name)
 
 
 async def request_row(core: Core, request_id: str) -> ConfirmationRecord:

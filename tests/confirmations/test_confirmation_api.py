@@ -15,7 +15,7 @@ from tests.api.test_api_access import BAD_IDS
 from tests.conftest import World, api_login
 from tests.support.waiting import wait_for
 
-from .conftest import Receiver, locked_agreement, log_of, request_row, set_court, unzip
+from .conftest import Receiver, locked_agreement, log_of, pdf_text, request_row, set_court, unzip
 
 V1 = "/api/v1"
 
@@ -65,6 +65,8 @@ async def test_the_mediator_asks_and_the_case_shows_the_delivery_and_the_days_le
     assert hashlib.sha256(body).hexdigest() == made["package"]["sha256"] == resp.headers["X-Package-SHA256"]
     assert receiver.accepted == {made["id"]: body}
     assert "minutes.pdf" not in unzip(body)  # an agreement made outside any session has no minutes
+    # No court name configured: the application goes to the court with jurisdiction.
+    assert "有管辖权的人民法院" in pdf_text(unzip(body)["application.pdf"])
 
 
 async def test_without_a_court_endpoint_the_request_is_409_and_nothing_is_made(fast_client, core, world):

@@ -44,7 +44,8 @@ async def ask(core: Core, world: World) -> str:
 
 
 async def test_down_then_slow_then_500_then_200_delivers_the_package_exactly_once(core, world, receiver, deliveries):
-    await set_court(core, "DEMO", receiver.url)  # the district's court serves the town's case
+    # The district's court serves the town's case; the application is addressed to it by name.
+    await set_court(core, "DEMO", receiver.url, name="示范区人民法院")
     mediator = world.principals["demo-mediator"]
     written = await minutes.save(
         core,
@@ -105,10 +106,12 @@ async def test_down_then_slow_then_500_then_200_delivers_the_package_exactly_onc
         "李秀英",
         "清水镇卫生院",
         "此致",
+        "示范区人民法院",
         "示范区清水镇人民调解委员会",
         world.demo.case_number,
     ):
         assert text in application, text
+    assert "有管辖权" not in application
     assert "12000" in application
     assert "人民调解协议书" in pdf_text(files["agreement.pdf"])
     records = json.loads(files["signatures.json"])
