@@ -86,9 +86,21 @@ async def test_without_devices_one_party_still_joins_a_denied_one_cannot_come_ba
     await mp.locator("#dialog-extra").click()
     await expect(mp.get_by_role("heading", name="调解会话已结束")).to_be_visible()
     await expect(rp.get_by_role("heading", name="The session has ended")).to_be_visible()
+    # A party's end screen offers the session's documents, which their link still opens.
+    sign_link = rp.get_by_role("link", name="Read and sign the documents")
+    await expect(sign_link).to_be_visible()
+    assert await mp.get_by_role("link", name="阅读并签署文书").count() == 0  # the mediator signs signed in
     await respondent.screenshot("ended")
+    await sign_link.click()
+    await rp.wait_for_url(f"**/s/{world.demo.session_id}/sign")
+    await expect(rp.locator("#signing-none")).to_be_visible()  # nothing was written in this session
+    # The link itself no longer opens the room, only those documents (this tab opened the link
+    # before, so join.js leaves the press to the person).
     response = await rp.goto(links["respondent"])
-    assert response is not None and response.status == 401
+    assert response is not None and response.status == 200
+    await expect(rp.locator("#join-status")).to_contain_text("This mediation session has ended")
+    await rp.get_by_role("button", name="Read and sign the documents").click()
+    await rp.wait_for_url(f"**/s/{world.demo.session_id}/sign")
 
     errors = [e for p in (mediator, applicant, respondent) for e in p.errors]
     assert errors == [], errors
