@@ -1,4 +1,4 @@
-"""`heshi` — serve, migrate, create-org, create-user, demo.
+"""`heshi` — serve, migrate, create-org, create-user, demo, court-receiver.
 
 Every command reads the same configuration as the server (HESHI_* variables, HESHI_CONFIG).
 A bad setting prints one line naming it and exits with status 2.
@@ -13,12 +13,16 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from server.config import ConfigError, Settings, load_settings
 from server.domain.accounts import StaffRole
 from server.domain.errors import DomainError
 from server.domain.orgs import OrgKind, OrgLevel
+
+if TYPE_CHECKING:
+    from server.services.demo import ConcludedCase
 
 
 class CliExit(Exception):
@@ -217,11 +221,17 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from server.services.demo import create_demo
+    from server.services.demo import DEFAULT_COURT_URL, create_concluded_case, create_demo
 
-    result = _run_core(_settings(args), create_demo)
+    court_url = _court_url(args.court_url or DEFAULT_COURT_URL)
+
+    async def work(core: Any) -> Any:
+        demo = await create_demo(core)
+        return demo, await create_concluded_case(core, court_url=court_url)
+
+    result, concluded = _run_core(_settings(args), work)
     if args.json:
-        print(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
+        print(json.dumps({**result.as_json(), **concluded.as_json()}, ensure_ascii=False, indent=2))
         return 0
     settings = _settings(args)
     print(f"Demo case {result.case_number} (id {result.case_id}), session {result.session_id}\n")
@@ -231,6 +241,69 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("\nJoin links — each opens the session directly, in that role")
     for role, link in result.links.items():
         print(f"  {role:<10} {link}")
+    print(f"\nConcluded case {concluded.case_number} (id {concluded.case_id}): held two days ago, minutes and")
+    print("  agreement signed by both parties and the mediator, judicial confirmation requested (pending)")
+    print(f"Court endpoint of the demo district: {concluded.court_url}")
+    print(f"  court secret {concluded.court_secret}")
+    print(f"To receive the package (a running server delivers it): {_receiver_command(concluded)}")
+    return 0
+
+
+def _court_url(url: str) -> str:
+    from server.services.orgs import COURT_URL_RE, MAX_COURT_URL
+
+    url = url.strip()
+    if len(url) > MAX_COURT_URL or not COURT_URL_RE.match(url):
+        raise CliExit(f"--court-url: an http(s) URL of at most {MAX_COURT_URL} characters, got {url[:80]!r}")
+    return url
+
+
+def _receiver_command(concluded: ConcludedCase) -> str:
+    """The `heshi court-receiver` line that listens where the demo's court endpoint points."""
+    from urllib.parse import urlsplit
+
+    from server.cli import court_receiver as cr
+
+    where = urlsplit(concluded.court_url)
+    if where.scheme != "http" or not where.hostname or not cr.is_loopback(where.hostname):
+        return f"run a receiver at {concluded.court_url} that knows the secret (docs/api.md, Receiving packages)"
+    words = ["heshi court-receiver"]
+    if where.hostname != cr.DEFAULT_HOST:
+        words.append(f"--host {where.hostname}")
+    if (where.port or 80) != cr.DEFAULT_PORT:
+        words.append(f"--port {where.port or 80}")
+    if (where.path or "/") != cr.DEFAULT_PATH:
+        words.append(f"--path {where.path or '/'}")
+    words.append(f"--secret {concluded.court_secret}")
+    return " ".join(words)
+
+
+def cmd_court_receiver(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from server.cli import court_receiver as cr
+
+    host = args.host or cr.DEFAULT_HOST
+    port = cr.DEFAULT_PORT if args.port is None else args.port
+    path = args.path or cr.DEFAULT_PATH
+    if not args.secret:
+        raise CliExit("--secret: the court secret is required (heshi demo prints it)")
+    if not cr.is_loopback(host) and not args.allow_remote:
+        raise CliExit(
+            f"--host {host} is not a loopback address: this stand-in speaks plain HTTP and stores "
+            "packages with the parties' identity numbers; add --allow-remote if you mean it"
+        )
+    if not path.startswith("/"):
+        raise CliExit(f"--path must start with '/', got {path!r}")
+    # Only the data directory of the configuration: --host and --port here are the receiver's own.
+    directory = Path(args.dir) if args.dir else load_settings(data_dir=args.data_dir).data_dir / "court-inbox"
+    app = cr.create_app(cr.CourtReceiver(secret=args.secret, directory=directory), path)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"Court receiver listening on http://{shown}:{port}{path}; packages go to {directory}", flush=True)
+    try:
+        web.run_app(app, host=host, port=port, print=None, access_log=None, shutdown_timeout=2)
+    except OSError as exc:
+        raise CliExit(f"cannot listen on {shown}:{port}: {exc.strerror or exc}") from None
     return 0
 
 
@@ -276,7 +349,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="create a demo org tree, accounts, case, session and join links")
     common(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--court-url",
+        help="the court endpoint set on the demo district, where the concluded case's package goes "
+        "(default: where `heshi court-receiver` listens, http://127.0.0.1:8090/court/confirmations)",
+    )
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("court-receiver", help="a stand-in court that receives judicial-confirmation packages")
+    p.add_argument("--data-dir", help="overrides HESHI_DATA_DIR (the default --dir is DATA_DIR/court-inbox)")
+    p.add_argument("--host", help="address to listen on, 127.0.0.1 by default (loopback unless --allow-remote)")
+    p.add_argument("--port", type=int, help="port to listen on, 8090 by default")
+    p.add_argument("--path", help="the path packages are POSTed to, /court/confirmations by default")
+    p.add_argument("--secret", required=True, help="the court secret shared with the org (heshi demo prints one)")
+    p.add_argument("--dir", help="where packages are stored (default DATA_DIR/court-inbox)")
+    p.add_argument("--allow-remote", action="store_true", help="allow a --host that is not a loopback address")
+    p.set_defaults(func=cmd_court_receiver)
     return parser
 
 

@@ -1,22 +1,49 @@
-"""`heshi demo`: a small, realistic demo — an org tree, staff, a case, a session, invitations."""
+"""`heshi demo`: a small, realistic demo — an org tree, staff, a case, a session, invitations;
+and `create_concluded_case`, a second case whose mediation is over and whose documents are signed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import timedelta
+import base64
+import math
+import random
+import secrets
+import struct
+import uuid
+import zlib
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from server.auth.passwords import generate_password
 from server.domain.access import Principal, PrincipalKind
 from server.domain.accounts import StaffRole
-from server.domain.actors import SystemReason
+from server.domain.actors import Actor, SystemReason
 from server.domain.cases import CaseSource, CaseStatus, DisputeType, PartyInput, PartySide
+from server.domain.clock import LOCAL_TZ, FrozenClock, wire_time
+from server.domain.errors import NotFound
 from server.domain.grants import SessionRole
+from server.domain.minutes import MinutesIn
 from server.domain.orgs import OrgKind, OrgLevel
+from server.domain.sessions import SessionStatus
+from server.domain.signatures import DATA_URL_PREFIX, PNG_MAGIC, SignatureInput
 from server.storage import accounts as stored
 from server.storage.accounts import AccountRecord, OrgRecord
+from server.storage.invitations import InvitationRecord
 
-from . import accounts, cases, invitations, orgs, sessions
+from . import (
+    accounts,
+    agreements,
+    cases,
+    confirmations,
+    eventlog,
+    invitations,
+    minutes,
+    notices,
+    orgs,
+    sessions,
+    signatures,
+    signin,
+)
 from .core import Core
 
 ORGS = [  # code, name, level, kind, parent code
@@ -146,4 +173,406 @@ async def create_demo(core: Core) -> DemoResult:
         session_id=session.id,
         links={role: invitations.link_for(core, inv) for role, inv in invites.items()},
         accounts=account_rows,
+    )
+
+
+# ---- the concluded case: minutes, agreement, signatures, judicial confirmation ---------------
+
+DEFAULT_COURT_URL = "http://127.0.0.1:8090/court/confirmations"
+DEMO_IP = "127.0.0.1"  # the CLI signs on the operator's machine; no party's device was involved
+DEMO_USER_AGENT = "heshi demo (sample data)"
+DEMO_COURT_NAME = "示范区人民法院"  # the application for judicial confirmation is addressed to it
+DAYS_BACK = 2  # the session was held this many days before `heshi demo` runs
+CLI = Actor.system(SystemReason.cli)
+
+
+@dataclass
+class ConcludedCase:
+    """The second demo case: a mediation already held, its documents signed and locked, and a
+    judicial-confirmation request waiting for the court endpoint configured on the demo district."""
+
+    case_id: str
+    case_number: str
+    session_id: str
+    agreement_id: str
+    confirmation_request_id: str
+    court_url: str
+    court_secret: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "concluded_case_id": self.case_id,
+            "concluded_case_number": self.case_number,
+            "concluded_session_id": self.session_id,
+            "agreement_id": self.agreement_id,
+            "confirmation_request_id": self.confirmation_request_id,
+            "court_url": self.court_url,
+            "court_secret": self.court_secret,
+        }
+
+
+async def create_concluded_case(
+    core: Core, *, court_url: str = DEFAULT_COURT_URL, court_secret: str | None = None
+) -> ConcludedCase:
+    """After `create_demo`: a neighbour dispute in 桃花村, mediated online two days ago, 09:30–10:40
+    Beijing time, and everything that follows, done through the services as the product does it.
+
+    - The demo district (DEMO) gets `court_url` and a fresh secret as its court endpoint, so the
+      request below goes there (and so would one for the first demo case).
+    - The case belongs to the village committee (DEMO-QS-TH), where a dispute between two
+      villagers is brought, with the town's mediator 王建国 assigned; so `create_demo`'s cases
+      in DEMO-QS keep their numbers. It is registered with the demo admin's rights (a mediator
+      registers cases in their own org only), the afternoon before. On the day, the mediator
+      sends the two parties their links, holds the session, presents the rights notice, which
+      both parties acknowledge, and writes the minutes (each party's claims and facts, the
+      process with the time of each entry, the result) over several saves. No expert is
+      invited: a drainage dispute needs none, so the minutes have no expert opinion.
+    - The agreement (the neighbour template, two terms) and then the final minutes are signed by
+      both parties and the mediator, which locks both; the case is settled.
+    - The judicial-confirmation request is made now, not two days ago: the mediator sends it
+      today, so its 48 hours of delivery retries start now and the 30 days show 29 left.
+
+    Everything before the request runs on a `FrozenClock` moved step by step through those two
+    days, so the case log, the minutes header and every signature carry times that read like a
+    real morning. Each entry's actor is `system:cli`, the honest name of who wrote it: the
+    staff and the parties act through principals that carry `SystemReason.cli`. A party signs
+    with their own invitation's principal, so that the signature record names the party as
+    signer (and `system:cli` as its actor), with IP address 127.0.0.1 and user agent
+    `heshi demo (sample data)`.
+
+    The minutes header lists who took part from `session.join` entries, which in a real
+    session the live room writes with each participant's own actor. Nobody joined here, so
+    the demo writes those entries itself, with the same data (pid, name, role, seat state),
+    with `session.admit`, `session.leave` and the room's `session.end` beside them, all as
+    `system:cli`: the log says the command line wrote them, and the header still reads like
+    that of a held session.
+    """
+    async with core.db.read() as tx:
+        district = await stored.org_by_code(tx, "DEMO")
+        village = await stored.org_by_code(tx, "DEMO-QS-TH")
+        admin = await stored.account_by_username(tx, "demo-admin")
+        mediator = await stored.account_by_username(tx, "demo-mediator")
+    if district is None or village is None or admin is None or mediator is None:
+        raise NotFound("the demo orgs and accounts are missing: run create_demo first")
+    as_admin = _cli_principal(admin)
+    as_mediator = _cli_principal(mediator)
+    secret = court_secret or secrets.token_urlsafe(32)
+    await orgs.set_court(core, as_admin, district.id, endpoint=court_url, secret=secret, name=DEMO_COURT_NAME)
+
+    day = core.clock.now().astimezone(LOCAL_TZ).date() - timedelta(days=DAYS_BACK)
+
+    def at(hour: int, minute: int, *, days: int = 0) -> datetime:
+        return datetime.combine(day + timedelta(days=days), time(hour, minute), tzinfo=LOCAL_TZ).astimezone(UTC)
+
+    clock = FrozenClock(at(16, 5, days=-1))
+    then = replace(core, clock=clock)  # the same database and settings, on the demo's clock
+    deadline = (day + timedelta(days=15)).isoformat()
+
+    # The afternoon before: the applicant comes to the village committee.
+    case = await cases.create_case(
+        then,
+        as_admin,
+        title="周桂兰与张德顺相邻排水纠纷",
+        dispute_type=DisputeType.neighbour,
+        source=CaseSource.self_applied,
+        org_id=village.id,
+        mediator_id=mediator.id,
+        summary="申请人与被申请人系桃花村三组相邻住户。被申请人今年翻建住房时，将屋檐排水管改向申请人院墙一侧，"
+        "雨季积水渗入申请人房屋东墙，致墙面霉变、墙皮脱落。申请人要求被申请人改回排水管并赔偿墙面修复费用，"
+        "被申请人认为渗水与申请人墙体老旧也有关系。双方同意由镇调委会调解员在线调解。",
+        parties=[
+            PartyInput(side=PartySide.applicant, name="周桂兰", phone="13908260317", id_number="500112196305142023"),
+            PartyInput(side=PartySide.respondent, name="张德顺", phone="13527451208", id_number="500112195809224511"),
+        ],
+    )
+    clock.set(at(16, 12, days=-1))
+    await cases.transition(then, as_mediator, case.id, CaseStatus.accepted, "双方同意调解")
+    clock.set(at(16, 15, days=-1))
+    session = await sessions.schedule_session(
+        then, as_mediator, case.id, scheduled_at=at(9, 30), title="相邻排水纠纷视频调解"
+    )
+    applicant = next(p for p in case.parties if p.side == PartySide.applicant.value)
+    respondent = next(p for p in case.parties if p.side == PartySide.respondent.value)
+
+    # The morning of the session: the links go out, everyone comes in.
+    clock.set(at(9, 0))
+    inv_applicant = await invitations.issue(
+        then, as_mediator, session.id, role=SessionRole.applicant, party_id=applicant.id
+    )
+    clock.advance(minutes=1)
+    inv_respondent = await invitations.issue(
+        then, as_mediator, session.id, role=SessionRole.respondent, party_id=respondent.id
+    )
+    pid_mediator = f"a:{mediator.id}"  # signed in, as the room names staff (actors.Actor.pid)
+    pid_applicant = f"i:{inv_applicant.id}"
+    pid_respondent = f"i:{inv_respondent.id}"
+    log = _RoomLog(then, case.id, session.id)
+    clock.set(at(9, 28))
+    await cases.transition(then, as_mediator, case.id, CaseStatus.mediating, "开始视频调解")
+    clock.set(at(9, 30))
+    await log.write("session.join", pid=pid_mediator, name=mediator.display_name, role="mediator", state="admitted")
+    await sessions.set_session_status(then, as_mediator, session.id, SessionStatus.live)
+    clock.set(at(9, 31))
+    await log.write("session.join", pid=pid_applicant, name=applicant.name, role="applicant", state="lobby")
+    await log.write("session.join", pid=pid_respondent, name=respondent.name, role="respondent", state="lobby")
+    clock.set(at(9, 32))
+    await log.write("session.admit", pid=pid_applicant)
+    await log.write("session.admit", pid=pid_respondent)
+
+    # The rights notice, presented by the mediator and acknowledged by each party on their phone.
+    clock.set(at(9, 33))
+    shown = await notices.present(then, case_id=case.id, session_id=session.id, role=SessionRole.mediator, actor=CLI)
+    for minute, inv, pid, party in (
+        (35, inv_applicant, pid_applicant, applicant),
+        (36, inv_respondent, pid_respondent, respondent),
+    ):
+        clock.set(at(9, minute))
+        await notices.acknowledge(
+            then,
+            case_id=case.id,
+            session_id=session.id,
+            pid=pid,
+            name=party.name,
+            role=SessionRole(inv.role),
+            actor=CLI,
+            notice_sha256=shown.sha256,
+            language="zh",
+        )
+
+    # The minutes, written as the session goes, in three saves.
+    editor = await minutes.editor_for(then, as_mediator, session.id)
+    entries = [
+        (
+            at(9, 37),
+            "调解员 王建国",
+            "宣布调解开始，核对双方身份，说明调解遵循自愿、平等原则；双方均已阅读并确认权利义务告知书。",
+        ),
+        (
+            at(9, 41),
+            "申请人 周桂兰",
+            "今年六月以来每逢下雨，被申请人屋檐排水管的水直冲我家院墙，东墙渗水发霉、墙皮成片脱落。"
+            "要求把排水管改回去，并赔偿墙面修复费用3000元。",
+        ),
+        (
+            at(9, 49),
+            "被申请人 张德顺",
+            "翻建时确实改了排水管的走向，同意改管；但申请人东墙是老房子，墙根本来就返潮，3000元太多。",
+        ),
+        (
+            at(9, 58),
+            "调解员 王建国",
+            "出示村委会九月现场查看时拍摄的照片，积水点正位于排水管出口下方；随后与双方分别单独沟通（背对背调解）。",
+        ),
+        (at(10, 12), "申请人 周桂兰", "只要十五日内改好排水管，赔偿金额可以适当降低。"),
+        (
+            at(10, 21),
+            "被申请人 张德顺",
+            "同意十五日内自费将排水管改至自家院内排水沟，同意一次性赔偿墙面修复费用2600元。",
+        ),
+        (at(10, 30), "调解员 王建国", "归纳双方达成的协议内容，双方确认无异议；当场制作调解协议书，待双方阅读后签名。"),
+        (at(10, 38), "调解员 王建国", "当场宣读本笔录，双方确认记录无误，同意在笔录上签名。"),
+    ]
+    result = (
+        f"经调解，双方自愿达成协议：一、被申请人张德顺于{_cn_day(deadline)}前自费将屋檐排水管改至其院内排水沟，"
+        f"不再向申请人院墙一侧排水；二、被申请人于{_cn_day(deadline)}前一次性支付申请人墙面修复费用人民币2600元。"
+        "双方签署人民调解协议书。"
+    )
+    parties_section = [
+        {
+            "party_id": applicant.id,
+            "side": applicant.side,
+            "name": applicant.name,
+            "claims": "要求被申请人将屋檐排水管改回原走向，并赔偿东墙墙面修复费用3000元。",
+            "facts": "被申请人今年翻建住房时将排水管改向申请人院墙一侧，"
+            "雨季积水渗入申请人房屋东墙，致墙面霉变、墙皮脱落。",
+        },
+        {
+            "party_id": respondent.id,
+            "side": respondent.side,
+            "name": respondent.name,
+            "claims": "同意改管，认为赔偿金额过高。",
+            "facts": "承认翻建时改变了排水管走向；认为申请人东墙系老旧墙体，渗水与墙体本身返潮也有关系。",
+        },
+    ]
+    revision = 0
+    for saved_at, upto, with_result in ((at(9, 45), 2, False), (at(10, 6), 4, False), (at(10, 36), 7, True)):
+        clock.set(saved_at)
+        revision = await _save_minutes(
+            then, editor, revision, parties_section, entries[:upto], result if with_result else None
+        )
+
+    # The agreement, made from the neighbour template before the session ends.
+    clock.set(at(10, 37))
+    made = await agreements.create(
+        then,
+        as_mediator,
+        case.id,
+        template="neighbour",
+        session_id=session.id,
+        facts=case.summary,
+        matters="一、被申请人屋檐排水管的走向；二、申请人东墙墙面修复费用的承担及数额。",
+        terms=[
+            {
+                "obligation": "自费将其屋檐排水管改至其院内排水沟，不再向申请人院墙一侧排水",
+                "obligor": respondent.name,
+                "deadline": deadline,
+                "manner": "由被申请人自行施工，完工后通知申请人及村调委会查看",
+            },
+            {
+                "obligation": "一次性支付申请人墙面修复费用",
+                "obligor": respondent.name,
+                "amount": "2600.00",
+                "deadline": deadline,
+                "manner": "微信转账或现金当面交付，申请人出具收条",
+            },
+        ],
+    )
+
+    # The end of the session, then the last save of the minutes (its header now has the end).
+    clock.set(at(10, 39))
+    await log.write("session.leave", pid=pid_applicant)
+    await log.write("session.leave", pid=pid_respondent)
+    clock.set(at(10, 40))
+    await sessions.set_session_status(then, as_mediator, session.id, SessionStatus.ended, "调解结束")
+    await log.write("session.end", reason="调解结束")
+    clock.set(at(10, 43))
+    revision = await _save_minutes(then, editor, revision, parties_section, entries, result)
+
+    # Signatures: each party through their own link, then the mediator, who locks each document.
+    signers = [
+        (_cli_invitation_principal(inv_applicant), applicant.name, 1),
+        (_cli_invitation_principal(inv_respondent), respondent.name, 2),
+        (as_mediator, mediator.display_name, 3),
+    ]
+    agreement_sha = made.current.record.sha256
+    clock.set(at(10, 45))
+    for p, name, seed in signers:
+        clock.advance(minutes=1)
+        await agreements.sign(
+            then, p, made.agreement.id, _signature(agreement_sha, name, seed), ip=DEMO_IP, user_agent=DEMO_USER_AGENT
+        )
+    minutes_now = await minutes.current(then, editor)
+    for p, name, seed in signers:
+        clock.advance(minutes=1)
+        await signatures.sign_minutes(
+            then, p, session.id, _signature(minutes_now.sha256, name, seed), ip=DEMO_IP, user_agent=DEMO_USER_AGENT
+        )
+    clock.set(at(10, 55))
+    await cases.transition(then, as_mediator, case.id, CaseStatus.settled, "双方达成调解协议并签署")
+
+    # Today: the mediator asks for judicial confirmation; the server's delivery loop sends it.
+    requested = await confirmations.request(core, as_mediator, case.id, made.agreement.id)
+    return ConcludedCase(
+        case_id=case.id,
+        case_number=case.number,
+        session_id=session.id,
+        agreement_id=made.agreement.id,
+        confirmation_request_id=requested.request.id,
+        court_url=court_url,
+        court_secret=secret,
+    )
+
+
+def _cli_principal(account: AccountRecord) -> Principal:
+    """A demo staff account, acting at the command line: the log names `system:cli`."""
+    return replace(signin.staff_principal(account), system_reason=SystemReason.cli.value)
+
+
+def _cli_invitation_principal(inv: InvitationRecord) -> Principal:
+    """A party's own link, used by the command line: they sign as that party, logged as `system:cli`."""
+    return replace(signin.invitation_principal(inv), system_reason=SystemReason.cli.value)
+
+
+@dataclass
+class _RoomLog:
+    """Writes what the live room would have written about people in the session (see above)."""
+
+    core: Core
+    case_id: str
+    session_id: str
+
+    async def write(self, kind: str, **data: Any) -> None:
+        async with self.core.db.write() as tx:
+            await eventlog.append(
+                tx,
+                case_id=self.case_id,
+                session_id=self.session_id,
+                kind=kind,
+                actor=CLI,
+                at=self.core.clock.now(),
+                data=data,
+            )
+
+
+async def _save_minutes(
+    core: Core,
+    editor: minutes.Editor,
+    base: int,
+    parties: list[dict[str, Any]],
+    entries: list[tuple[datetime, str, str]],
+    result: str | None,
+) -> int:
+    """One save of the minutes on revision `base`; the revision it made."""
+    body = MinutesIn.model_validate(
+        {
+            "parties": parties,
+            "entries": [{"speaker": speaker, "text": text, "at": wire_time(when)} for when, speaker, text in entries],
+            **({"result": result} if result is not None else {}),
+        }
+    )
+    saved = await minutes.save(core, editor, base_revision=base, save_id=uuid.uuid4().hex, body=body)
+    return saved.minutes.revision
+
+
+def _cn_day(iso: str) -> str:
+    d = date.fromisoformat(iso)
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+def _signature(version_sha256: str, name: str, seed: int) -> SignatureInput:
+    """A signature as a party's phone would send it: the typed name and a drawn PNG."""
+    return SignatureInput.parse(version_sha256, name, DATA_URL_PREFIX + base64.b64encode(signature_png(seed)).decode())
+
+
+def signature_png(seed: int, width: int = 240, height: int = 80) -> bytes:
+    """A small PNG of a hand-drawn-looking scribble (grey and alpha, black ink on transparent),
+    the same for the same seed: a few looping strokes and an underline."""
+    rnd = random.Random(seed)
+    alpha = bytearray(width * height)
+
+    def dot(x: float, y: float) -> None:
+        cx, cy = round(x), round(y)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                px, py = cx + dx, cy + dy
+                if 0 <= px < width and 0 <= py < height and (dx == 0 or dy == 0):
+                    alpha[py * width + px] = 255
+
+    def stroke(points: list[tuple[float, float]]) -> None:
+        for (x0, y0), (x1, y1) in zip(points, points[1:]):
+            steps = max(1, int(max(abs(x1 - x0), abs(y1 - y0))))
+            for i in range(steps + 1):
+                dot(x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps)
+
+    for k in range(3):  # three "characters"
+        cx = 38 + k * 62 + rnd.uniform(-6, 6)
+        a, b, phase = rnd.uniform(1.5, 2.5), rnd.uniform(0.8, 1.6), rnd.uniform(0, math.pi)
+        stroke(
+            [
+                (cx + 16 * math.sin(a * t + phase) + 4 * t, 36 + 20 * math.cos(b * t) * (1 - t / 12))
+                for t in (i / 8 for i in range(0, 9 * 8))
+            ]
+        )
+    lift = rnd.uniform(-4, 4)
+    stroke([(20 + x, 66 + lift + 3 * math.sin(x / 25 + seed)) for x in range(0, 200, 4)])
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"".join(bytes((0, alpha[y * width + x])) for x in range(width)) for y in range(height))
+    return (
+        PNG_MAGIC
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 4, 0, 0, 0))  # 8-bit grey + alpha
+        + chunk(b"IDAT", zlib.compress(rows, 9))
+        + chunk(b"IEND", b"")
     )

@@ -209,7 +209,9 @@ def test_commands_on_an_unmigrated_database_say_to_migrate(data_dir: Path) -> No
 
 def check_demo_output(out: str) -> dict[str, Any]:
     doc = json.loads(out)
-    assert set(doc) - {"case_number"} == {"case_id", "session_id", "links", "accounts"}
+    concluded = {"concluded_case_id", "concluded_case_number", "concluded_session_id", "agreement_id"}
+    court = {"confirmation_request_id", "court_url", "court_secret"}
+    assert set(doc) - {"case_number"} == {"case_id", "session_id", "links", "accounts"} | concluded | court
     assert set(doc["links"]) == {"mediator", "applicant", "respondent", "expert"}
     for link in doc["links"].values():
         assert link.startswith(f"{PUBLIC_URL}/j/")
