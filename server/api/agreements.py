@@ -125,6 +125,7 @@ def signature_view(s: SignatureRecord, *, number: int, staff: bool) -> dict[str,
 def version_view(v: VersionState, *, staff: bool) -> dict[str, Any]:
     return {
         "version": v.record.version,
+        "version_id": v.record.id,
         "sha256": v.record.sha256,
         "at": v.record.at.isoformat(),
         "locked": v.locked,

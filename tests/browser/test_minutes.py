@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from aiohttp import web
 from playwright.async_api import expect
 
 from server.domain.grants import SessionRole
@@ -282,10 +283,25 @@ async def test_parties_and_the_mediator_sign_on_their_own_devices(browser, base_
     await minutes_service.save(
         core, editor, base_revision=0, save_id="test-minutes-1", body=MinutesIn(result="双方达成调解协议。")
     )
-    # The court is configured but not listening: the request waits, pending, nothing is lost.
+    # The court answers, and refuses the package (a 4xx): the request fails, and staff can send
+    # it again once the cause is dealt with.
+    async def refuse(_: web.Request) -> web.Response:
+        return web.json_response({"error": "申请材料不全"}, status=400)
+
+    court = web.Application()
+    court.router.add_post("/court", refuse)
+    court_runner = web.AppRunner(court)
+    await court_runner.setup()
+    court_site = web.TCPSite(court_runner, "127.0.0.1", 0)
+    await court_site.start()
+    court_port = court_runner.addresses[0][1]
     case = await cases.load_case(core, case_id)
     await orgs.set_court(
-        core, world.principals["demo-admin"], case.org_id, endpoint="http://127.0.0.1:9/court", secret="s" * 32
+        core,
+        world.principals["demo-admin"],
+        case.org_id,
+        endpoint=f"http://127.0.0.1:{court_port}/court",
+        secret="s" * 32,
     )
     links = world.demo.links
 
@@ -401,16 +417,27 @@ async def test_parties_and_the_mediator_sign_on_their_own_devices(browser, base_
     await expect(rows.first).to_contain_text("赵院长（被申请人")
     await expect(rows.nth(1)).to_contain_text("已被新版本取代")
     await expect(mp.locator("#confirmations-list")).to_have_text("尚未申请。")
-    await listed.get_by_role("button", name="申请司法确认").click()
+    ask = listed.get_by_role("button", name="申请司法确认")
+    await ask.click()
     request = mp.locator("#confirmations-list .confirmation")
     await expect(request).to_contain_text("正在送达")
     await expect(request).to_contain_text(re.compile(r"三十日期限还剩 \d+ 天"))
+    await expect(ask).to_be_hidden()  # on its way: not offered twice
     await mp.screenshot(path=str(ARTIFACTS / "case-documents-1280.png"), full_page=True)
+    # The court's refusal shows by itself (the page reads a pending request again), with the
+    # reason; the package can be sent again.
+    await expect(request).to_contain_text("送达失败", timeout=25000)
+    await expect(request).to_contain_text("HTTP 400")
+    await expect(ask).to_be_visible()
     await mp.set_viewport_size(PHONE)
     await mp.reload()
-    await expect(request).to_contain_text("正在送达")
+    await expect(request).to_contain_text("送达失败")
     assert await mp.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     await mp.screenshot(path=str(ARTIFACTS / "case-documents-360.png"), full_page=True)
+    await request.get_by_role("button", name="重新发送").click()
+    await expect(request).to_contain_text("正在送达")
+    await expect(ask).to_be_hidden()
+    await court_runner.cleanup()
 
     for p in (applicant, respondent, mediator):
         assert not p.errors, p.errors

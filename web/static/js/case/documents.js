@@ -7,6 +7,7 @@ import { loadCatalog, t } from "../i18n.js";
 import { el } from "../room/views/dom.js";
 
 const API = "/api/v1";
+const REFRESH_MS = 10000; // how often a pending delivery's state is read again
 
 
 function when(iso) {
@@ -36,13 +37,18 @@ class CaseDocuments {
     this.disputeType = d.disputeType;
     this.canManage = Boolean(d.canManage);
     this.agreements = [];
+    this.requests = []; // the judicial-confirmation requests, as last read
+    this.refresh = null;
   }
 
   async api(method, url, body) {
     const response = await fetch(url, {
       method,
       credentials: "same-origin",
-      headers: body ? { "Content-Type": "application/json", "X-CSRF-Token": this.csrf } : {},
+      headers: {
+        ...(body ? { "Content-Type": "application/json" } : {}),
+        ...(method !== "GET" ? { "X-CSRF-Token": this.csrf } : {}),
+      },
       body: body ? JSON.stringify(body) : undefined,
     });
     const data = (response.headers.get("Content-Type") || "").includes("json") ? await response.json() : null;
@@ -74,6 +80,7 @@ class CaseDocuments {
     status.textContent = this.agreements.length ? "" : t("No agreement yet.");
     status.hidden = this.agreements.length > 0;
     document.getElementById("agreements-list").replaceChildren(...this.agreements.map((a) => this.agreementNode(a)));
+    this.updateRequestButtons();
   }
 
   agreementNode(a) {
@@ -95,11 +102,21 @@ class CaseDocuments {
         })))));
     const article = el("article", { class: "session agreement", "data-agreement": a.id }, head, links, el("div", { class: "table-scroll" }, table));
     if (this.canManage && a.locked) {
-      const button = el("button", { type: "button", class: "primary small-button", text: t("Request judicial confirmation") });
+      const button = el("button", {
+        type: "button", class: "primary small-button confirm-request", "data-version-id": a.version_id,
+        text: t("Request judicial confirmation"),
+      });
       button.addEventListener("click", () => this.requestConfirmation(a, button));
       article.append(button);
     }
     return article;
+  }
+
+  /** A version already on its way to the court, or delivered, is not offered again (a failed one is). */
+  updateRequestButtons() {
+    for (const button of document.querySelectorAll(".confirm-request")) {
+      button.hidden = this.requests.some((r) => r.agreement_version_id === button.dataset.versionId && r.status !== "failed");
+    }
   }
 
   async loadTemplates() {
@@ -156,12 +173,17 @@ class CaseDocuments {
   // ---- judicial confirmation ------------------------------------------------------------------
 
   async loadConfirmations() {
+    clearTimeout(this.refresh);
     let requests = [];
     try {
       ({ confirmation_requests: requests } = await this.api("GET", `${API}/cases/${this.caseId}/confirmation-requests`));
     } catch {
       return;
     }
+    this.requests = requests;
+    this.updateRequestButtons();
+    // While a package is on its way, its state follows by itself.
+    if (requests.some((r) => r.status === "pending")) this.refresh = setTimeout(() => this.loadConfirmations(), REFRESH_MS);
     const list = document.getElementById("confirmations-list");
     if (!requests.length) {
       list.replaceChildren(el("p", { class: "empty", text: t("Not requested yet.") }));
@@ -175,9 +197,29 @@ class CaseDocuments {
         el("p", { class: "meta", text: days }),
         r.status === "delivered" ? el("p", { class: "meta", text: t("Delivered at %(time)s", { time: when(r.delivered_at) }) }) : null,
         r.status !== "delivered" && r.attempts ? el("p", { class: "meta", text: t("Attempts: %(n)s; last error: %(error)s", { n: r.attempts, error: r.last_error || "—" }) }) : null,
+        this.canManage && r.status === "failed" ? this.retryButton(r) : null,
       ];
       return el("article", { class: "session confirmation", "data-status": r.status }, ...lines);
     }));
+  }
+
+  /** A failed delivery is sent again only when staff say so (the court may have refused it). */
+  retryButton(r) {
+    const button = el("button", { type: "button", class: "small-button", text: t("Send again") });
+    button.addEventListener("click", async () => {
+      const error = document.getElementById("confirmation-error");
+      error.hidden = true;
+      button.disabled = true;
+      try {
+        await this.api("POST", `${API}/confirmation-requests/${r.id}/retry`);
+        await this.loadConfirmations();
+      } catch (err) {
+        error.textContent = t("Judicial confirmation could not be requested: %(reason)s", { reason: err.message });
+        error.hidden = false;
+        button.disabled = false;
+      }
+    });
+    return el("p", {}, button);
   }
 
   async requestConfirmation(a, button) {
