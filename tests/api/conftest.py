@@ -34,6 +34,13 @@ WRITTEN_TABLES = (
     M.CaseEvent,
     M.WebSession,
     M.LoginFailure,
+    # The documents of issue 11: minutes, the notice, agreements, signatures, judicial confirmation.
+    M.MinutesRevision,
+    M.NoticeAcknowledgement,
+    M.Agreement,
+    M.AgreementVersion,
+    M.Signature,
+    M.ConfirmationRequest,
 )
 
 
@@ -48,22 +55,43 @@ class Caller:
     async def get(self, path: str | URL, **kw: Any) -> Any:
         return await self.client.get(path, **kw)
 
-    async def post(self, path: str | URL, body: Any = None, *, headers: dict[str, str] | None = None, **kw: Any) -> Any:
-        """POST with the CSRF header; a body that is not raw `data` goes as JSON."""
+    async def send(
+        self, method: str, path: str | URL, body: Any = None, *, headers: dict[str, str] | None = None, **kw: Any
+    ) -> Any:
+        """Any unsafe method with the CSRF header; a body that is not raw `data` goes as JSON."""
         if body is not None:
             kw["json"] = body
-        return await self.client.post(path, headers={"X-CSRF-Token": self.csrf, **(headers or {})}, **kw)
+        return await self.client.request(method, path, headers={"X-CSRF-Token": self.csrf, **(headers or {})}, **kw)
+
+    async def post(self, path: str | URL, body: Any = None, *, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        """POST with the CSRF header; a body that is not raw `data` goes as JSON."""
+        return await self.send("POST", path, body, headers=headers, **kw)
+
+    async def send_raw(
+        self,
+        method: str,
+        path: str,
+        data: bytes | str,
+        content_type: str | None = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """Send raw bytes with `method`; `content_type=None` sends no Content-Type header at all."""
+        h = {"X-CSRF-Token": self.csrf, **(headers or {})}
+        if content_type is not None:
+            h["Content-Type"] = content_type
+        return await self.client.request(
+            method,
+            path,
+            data=data,
+            headers=h,
+            skip_auto_headers=() if content_type is not None else ("Content-Type",),
+        )
 
     async def post_raw(
         self, path: str, data: bytes | str, content_type: str | None = "application/json", **headers: str
     ) -> Any:
         """POST raw bytes; `content_type=None` sends no Content-Type header at all."""
-        h = {"X-CSRF-Token": self.csrf, **headers}
-        if content_type is not None:
-            h["Content-Type"] = content_type
-        return await self.client.post(
-            path, data=data, headers=h, skip_auto_headers=() if content_type is not None else ("Content-Type",)
-        )
+        return await self.send_raw("POST", path, data, content_type, headers)
 
     async def ok(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
         """Make a call that must succeed with `status`; return its JSON."""
@@ -119,7 +147,8 @@ async def expect_error(resp: Any, status: int, code: str, *, fields: tuple[str, 
 
 
 async def db_state(core: Core) -> dict[str, Any]:
-    """Row counts of every written table, and the fields of cases and invitations that calls change."""
+    """Row counts of every written table, and the fields of cases, invitations, orgs' document
+    settings, agreements and their versions that calls change in place."""
     async with core.db.read() as s:
         state: dict[str, Any] = {
             m.__tablename__: (await s.execute(select(func.count()).select_from(m))).scalar_one() for m in WRITTEN_TABLES
@@ -138,6 +167,16 @@ async def db_state(core: Core) -> dict[str, Any]:
             for r in (
                 await s.execute(select(M.CaseEvent.case_id, func.max(M.CaseEvent.seq)).group_by(M.CaseEvent.case_id))
             ).all()
+        )
+        state["org_document_rows"] = sorted(
+            tuple(r)
+            for r in (await s.execute(select(M.Org.id, M.Org.seal_png, M.Org.court_endpoint, M.Org.court_secret))).all()
+        )
+        state["agreement_rows"] = sorted(
+            tuple(r) for r in (await s.execute(select(M.Agreement.id, M.Agreement.current_version))).all()
+        )
+        state["agreement_version_rows"] = sorted(
+            tuple(r) for r in (await s.execute(select(M.AgreementVersion.id, M.AgreementVersion.locked_at))).all()
         )
     return state
 
