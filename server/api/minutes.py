@@ -18,7 +18,7 @@ from server.domain import minutes as rules
 from server.domain.clock import wire_time
 from server.http.errors import HttpError
 from server.http.keys import CORE
-from server.http.requests import json_response, read_json, require_person
+from server.http.requests import json_response, parse_query, read_json, require_person
 from server.services import minutes
 from server.services.minutes import Editor, MinutesConflict, MinutesView
 
@@ -107,7 +107,7 @@ async def put_minutes(request: web.Request) -> web.StreamResponse:
 
 async def list_revisions(request: web.Request) -> web.StreamResponse:
     ed = await _editor(request)
-    rows = await minutes.revisions(request.app[CORE], ed)
+    rows, people = await minutes.revisions(request.app[CORE], ed)
     return json_response(
         {
             "session_id": ed.session_id,
@@ -117,6 +117,7 @@ async def list_revisions(request: web.Request) -> web.StreamResponse:
                     "base_revision": r.base_revision,
                     "sha256": r.sha256,
                     "actor": r.actor,
+                    "actor_name": people.get(r.actor),
                     "at": wire_time(r.at),
                 }
                 for r in rows
@@ -135,9 +136,15 @@ async def get_revision(request: web.Request) -> web.StreamResponse:
     return _with_etag(await minutes.revision(request.app[CORE], ed, number))
 
 
+class _PdfQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    revision: int | None = Field(default=None, ge=0, le=10**9, description="a revision; default the current one")
+
+
 async def minutes_pdf(request: web.Request) -> web.StreamResponse:
     ed = await _editor(request)
-    view, data = await minutes.minutes_pdf(request.app[CORE], ed)
+    q = parse_query(request, _PdfQuery)
+    view, data = await minutes.minutes_pdf(request.app[CORE], ed, q.revision)
     return web.Response(
         body=data,
         content_type="application/pdf",
@@ -184,8 +191,9 @@ ROUTES: list[Route] = [
         "GET",
         f"{V1}/sessions/{{session_id}}/minutes.pdf",
         minutes_pdf,
-        "The current minutes as a PDF (Chinese, selectable text)",
+        "The current minutes, or ?revision=n as saved, as a PDF (Chinese, selectable text)",
         auth="person",
+        query=_PdfQuery,
         produces="application/pdf",
     ),
 ]

@@ -32,7 +32,7 @@ from server.storage import minutes as stored
 from server.storage.base import Tx
 from server.storage.minutes import MinutesRevisionRecord, RevisionSummary
 
-from . import eventlog, pdf, signatures
+from . import eventlog, names, pdf, signatures
 from .core import Core
 
 
@@ -191,11 +191,13 @@ async def current(core: Core, ed: Editor) -> MinutesView:
         return await _current_in(tx, ed.case_id, ed.session_id)
 
 
-async def revisions(core: Core, ed: Editor) -> list[RevisionSummary]:
-    """Every revision, oldest first: number, SHA-256, who saved it and when."""
+async def revisions(core: Core, ed: Editor) -> tuple[list[RevisionSummary], dict[str, str]]:
+    """Every revision, oldest first: number, SHA-256, who saved it and when; and the names of
+    the people who saved them, by actor."""
     _ensure_read(ed)
     async with core.db.read() as tx:
-        return await stored.revisions(tx, ed.session_id)
+        rows = await stored.revisions(tx, ed.session_id)
+        return rows, await names.actor_names(tx, (r.actor for r in rows))
 
 
 async def revision(core: Core, ed: Editor, number: int) -> MinutesView:
@@ -340,7 +342,7 @@ def _china_time(text: str | None) -> str:
     return from_iso.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
-async def minutes_pdf(core: Core, ed: Editor) -> tuple[MinutesView, bytes]:
-    """The current minutes printed as a PDF."""
-    view = await current(core, ed)
+async def minutes_pdf(core: Core, ed: Editor, number: int | None = None) -> tuple[MinutesView, bytes]:
+    """The current minutes, or revision `number` as it was saved, printed as a PDF."""
+    view = await current(core, ed) if number is None else await revision(core, ed, number)
     return view, await pdf.render(minutes_html(core, view))

@@ -283,6 +283,7 @@ async def test_parties_and_the_mediator_sign_on_their_own_devices(browser, base_
     await minutes_service.save(
         core, editor, base_revision=0, save_id="test-minutes-1", body=MinutesIn(result="双方达成调解协议。")
     )
+
     # The court answers, and refuses the package (a 4xx): the request fails, and staff can send
     # it again once the cause is dealt with.
     async def refuse(_: web.Request) -> web.Response:
@@ -411,6 +412,14 @@ async def test_parties_and_the_mediator_sign_on_their_own_devices(browser, base_
     # Back on the case page: who signed which version, the lock; judicial confirmation requested,
     # waiting for the court, with the days left of the 30.
     await mp.goto(f"{base_url}/cases/{case_id}")
+    # The minutes' history: each revision, who saved it, its hash, its own PDF.
+    history = mp.locator(f'details.minutes-history[data-session-id="{session_id}"]')
+    await history.locator("summary").click()
+    await expect(history.locator("tbody tr")).to_have_count(1)
+    await expect(history.locator("tbody tr")).to_contain_text("王建国")
+    await expect(history.get_by_role("link", name="PDF")).to_have_attribute(
+        "href", f"/api/v1/sessions/{session_id}/minutes.pdf?revision=1"
+    )
     await expect(listed).to_contain_text("已锁定：各方均已签名")
     rows = listed.locator("tbody tr")
     await expect(rows).to_have_count(2)

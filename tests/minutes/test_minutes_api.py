@@ -39,8 +39,29 @@ async def test_put_with_if_match_saves_and_get_returns_it(mediator: Caller, worl
     listed = await mediator.ok("GET", url(world, "/revisions"))
     assert [(r["revision"], r["sha256"]) for r in listed["revisions"]] == [(1, now["sha256"])]
     assert listed["revisions"][0]["actor"].startswith("account:")
+    assert listed["revisions"][0]["actor_name"] == "王建国"  # for people: the name, beside the exact actor
     old = await mediator.ok("GET", url(world, "/revisions/1"))
     assert old["document"]["result"] == "达成协议"
+
+
+async def test_each_revision_prints_as_it_was_saved(mediator: Caller, world: World) -> None:
+    for base, result in ((0, "第一稿结果"), (1, "第二稿结果")):
+        resp = await put(mediator, url(world), {"document": {"result": result}}, **{"If-Match": f'"{base}"'})
+        assert resp.status == 200, await resp.text()
+
+    async def text_of(query: str) -> tuple[str, str]:
+        resp = await mediator.get(url(world, ".pdf" + query))
+        assert resp.status == 200 and resp.content_type == "application/pdf", await resp.text()
+        reader = PdfReader(io.BytesIO(await resp.read()))
+        return "".join("".join(p.extract_text() for p in reader.pages).split()), resp.headers["ETag"]
+
+    assert await text_of("") == (await text_of("?revision=2"))
+    first, etag = await text_of("?revision=1")
+    assert "第一稿结果" in first and "第二稿结果" not in first and etag == '"1"'
+    await expect_error(await mediator.get(url(world, ".pdf?revision=9")), 404, "not_found")
+    for bad in ("x", "-1", "1.5"):
+        await expect_error(await mediator.get(url(world, f".pdf?revision={bad}")), 422, "invalid_input")
+    await expect_error(await mediator.get(url(world, ".pdf?version=1")), 422, "invalid_input")
 
 
 async def test_a_bare_document_and_a_bare_revision_number_are_taken_too(mediator: Caller, world: World) -> None:

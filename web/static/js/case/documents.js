@@ -5,22 +5,13 @@
 
 import { loadCatalog, t } from "../i18n.js";
 import { el } from "../room/views/dom.js";
+import { roleName, when } from "./format.js";
+import { bindMinutesHistory } from "./minutes-history.js";
 
 const API = "/api/v1";
 const REFRESH_MS = 10000; // how often a pending delivery's state is read again
 
 
-function when(iso) {
-  const d = new Date(iso);
-  if (!iso || Number.isNaN(d.getTime())) return "";
-  return d.toLocaleString(document.documentElement.lang || undefined, {
-    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false, timeZone: "Asia/Shanghai",
-  });
-}
-
-function roleName(role) {
-  return { applicant: t("Applicant"), respondent: t("Respondent"), mediator: t("Mediator"), agent: t("Agent") }[role] || role || "";
-}
 
 const STATUS = {
   pending: () => t("Being delivered"),
@@ -248,3 +239,4 @@ function fieldName(path) {
 loadCatalog();
 const root = document.getElementById("documents");
 if (root) new CaseDocuments(root).start();
+bindMinutesHistory(document);
