@@ -24,7 +24,7 @@ from recordings.composite import CompositeJobs
 from recordings.launcher import RecorderLauncher
 from server.domain import inputs
 from server.domain.actors import Actor
-from server.domain.errors import DomainError
+from server.domain.errors import DomainError, InvalidToken
 from server.domain.grants import SessionRole
 from server.http.keys import LIVE
 from server.http.requests import JOIN_COOKIE, STAFF_COOKIE
@@ -307,7 +307,7 @@ class SignalingServer:
                 return await self._on_recorder_connect(sid, session_id, auth["recorder_token"])
             b = await bind(self.core, session_id, cookies.get(JOIN_COOKIE), cookies.get(STAFF_COOKIE))
         except DomainError as exc:
-            raise _refused(exc.code, exc.message) from None
+            raise _refused(exc) from None
         self.bindings[sid] = b
         await self.sio.enter_room(sid, personal_room(b.session_id, b.pid))
         self.limits[sid] = ConnectionLimits(scale=self.core.settings.rate_limit_scale)
@@ -323,7 +323,7 @@ class SignalingServer:
         except DomainError as exc:
             self.bindings.pop(sid, None)
             self.limits.pop(sid, None)
-            raise _refused(exc.code, exc.message) from None
+            raise _refused(exc) from None
 
     async def _on_disconnect(self, sid: str, reason: Any = None, *extra: Any) -> Any:
         if self._sent_by_client(sid):
@@ -386,10 +386,15 @@ class _RefusedOriginLogged(logging.Filter):
 _REFUSED_ORIGIN_LOGGED = _RefusedOriginLogged()
 
 
-def _refused(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
-    """The client's `connect_error` gets `{message, data: {code, message}}`. (One argument alone
-    would reach the client as the str() of whatever it is.)"""
-    return socketio.exceptions.ConnectionRefusedError(message, {"code": code, "message": message})
+def _refused(exc: DomainError) -> socketio.exceptions.ConnectionRefusedError:
+    """The client's `connect_error` gets `{message, data: {code, message}}`, and for a link that
+    cannot be used `reason` too (e.g. `session_ended`: the client then offers a party the
+    session's documents). (One argument alone would reach the client as the str() of whatever
+    it is.)"""
+    data = {"code": exc.code, "message": exc.message}
+    if isinstance(exc, InvalidToken):
+        data["reason"] = exc.reason
+    return socketio.exceptions.ConnectionRefusedError(exc.message, data)
 
 
 # ---- handlers: one line each, the rules live in RoomService, RecordingSupervisor and Room ---

@@ -95,7 +95,7 @@ class CourtIn(Schema):
     name: Annotated[str, StringConstraints(max_length=100)] | None = Field(
         default=None,
         description="the court's name, as the application for judicial confirmation addresses it "
-        "(e.g. 示范区人民法院); omitted: 有管辖权的人民法院",
+        "(e.g. 示范区人民法院); omitted: kept as it is; null or empty: 有管辖权的人民法院",
     )
 
 
@@ -340,9 +340,11 @@ async def delete_seal(request: web.Request) -> web.StreamResponse:
 async def put_court(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
     body = await read_json(request, CourtIn)
-    out = await orgs.set_court(
-        request.app[CORE], p, request.match_info["org_id"], endpoint=body.endpoint, secret=body.secret, name=body.name
-    )
+    org_id = request.match_info["org_id"]
+    name = body.name
+    if "name" not in body.model_fields_set:  # a new secret or URL keeps the court's name
+        name = (await orgs.document_settings(request.app[CORE], p, org_id)).court_name
+    out = await orgs.set_court(request.app[CORE], p, org_id, endpoint=body.endpoint, secret=body.secret, name=name)
     return json_response(org_settings_view(out))
 
 

@@ -286,8 +286,14 @@ def cmd_court_receiver(args: argparse.Namespace) -> int:
     host = args.host or cr.DEFAULT_HOST
     port = cr.DEFAULT_PORT if args.port is None else args.port
     path = args.path or cr.DEFAULT_PATH
-    if not args.secret:
-        raise CliExit("--secret: the court secret is required (heshi demo prints it)")
+    secret = args.secret or ""
+    if args.secret_file:
+        try:
+            secret = Path(args.secret_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliExit(f"--secret-file: cannot read {args.secret_file}: {exc}") from None
+    if not secret:
+        raise CliExit("the court secret is required: --secret or --secret-file (heshi demo prints it)")
     if not cr.is_loopback(host) and not args.allow_remote:
         raise CliExit(
             f"--host {host} is not a loopback address: this stand-in speaks plain HTTP and stores "
@@ -297,7 +303,7 @@ def cmd_court_receiver(args: argparse.Namespace) -> int:
         raise CliExit(f"--path must start with '/', got {path!r}")
     # Only the data directory of the configuration: --host and --port here are the receiver's own.
     directory = Path(args.dir) if args.dir else load_settings(data_dir=args.data_dir).data_dir / "court-inbox"
-    app = cr.create_app(cr.CourtReceiver(secret=args.secret, directory=directory), path)
+    app = cr.create_app(cr.CourtReceiver(secret=secret, directory=directory), path)
     shown = f"[{host}]" if ":" in host else host
     print(f"Court receiver listening on http://{shown}:{port}{path}; packages go to {directory}", flush=True)
     try:
@@ -361,7 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to listen on, 127.0.0.1 by default (loopback unless --allow-remote)")
     p.add_argument("--port", type=int, help="port to listen on, 8090 by default")
     p.add_argument("--path", help="the path packages are POSTed to, /court/confirmations by default")
-    p.add_argument("--secret", required=True, help="the court secret shared with the org (heshi demo prints one)")
+    p.add_argument("--secret", help="the court secret shared with the org (heshi demo prints one)")
+    p.add_argument("--secret-file", help="a file holding the secret instead: it stays out of the process list")
     p.add_argument("--dir", help="where packages are stored (default DATA_DIR/court-inbox)")
     p.add_argument("--allow-remote", action="store_true", help="allow a --host that is not a loopback address")
     p.set_defaults(func=cmd_court_receiver)

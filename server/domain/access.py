@@ -36,6 +36,9 @@ class Principal:
     session_id: str | None = None
     session_role: SessionRole | None = None
     direct_entry: bool = False  # the invitation lets its holder past the lobby
+    # A party's link whose session has ended (grants.link_outlives_session): it reaches that
+    # session's documents and nothing else of the case.
+    after_session: bool = False
     # Set when the system itself acts with this principal's rights (`heshi demo` acts as the demo
     # mediator): the case log then names `system:<reason>`, not the account (actors.Actor.of).
     system_reason: str | None = None

@@ -27,7 +27,7 @@ from typing import Any
 from .access import CaseScope, Principal, PrincipalKind, can_manage_case, can_view_case
 from .accounts import StaffRole
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
-from .grants import PARTY_ROLES, Grant, SessionRole, ensure_grant
+from .grants import CASE_STATES_WITH_DOCUMENTS, PARTY_ROLES, Grant, SessionRole, ensure_grant
 from .inputs import NUL_MESSAGE
 from .orgs import in_subtree
 
@@ -229,15 +229,17 @@ def signer_for(
     """Whom `p` signs as on a document of case `case_id`, or the refusal.
 
     A link holder must hold a link to this case (to this session, for minutes: `session_id`);
-    a party's link (applicant, respondent, agent: `Grant.sign`) signs for its party; a
-    mediator's link bound to the case's mediator account, or that account signed in, signs as
-    the mediator. Everyone else is refused."""
+    a party's link (applicant, respondent, agent: `Grant.sign`) signs for its party; the
+    mediator the version names among its signers (the case's mediator when it was made) signs
+    as the mediator, signed in or through a mediator link bound to their account. After the
+    case's mediator changes, the new one signs a new version. Everyone else is refused."""
     if p.kind is PrincipalKind.invitation:
         if p.case_id != case_id or (session_id is not None and p.session_id != session_id):
             raise NotFound("document not found")
         role = p.session_role
-        if role is SessionRole.mediator and mediator_id and invitation_account_id == mediator_id:
-            return Signing(_the(required, account_key(mediator_id)), role.value)
+        bound = account_key(invitation_account_id) if invitation_account_id else None
+        if role is SessionRole.mediator and bound and _names(required, bound):
+            return Signing(_the(required, bound), role.value)
         if role is None or role not in PARTY_ROLES:
             ensure_grant(role or SessionRole.observer, Grant.sign)
             raise Forbidden("only the parties and the case's mediator sign")  # a mediator link of someone else
@@ -245,9 +247,19 @@ def signer_for(
         if not invitation_party_id:
             raise Forbidden("this link is not bound to a party of the case")
         return Signing(_the(required, party_key(invitation_party_id)), role.value)
-    if p.staff_role is StaffRole.mediator and mediator_id and p.account_id == mediator_id:
-        return Signing(_the(required, account_key(mediator_id)), "mediator")
+    if p.staff_role is StaffRole.mediator and p.account_id:
+        if _names(required, account_key(p.account_id)):
+            return Signing(_the(required, account_key(p.account_id)), "mediator")
+        if p.account_id == mediator_id:
+            raise Forbidden(
+                "this version was made before you became the case's mediator: make a new version, which you sign",
+                reason="mediator_changed",
+            )
     raise Forbidden("only the parties, through their own links, and the case's mediator sign")
+
+
+def _names(required: Sequence[Signer], key: str) -> bool:
+    return any(s.key == key for s in required)
 
 
 def _the(required: Sequence[Signer], key: str) -> Signer:
@@ -294,6 +306,36 @@ def ensure_read_agreements(p: Principal, scope: CaseScope) -> None:
     if p.kind is PrincipalKind.invitation and p.case_id == scope.case_id:
         raise Forbidden("only the parties' and the mediator's links read the agreements")
     raise NotFound("agreement not found")
+
+
+def link_reaches_agreement(p: Principal, agreement_session_id: str | None) -> bool:
+    """A party's link reaches every agreement of its case while its session is on; once the
+    session has ended, only the agreements made in that session (a link outlives its session
+    for that session's documents, not for what the case does later)."""
+    return not p.after_session or agreement_session_id == p.session_id
+
+
+def ensure_link_reaches_agreement(p: Principal, agreement_session_id: str | None) -> None:
+    if not link_reaches_agreement(p, agreement_session_id):
+        raise NotFound("agreement not found")
+
+
+# An agreement is signed while the mediation is under way or has succeeded; the minutes also
+# when it has failed (a failed mediation's minutes are signed too). Nothing is signed in a
+# declined, withdrawn or closed case.
+AGREEMENT_SIGNING_STATES = frozenset({"accepted", "mediating", "settled"})
+MINUTES_SIGNING_STATES = CASE_STATES_WITH_DOCUMENTS
+
+
+def ensure_case_takes_signatures(document: str, case_status: str) -> None:
+    """Refuse a signature on a document of a case whose state no longer takes it."""
+    states = AGREEMENT_SIGNING_STATES if document == "agreement" else MINUTES_SIGNING_STATES
+    if case_status not in states:
+        raise Conflict(
+            f"the case is {case_status}: its {document} is no longer signed",
+            reason="case_state",
+            status=case_status,
+        )
 
 
 def ensure_write_agreements(p: Principal, scope: CaseScope) -> None:

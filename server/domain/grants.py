@@ -100,15 +100,22 @@ def ensure_grant(role: SessionRole, grant: Grant) -> None:
         raise Forbidden(f"role '{role.value}' may not {grant.value.replace('_', ' ')}", grant=grant.value)
 
 
-def link_outlives_session(role: SessionRole) -> bool:
+# Case states in which a party still has documents of a held session to read and sign: the
+# mediation is under way, or has ended in an agreement or without one (the minutes of a failed
+# mediation are signed too). A declined, withdrawn or closed case has nothing left to sign.
+CASE_STATES_WITH_DOCUMENTS = frozenset({"accepted", "mediating", "settled", "unsettled"})
+
+
+def link_outlives_session(role: SessionRole, *, held: bool = True, case_status: str = "mediating") -> bool:
     """Whether a join link in `role` still opens anything once its session has ended.
 
     The room closes for everyone when the session ends. The documents do not: the parties and
     their agents read and sign the minutes and the agreement on their own device "in the room or
-    after it", so a link whose role signs keeps reaching the session's documents (the REST
-    document routes and the signing page) until it expires or is revoked. Everyone else's link
-    ends with the session."""
-    return Grant.sign in ROLE_GRANTS[role]
+    after it", so a link whose role signs keeps reaching that session's documents (the REST
+    document routes and the signing page) until it expires or is revoked, if the session was
+    held (a cancelled one has none) and the case still has documents to sign
+    (CASE_STATES_WITH_DOCUMENTS). Everyone else's link ends with the session."""
+    return Grant.sign in ROLE_GRANTS[role] and held and case_status in CASE_STATES_WITH_DOCUMENTS
 
 
 @dataclass(frozen=True)

@@ -566,9 +566,12 @@ async def session_page(request: web.Request) -> web.StreamResponse:
             raise Forbidden(N_("Your invitation is for another session."))
         if request.cookies.get(JOIN_COOKIE):
             signer = await join_session(request, documents=True)
-            if signer is not None and signer[0].session_id == session_id:
-                # The session has ended, and this party still has its documents to read and sign.
-                raise web.HTTPFound(f"/s/{session_id}/sign")
+            if signer is not None:
+                if signer[0].session_id == session_id:
+                    # The session has ended, and this party still has its documents to read and sign.
+                    raise web.HTTPFound(f"/s/{session_id}/sign")
+                # The cookie still opens the documents of its own session: keep it.
+                raise Forbidden(N_("Your invitation is for another session."))
             # A party on a phone whose link was revoked, expired or whose session ended must see
             # why they cannot get in, not a staff sign-in form.
             reason = await signin.why_refused(core, request.cookies.get(JOIN_COOKIE))

@@ -21,8 +21,11 @@ from server.domain.agreements import (
     AgreementText,
     PartyFacts,
     Signer,
+    ensure_case_takes_signatures,
+    ensure_link_reaches_agreement,
     ensure_read_agreements,
     ensure_write_agreements,
+    link_reaches_agreement,
     missing_signers,
     required_signers,
 )
@@ -155,6 +158,7 @@ async def _readable(
     agreement = await stored.load_agreement(tx, agreement_id, for_update=for_update)
     case = await stored_cases.load_case(tx, agreement.case_id)
     ensure_read_agreements(p, await stored_cases.scope(tx, case, core.clock.now()))
+    ensure_link_reaches_agreement(p, agreement.session_id)
     return agreement, case
 
 
@@ -319,7 +323,11 @@ async def list_for_case(core: Core, p: Principal, case_id: str) -> list[Agreemen
     """A case's agreements, oldest first."""
     async with core.db.read() as tx:
         case = await _scoped_case(tx, core, p, case_id)
-        return [await _state(tx, a, case.number) for a in await stored.of_case(tx, case.id)]
+        return [
+            await _state(tx, a, case.number)
+            for a in await stored.of_case(tx, case.id)
+            if link_reaches_agreement(p, a.session_id)
+        ]
 
 
 async def _version_of(tx: Tx, agreement: AgreementRecord, number: int | None) -> VersionRecord:
@@ -368,6 +376,8 @@ async def sign(
         case = await stored_cases.load_case(tx, agreement.case_id)
         if p.is_staff:  # staff outside the case's scope learn nothing; a link is checked by its case
             ensure_read_agreements(p, await stored_cases.scope(tx, case, now))
+        ensure_link_reaches_agreement(p, agreement.session_id)
+        ensure_case_takes_signatures(DOCUMENT, case.status)
         current = await stored.version(tx, agreement.id, agreement.current_version)
         required = required_of(current)
         signing = await signing_of(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -55,7 +56,11 @@ async def issue(
             ensure_manage_case(p, await stored_cases.scope(tx, case, now))
         except NotFound:
             raise NotFound("session not found") from None
-        if session.status == SessionStatus.ended.value:
+        if session.status == SessionStatus.ended.value and not link_outlives_session(
+            role, held=session.started_at is not None, case_status=case.status
+        ):
+            # A party whose link expired or was lost can still be sent a new one to sign the
+            # session's documents; the room itself is over for everyone.
             raise Conflict("the session has ended; schedule a new one", status=session.status)
         name = (display_name or "").strip()
         if party_id is not None:
@@ -237,13 +242,37 @@ async def session_over(tx: Tx, inv: InvitationRecord) -> bool:
     return session.status == SessionStatus.ended.value
 
 
+class LinkState(enum.Enum):
+    """What a usable link still opens, as its session stands."""
+
+    room = "room"  # the session has not ended: the room, and its documents
+    documents = "documents"  # it has ended, and this link still reaches its documents
+    over = "over"  # it has ended for this link
+
+
+async def link_state(tx: Tx, inv: InvitationRecord) -> LinkState:
+    """Whether the link's session is still on, over for it, or over but for its documents
+    (grants.link_outlives_session: a party's link, a session that was held, a case with
+    documents still to sign)."""
+    try:
+        session = await stored_sessions.load_session(tx, inv.session_id)
+    except NotFound:
+        return LinkState.over
+    if session.status != SessionStatus.ended.value:
+        return LinkState.room
+    held = session.started_at is not None
+    if link_outlives_session(
+        SessionRole(inv.role), held=held, case_status=await stored_cases.status_of(tx, inv.case_id) or ""
+    ):
+        return LinkState.documents
+    return LinkState.over
+
+
 async def ended_for(tx: Tx, inv: InvitationRecord, *, documents: bool = False) -> bool:
     """Whether a link is finished because its session is: for the room, once the session ends;
-    for the session's documents (documents=True), only for roles that do not sign them
-    (grants.link_outlives_session)."""
-    if documents and link_outlives_session(SessionRole(inv.role)):
-        return False
-    return await session_over(tx, inv)
+    for the session's documents (documents=True), unless it still reaches them (LinkState)."""
+    state = await link_state(tx, inv)
+    return state is LinkState.over or (state is LinkState.documents and not documents)
 
 
 async def resolve(core: Core, token: str, *, documents: bool = False) -> InvitationRecord:

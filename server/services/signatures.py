@@ -21,6 +21,7 @@ from server.domain.agreements import (
     Signer,
     Signing,
     check_signable,
+    ensure_case_takes_signatures,
     ensure_read_minutes_signatures,
     missing_signers,
     required_signers,
@@ -272,6 +273,7 @@ async def sign_minutes(
         current = await stored_minutes.current(tx, session_id)
         if current is None:
             raise Conflict("there are no minutes to sign yet", reason="no_minutes")
+        ensure_case_takes_signatures(MINUTES, case.status)
         required = await revision_signers(tx, case, session_id, current)
         signing = await signing_of(
             tx, p, case_id=case.id, mediator_id=case.mediator_id, required=required, session_id=session_id

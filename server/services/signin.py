@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from server.config import Settings
@@ -217,9 +217,10 @@ async def authenticate(
         assert inv is not None
         # A link is for one session: once it has ended, the browser session ends with it, but
         # for the documents of those who sign them.
-        if await invitations.ended_for(tx, inv, documents=documents):
+        state = await invitations.link_state(tx, inv)
+        if state is invitations.LinkState.over or (state is invitations.LinkState.documents and not documents):
             return None
-        return invitation_principal(inv), ws.csrf_token
+        return replace(invitation_principal(inv), after_session=state is invitations.LinkState.documents), ws.csrf_token
 
 
 async def why_refused(core: Core, cookie_token: str | None) -> str:

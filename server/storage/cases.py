@@ -227,6 +227,11 @@ async def next_seq(tx: Tx, org_id: str, year: int) -> int:
     return (await tx.execute(stmt.returning(CaseNumberCounter.last_seq))).scalar_one()
 
 
+async def status_of(tx: Tx, case_id: str) -> str | None:
+    """A case's status alone (None: no such case), for checks that need nothing else of it."""
+    return (await tx.execute(select(Case.status).where(Case.id == case_id))).scalar_one_or_none()
+
+
 async def active_mediator(tx: Tx, account_id: str) -> bool:
     m = await accounts.account_or_none(tx, account_id)
     return m is not None and m.role == StaffRole.mediator.value and m.active

@@ -362,6 +362,11 @@ async def test_the_court_endpoint_is_set_by_an_admin_and_its_secret_never_return
         resp = await admin.client.put(url, json={**named, "name": name}, headers=h)
         await expect_error(resp, 422, "invalid_input", fields=("name",))
     assert (await admin.ok("GET", f"{V1}/orgs/{org}/documents"))["court_name"] == "示范区人民法院"
+    rotated = {"endpoint": "https://court.example.cn/confirm", "secret": "a-new-shared-secret-2027"}
+    assert (await (await admin.client.put(url, json=rotated, headers=h)).json())["court_name"] == "示范区人民法院"
+    unnamed = await admin.client.put(url, json={**rotated, "name": None}, headers=h)
+    assert (await unnamed.json())["court_name"] is None
+    await admin.client.put(url, json=named, headers=h)
     cleared = await admin.client.put(url, json={"endpoint": None}, headers=h)
     assert (await cleared.json())["court_endpoint"] is None and (await cleared.json())["court_name"] is None
 

@@ -279,3 +279,65 @@ def test_a_link_of_another_case_or_another_session_finds_nothing():
         who(link(SessionRole.applicant, case_id="other"), party="pa")
     with pytest.raises(NotFound):
         who(link(SessionRole.applicant, session_id="s2"), party="pa", session_id="s1")
+
+
+def test_the_mediator_a_version_names_signs_it_and_a_later_mediator_is_told_to_make_a_new_one():
+    """A version names the mediator of its time among its signers; after the case's mediator
+    changes, that one still signs it (if they can still read it), and the new one is told why not."""
+    named_earlier = signer_for(
+        staff(StaffRole.mediator, "med"),
+        case_id="case",
+        mediator_id="new-med",
+        required=REQUIRED,
+        invitation_party_id=None,
+        invitation_account_id=None,
+    )
+    assert named_earlier.signer.key == "account:med"
+    with pytest.raises(Forbidden) as refused:
+        signer_for(
+            staff(StaffRole.mediator, "new-med"),
+            case_id="case",
+            mediator_id="new-med",
+            required=REQUIRED,
+            invitation_party_id=None,
+            invitation_account_id=None,
+        )
+    assert refused.value.details["reason"] == "mediator_changed" and "new version" in refused.value.message
+
+
+def test_after_its_session_a_link_reaches_only_that_sessions_agreements():
+    from dataclasses import replace
+
+    from server.domain.agreements import ensure_link_reaches_agreement, link_reaches_agreement
+
+    during, after = link(SessionRole.applicant), replace(link(SessionRole.applicant), after_session=True)
+    assert all(link_reaches_agreement(during, s) for s in ("s1", "s2", None))
+    assert link_reaches_agreement(after, "s1")
+    assert not link_reaches_agreement(after, "s2") and not link_reaches_agreement(after, None)
+    with pytest.raises(NotFound):
+        ensure_link_reaches_agreement(after, "s2")
+    assert link_reaches_agreement(staff(StaffRole.mediator, "med"), None)
+
+
+@pytest.mark.parametrize(
+    "status, agreement, minutes",
+    [
+        ("accepted", True, True),
+        ("mediating", True, True),
+        ("settled", True, True),
+        ("unsettled", False, True),  # a failed mediation's minutes are signed too
+        ("withdrawn", False, False),
+        ("declined", False, False),
+        ("closed", False, False),
+    ],
+)
+def test_which_case_states_take_signatures(status, agreement, minutes):
+    from server.domain.agreements import ensure_case_takes_signatures
+
+    for document, allowed in (("agreement", agreement), ("minutes", minutes)):
+        if allowed:
+            ensure_case_takes_signatures(document, status)
+        else:
+            with pytest.raises(Conflict) as refused:
+                ensure_case_takes_signatures(document, status)
+            assert refused.value.details["reason"] == "case_state" and status in refused.value.message

@@ -295,7 +295,10 @@ async def post_until_up(url: str, body: bytes, headers_for: Any) -> int:
 def test_the_command_stores_a_signed_delivery_under_the_data_dir_once(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     port = free_port()
-    proc = start_receiver(data_dir, "--port", str(port), "--secret", SECRET)
+    # The secret from a file, out of the process list.
+    secret_file = tmp_path / "court-secret"
+    secret_file.write_text(SECRET + "\n", encoding="utf-8")
+    proc = start_receiver(data_dir, "--port", str(port), "--secret-file", str(secret_file))
     url = f"http://127.0.0.1:{port}{cr.DEFAULT_PATH}"
     body = package()
 
@@ -351,7 +354,9 @@ def test_the_command_refuses_an_address_that_is_not_loopback(tmp_path: Path) -> 
 
 
 def test_the_command_needs_a_secret_and_a_path_from_the_root(tmp_path: Path) -> None:
-    assert heshi(tmp_path, "court-receiver").returncode == 2  # argparse: --secret is required
+    assert "--secret-file" in one_line_error(heshi(tmp_path, "court-receiver"), 2)
+    missing = heshi(tmp_path, "court-receiver", "--secret-file", str(tmp_path / "nowhere"))
+    assert "cannot read" in one_line_error(missing, 2)
     assert "--secret" in one_line_error(heshi(tmp_path, "court-receiver", "--secret", ""), 2)
     assert "--path" in one_line_error(heshi(tmp_path, "court-receiver", "--secret", SECRET, "--path", "in"), 2)
 

@@ -11,11 +11,12 @@ from sqlalchemy import update
 
 from server.auth.tokens import MAX_TOKEN_LENGTH, InvitationTokens
 from server.domain.accounts import StaffRole
+from server.domain.cases import CaseStatus
 from server.domain.errors import InvalidToken
 from server.domain.grants import SessionRole
 from server.domain.orgs import OrgLevel
 from server.domain.sessions import SessionStatus
-from server.services import invitations, sessions
+from server.services import cases, invitations, sessions
 from server.services.core import Core
 from server.storage.models import Invitation
 
@@ -243,6 +244,7 @@ async def test_after_its_session_ends_a_signers_link_resolves_for_the_documents_
     party = await invitations.issue(core, mediator, session.id, role=SessionRole.applicant, party_id=applicant_party.id)
     observer = await invitations.issue(core, mediator, session.id, role=SessionRole.observer, display_name="旁听")
     tokens_of = {inv.id: invitations.token_for(core, inv) for inv in (party, observer)}
+    await cases.transition(core, mediator, case.id, CaseStatus.accepted, None)  # a registered case signs nothing
     await sessions.set_session_status(core, mediator, session.id, SessionStatus.live)
     await sessions.set_session_status(core, mediator, session.id, SessionStatus.ended, "达成协议")
 

@@ -196,7 +196,11 @@ async def test_a_partys_link_that_still_opens_the_documents_does_not_open_the_ro
     again = Participant(live.base_url, live.session_id, join=applicant.cookies[JOIN_COOKIE])
     live.people.append(again)
     refused = await refusal(again)
-    assert refused == {"code": "invalid_token", "message": "this mediation session has ended"}
+    assert refused == {
+        "code": "invalid_token",
+        "message": "this mediation session has ended",
+        "reason": "session_ended",  # the client offers a party the documents
+    }
 
 
 # ---- room.leave -------------------------------------------------------------------------

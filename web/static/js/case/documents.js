@@ -103,10 +103,11 @@ class CaseDocuments {
     return article;
   }
 
-  /** A version already on its way to the court, or delivered, is not offered again (a failed one is). */
+  /** A version asked for once is not offered again: one on its way or delivered needs nothing,
+   *  a failed one is sent again with its own button ("Send again"). */
   updateRequestButtons() {
     for (const button of document.querySelectorAll(".confirm-request")) {
-      button.hidden = this.requests.some((r) => r.agreement_version_id === button.dataset.versionId && r.status !== "failed");
+      button.hidden = this.requests.some((r) => r.agreement_version_id === button.dataset.versionId);
     }
   }
 
@@ -169,6 +170,8 @@ class CaseDocuments {
     try {
       ({ confirmation_requests: requests } = await this.api("GET", `${API}/cases/${this.caseId}/confirmation-requests`));
     } catch {
+      // A failed read (the network, a restart) does not stop following a pending delivery.
+      if (this.requests.some((r) => r.status === "pending")) this.refresh = setTimeout(() => this.loadConfirmations(), REFRESH_MS);
       return;
     }
     this.requests = requests;

@@ -208,8 +208,10 @@ export class RoomClient extends EventTarget {
   onConnectError(err) {
     const data = err && err.data;
     if (data && data.code && !TRANSIENT.has(data.code)) {
-      // A refusal (revoked or expired link, ended session) is final.
-      this.finish(data.code === "invalid_token" ? "ended" : "refused", { code: data.code, message: data.message });
+      // A refusal (revoked or expired link, ended session) is final. A session that ended while
+      // this device was away says so (`reason`), so that a party is offered its documents.
+      const code = data.code === "invalid_token" && data.reason === "session_ended" ? "session_ended" : data.code;
+      this.finish(data.code === "invalid_token" ? "ended" : "refused", { code, message: data.message });
       return;
     }
     this.setState("reconnecting", { reason: String((err && err.message) || "") });

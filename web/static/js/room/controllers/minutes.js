@@ -27,7 +27,7 @@ export class MinutesController {
     this.writable = SECTIONS.filter((s) => this.view.writes.has(s));
     this.queue = null; // made on the first load, when this participant's pid is known
     this.timer = null;
-    this.retry = null;
+    this.retries = new Map(); // operation (load | fetch | flush) -> its own retry timer
     this.sending = false;
     this.entryAt = null; // the server time the entry being typed was started
     this.names = new Map(); // revision -> name of who saved it, from minutes.updated
@@ -76,7 +76,7 @@ export class MinutesController {
     try {
       ack = await this.client.request("minutes.get");
     } catch (err) {
-      if (TRANSIENT.has(err.code)) this.later(() => this.load());
+      if (TRANSIENT.has(err.code)) this.later("load", () => this.load());
       else this.view.showError(errorText(err));
       return;
     }
@@ -108,6 +108,8 @@ export class MinutesController {
 
   /** Fetch the current minutes after an announced revision; one request at a time. */
   async fetch() {
+    // Away from the room (a drop, or the session ended), the next join loads the minutes anyway.
+    if (!this.online) return;
     if (this.fetching) {
       this.fetchAgain = true;
       return;
@@ -119,7 +121,7 @@ export class MinutesController {
       this.queue.seen(fromPublic(ack.minutes));
       if (this.queue.revision !== before || this.queue.conflict) this.draw(true);
     } catch (err) {
-      if (TRANSIENT.has(err.code)) this.later(() => this.fetch());
+      if (TRANSIENT.has(err.code)) this.later("fetch", () => this.fetch());
     } finally {
       this.fetching = false;
     }
@@ -172,9 +174,11 @@ export class MinutesController {
     this.flush();
   }
 
-  later(fn) {
-    clearTimeout(this.retry);
-    this.retry = setTimeout(fn, RETRY_MS);
+  /** Try `operation` again later; each operation has its own timer, so that a failed read does
+   *  not cancel a save waiting to be sent again. */
+  later(operation, fn) {
+    clearTimeout(this.retries.get(operation));
+    this.retries.set(operation, setTimeout(fn, RETRY_MS));
   }
 
   async flush() {
@@ -203,7 +207,7 @@ export class MinutesController {
         this.draw(false);
       } else {
         q.failed(save.save_id, err);
-        if (TRANSIENT.has(err.code)) this.later(() => this.flush());
+        if (TRANSIENT.has(err.code)) this.later("flush", () => this.flush());
         else this.view.showError(errorText(err));
       }
     } finally {
