@@ -20,7 +20,15 @@ from server.domain.accounts import StaffRole
 from server.domain.cases import CaseSource, CaseStatus, DisputeType, PartyInput, PartySide
 from server.domain.clock import wire_time
 from server.domain.errors import DomainError, Forbidden, InvalidToken, NotFound, ValidationFailed
-from server.domain.grants import ROLE_GRANTS, Grant, SessionRole, case_panel_for, has_grant
+from server.domain.grants import (
+    CASE_STATES_WITH_DOCUMENTS,
+    ROLE_GRANTS,
+    Grant,
+    SessionRole,
+    case_panel_for,
+    has_grant,
+    link_outlives_session,
+)
 from server.domain.inputs import nul_location
 from server.domain.sessions import SessionStatus
 from server.http.errors import HttpError
@@ -342,6 +350,8 @@ async def _case_page(
             "recordings": {sid: casefile.recording_view(rec) if rec else None for sid, rec in file.recordings.items()},
             "error": error,
             "roles": list(SessionRole),
+            "party_roles": [r for r in SessionRole if link_outlives_session(r)],
+            "case_has_documents": file.access.case.status in CASE_STATES_WITH_DOCUMENTS,
             "accounts": file.invitable,
             "now_local": now.astimezone(CHINA),
             "i18n_json": script_json(request.app[JS_CATALOGS].for_language(language(request))),

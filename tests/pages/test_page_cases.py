@@ -7,8 +7,9 @@ from html import unescape
 from sqlalchemy import select
 
 from server.domain.cases import CaseSource, CaseStatus, DisputeType, PartyInput, PartySide
-from server.services import cases
-from server.storage.models import Case, Invitation, MediationSession
+from server.domain.sessions import SessionStatus
+from server.services import cases, sessions
+from server.storage.models import Case, Invitation, MediationSession, Party
 from tests.pages.helpers import count
 
 FULL_PHONE = "13800138000"
@@ -383,3 +384,33 @@ async def test_a_reviewer_or_invited_expert_sees_the_case_but_no_forms_and_no_jo
         assert "/j/" not in page and "qr.png" not in page, username
         assert "陈敏医生" in page  # who is invited is still shown
         assert 'href="/cases/new"' not in await (await client.get("/cases")).text()
+
+
+async def test_after_a_held_session_the_case_page_offers_parties_new_signing_links_only(
+    client, core, world, staff_client
+):
+    csrf = await staff_client("demo-mediator")
+    mediator = world.principals["demo-mediator"]
+    page = await (await client.get(f"/cases/{world.demo.case_id}")).text()
+    assert "给当事人发送新链接" not in page  # while the session is on, the usual invitation form
+    await sessions.set_session_status(core, mediator, world.demo.session_id, SessionStatus.live)
+    await sessions.set_session_status(core, mediator, world.demo.session_id, SessionStatus.ended, "达成协议")
+    page = await (await client.get(f"/cases/{world.demo.case_id}")).text()
+    assert "给当事人发送新链接，阅读并签署本次会话的文书" in page and "邀请参加人员" not in page
+    async with core.db.read() as s:
+        applicant_party = (
+            await s.execute(select(Party.id).where(Party.case_id == world.demo.case_id, Party.side == "applicant"))
+        ).scalar_one()
+    url = f"/sessions/{world.demo.session_id}/invitations"
+    before = await count(core, Invitation)
+    resp = await client.post(
+        url, data={"csrf_token": csrf, "role": "applicant", "party_id": applicant_party}, allow_redirects=False
+    )
+    assert resp.status == 302
+    assert await count(core, Invitation) == before + 1
+    # Anyone else's link to a session that is over is refused, saying why.
+    resp = await client.post(
+        url, data={"csrf_token": csrf, "role": "observer", "display_name": "旁听"}, allow_redirects=False
+    )
+    assert resp.status == 409 and "会话已结束" in await resp.text()
+    assert await count(core, Invitation) == before + 1
