@@ -63,6 +63,22 @@ OBSERVED: set[str] = set()
 
 # Kinds that cannot be produced on this machine, each with the reason. Empty: every kind is.
 UNPRODUCIBLE: dict[str, str] = {}
+# Kinds declared for issue 12 (review, evidence export, retention) before the code that writes
+# them has landed: each leaves this list in the change that writes it and adds its door below.
+# The list must be empty when issue 12 is resolved.
+BEING_BUILT: dict[str, str] = {
+    kind: "issue 12, in progress"
+    for kind in (
+        "case.hold_set",
+        "case.hold_released",
+        "recording.reviewed",
+        "recording.deleted",
+        "export.requested",
+        "export.built",
+        "export.failed",
+        "export.downloaded",
+    )
+}
 
 
 @pytest.fixture
@@ -792,8 +808,9 @@ async def test_document_entries_name_who_wrote_signed_or_sent_them(aiohttp_clien
 def test_every_kind_of_entry_was_seen_with_its_actor() -> None:
     """Runs last (pytest keeps file order): the tests above checked the actor of every kind the
     product writes, but for the few listed in UNPRODUCIBLE, each with its reason."""
-    assert set(UNPRODUCIBLE) <= set(ENTRY_KINDS)
+    assert set(UNPRODUCIBLE) <= set(ENTRY_KINDS) and set(BEING_BUILT) <= set(ENTRY_KINDS)
     assert all(reason.strip() for reason in UNPRODUCIBLE.values())
-    missing = set(ENTRY_KINDS) - set(UNPRODUCIBLE) - OBSERVED
+    assert not (set(BEING_BUILT) & OBSERVED), f"seen now, so no longer being built: {set(BEING_BUILT) & OBSERVED}"
+    missing = set(ENTRY_KINDS) - set(UNPRODUCIBLE) - set(BEING_BUILT) - OBSERVED
     assert not missing, f"no test checked the actor of: {sorted(missing)}"
     assert OBSERVED <= set(ENTRY_KINDS)

@@ -32,7 +32,7 @@ from server.http.requests import (
 from server.services import accounts, cases, invitations, orgs, recording, sessions, signin
 from server.storage.sessions import SessionRecord
 
-from . import agreements, confirmations, minutes
+from . import agreements, confirmations, exports, minutes, review
 from . import schemas as S
 from .table import V1, Route
 from .views import (
@@ -399,6 +399,8 @@ ROUTES: list[Route] = [
     *minutes.ROUTES,
     *agreements.ROUTES,
     *confirmations.ROUTES,
+    *exports.ROUTES,
+    *review.ROUTES,
 ]
 
 

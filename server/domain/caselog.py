@@ -11,6 +11,7 @@ to; the log refuses a kind that is not. Who may read an entry depends on that pa
 | recording | ✓            | –  (the recording API refuses them too)                          | –       |
 | minutes   | ✓            | only sessions they hold a valid invitation to (they read live)   | –       |
 | agreement | ✓            | –                                                                | –       |
+| evidence  | ✓            | –                                                                | –       |
 
 Full readers are the case's mediators (those who manage it), reviewers whose org subtree
 holds the case, and admins. An entry a viewer may not read is served redacted — its
@@ -38,11 +39,14 @@ class Part(enum.StrEnum):
     recording = "recording"
     minutes = "minutes"
     agreement = "agreement"  # agreements, signatures on them, and judicial confirmation
+    evidence = "evidence"  # evidence exports of the case (issue 12)
 
 
 ENTRY_KINDS: dict[str, Part] = {
     "case.created": Part.case,
     "case.transitioned": Part.case,
+    "case.hold_set": Part.case,  # legal hold: retention deletes nothing of the case
+    "case.hold_released": Part.case,
     "party.added": Part.case,
     "session.scheduled": Part.session,
     "session.live": Part.session,
@@ -70,6 +74,8 @@ ENTRY_KINDS: dict[str, Part] = {
     "recording.track_error": Part.recording,
     "recording.composite": Part.recording,
     "recording.accessed": Part.recording,
+    "recording.reviewed": Part.recording,  # a session's review page opened, or its media played (issue 12)
+    "recording.deleted": Part.recording,  # retention deleted a file; the entry outlives it
     "session.notice_presented": Part.session,  # the rights and obligations notice (权利义务告知书)
     "session.notice_acknowledged": Part.session,
     "minutes.saved": Part.minutes,  # a revision, with its SHA-256
@@ -83,6 +89,10 @@ ENTRY_KINDS: dict[str, Part] = {
     "confirmation.attempted": Part.agreement,
     "confirmation.delivered": Part.agreement,
     "confirmation.failed": Part.agreement,
+    "export.requested": Part.evidence,
+    "export.built": Part.evidence,
+    "export.failed": Part.evidence,
+    "export.downloaded": Part.evidence,
 }
 
 
@@ -112,7 +122,11 @@ class LogReader:
             return False
         if part is Part.case:
             return True
-        if part in (Part.recording, Part.agreement) or session_id is None or session_id not in self.sessions:
+        if (
+            part in (Part.recording, Part.agreement, Part.evidence)
+            or session_id is None
+            or session_id not in self.sessions
+        ):
             return False
         if part is Part.chat:
             to = data.get("to")

@@ -22,6 +22,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -81,6 +82,11 @@ class Org(Base):
     # The court's name as the application for judicial confirmation addresses it (none: the
     # application says 有管辖权的人民法院, "the people's court with jurisdiction").
     court_name: Mapped[str | None] = mapped_column(String(100))
+    # How long this org keeps recordings, in days after the session ended (None: kept until an
+    # admin says otherwise). A case on legal hold keeps them regardless.
+    recording_retention_days: Mapped[int | None] = mapped_column(Integer)
+    # Whether the parties of this org's cases may watch their sessions' recordings (default no).
+    parties_see_recordings: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
 
 class Account(Base):
@@ -130,6 +136,8 @@ class Case(Base):
     created_by: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # On legal hold, nothing of the case is deleted by retention (the case log says who set it, and why).
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     org: Mapped[Org] = relationship(lazy="joined")
     mediator: Mapped[Account | None] = relationship(lazy="joined", foreign_keys=[mediator_id])
@@ -348,6 +356,9 @@ class RecordingSegment(Base):
     first_rtp_ts: Mapped[int] = mapped_column(BigInteger)
     sender_reports: Mapped[list[Any]] = mapped_column(JSON)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When retention deleted the file (the row and its log entry stay: the chain still verifies
+    # and shows what was deleted, and when).
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class RecordingComposite(Base):
@@ -511,3 +522,48 @@ class ConfirmationRequest(Base):
     # when the current round of attempts began (creation, or a manual retry): it gives up 48 h later
     queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EvidenceCheckpoint(Base):
+    """A signed statement of the heads of every case log at one moment (DESIGN.md, "Evidence
+    integrity"; issue 12). Append-only and chained: `hash` covers the checkpoint's canonical
+    content and `prev_hash`, and `signature` is the server's Ed25519 signature of `hash`. Made at
+    intervals and at every export; where a timestamp authority is configured, `tsa_token` is its
+    RFC 3161 answer for `hash`. A case log rewritten later no longer matches a checkpoint issued
+    before, so a rewrite with database access is caught too.
+    """
+
+    __tablename__ = "evidence_checkpoints"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(16))  # interval | export
+    heads: Mapped[dict[str, Any]] = mapped_column(JSON)  # case id -> {"seq": n, "hash": h}
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    key_fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of the raw public key
+    signature: Mapped[str] = mapped_column(String(128))  # hex Ed25519 signature of `hash`
+    tsa_url: Mapped[str | None] = mapped_column(String(500))
+    tsa_token: Mapped[bytes | None] = mapped_column(LargeBinary)
+    tsa_error: Mapped[str | None] = mapped_column(String(400))
+
+
+class CaseExport(Base):
+    """An evidence export of one case: a ZIP with the case's files, its full log, the checkpoints
+    that cover it and a manifest signed with the server's Ed25519 key (`heshi verify` checks it
+    offline). Built in the background: queued -> running -> done | failed."""
+
+    __tablename__ = "case_exports"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    path: Mapped[str | None] = mapped_column(String(400))  # relative to the data directory
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    bytes: Mapped[int | None] = mapped_column(BigInteger)
+    manifest_sha256: Mapped[str | None] = mapped_column(String(64))
+    checkpoint_seq: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(400))

@@ -209,6 +209,7 @@ def realistic(kind: str, session: str | None, ids: Ids) -> tuple[Actor, dict[str
         Part.recording: recorder,
         Part.minutes: mediator,
         Part.agreement: mediator,
+        Part.evidence: mediator,
     }
     return by_part[ENTRY_KINDS[kind]], {"note": f"a {kind} entry"}
 

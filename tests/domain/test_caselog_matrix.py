@@ -126,6 +126,7 @@ def _situations() -> dict[str, Situation]:
         "minutes B": Situation(Part.minutes, SESSION_B, mediator_acc, {"revision": 2, "sha256": "0" * 64}),
         "agreement of the case": Situation(Part.agreement, None, mediator_acc, {"agreement_id": "ag-1"}),
         "agreement in A": Situation(Part.agreement, SESSION_A, f"invitation:{APPLICANT_INV[SESSION_A]}", {}),
+        "evidence export": Situation(Part.evidence, None, mediator_acc, {"export_id": "ex-1"}),
     }
     for s, name in ((SESSION_A, "A"), (SESSION_B, "B")):
         mediator_inv, applicant_inv = f"invitation:{MEDIATOR_INV[s]}", f"invitation:{APPLICANT_INV[s]}"
@@ -157,6 +158,7 @@ minutes A                                        R     R        R        -      
 minutes B                                        R     R        R        -              x      -     -
 agreement of the case                            R     R        R        -              x      -     -
 agreement in A                                   R     R        R        -              x      -     -
+evidence export                                  R     R        R        -              x      -     -
 chat A: public (to null)                         R     R        R        -              R      -     -
 chat A: public (no `to` key)                     R     R        R        -              R      -     -
 chat A: mediator → expert's invitation pid       R     R        R        -              R      -     -
@@ -222,6 +224,7 @@ def test_each_kind_is_declared_in_the_part_its_name_says(kind: str) -> None:
         "minutes": Part.minutes,
         "agreement": Part.agreement,
         "confirmation": Part.agreement,
+        "export": Part.evidence,
     }
     prefix = kind.split(".", 1)[0]
     assert prefix in by_prefix, f"{kind}: a new family of kinds needs a row in docs/api.md and here"
