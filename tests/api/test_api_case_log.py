@@ -266,6 +266,8 @@ async def case_log(core: Core, world: World, clock: FrozenClock) -> CaseLog:
         elif part is Part.agreement:  # of the case as a whole, or made in a session: never the expert's
             plan.append((None, kind, *realistic(kind, None, ids), False))
             plan.append((session_a, kind, *realistic(kind, session_a, ids), False))
+        elif part is Part.evidence:  # exports are of the whole case, and never the expert's
+            plan.append((None, kind, *realistic(kind, None, ids), False))
         elif part is Part.recording:
             plan.append((session_a, kind, *realistic(kind, session_a, ids), False))
             plan.append((session_b, kind, *realistic(kind, session_b, ids), False))
