@@ -17,6 +17,7 @@ from server.http import middleware
 from server.http.keys import CATALOGS, CORE, ERROR_PAGE, TEMPLATES
 from server.http.requests import json_response
 from server.i18n import load_catalogs
+from server.pages import review as review_pages
 from server.pages import views as pages
 from server.pages.render import render_error
 from server.services.confirmations import Deliveries
@@ -77,6 +78,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, core: Core | N
     app.router.add_get("/api/openapi.json", openapi.openapi)
     add_api_routes(app)
     pages.add_routes(app)
+    review_pages.add_routes(app)
     attach_signaling(app, app[CORE])
     add_vendor_routes(app)
     app.router.add_static("/static", app[CORE].settings.web_dir / "static", append_version=True)

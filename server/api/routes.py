@@ -32,7 +32,7 @@ from server.http.requests import (
 from server.services import accounts, cases, invitations, orgs, recording, sessions, signin
 from server.storage.sessions import SessionRecord
 
-from . import agreements, confirmations, exports, minutes, review
+from . import agreements, confirmations, exports, minutes, retention, review
 from . import schemas as S
 from .table import V1, Route
 from .views import (
@@ -401,6 +401,7 @@ ROUTES: list[Route] = [
     *confirmations.ROUTES,
     *exports.ROUTES,
     *review.ROUTES,
+    *retention.ROUTES,
 ]
 
 
