@@ -179,7 +179,11 @@ async def case_events(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
     log = await cases.case_events(request.app[CORE], p, request.match_info["case_id"])
     return json_response(
-        {"events": [event_view(e, readable=readable) for e, readable in log.entries], "chain": asdict(log.chain)}
+        {
+            "events": [event_view(e, readable=readable) for e, readable in log.entries],
+            "chain": asdict(log.chain),
+            "names": log.names,
+        }
     )
 
 

@@ -101,3 +101,15 @@ class Actor:
         if self.kind is ActorKind.account:
             return f"a:{self.id}"
         return None
+
+    @classmethod
+    def of_pid(cls, pid: str) -> Actor | None:
+        """The actor behind a live-session participant id (`i:<invitation>`, `a:<account>`), if any."""
+        kind, sep, ident = pid.partition(":")
+        if not sep or not ident:
+            return None
+        if kind == "i":
+            return cls.invitation(ident)
+        if kind == "a":
+            return cls.account(ident)
+        return None

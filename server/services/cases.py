@@ -34,7 +34,7 @@ from server.storage.base import Tx
 from server.storage.caselog import LogEntry
 from server.storage.cases import CaseRecord, PartyRecord
 
-from . import eventlog
+from . import eventlog, names
 from .core import Core
 
 MAX_TITLE = 200
@@ -240,9 +240,21 @@ async def case_events(core: Core, p: Principal, case_id: str) -> CaseLog:
         raise Forbidden("your role may not read this case's log")
     async with core.db.read() as tx:
         rows = await eventlog.entries(tx, case_id)
-    return CaseLog(
-        [(e, reader.may_read(e.kind, e.session_id, e.actor, e.data)) for e in rows], eventlog.check_chain(rows)
-    )
+        entries = [(e, reader.may_read(e.kind, e.session_id, e.actor, e.data)) for e in rows]
+        # Names of the people in what this viewer reads (who acted, and whom a session entry is
+        # about), so that people read names, not ids; nothing of a redacted entry.
+        people = await names.actor_names(tx, {a for e, readable in entries if readable for a in _people_of(e)})
+    return CaseLog(entries, eventlog.check_chain(rows), people)
+
+
+def _people_of(e: LogEntry) -> set[str]:
+    """The actors an entry names: who caused it, and the participant (`pid`) it is about."""
+    found = {e.actor}
+    pid = e.data.get("pid")
+    about = Actor.of_pid(pid) if isinstance(pid, str) else None
+    if about is not None:
+        found.add(str(about))
+    return found
 
 
 @dataclass(frozen=True)
@@ -251,3 +263,4 @@ class CaseLog:
 
     entries: list[tuple[LogEntry, bool]]
     chain: eventlog.ChainCheck
+    names: dict[str, str]  # actor -> the person's name, for the entries this viewer reads

@@ -381,6 +381,26 @@ async def test_the_invited_expert_reads_the_case_their_session_and_their_chat(
     )  # not "mediator → applicant" nor "applicant → mediator"
 
 
+async def test_the_log_names_the_people_in_what_each_viewer_reads_and_no_one_else(
+    sign_in: SignIn, core: Core, case_log: CaseLog
+):
+    """`names` maps the actors of readable entries, and the participants (`pid`) they are about,
+    to people's names; nothing of a redacted entry lends it a name."""
+    full = await events_for(sign_in, "demo-admin", case_log.case_id)
+    mediator = str(Actor.account(await account_id(core, "demo-mediator")))
+    assert full["names"][mediator] == "王建国"
+    about = {str(Actor.of_pid(e["data"]["pid"])) for e in full["events"] if isinstance(e["data"].get("pid"), str)}
+    assert "李秀英" in {full["names"].get(a) for a in about}  # whom a session entry is about, by name
+    assert not [a for a in full["names"] if a.startswith(("system:", "recorder:"))]
+    expert = await events_for(sign_in, "demo-expert", case_log.case_id)
+    readable = {e["actor"] for e in expert["events"] if not e["redacted"]}
+    assert set(expert["names"]) <= readable | {
+        str(Actor.of_pid(e["data"]["pid"])) for e in expert["events"] if not e["redacted"] and "pid" in e["data"]
+    }
+    only_in_b = {e["actor"] for e in full["events"] if e["session_id"] == case_log.session_b} - readable
+    assert only_in_b and not (only_in_b & set(expert["names"]))
+
+
 async def test_entry_times_always_carry_six_digits_of_microseconds(sign_in: SignIn, case_log: CaseLog):
     """`at` is fixed-width UTC with microseconds even when they are zero, for every viewer, since the
     hash covers the string as served."""

@@ -412,6 +412,17 @@ async def test_parties_and_the_mediator_sign_on_their_own_devices(browser, base_
     # Back on the case page: who signed which version, the lock; judicial confirmation requested,
     # waiting for the court, with the days left of the 30.
     await mp.goto(f"{base_url}/cases/{case_id}")
+    # The case's history for people: Beijing time, names, sentences; each session's summary.
+    timeline = mp.locator("#timeline-list")
+    await expect(timeline).to_contain_text("签署了调解协议书（第 2 版）")
+    await expect(timeline.locator("li", has_text="签署了调解协议书（第 2 版）").first).to_contain_text("李秀英")
+    await expect(timeline).to_contain_text("会话结束")
+    summary = mp.locator(f'.session-summary[data-session-id="{session_id}"]')
+    await expect(summary).to_contain_text("举行于")
+    await expect(summary).to_contain_text("未录像")
+    await mp.locator("#timeline-filter").select_option(label="笔录与协议")
+    await expect(timeline.locator("li:visible", has_text="会话结束")).to_have_count(0)
+    await expect(timeline.locator("li:visible", has_text="签署了调解协议书").first).to_be_visible()
     # The minutes' history: each revision, who saved it, its hash, its own PDF.
     history = mp.locator(f'details.minutes-history[data-session-id="{session_id}"]')
     await history.locator("summary").click()
