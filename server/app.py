@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import jinja2
 from aiohttp import web
 
 from server import __version__
 from server.api import openapi
+from server.api.exports import EXPORTS
 from server.api.routes import add_routes as add_api_routes
 from server.config import REPO_ROOT, Settings
 from server.domain.clock import Clock
@@ -20,14 +22,22 @@ from server.i18n import load_catalogs
 from server.pages import review as review_pages
 from server.pages import views as pages
 from server.pages.render import render_error
+from server.services.checkpoints import Checkpoints
 from server.services.confirmations import Deliveries
 from server.services.core import Core
+from server.services.exports import Exports
+from server.services.retention import Retention
 from signaling.server import attach_signaling
 
 log = logging.getLogger("heshi")
 
 # This node's loop that sends judicial-confirmation packages to the courts (tests reach it here).
 DELIVERIES = web.AppKey("deliveries", Deliveries)
+# This node's loop that signs checkpoints of every case log's head; EXPORTS (server/api/exports.py,
+# whose route wakes it) is its evidence-export builder.
+CHECKPOINTS = web.AppKey("checkpoints", Checkpoints)
+# This node's retention job: it deletes recording files their org no longer keeps (never of a held case).
+RETENTION = web.AppKey("retention", Retention)
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
@@ -65,10 +75,20 @@ def create_app(settings: Settings, *, clock: Clock | None = None, core: Core | N
     app[ERROR_PAGE] = render_error
 
     app[DELIVERIES] = Deliveries(app[CORE])
+    every = timedelta(minutes=app[CORE].settings.checkpoint_interval_minutes)
+    app[CHECKPOINTS] = Checkpoints(app[CORE], interval=every)
+    app[EXPORTS] = Exports(app[CORE])
+    app[RETENTION] = Retention(app[CORE])
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await app[DELIVERIES].start()
+        await app[CHECKPOINTS].start()
+        await app[EXPORTS].start()
+        await app[RETENTION].start()
         yield
+        await app[RETENTION].stop()
+        await app[EXPORTS].stop()
+        await app[CHECKPOINTS].stop()
         await app[DELIVERIES].stop()
         await app[CORE].close()
 

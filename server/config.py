@@ -233,6 +233,11 @@ class HeshiSettings(BaseSettings):
     recorder_connect_url: Annotated[str, _checked(_optional(_http_url))] = ""
     # the only addresses recorder workers offer ICE candidates on; () = all
     recorder_addresses: Annotated[tuple[str, ...], _checked(_addresses)] = ()
+    # Evidence (issue 12): signed checkpoints of every case log's head, and their timestamps
+    checkpoint_interval_minutes: Annotated[int, _whole(1, 7 * 24 * 60)] = 60
+    tsa_url: Annotated[str, _checked(_optional(_http_url))] = ""  # an RFC 3161 timestamp authority
+    # PEM certificates a TSA reply must chain to (required with tsa_url)
+    tsa_ca_file: Annotated[Path | None, _checked(_optional(_path, unset=None))] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -246,6 +251,17 @@ class HeshiSettings(BaseSettings):
     def _turn_urls_need_a_secret(self) -> HeshiSettings:
         if self.turn_urls and not self.turn_secret:
             raise ConfigError(f"{PREFIX}TURN_SECRET: required when {PREFIX}TURN_URLS is set")
+        return self
+
+    @model_validator(mode="after")
+    def _tsa_url_needs_its_certificates(self) -> HeshiSettings:
+        if self.tsa_ca_file is not None and not self.tsa_ca_file.is_file():
+            raise ConfigError(f"{PREFIX}TSA_CA_FILE: {self.tsa_ca_file} is not a readable file")
+        if self.tsa_url and self.tsa_ca_file is None:
+            raise ConfigError(
+                f"{PREFIX}TSA_CA_FILE: required when {PREFIX}TSA_URL is set "
+                "(the certificates the TSA's replies must chain to)"
+            )
         return self
 
 
@@ -285,6 +301,9 @@ class Settings:
     recording_segment_seconds: int
     recorder_connect_url: str
     recorder_addresses: tuple[str, ...]
+    checkpoint_interval_minutes: int
+    tsa_url: str
+    tsa_ca_file: Path | None
 
     @property
     def is_sqlite(self) -> bool:
@@ -375,6 +394,7 @@ def complete(s: Settings) -> Settings:
         public_url=public_url,
         database_url=database_url,
         cookie_secure=s.cookie_secure or public_url.startswith("https://"),
+        tsa_ca_file=s.tsa_ca_file.resolve() if s.tsa_ca_file is not None else None,
     )
 
 

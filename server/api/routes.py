@@ -19,6 +19,7 @@ from server.domain.actors import Actor
 from server.domain.cases import PartyInput
 from server.domain.errors import Conflict
 from server.http.keys import CORE, LIVE
+from server.http.media import media_file
 from server.http.requests import (
     STAFF_COOKIE,
     client_address,
@@ -304,14 +305,7 @@ async def download_composite(request: web.Request) -> web.StreamResponse:
     """The composite WebM, for anyone who may read the case; every download is logged."""
     p, session = await _recordings_readable(request)
     path = await recording.download(request.app[CORE], Actor.of(p), session, request.headers.get("Range"))
-    return web.FileResponse(
-        path,
-        headers={
-            "Content-Type": "video/webm",
-            "Cache-Control": "private, no-store",
-            "Content-Disposition": f'inline; filename="{session.id}.webm"',
-        },
-    )
+    return media_file(path, content_type="video/webm", filename=f"{session.id}.webm")
 
 
 ROUTES: list[Route] = [

@@ -1,4 +1,4 @@
-"""`heshi` — serve, migrate, create-org, create-user, demo, court-receiver.
+"""`heshi` — serve, migrate, create-org, create-user, demo, court-receiver, verify.
 
 Every command reads the same configuration as the server (HESHI_* variables, HESHI_CONFIG).
 A bad setting prints one line naming it and exits with status 2.
@@ -313,6 +313,36 @@ def cmd_court_receiver(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from server.cli import verify
+
+    return verify.run(args.package, args.public_key)
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    from server.domain.clock import wire_time
+    from server.services.retention import Retention
+
+    async def work(core: Any) -> Any:
+        job = Retention(core)
+        return await job.run_once() if args.run else await job.due()
+
+    result = _run_core(_settings(args), work)
+    if not args.run:
+        for s in result:
+            ended = wire_time(s.ended_at) if s.ended_at else "?"
+            print(f"case {s.case_id} session {s.session_id}: ended {ended}, its org keeps recordings {s.days} days")
+        print(f"{len(result)} sessions with expired recording files; `heshi retention --run` deletes them")
+        return 0
+    print(
+        f"deleted {result.deleted} files of {result.sessions} sessions (each logged as recording.deleted by "
+        f"system:retention); removed {result.repaired} files left over by an earlier run"
+    )
+    for failure in result.failed:
+        print(f"heshi: could not delete {failure}; the next run tries again", file=sys.stderr)
+    return 1 if result.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="heshi", description="Heshi (和事) remote mediation server")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -372,6 +402,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", help="where packages are stored (default DATA_DIR/court-inbox)")
     p.add_argument("--allow-remote", action="store_true", help="allow a --host that is not a loopback address")
     p.set_defaults(func=cmd_court_receiver)
+
+    p = sub.add_parser(
+        "verify",
+        help="check an evidence export offline: signature, files, case log, checkpoints, timestamps",
+        description="Check an evidence export (GET /api/v1/exports/{id}.zip) without the server: exit 0 "
+        "and a summary when it is intact, 1 naming the first item that does not match.",
+    )
+    p.add_argument("package", metavar="PACKAGE.zip", help="the export to check")
+    p.add_argument(
+        "--public-key",
+        metavar="FILE",
+        help="the server's public key (PEM, as GET /api/v1/evidence/public-key serves it): the package "
+        "must be signed by this key, not only by the one it carries",
+    )
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("retention", help="list the sessions whose recordings expired; --run deletes them now")
+    common(p)
+    p.add_argument(
+        "--run", action="store_true", help="delete them now (each file logged as recording.deleted by system:retention)"
+    )
+    p.set_defaults(func=cmd_retention)
     return parser
 
 

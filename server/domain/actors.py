@@ -33,6 +33,8 @@ class SystemReason(enum.StrEnum):
     node_lost = "node-lost"  # a node stopped answering; another node closed what it ran
     room_lost = "room-lost"  # a live room was made again after its state was lost
     court_delivery = "court-delivery"  # the delivery loop sent a judicial-confirmation package
+    evidence_export = "evidence-export"  # the export builder made (or failed to make) an evidence package
+    retention = "retention"  # the retention job deleted a recording file its org no longer keeps
 
 
 _ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

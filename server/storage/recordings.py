@@ -406,11 +406,12 @@ async def save_composite(
 
 
 async def last_viewed(
-    tx: Tx, case_id: str, session_id: str, actor: str, *, before_seq: int | None = None
+    tx: Tx, case_id: str, session_id: str, actor: str, file: str, *, before_seq: int | None = None
 ) -> datetime | None:
-    """When this person last opened the session's download (its latest `recording.accessed`
-    entry in the case log, before entry `before_seq` if given), on whichever node."""
-    q = select(CaseEvent.at).where(
+    """When this person last opened `file` of the session (its latest `recording.accessed` entry
+    for that file in the case log that was not a refusal, before entry `before_seq` if given),
+    on whichever node. Playing a review track does not count as opening the download."""
+    q = select(CaseEvent.at, CaseEvent.data).where(
         CaseEvent.case_id == case_id,
         CaseEvent.session_id == session_id,
         CaseEvent.kind == "recording.accessed",
@@ -418,4 +419,9 @@ async def last_viewed(
     )
     if before_seq is not None:
         q = q.where(CaseEvent.seq < before_seq)
-    return (await tx.execute(q.order_by(CaseEvent.seq.desc()).limit(1))).scalar_one_or_none()
+    # A person's own recent entries are few: read them and pick the file's (JSON is queried
+    # differently on SQLite and PostgreSQL).
+    for at, data in (await tx.execute(q.order_by(CaseEvent.seq.desc()).limit(200))).all():
+        if isinstance(data, dict) and data.get("file") == file and not data.get("refused"):
+            return at  # type: ignore[no-any-return]
+    return None

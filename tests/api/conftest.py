@@ -41,6 +41,9 @@ WRITTEN_TABLES = (
     M.AgreementVersion,
     M.Signature,
     M.ConfirmationRequest,
+    # Issue 12: evidence exports and checkpoints.
+    M.CaseExport,
+    M.EvidenceCheckpoint,
 )
 
 
@@ -156,7 +159,9 @@ async def db_state(core: Core) -> dict[str, Any]:
         state["case_rows"] = sorted(
             tuple(r)
             for r in (
-                await s.execute(select(M.Case.id, M.Case.status, M.Case.title, M.Case.summary, M.Case.updated_at))
+                await s.execute(
+                    select(M.Case.id, M.Case.status, M.Case.title, M.Case.summary, M.Case.updated_at, M.Case.legal_hold)
+                )
             ).all()
         )
         state["invitation_rows"] = sorted(
@@ -170,7 +175,19 @@ async def db_state(core: Core) -> dict[str, Any]:
         )
         state["org_document_rows"] = sorted(
             tuple(r)
-            for r in (await s.execute(select(M.Org.id, M.Org.seal_png, M.Org.court_endpoint, M.Org.court_secret))).all()
+            for r in (
+                await s.execute(
+                    select(
+                        M.Org.id,
+                        M.Org.seal_png,
+                        M.Org.court_endpoint,
+                        M.Org.court_secret,
+                        M.Org.court_name,
+                        M.Org.recording_retention_days,
+                        M.Org.parties_see_recordings,
+                    )
+                )
+            ).all()
         )
         state["agreement_rows"] = sorted(
             tuple(r) for r in (await s.execute(select(M.Agreement.id, M.Agreement.current_version))).all()

@@ -26,6 +26,8 @@ from tests.api.conftest import (
 )
 
 STAFF_ROUTES = [r for r in ROUTES if r.auth == "staff"]
+# The only routes open to anyone: signing in, and the key evidence exports are signed with.
+PUBLIC_ROUTES = {("POST", f"{V1}/auth/login"), ("GET", f"{V1}/evidence/public-key")}
 # Routes a party's own device may call too (its join cookie, or staff sign-in): signing, minutes.
 PERSON_ROUTES = [r for r in ROUTES if r.auth == "person"]
 
@@ -39,6 +41,8 @@ async def fill(route: Route, core: Any, world: Any) -> str:
         "org_id": await org_id(core, "DEMO"),
         "agreement_id": str(uuid.uuid4()),
         "request_id": str(uuid.uuid4()),
+        "export_id": str(uuid.uuid4()),
+        "token": "not-a-media-token",
         "revision": "1",
     }
     return route.path.format(**ids)
@@ -51,7 +55,8 @@ async def call(client: Any, route: Route, path: str, headers: dict[str, str] | N
 
 
 async def test_every_staff_route_is_401_without_signing_in(client, core, world):
-    assert len(STAFF_ROUTES) + len(PERSON_ROUTES) == len(ROUTES) - 1  # all but login
+    assert {(r.method, r.path) for r in ROUTES if r.auth == "none"} == PUBLIC_ROUTES
+    assert len(STAFF_ROUTES) + len(PERSON_ROUTES) == len(ROUTES) - len(PUBLIC_ROUTES)
     before = await db_state(core)
     for route in STAFF_ROUTES + PERSON_ROUTES:
         await expect_error(await call(client, route, await fill(route, core, world)), 401, "unauthenticated")
@@ -204,6 +209,8 @@ WRITE_BODIES = {
     },
     f"{V1}/cases/{{case_id}}/confirmation-requests": {"agreement_id": "x"},
     f"{V1}/confirmation-requests/{{request_id}}/retry": {},
+    f"{V1}/cases/{{case_id}}/exports": {},
+    f"{V1}/cases/{{case_id}}/hold": {"reason": "复核"},
 }
 
 

@@ -55,6 +55,10 @@ ROUTE_OF = {
     "seal": ("PUT", f"{V1}/orgs/{{org_id}}/seal"),
     "court": ("PUT", f"{V1}/orgs/{{org_id}}/court"),
     "confirmation_requests": ("POST", f"{V1}/cases/{{case_id}}/confirmation-requests"),
+    # Retention and legal hold (issue 12).
+    "retention": ("PUT", f"{V1}/orgs/{{org_id}}/retention"),
+    "hold": ("POST", f"{V1}/cases/{{case_id}}/hold"),
+    "hold_release": ("DELETE", f"{V1}/cases/{{case_id}}/hold"),
 }
 BODY_ROUTES = list(ROUTE_OF)
 
@@ -150,6 +154,13 @@ async def saved_minutes(ctx: Ctx) -> dict[str, Any]:
 def closed_court_url() -> str:
     """A court endpoint on loopback where nothing listens."""
     return f"http://127.0.0.1:{free_port()}/confirmations"
+
+
+async def on_hold(ctx: Ctx) -> None:
+    """The demo case on legal hold (by the admin, over the API), to be released."""
+    if "hold" not in ctx.made:
+        admin = await ctx.caller("admin")
+        ctx.made["hold"] = await admin.ok("POST", f"{V1}/cases/{ctx.world.demo.case_id}/hold", {"reason": "复核"})
 
 
 async def ready_to_confirm(ctx: Ctx) -> Any:
@@ -283,6 +294,13 @@ async def _valid_request(name: str, ctx: Ctx) -> Valid:
         return request(
             {"endpoint": closed_court_url(), "secret": COURT_SECRET}, 200, org_id=await org_id(core, "DEMO-QS")
         )
+    if name == "retention":
+        return request({"days": 365}, 200, org_id=await org_id(core, "DEMO-QS"))
+    if name == "hold":
+        return request({"reason": "法院调取证据"}, 200, case_id=case_id)
+    if name == "hold_release":
+        await on_hold(ctx)
+        return request({"reason": "诉讼已结束"}, 200, case_id=case_id)
     if name == "confirmation_requests":
         signed = await ready_to_confirm(ctx)
         return request(
@@ -514,6 +532,8 @@ SOME_STRING_FIELDS: dict[str, dict[str, int | None]] = {
     "court": {"endpoint": 500, "secret": 200},
     "confirmation_requests": {"agreement_id": 36, "version_sha256": None},
     "sessions": {"scheduled_at": None},
+    "hold": {"reason": 500},
+    "hold_release": {"reason": 500},
 }
 
 

@@ -360,3 +360,14 @@ def test_migrate_and_demo_work_against_postgresql(data_dir: Path, fresh_postgres
         return (await invitations.resolve(core, doc["links"]["applicant"].rsplit("/", 1)[1])).case_id
 
     assert run_core(data_dir, follow, **env) == doc["case_id"]
+
+
+def test_retention_lists_what_expired_and_runs_on_a_fresh_database(tmp_path: Path) -> None:
+    """`heshi retention` lists, `--run` deletes (tests/retention has the rules and the deletions)."""
+    assert heshi(tmp_path, "migrate").returncode == 0
+    listed = heshi(tmp_path, "retention")
+    assert listed.returncode == 0, listed.stderr
+    assert "0 sessions with expired recording files" in listed.stdout
+    ran = heshi(tmp_path, "retention", "--run")
+    assert ran.returncode == 0, ran.stderr
+    assert "deleted 0 files of 0 sessions" in ran.stdout

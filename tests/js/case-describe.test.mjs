@@ -35,6 +35,7 @@ suite("describing the case log for people", () => {
       "李秀英 refused to be recorded");
     assert.equal(describe(entry("minutes.signed", { revision: 3 })).group, "documents");
     assert.equal(describe(entry("recording.accessed", {})).group, "access");
+    assert.equal(describe(entry("recording.accessed", { refused: "expired" })).text, "was refused the recording (expired)");
     assert.equal(describe(entry("session.remove", { pid: "i:i1", reason: "扰乱秩序" }), NAMES).text,
       "removed 李秀英 from the session (reason: 扰乱秩序)");
   });

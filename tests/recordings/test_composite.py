@@ -50,18 +50,23 @@ def test_tracks_are_placed_on_the_sessions_timeline_with_their_gaps() -> None:
 
 
 def test_ffmpeg_gets_side_by_side_video_and_mixed_audio() -> None:
-    tracks, total = plan(
-        Path("/d"),
-        [
-            seg("m", "video", 0, 0, 3),
-            seg("m", "audio", 0, 0, 3),
-            seg("a", "video", 0, 1, 2),
-            seg("a", "audio", 0, 1, 2),
-        ],
+    segments = [
+        seg("m", "video", 0, 0, 3),
+        seg("m", "audio", 0, 0, 3),
+        seg("a", "video", 0, 1, 2),
+        seg("a", "audio", 0, 1, 2),
+    ]
+    tracks, total = plan(Path("/d"), segments)
+    font = composite.CjkFont(Path("/f.ttc"), 2, "Noto Sans CJK SC")
+    labels = {"m": composite.Label("王建国", "mediator"), "a": composite.Label("李秀英", "applicant")}
+    start = composite.start_of(segments)
+    assert start == T0
+    cmd = composite.ffmpeg_command(
+        tracks, [Path(f"/l{i}") for i in range(4)], Path("/out.part"), total, labels=labels, font=font, start=start
     )
-    cmd = composite.ffmpeg_command(tracks, [Path(f"/l{i}") for i in range(4)], Path("/out.part"), total)
     graph = cmd[cmd.index("-filter_complex") + 1]
-    assert "hstack=inputs=2" in graph and "amix=inputs=2" in graph
+    assert "xstack=inputs=2:layout=0_0|640_0:fill=black" in graph and "amix=inputs=2" in graph
+    assert cmd[cmd.index("-b:v") + 1] == "1200k"
     assert cmd[-3:] == ["-f", "webm", "/out.part"]
 
 

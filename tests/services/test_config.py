@@ -13,6 +13,7 @@ import pytest
 from server.config import REPO_ROOT, ConfigError, HeshiSettings, Settings, ensure_secret_key, load_settings
 
 KEY = "s" * 40
+A_FILE = Path(__file__).resolve()  # HESHI_TSA_CA_FILE must name a file that exists
 
 
 def test_defaults_run_one_process_on_localhost_with_sqlite_in_data(
@@ -31,6 +32,7 @@ def test_defaults_run_one_process_on_localhost_with_sqlite_in_data(
     assert (s.ice_servers, s.turn_urls, s.turn_secret, s.turn_ttl_seconds) == ((), (), "", 86400)
     assert (s.redis_max_connections, s.rate_limit_scale, s.video_max_kbps, s.redis_prefix) == (1000, 1, 500, "heshi:")
     assert s.recorder_addresses == (), "recorders offer candidates on every interface unless told otherwise"
+    assert (s.checkpoint_interval_minutes, s.tsa_url, s.tsa_ca_file) == (60, "", None), "no TSA unless configured"
 
 
 # (variable, raw value, setting, parsed value); a Path value is compared after resolving.
@@ -82,9 +84,15 @@ PARSED: list[tuple[str, str, str, Any]] = [
     ("HESHI_RECORDER_CONNECT_URL", "http://10.0.0.5:8080/", "recorder_connect_url", "http://10.0.0.5:8080"),
     ("HESHI_TRUSTED_PROXIES", "127.0.0.1, 10.1.0.0/16", "trusted_proxies", ("127.0.0.1/32", "10.1.0.0/16")),
     ("HESHI_RECORDER_ADDRESSES", "10.0.0.5, FD00:0::2,10.0.0.5", "recorder_addresses", ("10.0.0.5", "fd00::2")),
+    ("HESHI_CHECKPOINT_INTERVAL_MINUTES", "15", "checkpoint_interval_minutes", 15),
+    ("HESHI_TSA_URL", "https://tsa.example.cn/tsr/", "tsa_url", "https://tsa.example.cn/tsr"),
+    ("HESHI_TSA_CA_FILE", str(A_FILE), "tsa_ca_file", A_FILE),
 ]
 # Variables that only make sense together with another.
-COMPANIONS = {"HESHI_TURN_URLS": {"HESHI_TURN_SECRET": "coturn-static-secret"}}
+COMPANIONS = {
+    "HESHI_TURN_URLS": {"HESHI_TURN_SECRET": "coturn-static-secret"},
+    "HESHI_TSA_URL": {"HESHI_TSA_CA_FILE": str(A_FILE)},
+}
 
 
 @pytest.mark.parametrize(("var", "raw", "name", "expected"), PARSED, ids=[p[0] for p in PARSED])
@@ -223,6 +231,11 @@ BAD: list[tuple[dict[str, str], str]] = [
     ({"HESHI_RECORDER_ADDRESSES": "10.0.0.0/24"}, "HESHI_RECORDER_ADDRESSES"),
     ({"HESHI_RECORDER_ADDRESSES": "0.0.0.0"}, "HESHI_RECORDER_ADDRESSES"),
     ({"HESHI_RECORDER_ADDRESSES": "fe80::1%eth0"}, "HESHI_RECORDER_ADDRESSES"),
+    ({"HESHI_CHECKPOINT_INTERVAL_MINUTES": "0"}, "HESHI_CHECKPOINT_INTERVAL_MINUTES"),
+    ({"HESHI_CHECKPOINT_INTERVAL_MINUTES": "10081"}, "HESHI_CHECKPOINT_INTERVAL_MINUTES"),
+    ({"HESHI_TSA_URL": "ftp://tsa.example.cn"}, "HESHI_TSA_URL"),
+    ({"HESHI_TSA_URL": "https://tsa.example.cn/tsr"}, "HESHI_TSA_CA_FILE"),
+    ({"HESHI_TSA_CA_FILE": "/nonexistent/tsa-ca.pem"}, "HESHI_TSA_CA_FILE"),
     ({"HESHI_COLOUR": "red"}, "HESHI_COLOUR"),
     ({"HESHI_CONFIG": "/nonexistent/heshi.toml"}, "HESHI_CONFIG"),
 ]

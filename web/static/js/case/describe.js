@@ -116,8 +116,10 @@ export function describe(entry, names = {}) {
     case "recording.resumed": return { group: "recording", text: t("recording resumed") };
     case "recording.composite": return { group: "recording", text: t("the one-file download was made") };
     case "recording.deleted": return { group: "recording", text: t("a recorded file was deleted at the end of its retention") };
-    case "recording.accessed": return { group: "access", text: t("watched or downloaded the recording") };
-    case "recording.reviewed": return { group: "access", text: t("reviewed the recorded session") };
+    case "recording.accessed":
+      return { group: "access", text: d.refused ? t("was refused the recording (%(reason)s)", { reason: d.refused }) : t("watched or downloaded the recording") };
+    case "recording.reviewed":
+      return { group: "access", text: d.refused ? t("was refused the review (%(reason)s)", { reason: d.refused }) : t("reviewed the recorded session") };
     case "minutes.saved": return { group: "documents", text: t("saved the minutes (revision %(n)s)", { n }) };
     case "minutes.signed": return { group: "documents", text: t("signed the minutes (revision %(n)s)", { n }) };
     case "minutes.locked": return { group: "documents", text: t("the minutes were signed by everyone (revision %(n)s)", { n }) };
