@@ -25,6 +25,10 @@ class RetentionIn(Schema):
         description=f"days after a session ended that its recording is kept ({MIN_DAYS}-{MAX_DAYS}); "
         "null keeps recordings until an admin sets a period"
     )
+    parties_see_recordings: Annotated[bool, Field(strict=True)] | None = Field(
+        default=None,
+        description="whether the parties of the org's cases may watch their sessions' recordings; left out: unchanged",
+    )
 
 
 class LegalHoldIn(Schema):
@@ -34,7 +38,11 @@ class LegalHoldIn(Schema):
 
 
 def retention_view(r: RetentionSetting) -> dict[str, Any]:
-    return {"org_id": r.org_id, "recording_retention_days": r.days}
+    return {
+        "org_id": r.org_id,
+        "recording_retention_days": r.days,
+        "parties_see_recordings": r.parties_see_recordings,
+    }
 
 
 def hold_view(h: HoldState) -> dict[str, Any]:
@@ -56,7 +64,9 @@ async def get_retention(request: web.Request) -> web.StreamResponse:
 async def put_retention(request: web.Request) -> web.StreamResponse:
     p = await require_staff(request)
     body = await read_json(request, RetentionIn)
-    out = await retention.set_retention(request.app[CORE], p, request.match_info["org_id"], body.days)
+    out = await retention.set_retention(
+        request.app[CORE], p, request.match_info["org_id"], body.days, parties_see=body.parties_see_recordings
+    )
     return json_response(retention_view(out))
 
 

@@ -75,26 +75,43 @@ SESSIONS_PER_QUERY = 500
 class RetentionSetting:
     org_id: str
     days: int | None  # None: recordings are kept
+    parties_see_recordings: bool = False  # the parties of its cases may watch their sessions' recordings
 
 
 async def retention_of(core: Core, p: Principal, org_id: str) -> RetentionSetting:
     """The org's period, for staff who may see the org."""
     org = await orgs.get_org(core, p, org_id)
     async with core.db.read() as tx:
-        return RetentionSetting(org.id, await stored.retention_days(tx, org.id))
+        return RetentionSetting(
+            org.id, await stored.retention_days(tx, org.id), await stored.parties_see_recordings(tx, org.id)
+        )
 
 
-async def set_retention(core: Core, p: Principal, org_id: str, days: int | None) -> RetentionSetting:
+async def set_retention(
+    core: Core, p: Principal, org_id: str, days: int | None, *, parties_see: bool | None = None
+) -> RetentionSetting:
     """Set how many days after a session ended the org keeps its recording (admins); None keeps
-    them. Takes effect at the next run of `Retention`."""
+    them. Takes effect at the next run of `Retention`. `parties_see`, when given, says whether
+    the parties of the org's cases may watch their sessions' recordings (server/domain/review.py)."""
     ensure_set_retention(p)
     days = check_days(days)
     org = await orgs.get_org(core, p, org_id)
     async with core.db.write() as tx:
         before = await stored.retention_days(tx, org.id)
         await stored.set_retention_days(tx, org.id, days)
-    log.info("org %s (%s) recording retention %s -> %s days, set by %s", org.code, org.id, before, days, Actor.of(p))
-    return RetentionSetting(org.id, days)
+        if parties_see is not None:
+            await stored.set_parties_see_recordings(tx, org.id, parties_see)
+        seen = await stored.parties_see_recordings(tx, org.id)
+    log.info(
+        "org %s (%s) recording retention %s -> %s days, parties see recordings: %s; set by %s",
+        org.code,
+        org.id,
+        before,
+        days,
+        seen,
+        Actor.of(p),
+    )
+    return RetentionSetting(org.id, days, seen)
 
 
 # ---- a case's legal hold ----------------------------------------------------------------------

@@ -68,6 +68,17 @@ async def set_retention_days(tx: Tx, org_id: str, days: int | None) -> None:
     await tx.flush()
 
 
+async def parties_see_recordings(tx: Tx, org_id: str) -> bool:
+    """Whether the parties of the org's cases may watch their sessions' recordings."""
+    return bool((await load(tx, Org, org_id, "org")).parties_see_recordings)
+
+
+async def set_parties_see_recordings(tx: Tx, org_id: str, on: bool) -> None:
+    row = await load(tx, Org, org_id, "org")
+    row.parties_see_recordings = on
+    await tx.flush()
+
+
 async def legal_hold(tx: Tx, case_id: str) -> bool:
     """Whether the case is on legal hold, or NotFound("case not found")."""
     return (await load(tx, Case, case_id, "case")).legal_hold

@@ -41,15 +41,27 @@ async def test_an_admin_sets_an_orgs_period_and_staff_of_the_org_read_it(core: C
     admin, mediator = await sign_in("demo-admin"), await sign_in("demo-mediator")
     url = await retention_url(core)
     org_id = url.split("/")[-2]
-    assert await (await admin.get(url)).json() == {"org_id": org_id, "recording_retention_days": None}
+    kept = {"org_id": org_id, "recording_retention_days": None, "parties_see_recordings": False}
+    assert await (await admin.get(url)).json() == kept
     resp = await admin.send("PUT", url, {"days": 180})
     assert resp.status == 200, await resp.text()
-    assert await resp.json() == {"org_id": org_id, "recording_retention_days": 180}
-    assert await (await mediator.get(url)).json() == {"org_id": org_id, "recording_retention_days": 180}
+    assert await resp.json() == {**kept, "recording_retention_days": 180}
+    assert await (await mediator.get(url)).json() == {**kept, "recording_retention_days": 180}
     assert await days_of(core) == 180
     resp = await admin.send("PUT", url, {"days": None})
     assert resp.status == 200 and (await resp.json())["recording_retention_days"] is None
     assert await days_of(core) is None
+    # Whether the parties may watch: set when given, kept when left out, a JSON boolean only.
+    resp = await admin.send("PUT", url, {"days": None, "parties_see_recordings": True})
+    assert (await resp.json())["parties_see_recordings"] is True
+    resp = await admin.send("PUT", url, {"days": 90})
+    assert (await resp.json()) == {**kept, "recording_retention_days": 90, "parties_see_recordings": True}
+    for wrong in ("yes", 1, None):
+        resp = await admin.send("PUT", url, {"days": 90, "parties_see_recordings": wrong})
+        if wrong is None:  # null: left as it is
+            assert (await resp.json())["parties_see_recordings"] is True
+        else:
+            await expect_error(resp, 422, "invalid_input", fields=("parties_see_recordings",))
 
 
 async def test_only_admins_set_a_period_and_an_org_out_of_sight_is_not_found(

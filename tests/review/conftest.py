@@ -40,7 +40,8 @@ def browser(aiohttp_client: Any, client: Any, core: Core, world: World, sign_in:
 
 
 async def let_parties_watch(core: Core, case_id: str, allowed: bool = True) -> None:
-    """Set the case's org's `parties_see_recordings` (no service sets it yet: an admin setting)."""
+    """Set the case's org's `parties_see_recordings` directly (an admin sets it with PUT
+    …/orgs/{id}/retention, tests/retention/test_retention_api.py)."""
     async with core.db.write() as s:
         org_id = (await s.get(Case, case_id)).org_id  # type: ignore[union-attr]
         await s.execute(update(Org).where(Org.id == org_id).values(parties_see_recordings=allowed))
