@@ -27,7 +27,7 @@ from server.domain.evidence import GENESIS, CheckpointReason, checkpoint_body
 from server.storage import checkpoints as stored
 from server.storage.checkpoints import CheckpointRecord
 
-from . import timestamps
+from . import jobs, timestamps
 from .core import Core
 from .evidence_keys import load_or_create, server_key
 
@@ -123,12 +123,7 @@ class Checkpoints:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await jobs.cancel(task)
 
     async def _forever(self) -> None:
         delay = self.poll

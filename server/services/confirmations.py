@@ -58,7 +58,7 @@ from server.storage.base import Tx
 from server.storage.cases import CaseRecord
 from server.storage.confirmations import ConfirmationRecord
 
-from . import agreements, cases, eventlog, minutes, pdf
+from . import agreements, cases, eventlog, jobs, minutes, pdf
 from .core import Core
 from .minutes import MinutesView
 
@@ -522,12 +522,7 @@ class Deliveries:
         """Stop polling; an attempt in flight is abandoned (its lease runs out, and it is sent
         again: the receiver drops the repeat by its delivery id)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await jobs.cancel(task)
         http, self._http = self._http, None
         if http is not None:
             await http.close()

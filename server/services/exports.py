@@ -69,7 +69,7 @@ from server.storage.caselog import LogEntry
 from server.storage.checkpoints import CheckpointRecord
 from server.storage.exports import ExportRecord
 
-from . import agreements, cases, checkpoints, eventlog, minutes
+from . import agreements, cases, checkpoints, eventlog, jobs, minutes
 from .core import Core
 from .evidence_keys import ServerKey, server_key
 
@@ -723,12 +723,7 @@ class Exports:
         """Stop; an export it was building goes back to the queue, for this or another node.
         (Should the node die instead, the sweep fails that export after STALE_AFTER.)"""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await jobs.cancel(task)
         building, self._building = self._building, None
         if building is None:
             return

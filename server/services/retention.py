@@ -55,7 +55,7 @@ from server.storage import retention as stored
 from server.storage.base import Tx
 from server.storage.retention import CompositeFile, DueSession, SegmentFile
 
-from . import cases, eventlog, orgs
+from . import cases, eventlog, jobs, orgs
 from .core import Core
 
 log = logging.getLogger("heshi.retention")
@@ -211,12 +211,7 @@ class Retention:
     async def stop(self) -> None:
         """Stop; a batch being deleted is abandoned with its transaction (the next run repairs it)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await jobs.cancel(task)
 
     async def _forever(self) -> None:
         delay = self.first_delay
