@@ -184,32 +184,41 @@ def test_cli_entries_name_the_system_at_the_command_line(database_url: str, tmp_
     env = {k: v for k, v in os.environ.items() if not k.startswith("HESHI_")}
     env.update(HESHI_DATA_DIR=str(tmp_path / "cli"), HESHI_DATABASE_URL=database_url)
     done = subprocess.run(
-        [str(HESHI), "demo", "--json"], env=env, capture_output=True, text=True, timeout=60, check=False
+        [str(HESHI), "demo", "--json"], env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
     demo = json.loads(done.stdout)
 
-    async def read() -> list[tuple[str, str, str]]:
+    async def read() -> list[tuple[str, str, str, str | None]]:
         core = Core.build(load_settings(env={}, data_dir=str(tmp_path / "cli"), database_url=database_url))
         try:
             async with core.db.read() as s:
                 rows = (await s.execute(select(CaseEvent).order_by(CaseEvent.id))).scalars().all()
-                return [(e.case_id, e.kind, e.actor) for e in rows]
+                return [(e.case_id, e.kind, e.actor, e.session_id) for e in rows]
         finally:
             await core.close()
 
     logged = asyncio.run(read())
-    assert {case for case, _, _ in logged} == {demo["case_id"], demo["concluded_case_id"]}
+    assert {case for case, _, _, _ in logged} == {demo["case_id"], demo["concluded_case_id"]}
     expected = [
         ("case.created", "system:cli"),
         ("case.transitioned", "system:cli"),
         ("session.scheduled", "system:cli"),
     ] + [("invitation.issued", "system:cli")] * 4
-    got = [(kind, actor) for case, kind, actor in logged if case == demo["case_id"]]
+    recorded = demo["recorded_session_id"]
+    got = [(kind, actor) for case, kind, actor, sid in logged if case == demo["case_id"] and sid != recorded]
     assert got == expected, f"`heshi demo` wrote {got}"
+    # The demo case's earlier, recorded session: the command line wrote it all, standing in for
+    # the room, except the segments, which the recorder's evidence path logs as the recorder.
+    # Its kinds are not counted as observed either.
+    assert {actor for _, kind, actor, sid in logged if sid == recorded and kind != "recording.segment"} == {
+        "system:cli"
+    }
+    segments = {actor for _, kind, actor, sid in logged if sid == recorded and kind == "recording.segment"}
+    assert len(segments) == 1 and next(iter(segments)).startswith("recorder:"), segments
     # The concluded case is all the command line's doing, signatures included. Its kinds are not
     # counted as observed: each must still be covered through its own real door below.
-    concluded = {actor for case, _, actor in logged if case == demo["concluded_case_id"]}
+    concluded = {actor for case, _, actor, _ in logged if case == demo["concluded_case_id"]}
     assert concluded == {"system:cli"}, f"`heshi demo` wrote {concluded} in the concluded case"
     OBSERVED.update(kind for kind, _ in expected)
 

@@ -221,17 +221,20 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from server.services.demo import DEFAULT_COURT_URL, create_concluded_case, create_demo
+    from server.services.demo import DEFAULT_COURT_URL, create_concluded_case, create_demo, create_recorded_session
 
     court_url = _court_url(args.court_url or DEFAULT_COURT_URL)
 
     async def work(core: Any) -> Any:
         demo = await create_demo(core)
-        return demo, await create_concluded_case(core, court_url=court_url)
+        recorded = await create_recorded_session(core, demo)
+        return demo, recorded, await create_concluded_case(core, court_url=court_url)
 
-    result, concluded = _run_core(_settings(args), work)
+    result, recorded, concluded = _run_core(_settings(args), work)
     if args.json:
-        print(json.dumps({**result.as_json(), **concluded.as_json()}, ensure_ascii=False, indent=2))
+        print(
+            json.dumps({**result.as_json(), **recorded.as_json(), **concluded.as_json()}, ensure_ascii=False, indent=2)
+        )
         return 0
     settings = _settings(args)
     print(f"Demo case {result.case_number} (id {result.case_id}), session {result.session_id}\n")
@@ -241,6 +244,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("\nJoin links — each opens the session directly, in that role")
     for role, link in result.links.items():
         print(f"  {role:<10} {link}")
+    print(f"\nRecorded session {recorded.session_id} of the same case: held yesterday, ended, with chat, minutes")
+    print("  and a few seconds of synthetic video and audio. Review it (signed in as demo-reviewer or demo-mediator):")
+    print(f"  {settings.public_url}{recorded.review_path}")
     print(f"\nConcluded case {concluded.case_number} (id {concluded.case_id}): held two days ago, minutes and")
     print("  agreement signed by both parties and the mediator, judicial confirmation requested (pending)")
     print(f"Court endpoint of the demo district: {concluded.court_url}")

@@ -1,4 +1,5 @@
 """`heshi demo`: a small, realistic demo — an org tree, staff, a case, a session, invitations;
+`create_recorded_session`, an earlier session of that case, held and recorded (synthetic media);
 and `create_concluded_case`, a second case whose mediation is over and whose documents are signed."""
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import uuid
 import zlib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
+from recordings import evidence, files, synthetic
+from recordings.worker import file_stem
 from server.auth.passwords import generate_password
 from server.domain.access import Principal, PrincipalKind
 from server.domain.accounts import StaffRole
@@ -27,6 +31,7 @@ from server.domain.orgs import OrgKind, OrgLevel
 from server.domain.sessions import SessionStatus
 from server.domain.signatures import DATA_URL_PREFIX, PNG_MAGIC, SignatureInput
 from server.storage import accounts as stored
+from server.storage import chat as stored_chat
 from server.storage.accounts import AccountRecord, OrgRecord
 from server.storage.invitations import InvitationRecord
 
@@ -174,6 +179,179 @@ async def create_demo(core: Core) -> DemoResult:
         links={role: invitations.link_for(core, inv) for role, inv in invites.items()},
         accounts=account_rows,
     )
+
+
+# ---- the recorded session: an earlier session of the demo case, held and recorded -----------
+
+RECORDED_SECONDS = 6.0  # how long the recorded session's media last
+
+
+@dataclass
+class RecordedSession:
+    """The demo case's earlier session: held yesterday, recorded, ended."""
+
+    session_id: str
+    recording_id: str
+    segment_ids: list[str]
+    started_at: datetime  # the first packet of the recording
+    review_path: str  # the review page, for staff who may review the case
+
+    def as_json(self) -> dict[str, Any]:
+        return {"recorded_session_id": self.session_id}
+
+
+async def create_recorded_session(core: Core, demo: DemoResult) -> RecordedSession:
+    """After `create_demo`: an earlier session of the demo case, held yesterday 15:00–15:03 Beijing
+    time with the mediator 王建国, the applicant and the respondent's agent, and recorded for
+    `RECORDED_SECONDS`: the mediator's and the applicant's video and audio, the respondent's audio
+    only (they joined by phone). A few chat messages and the minutes' entries fall inside the
+    recording, so the review page shows them in step with the media.
+
+    The media are synthetic (recordings/synthetic.py): a VP8 test pattern and an Opus tone,
+    written by the recorder's own segment writer with the session's wall clock and reported to
+    the evidence log as a recorder worker reports them, so each `recording.segment` entry names
+    `recorder:<run id>`. No peer, browser or recorder worker was involved. Everything else (the
+    scheduling, the links, who joined, the run's start and stop, the parties' consents, the chat,
+    the minutes, the end) is written as `system:cli`, as in `create_concluded_case`: the staff act
+    through principals that carry `SystemReason.cli`, and what the live room would have written
+    is written here with the CLI as its actor. It runs on a `FrozenClock` set back to yesterday;
+    the case itself was registered today by `create_demo`, so these entries come after its
+    `case.created` in the log although their times are earlier.
+    """
+    async with core.db.read() as tx:
+        mediator = await stored.account_by_username(tx, "demo-mediator")
+    if mediator is None:
+        raise NotFound("the demo accounts are missing: run create_demo first")
+    as_mediator = _cli_principal(mediator)
+    day = core.clock.now().astimezone(LOCAL_TZ).date() - timedelta(days=1)
+
+    def at(hour: int, minute: int, second: float = 0.0) -> datetime:
+        return datetime.combine(day, time(hour, minute), tzinfo=LOCAL_TZ).astimezone(UTC) + timedelta(seconds=second)
+
+    clock = FrozenClock(at(14, 40))
+    then = replace(core, clock=clock)
+    case_id = demo.case_id
+    session = await sessions.schedule_session(
+        then, as_mediator, case_id, scheduled_at=at(15, 0), title="视频调解预备会谈"
+    )
+    case = await cases.get_case(then, as_mediator, case_id)
+    applicant = next(p for p in case.parties if p.side == PartySide.applicant.value)
+    respondent = next(p for p in case.parties if p.side == PartySide.respondent.value)
+    clock.set(at(14, 45))
+    inv_applicant = await invitations.issue(
+        then, as_mediator, session.id, role=SessionRole.applicant, party_id=applicant.id
+    )
+    inv_respondent = await invitations.issue(
+        then, as_mediator, session.id, role=SessionRole.respondent, party_id=respondent.id
+    )
+    m_pid, a_pid, r_pid = f"a:{mediator.id}", f"i:{inv_applicant.id}", f"i:{inv_respondent.id}"
+    r_name = f"{respondent.name}（{respondent.agent_name}）" if respondent.agent_name else respondent.name
+    log = _RoomLog(then, case_id, session.id)
+
+    clock.set(at(15, 0))
+    await log.write("session.join", pid=m_pid, name=mediator.display_name, role="mediator", state="admitted")
+    await sessions.set_session_status(then, as_mediator, session.id, SessionStatus.live)
+    clock.set(at(15, 0, 20))
+    await log.write("session.join", pid=a_pid, name=applicant.name, role="applicant", state="lobby")
+    await log.write("session.join", pid=r_pid, name=r_name, role="respondent", state="lobby")
+    clock.set(at(15, 0, 40))
+    await log.write("session.admit", pid=a_pid)
+    await log.write("session.admit", pid=r_pid)
+
+    # The mediator starts the recording; each party agrees on their screen.
+    clock.set(at(15, 1))
+    run = await evidence.start_run(then, case_id=case_id, session_id=session.id, actor=CLI, node_id=None)
+    for pid, name, role, inv_id in (
+        (a_pid, applicant.name, "applicant", inv_applicant.id),
+        (r_pid, r_name, "respondent", inv_respondent.id),
+    ):
+        clock.advance(seconds=5)
+        await evidence.save_consent(then, run.id, evidence.Person(pid, name, role, inv_id, None), CLI, "granted", "zh")
+
+    # The media, from t0 (the recorder's first packet), and what happens while they run.
+    t0 = at(15, 1, 15)
+    data_dir = Path(core.settings.data_dir)
+    folder = files.session_dir(data_dir, case_id, session.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    tag = secrets.token_hex(4)
+    tracks = [(m_pid, "video"), (m_pid, "audio"), (a_pid, "video"), (a_pid, "audio"), (r_pid, "audio")]
+    written = {
+        (pid, kind): await synthetic.write_track(
+            folder,
+            file_stem(pid, tag, 1, kind),
+            kind,
+            t0,
+            RECORDED_SECONDS,
+            segment_seconds=2.0,
+            track_id=f"{pid}-{kind}",
+        )
+        for pid, kind in tracks
+    }
+    chat = [
+        (1.5, m_pid, mediator.display_name, "mediator", "今天先核对双方信息和调解安排，本次会谈全程录像。"),
+        (3.0, a_pid, applicant.name, "applicant", "好的，住院费用清单我已经准备好了。"),
+        (4.5, r_pid, r_name, "respondent", "护理记录我们也会带到下次调解。"),
+    ]
+    for offset, pid, name, role, text in chat:
+        clock.set(t0 + timedelta(seconds=offset))
+        await _chat(then, case_id, session.id, pid, name, role, text)
+    segment_ids: list[str] = []
+    clock.set(t0 + timedelta(seconds=RECORDED_SECONDS + 0.5))
+    for (pid, _kind), segments in written.items():
+        segment_ids += await synthetic.log_segments(then, run.id, pid, data_dir, segments)
+    clock.set(t0 + timedelta(seconds=RECORDED_SECONDS + 1))
+    await evidence.stop_run(then, run.id, actor=CLI, reason="预备会谈结束")
+
+    # The minutes, whose entries point into the recording; then everyone leaves.
+    editor = await minutes.editor_for(then, as_mediator, session.id)
+    entries = [
+        (t0 + timedelta(seconds=1), "调解员 王建国", "说明本次预备会谈的安排和录像，双方同意录像。"),
+        (t0 + timedelta(seconds=3), "申请人 李秀英", "表示已准备好住院费用清单。"),
+        (t0 + timedelta(seconds=4.5), "被申请人 清水镇卫生院", "表示将提交护理记录。"),
+    ]
+    clock.set(at(15, 2, 30))
+    await _save_minutes(then, editor, 0, [], entries, None)
+    clock.set(at(15, 2, 50))
+    await log.write("session.leave", pid=a_pid)
+    await log.write("session.leave", pid=r_pid)
+    clock.set(at(15, 3))
+    await sessions.set_session_status(then, as_mediator, session.id, SessionStatus.ended, "预备会谈结束")
+    await log.write("session.end", reason="预备会谈结束")
+    return RecordedSession(
+        session_id=session.id,
+        recording_id=run.id,
+        segment_ids=segment_ids,
+        started_at=t0,
+        review_path=f"/s/{session.id}/review",
+    )
+
+
+async def _chat(core: Core, case_id: str, session_id: str, pid: str, name: str, role: str, text: str) -> None:
+    """A public chat message, stored and logged as the live room does (signaling/persistence.py),
+    with `system:cli` as the log's actor."""
+    now = core.clock.now()
+    async with core.db.write() as tx:
+        msg = await stored_chat.insert_message(
+            tx,
+            case_id=case_id,
+            session_id=session_id,
+            sender_pid=pid,
+            sender_name=name,
+            sender_role=role,
+            recipient_pid=None,
+            client_id=uuid.uuid4().hex,
+            text=text,
+            at=now,
+        )
+        await eventlog.append(
+            tx,
+            case_id=case_id,
+            session_id=session_id,
+            kind="chat.message",
+            actor=CLI,
+            at=now,
+            data={"message_id": msg.id, "to": None, "text": text},
+        )
 
 
 # ---- the concluded case: minutes, agreement, signatures, judicial confirmation ---------------

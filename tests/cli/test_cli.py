@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -211,7 +212,8 @@ def check_demo_output(out: str) -> dict[str, Any]:
     doc = json.loads(out)
     concluded = {"concluded_case_id", "concluded_case_number", "concluded_session_id", "agreement_id"}
     court = {"confirmation_request_id", "court_url", "court_secret"}
-    assert set(doc) - {"case_number"} == {"case_id", "session_id", "links", "accounts"} | concluded | court
+    recorded = {"recorded_session_id"}
+    assert set(doc) - {"case_number"} == {"case_id", "session_id", "links", "accounts"} | recorded | concluded | court
     assert set(doc["links"]) == {"mediator", "applicant", "respondent", "expert"}
     for link in doc["links"].values():
         assert link.startswith(f"{PUBLIC_URL}/j/")
@@ -219,7 +221,8 @@ def check_demo_output(out: str) -> dict[str, Any]:
     for account in doc["accounts"]:
         assert set(account) == {"username", "password", "role", "display_name", "org"}
         assert len(account["password"]) >= 10
-    uuid.UUID(doc["case_id"]), uuid.UUID(doc["session_id"])
+    uuid.UUID(doc["case_id"]), uuid.UUID(doc["session_id"]), uuid.UUID(doc["recorded_session_id"])
+    assert doc["recorded_session_id"] != doc["session_id"]
     return doc
 
 
@@ -250,6 +253,7 @@ def test_demo_can_run_twice_making_a_new_case_and_giving_new_passwords(migrated:
     assert out.startswith("Demo case DEMO-QS-") and "-0002 (id " in out.splitlines()[0]
     assert f"sign in at {PUBLIC_URL}/login" in out
     assert out.count(f"{PUBLIC_URL}/j/") == 4
+    assert re.search(rf"{re.escape(PUBLIC_URL)}/s/[0-9a-f-]{{36}}/review$", out, re.M), "the recorded session's review"
     passwords = {line.split()[1]: line.split()[3] for line in out.splitlines() if " password " in line}
     assert set(passwords) == {"demo-admin", "demo-mediator", "demo-expert", "demo-reviewer"}
 

@@ -1,4 +1,5 @@
-"""Known synthetic media for recording tests: paced aiortc tracks and pre-encoded frames."""
+"""Known synthetic media for recording tests: paced aiortc tracks (real time), and the
+pre-encoded frames of recordings/synthetic.py."""
 
 from __future__ import annotations
 
@@ -7,27 +8,22 @@ import asyncio
 import fractions
 import math
 import time
-from collections.abc import Iterator
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-VIDEO_RATE = 90000
-FPS = 30
-SAMPLE_RATE = 48000
-AUDIO_FRAME = 960  # 20 ms
+from recordings.synthetic import AUDIO_FRAME, FPS, SAMPLE_RATE, VIDEO_RATE, Vp8Source, fill_pattern, opus_packets
 
-
-_TEXTURE = bytes((x * 3) % 256 for x in range(1024)) * 1024  # 1 MiB, enough for 640x480 luma plus shifts
-
-
-def _fill(frame: av.VideoFrame, index: int) -> None:
-    # A diagonal texture shifted a few bytes per frame: every frame has real motion.
-    luma, *chroma = frame.planes
-    offset = (index * 7) % 1024
-    luma.update(_TEXTURE[offset : offset + luma.buffer_size])
-    for plane in chroma:
-        plane.update(bytes([128]) * plane.buffer_size)
+__all__ = [
+    "AUDIO_FRAME",
+    "FPS",
+    "SAMPLE_RATE",
+    "VIDEO_RATE",
+    "PatternVideoTrack",
+    "SineAudioTrack",
+    "Vp8Source",
+    "opus_packets",
+]
 
 
 class _PacedTrack(MediaStreamTrack):
@@ -65,7 +61,7 @@ class PatternVideoTrack(_PacedTrack):
     async def recv(self) -> av.VideoFrame:
         await self._next()
         frame = av.VideoFrame(self.width, self.height, "yuv420p")
-        _fill(frame, self.sent)
+        fill_pattern(frame, self.sent)
         frame.pts = self.sent * (VIDEO_RATE // FPS)
         frame.time_base = fractions.Fraction(1, VIDEO_RATE)
         self.sent += 1
@@ -94,56 +90,3 @@ class SineAudioTrack(_PacedTrack):
         frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
         self.sent += 1
         return frame
-
-
-class Vp8Source:
-    """A VP8 encoder producing frames on demand; a keyframe whenever asked for."""
-
-    def __init__(self, width: int = 160, height: int = 120) -> None:
-        self.width, self.height = width, height
-        self._codec = av.CodecContext.create("libvpx", "w")
-        self._codec.width, self._codec.height = width, height
-        self._codec.pix_fmt = "yuv420p"
-        self._codec.time_base = fractions.Fraction(1, VIDEO_RATE)
-        self._codec.gop_size = 100000  # keyframes only when asked
-        self._codec.bit_rate = 400_000
-        self._codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
-        self._index = 0
-
-    def next(self, keyframe: bool = False) -> bytes:
-        frame = av.VideoFrame(self.width, self.height, "yuv420p")
-        _fill(frame, self._index)
-        frame.pts = self._index * (VIDEO_RATE // FPS)
-        frame.time_base = fractions.Fraction(1, VIDEO_RATE)
-        if keyframe:
-            frame.pict_type = av.video.frame.PictureType.I
-        self._index += 1
-        data = b"".join(bytes(p) for p in self._codec.encode(frame))
-        assert data, "libvpx buffered a frame despite lag-in-frames=0"
-        return data
-
-
-def opus_packets(count: int) -> Iterator[bytes]:
-    """`count` Opus packets of 20 ms (a 400 Hz tone), as a browser would send them."""
-    codec = av.CodecContext.create("libopus", "w")
-    codec.sample_rate = SAMPLE_RATE
-    codec.layout = "stereo"
-    codec.format = "s16"
-    codec.open()
-    samples = array.array("h")
-    for n in range(AUDIO_FRAME):
-        value = int(8000 * math.sin(2 * math.pi * 400 * n / SAMPLE_RATE))
-        samples.extend((value, value))
-    produced = 0
-    index = 0
-    while produced < count:
-        frame = av.AudioFrame(format="s16", layout="stereo", samples=AUDIO_FRAME)
-        frame.planes[0].update(samples.tobytes())
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = index * AUDIO_FRAME
-        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
-        index += 1
-        for packet in codec.encode(frame):
-            if produced < count:
-                produced += 1
-                yield bytes(packet)

@@ -1,6 +1,7 @@
 """A recorded session for tests that need real recording files but no live room.
 
-The media are real (a VP8 and an Opus encoder), the files are written by the recorder's own
+The media are real (a VP8 and an Opus encoder, from recordings/synthetic.py, which writes them
+and reports them as below; `heshi demo` uses it too), the files are written by the recorder's own
 segment writer (recordings/segments.py) into the session's recording directory, named as the
 worker names them, and each is reported to the evidence log exactly as a worker reports it
 (recordings/worker.py → evidence.save_segment: the node checks the size and SHA-256 and logs
@@ -13,19 +14,17 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from recordings import evidence, files
-from recordings.segments import FinishedSegment, SegmentPolicy, SegmentWriter
-from recordings.tap import EncodedFrame, describe_frame
+from recordings.segments import FinishedSegment
+from recordings.synthetic import log_segments, write_track
 from recordings.worker import file_stem
 from server.domain.actors import Actor
 from server.domain.sessions import SessionStatus
 from server.services import eventlog, sessions
 from server.services.core import Core
-from tests.recordings.media import FPS, Vp8Source, opus_packets
-
-VIDEO_RATE, AUDIO_RATE, AUDIO_STEP = 90000, 48000, 960
 
 
 @dataclass(frozen=True)
@@ -66,32 +65,6 @@ def people(*spec: tuple[str, str] | Someone) -> list[Someone]:
     return out
 
 
-async def _write(writer: SegmentWriter, frames: list[EncodedFrame]) -> list[FinishedSegment]:
-    for frame in frames:
-        writer.on_frame(frame)
-    return await writer.stop()
-
-
-def _video(source: Vp8Source, count: int, t0: float, keyframes: set[int]) -> list[EncodedFrame]:
-    out = []
-    for i in range(count):
-        data = source.next(keyframe=i in keyframes)
-        key, width, height = describe_frame("VP8", data)
-        out.append(
-            EncodedFrame(
-                "video", "VP8", VIDEO_RATE, 1000 + i * (VIDEO_RATE // FPS), data, key, t0 + i / FPS, 7, width, height
-            )
-        )
-    return out
-
-
-def _audio(count: int, t0: float) -> list[EncodedFrame]:
-    return [
-        EncodedFrame("audio", "opus", AUDIO_RATE, 500 + i * AUDIO_STEP, data, True, t0 + i * AUDIO_STEP / AUDIO_RATE, 8)
-        for i, data in enumerate(opus_packets(count))
-    ]
-
-
 async def record_session(
     core: Core, case_id: str, session_id: str, who: list[Someone], *, seconds: float = 1.5, end: bool = True
 ) -> Recorded:
@@ -121,44 +94,16 @@ async def record_session(
     folder = files.session_dir(data_dir, case_id, session_id)
     folder.mkdir(parents=True, exist_ok=True)
     tag = secrets.token_hex(4)
-    policy = SegmentPolicy(max_seconds=1.0, keyframe_request_at=0.9, keyframe_retry_seconds=0.1)
-    t0 = now.timestamp()
     ids: list[str] = []
     for p in who:
         finished: list[FinishedSegment] = []
-        if p.video:
-            count = round(seconds * FPS)
-            writer = SegmentWriter(
-                folder, file_stem(p.pid, tag, 1, "video"), track_id=f"{p.id}-v", kind="video", policy=policy
-            )
-            finished += await _write(writer, _video(Vp8Source(), count, t0 + p.start, set(range(0, count, FPS))))
-        if p.audio:
-            writer = SegmentWriter(
-                folder, file_stem(p.pid, tag, 1, "audio"), track_id=f"{p.id}-a", kind="audio", policy=policy
-            )
-            finished += await _write(writer, _audio(round(seconds * AUDIO_RATE / AUDIO_STEP), t0 + p.start))
-        for seg in finished:
-            ids.append(await evidence.save_segment(core, run.id, Actor.recorder(run.id), report(data_dir, p.pid, seg)))
+        start = now + timedelta(seconds=p.start)
+        for kind, wanted, suffix in (("video", p.video, "v"), ("audio", p.audio, "a")):
+            if wanted:
+                stem = file_stem(p.pid, tag, 1, kind)
+                finished += await write_track(folder, stem, kind, start, seconds, track_id=f"{p.id}-{suffix}")
+        ids += await log_segments(core, run.id, p.pid, data_dir, finished)
     await evidence.stop_run(core, run.id, actor=mediator.actor, reason="调解结束")
     if end:
         await sessions.mark_session_status(core, mediator.actor, session_id, SessionStatus.ended)
     return Recorded(case_id, session_id, run.id, ids, folder)
-
-
-def report(data_dir: Path, pid: str, seg: FinishedSegment) -> dict[str, object]:
-    """A finished segment as the worker reports it to its node."""
-    return {
-        "pid": pid,
-        "kind": seg.kind,
-        "codec": seg.codec,
-        "track": seg.track_id,
-        "index": seg.index,
-        "path": seg.path.relative_to(data_dir).as_posix(),
-        "sha256": seg.sha256,
-        "bytes": seg.size_bytes,
-        "frames": seg.frame_count,
-        "duration_s": seg.duration_seconds,
-        "first_wallclock": seg.first_packet_at,
-        "first_rtp_ts": seg.first_rtp_timestamp,
-        "sender_reports": [],
-    }

@@ -2,7 +2,8 @@
 
 Real VP8 (libvpx) and Opus (libopus) frames go through the recorder's `SegmentWriter` into WebM
 segments in the session's recording directory, and each finished segment is checked and logged
-by `recordings.evidence.save_segment`, as the node does when a worker reports one. Only the
+by `recordings.evidence.save_segment`, as the node does when a worker reports one (both by
+recordings/synthetic.py, which `heshi demo` uses too). Only the
 network between browser and recorder is left out (tests/recordings and the browser test run
 that too); the wall clock of each segment is the one the test chooses, so that the timeline,
 its gaps and the minutes' moments are known exactly.
@@ -17,8 +18,8 @@ from typing import Any
 
 from recordings import evidence, files
 from recordings.evidence import Person
-from recordings.segments import FinishedSegment, SegmentPolicy, SegmentWriter
-from recordings.tap import EncodedFrame, describe_frame
+from recordings.segments import FinishedSegment
+from recordings.synthetic import log_segments, write_track
 from server.domain import minutes as minutes_rules
 from server.domain.actors import Actor
 from server.domain.clock import wire_time
@@ -27,75 +28,6 @@ from server.domain.sessions import SessionStatus
 from server.services import eventlog, minutes, sessions
 from server.services.core import Core
 from server.storage import chat as stored_chat
-from tests.recordings.media import Vp8Source, opus_packets
-
-FPS = 30
-
-
-async def write_track(
-    folder: Path, stem: str, kind: str, start: datetime, seconds: float, *, segment_seconds: float = 1.0
-) -> list[FinishedSegment]:
-    """`seconds` of one participant's real VP8 video (160×120, 30 fps) or Opus audio, whose first
-    packet arrived at `start`, as WebM segments of at most `segment_seconds`."""
-    finished: list[FinishedSegment] = []
-    keyframe = True
-
-    def ask() -> None:
-        nonlocal keyframe
-        keyframe = True
-
-    writer = SegmentWriter(
-        folder,
-        stem,
-        track_id=stem,
-        kind=kind,
-        policy=SegmentPolicy(max_seconds=segment_seconds, keyframe_retry_seconds=0.1),
-        request_keyframe=ask,
-        on_segment=finished.append,
-    )
-    t0 = start.timestamp()
-    if kind == "video":
-        source = Vp8Source()
-        for i in range(round(seconds * FPS)):
-            data = source.next(keyframe=keyframe)
-            keyframe = False
-            key, width, height = describe_frame("VP8", data)
-            writer.on_frame(
-                EncodedFrame(
-                    "video", "VP8", 90000, (7000 + i * 3000) % 2**32, data, key, t0 + i / FPS, 11, width, height
-                )
-            )
-    else:
-        for i, data in enumerate(opus_packets(round(seconds * 50))):
-            writer.on_frame(EncodedFrame("audio", "opus", 48000, (900 + i * 960) % 2**32, data, True, t0 + i / 50, 12))
-    await writer.stop()
-    assert writer.error is None, writer.error
-    return finished
-
-
-async def log_segments(core: Core, run_id: str, pid: str, data_dir: Path, segments: list[FinishedSegment]) -> None:
-    """Report each finished segment to the node, as a recorder worker does."""
-    for seg in segments:
-        await evidence.save_segment(
-            core,
-            run_id,
-            Actor.recorder(run_id),
-            {
-                "pid": pid,
-                "kind": seg.kind,
-                "codec": seg.codec,
-                "track": seg.track_id,
-                "index": seg.index,
-                "path": seg.path.relative_to(data_dir).as_posix(),
-                "sha256": seg.sha256,
-                "bytes": seg.size_bytes,
-                "frames": seg.frame_count,
-                "duration_s": seg.duration_seconds,
-                "first_wallclock": seg.first_packet_at,
-                "first_rtp_ts": seg.first_rtp_timestamp,
-                "sender_reports": [],
-            },
-        )
 
 
 @dataclass
