@@ -40,7 +40,8 @@ NEW_KEYS = {
 
 def test_demo_json_has_the_concluded_case_and_the_court_secret_beside_the_old_keys(migrated: Path) -> None:
     doc = json.loads(ok(heshi(migrated, "demo", "--json", HESHI_PUBLIC_URL=PUBLIC_URL)))
-    assert set(doc) == {"case_id", "case_number", "session_id", "links", "accounts"} | NEW_KEYS
+    old = {"case_id", "case_number", "session_id", "links", "accounts"}
+    assert set(doc) == old | NEW_KEYS | {"recorded_session_id"}  # the demo case's recorded session
     assert doc["case_number"].startswith("DEMO-QS-2026-") and doc["case_number"].endswith("-0001")
     assert doc["concluded_case_number"].startswith("DEMO-QS-TH-") and doc["concluded_case_id"] != doc["case_id"]
     assert doc["court_url"] == "http://127.0.0.1:8090/court/confirmations" and len(doc["court_secret"]) >= 32

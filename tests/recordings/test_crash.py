@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,9 +82,15 @@ async def with_core(data_dir: Path, fn: Any) -> Any:
         await core.close()
 
 
-async def segments(core: Core) -> list[RecordingSegment]:
-    async with core.db.read() as s:
-        return list((await s.execute(select(RecordingSegment).order_by(RecordingSegment.at))).scalars())
+def segments_of(session_id: str) -> Callable[[Core], Awaitable[list[RecordingSegment]]]:
+    """The logged segments of the session under test (`heshi demo` also leaves a recorded one)."""
+
+    async def read(core: Core) -> list[RecordingSegment]:
+        async with core.db.read() as s:
+            q = select(RecordingSegment).where(RecordingSegment.session_id == session_id)
+            return list((await s.execute(q.order_by(RecordingSegment.at))).scalars())
+
+    return read
 
 
 async def people(base: str, demo: dict[str, Any]) -> tuple[Participant, Participant]:
@@ -167,7 +174,7 @@ async def recording_both(mediator: Participant, expert: Participant, logged: int
     pcs, _ = await record_some(mediator, expert, 30 * 60)
 
     async def enough() -> bool:
-        return len(await with_core(data_dir, segments)) >= logged
+        return len(await with_core(data_dir, segments_of(mediator.session_id))) >= logged
 
     await wait_for(enough, 30, f"{logged} segments to be logged")
     return pcs
@@ -209,7 +216,7 @@ async def test_kill_9_mid_recording_keeps_every_finished_segment_and_the_log_con
 
         async def check(core: Core) -> tuple[Any, list[RecordingSegment]]:
             async with core.db.read() as s:
-                return await eventlog.verify(s, demo["case_id"]), await segments(core)
+                return await eventlog.verify(s, demo["case_id"]), await segments_of(demo["session_id"])(core)
 
         chain, logged_segments = await with_core(data_dir, check)
         assert chain.ok, chain
@@ -228,7 +235,11 @@ async def test_kill_9_mid_recording_keeps_every_finished_segment_and_the_log_con
                 return [
                     (e.actor, e.data.get("recording_id"))
                     for e in (
-                        await s.execute(select(CaseEvent).where(CaseEvent.kind == "recording.interrupted"))
+                        await s.execute(
+                            select(CaseEvent).where(
+                                CaseEvent.kind == "recording.interrupted", CaseEvent.session_id == demo["session_id"]
+                            )
+                        )
                     ).scalars()
                 ]
 
@@ -248,14 +259,20 @@ async def test_kill_9_mid_recording_keeps_every_finished_segment_and_the_log_con
         assert stopped["ok"], stopped
 
         async def new_files() -> bool:
-            return len({s.path for s in await with_core(data_dir, segments)} - before) >= 4
+            return len({s.path for s in await with_core(data_dir, segments_of(demo["session_id"]))} - before) >= 4
 
         await wait_for(new_files, 20, "the resumed run to log new segments")
 
         async def kinds(core: Core) -> tuple[list[str], list[str], Any]:
             async with core.db.read() as s:
-                ks = list((await s.execute(select(CaseEvent.kind).order_by(CaseEvent.seq))).scalars())
-                runs = [r.status for r in (await s.execute(select(Recording))).scalars()]
+                mine = CaseEvent.session_id == demo["session_id"]  # not the demo's other, recorded session
+                ks = list((await s.execute(select(CaseEvent.kind).where(mine).order_by(CaseEvent.seq))).scalars())
+                runs = [
+                    r.status
+                    for r in (
+                        await s.execute(select(Recording).where(Recording.session_id == demo["session_id"]))
+                    ).scalars()
+                ]
                 return ks, runs, await eventlog.verify(s, demo["case_id"])
 
         ks, runs, chain = await with_core(data_dir, kinds)
@@ -291,13 +308,14 @@ async def test_a_node_stopped_with_sigterm_lets_its_recorders_report_and_the_run
             await p.close()
         folder = data_dir / "recordings" / demo["case_id"] / demo["session_id"]
         on_disk = {f.relative_to(data_dir).as_posix() for f in folder.glob("*.webm")}
-        logged = {s.path for s in await with_core(data_dir, segments)}
+        logged = {s.path for s in await with_core(data_dir, segments_of(demo["session_id"]))}
         assert on_disk == logged, f"finished but not in the log: {sorted(on_disk - logged)}"
         assert not list(folder.glob("*.part")), "every open segment was finished"
 
         async def runs(core: Core) -> list[str]:
             async with core.db.read() as s:
-                return [r.status for r in (await s.execute(select(Recording))).scalars()]
+                q = select(Recording).where(Recording.session_id == demo["session_id"])
+                return [r.status for r in (await s.execute(q)).scalars()]
 
         assert await with_core(data_dir, runs) == ["active"], "a deploy does not stop the recording"
 

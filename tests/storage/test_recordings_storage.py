@@ -208,21 +208,34 @@ async def test_the_download_row_is_made_on_its_first_change_and_takes_only_its_c
     assert await composite.status(core, session_id) == done
 
 
-async def test_the_last_viewing_is_read_from_the_log_per_person_and_before_an_entry(core, world) -> None:
+async def test_the_last_viewing_is_read_from_the_log_per_person_file_and_before_an_entry(core, world) -> None:
     case_id, session_id = world.demo.case_id, world.demo.session_id
     reviewer, other = Actor.account("reviewer"), Actor.account("other")
+    download = "composite.webm"
     first_at = core.clock.now()
     async with core.db.write() as tx:
-        assert await stored.last_viewed(tx, case_id, session_id, str(reviewer)) is None
-        first = await caselog.append(
-            tx, case_id=case_id, session_id=session_id, kind="recording.accessed", actor=reviewer, at=first_at
-        )
+        assert await stored.last_viewed(tx, case_id, session_id, str(reviewer), download) is None
+
+        async def viewed(actor: Actor, data: dict[str, str]) -> Any:
+            return await caselog.append(
+                tx,
+                case_id=case_id,
+                session_id=session_id,
+                kind="recording.accessed",
+                actor=actor,
+                at=core.clock.now(),
+                data=data,
+            )
+
+        first = await viewed(reviewer, {"file": download})
         core.clock.advance(minutes=1)
-        await caselog.append(
-            tx, case_id=case_id, session_id=session_id, kind="recording.accessed", actor=other, at=core.clock.now()
-        )
+        await viewed(other, {"file": download})
+        # Playing a review track, or being refused the download, is not opening the download.
+        await viewed(reviewer, {"file": "track-1"})
+        await viewed(reviewer, {"file": download, "refused": "expired"})
     async with core.db.read() as tx:
-        assert await stored.last_viewed(tx, case_id, session_id, str(reviewer)) == first_at
-        assert await stored.last_viewed(tx, case_id, session_id, str(other)) == core.clock.now()
-        assert await stored.last_viewed(tx, case_id, session_id, str(reviewer), before_seq=first.seq) is None
-        assert await stored.last_viewed(tx, case_id, world.other_session_id, str(reviewer)) is None
+        assert await stored.last_viewed(tx, case_id, session_id, str(reviewer), download) == first_at
+        assert await stored.last_viewed(tx, case_id, session_id, str(reviewer), "track-1") == core.clock.now()
+        assert await stored.last_viewed(tx, case_id, session_id, str(other), download) == core.clock.now()
+        assert await stored.last_viewed(tx, case_id, session_id, str(reviewer), download, before_seq=first.seq) is None
+        assert await stored.last_viewed(tx, case_id, world.other_session_id, str(reviewer), download) is None
