@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, exists, or_, select, update
 
@@ -96,9 +97,9 @@ async def set_legal_hold(tx: Tx, case_id: str, on: bool, at: datetime) -> bool:
     return (await tx.execute(q)).first() is not None
 
 
-async def session_of_case(tx: Tx, case_id: str, session_id: str) -> DueSession | None:
-    """The session with its org's period and its case's hold, read again where it is deleted."""
-    q = (
+def _due_select() -> Any:
+    """A session with its org's period and its case's hold: what a `DueSession` is made of."""
+    return (
         select(
             MediationSession.case_id,
             MediationSession.id,
@@ -109,8 +110,12 @@ async def session_of_case(tx: Tx, case_id: str, session_id: str) -> DueSession |
         )
         .join(Case, Case.id == MediationSession.case_id)
         .join(Org, Org.id == Case.org_id)
-        .where(MediationSession.id == session_id, MediationSession.case_id == case_id)
     )
+
+
+async def session_of_case(tx: Tx, case_id: str, session_id: str) -> DueSession | None:
+    """The session with its org's period and its case's hold, read again where it is deleted."""
+    q = _due_select().where(MediationSession.id == session_id, MediationSession.case_id == case_id)
     row = (await tx.execute(q)).first()
     return DueSession(*row) if row is not None else None
 
@@ -143,16 +148,7 @@ async def sessions_ended_before(
     on hold, that still have recording files: oldest first, at most `limit`. One period at a
     time, so that the comparison is a plain one on both databases."""
     q = (
-        select(
-            MediationSession.case_id,
-            MediationSession.id,
-            Case.org_id,
-            MediationSession.ended_at,
-            Org.recording_retention_days,
-            Case.legal_hold,
-        )
-        .join(Case, Case.id == MediationSession.case_id)
-        .join(Org, Org.id == Case.org_id)
+        _due_select()
         .where(
             Org.recording_retention_days == days,
             Case.legal_hold.is_(False),
